@@ -1,0 +1,191 @@
+"""Function transformations: `grad`, `value_and_grad`, and the `no_grad` context.
+
+`grad(f)` returns a function computing df/dx for a scalar-valued `f`. Arguments may be arrays,
+numbers, Tensors, or nested dicts/lists/tuples of them; gradients come back in the same nesting
+as ndarrays. Inside another `grad` (or when given Tensors that require grad) the gradients come
+back as Tensors with their own graph, so `grad(grad(f))` gives the second derivative.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .ops.shape import reshape
+from .tensor import Tensor
+
+_depth = 0  # how many grad transformations are currently running their function
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Record no graph inside this block (or decorated function): for evaluation and updates."""
+
+    def __enter__(self) -> no_grad:
+        self._prev = engine.set_grad_enabled(False)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        engine.set_grad_enabled(self._prev)
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Record graphs again inside a `no_grad` block."""
+
+    def __enter__(self) -> enable_grad:
+        self._prev = engine.set_grad_enabled(True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        engine.set_grad_enabled(self._prev)
+
+
+# --- nested containers -----------------------------------------------------------------------
+def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    """Leaves of a nested dict/list/tuple, and a function rebuilding the nesting from new leaves."""
+    if isinstance(tree, dict):
+        keys = list(tree)
+        parts = [tree_flatten(tree[k]) for k in keys]
+        kind = type(tree)
+
+        def rebuild(leaves: list[Any]) -> Any:
+            out, i = [], 0
+            for k, (sub, rb) in zip(keys, parts, strict=True):
+                out.append((k, rb(leaves[i:i + len(sub)])))
+                i += len(sub)
+            return kind(out) if kind is not dict else dict(out)
+
+        return [leaf for sub, _ in parts for leaf in sub], rebuild
+    if isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
+        parts = [tree_flatten(v) for v in tree]
+        kind = type(tree)
+
+        def rebuild(leaves: list[Any]) -> Any:
+            out, i = [], 0
+            for sub, rb in parts:
+                out.append(rb(leaves[i:i + len(sub)]))
+                i += len(sub)
+            if kind is list:
+                return out
+            if kind is tuple:
+                return tuple(out)
+            return kind(*out)  # namedtuple
+
+        return [leaf for sub, _ in parts for leaf in sub], rebuild
+    return [tree], lambda leaves: leaves[0]
+
+
+def _as_input(x: Any, where: str) -> Tensor:
+    """A Tensor that requires grad standing for argument leaf `x`."""
+    if isinstance(x, Tensor):
+        if x.dtype.kind not in "fc":
+            raise TypeError(f"{where}: cannot differentiate with respect to a {x.dtype} tensor")
+        if x._rg and engine.is_grad_enabled():
+            return reshape(x, x.shape)  # a new node on top of x: outer gradients flow through
+        return Tensor(x.data, requires_grad=True, name=x.name)
+    try:
+        arr = np.asarray(x)
+    except Exception:  # noqa: BLE001
+        arr = np.asarray(None)
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind not in "fc":
+        raise TypeError(
+            f"{where}: cannot differentiate with respect to {type(x).__name__} "
+            f"(expected numbers, arrays or Tensors; got dtype {arr.dtype})"
+        )
+    return Tensor(arr, requires_grad=True)
+
+
+def _argnums(argnums: int | tuple[int, ...], n: int, where: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for i in nums:
+        if not -n <= i < n:
+            raise ValueError(f"{where}: argnums {argnums} out of range for {n} positional args")
+    return tuple(i % n for i in nums)
+
+
+def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
+    """A function returning `(f(*args), df/dargs[argnums])` for a scalar-valued `f`.
+
+    The gradient has the nesting of the argument (a tuple of them when `argnums` is a tuple).
+    At top level the value is a 0-d ndarray and gradients are ndarrays; inside another `grad`
+    they are Tensors, so the result can be differentiated again.
+    """
+    name = getattr(f, "__name__", "function")
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        global _depth
+        where = f"grad of {name}"
+        nums = _argnums(argnums, len(args), where)
+        args = list(args)
+        per_arg = []
+        nested = _depth > 0
+        for i in nums:
+            leaves, rebuild = tree_flatten(args[i])
+            nested = nested or any(isinstance(x, Tensor) and x._rg for x in leaves)
+            inputs = [_as_input(x, where) for x in leaves]
+            args[i] = rebuild(inputs)
+            per_arg.append((inputs, rebuild))
+        nested = nested and engine.is_grad_enabled()
+        _depth += 1
+        prev = engine.set_grad_enabled(True)
+        try:
+            out = f(*args, **kwargs)
+        finally:
+            engine.set_grad_enabled(prev)
+            _depth -= 1
+        all_inputs = [t for inputs, _ in per_arg for t in inputs]
+        grads = _gradients(out, all_inputs, nested, where)
+        results, k = [], 0
+        for inputs, rebuild in per_arg:
+            results.append(rebuild(grads[k:k + len(inputs)]))
+            k += len(inputs)
+        value = out if nested else (out.data if isinstance(out, Tensor) else np.asarray(out))
+        return value, (results[0] if isinstance(argnums, int) else tuple(results))
+
+    return wrapped
+
+
+def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list[Any]:
+    if not isinstance(out, Tensor):
+        out = Tensor(np.asarray(out))
+    if out.data.size != 1 or out.ndim > 0 and out.data.size != 1:
+        raise ValueError(
+            f"{where}: the function must return a scalar, got shape {out.shape}; "
+            "reduce it first (e.g. .sum() or .mean())"
+        )
+    if out.dtype.kind not in "fc":
+        raise TypeError(f"{where}: the function returned dtype {out.dtype}, expected a float")
+    found: dict[int, Any] = {}
+    if out._rg:
+        seed = Tensor(np.ones_like(out.data)) if nested else np.ones_like(out.data)
+        found = engine.backward_pass(
+            [out], [seed], wanted=inputs, create_graph=nested, retain_graph=nested,
+            accumulate=False,
+        )
+    grads = []
+    for t in inputs:
+        g = found.get(id(t))
+        if g is None:  # f does not depend on this input
+            g = Tensor(np.zeros_like(t.data)) if nested else np.zeros_like(t.data)
+        elif not nested and isinstance(g, Tensor):
+            g = g.data
+        grads.append(g)
+    return grads
+
+
+def grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
+    """A function returning df/dargs[argnums] for a scalar-valued `f`; nest it for higher order."""
+    vg = value_and_grad(f, argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return vg(*args, **kwargs)[1]
+
+    return wrapped

@@ -1,0 +1,1 @@
+"""All primitives, one module per family; each op's forward and backward sit together."""

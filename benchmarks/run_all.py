@@ -1,0 +1,315 @@
+"""Speed and memory of autograd_nn next to hand-written NumPy (and PyTorch when installed).
+
+Every figure is measured side by side in one run and reported as a ratio to the hand-written
+NumPy code doing the same forward and backward arithmetic, so a noisy shared machine moves both
+sides together. Run: `python benchmarks/run_all.py [--quick] [--markdown FILE]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import numpy as np
+
+import autograd_nn as ag
+
+try:
+    import torch
+except ImportError:  # PyTorch is optional
+    torch = None
+
+
+def best_of(fn: Callable[[], float], repeats: int) -> float:
+    """The fastest of `repeats` runs of `fn` (which returns its own elapsed seconds)."""
+    return min(fn() for _ in range(repeats))
+
+
+def timed(fn: Callable[[], object]) -> Callable[[], float]:
+    def run() -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    return run
+
+
+# --- 1. per-op overhead on an (8,) array ------------------------------------------------------
+CHAIN = 2000
+
+
+def _numpy_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+OPS = {
+    # name: (autograd step, numpy forward, numpy backward(g, x, out) -> grad wrt x)
+    "add": (lambda z, c: z + c, lambda x, c: x + c, lambda g, x, y, c: g),
+    "mul": (lambda z, c: z * c, lambda x, c: x * c, lambda g, x, y, c: g * c),
+    "tanh": (lambda z, c: ag.tanh(z), lambda x, c: np.tanh(x), lambda g, x, y, c: g * (1 - y * y)),
+    "sigmoid": (lambda z, c: ag.sigmoid(z), lambda x, c: _numpy_sigmoid(x),
+                lambda g, x, y, c: g * y * (1 - y)),
+}
+TORCH_OPS = {
+    "add": lambda z, c: z + c, "mul": lambda z, c: z * c,
+    "tanh": lambda z, c: torch.tanh(z), "sigmoid": lambda z, c: torch.sigmoid(z),
+}
+
+
+def per_op(repeats: int) -> list[dict]:
+    rows = []
+    x0 = np.random.default_rng(0).normal(size=8)
+    c = np.full(8, 0.999)
+    for name, (step, fwd, bwd) in OPS.items():
+        def run_ag(step=step):
+            x = ag.Tensor(x0, requires_grad=True)
+            z = x
+            for _ in range(CHAIN):
+                z = step(z, c)
+            z.backward(np.ones(8))
+
+        def run_np(fwd=fwd, bwd=bwd):
+            xs, z = [], x0
+            for _ in range(CHAIN):
+                y = fwd(z, c)
+                xs.append((z, y))
+                z = y
+            g = np.ones(8)
+            for x, y in reversed(xs):
+                g = bwd(g, x, y, c)
+
+        t_np = best_of(timed(run_np), repeats) / CHAIN * 1e6
+        t_ag = best_of(timed(run_ag), repeats) / CHAIN * 1e6
+        row = {"op": name, "numpy_us": t_np, "ag_us": t_ag}
+        if torch is not None:
+            ct = torch.tensor(c)
+
+            def run_t(op=TORCH_OPS[name], ct=ct):
+                x = torch.tensor(x0, requires_grad=True)
+                z = x
+                for _ in range(CHAIN):
+                    z = op(z, ct)
+                z.backward(torch.ones(8, dtype=torch.float64))
+
+            row["torch_us"] = best_of(timed(run_t), repeats) / CHAIN * 1e6
+        rows.append(row)
+    return rows
+
+
+# --- 2. the first tutorial's network, 1500 steps ---------------------------------------------
+X1 = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)
+Y1 = np.array([[0], [1], [1], [0]], dtype=np.float64)
+
+
+def tutorial1_numpy(w1, w2, steps):
+    """The tutorial's own loop: feedforward, hand-written backprop, += d_weights."""
+    w1, w2 = w1.copy(), w2.copy()
+    for _ in range(steps):
+        layer1 = _numpy_sigmoid(np.dot(X1, w1))
+        output = _numpy_sigmoid(np.dot(layer1, w2))
+        d2 = 2 * (Y1 - output) * (output * (1.0 - output))
+        d_w2 = np.dot(layer1.T, d2)
+        d_w1 = np.dot(X1.T, np.dot(d2, w2.T) * (layer1 * (1.0 - layer1)))
+        w1 += d_w1
+        w2 += d_w2
+    return w1, w2
+
+
+def tutorial1_backward(w1, w2, steps):
+    """The same network on Tensors: loss.backward(), then w -= grad."""
+    p1 = ag.Tensor(w1.copy(), requires_grad=True)
+    p2 = ag.Tensor(w2.copy(), requires_grad=True)
+    for _ in range(steps):
+        out = ag.sigmoid(ag.dot(ag.sigmoid(ag.dot(X1, p1)), p2))
+        loss = ((Y1 - out) ** 2).sum()
+        loss.backward()
+        p1.data -= p1.grad
+        p2.data -= p2.grad
+        p1.grad = p2.grad = None
+    return p1.data, p2.data
+
+
+def _loss1(params):
+    out = ag.sigmoid(ag.dot(ag.sigmoid(ag.dot(X1, params["w1"])), params["w2"]))
+    return ((Y1 - out) ** 2).sum()
+
+
+def tutorial1_functional(w1, w2, steps):
+    """The same network as a pure function of a params dict, with ag.grad."""
+    params = {"w1": w1.copy(), "w2": w2.copy()}
+    grad_fn = ag.grad(_loss1)
+    for _ in range(steps):
+        grads = grad_fn(params)
+        params = {k: params[k] - grads[k] for k in params}
+    return params["w1"], params["w2"]
+
+
+def tutorial1_torch(w1, w2, steps):
+    x, y = torch.tensor(X1), torch.tensor(Y1)
+    p1 = torch.tensor(w1.copy(), requires_grad=True)
+    p2 = torch.tensor(w2.copy(), requires_grad=True)
+    for _ in range(steps):
+        out = torch.sigmoid(torch.sigmoid(x @ p1) @ p2)
+        loss = ((y - out) ** 2).sum()
+        loss.backward()
+        with torch.no_grad():
+            p1 -= p1.grad
+            p2 -= p2.grad
+        p1.grad = p2.grad = None
+    return p1.detach().numpy(), p2.detach().numpy()
+
+
+def tutorial1(repeats: int, steps: int = 1500) -> dict:
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.random((3, 4)), rng.random((4, 1))
+    ref = tutorial1_numpy(w1, w2, steps)
+    for fn in (tutorial1_backward, tutorial1_functional):
+        got = fn(w1, w2, steps)
+        for a, b in zip(got, ref, strict=True):  # the benchmark only counts if the answers agree
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    out = {
+        "numpy_ms": best_of(timed(lambda: tutorial1_numpy(w1, w2, steps)), repeats) * 1e3,
+        "backward_ms": best_of(timed(lambda: tutorial1_backward(w1, w2, steps)), repeats) * 1e3,
+        "grad_ms": best_of(timed(lambda: tutorial1_functional(w1, w2, steps)), repeats) * 1e3,
+    }
+    if torch is not None:
+        out["torch_ms"] = best_of(timed(lambda: tutorial1_torch(w1, w2, steps)), repeats) * 1e3
+    return out
+
+
+# --- 3. a 100,000-op chain: time and memory per op -------------------------------------------
+def deep_chain(n: int = 100_000) -> dict:
+    """Time (without tracing) and traced memory of an n-op chain, alive and after backward."""
+
+    def build():
+        y = ag.Tensor(np.ones(8), requires_grad=True)
+        for _ in range(n):
+            y = y * 1.0000001
+        return y
+
+    t0 = time.perf_counter()
+    y = build()
+    t1 = time.perf_counter()
+    y.sum().backward()
+    t2 = time.perf_counter()
+    del y
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    y = build()
+    alive = tracemalloc.get_traced_memory()[0] - base
+    y.sum().backward()
+    after = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return {
+        "forward_us": (t1 - t0) / n * 1e6, "backward_us": (t2 - t1) / n * 1e6,
+        "bytes_alive": alive / n, "bytes_after": after / n,
+    }
+
+
+# --- 4. a GEMM-bound MLP step (784-1024-1024-10, batch 128) ----------------------------------
+def mlp_step(repeats: int) -> dict:
+    rng = np.random.default_rng(0)
+    sizes = [784, 1024, 1024, 10]
+    ws = [rng.normal(scale=0.03, size=(a, b)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    x = rng.normal(size=(128, 784))
+    labels = rng.integers(0, 10, size=128)
+    onehot = np.eye(10)[labels]
+
+    def numpy_step():
+        h1 = np.maximum(x @ ws[0], 0)
+        h2 = np.maximum(h1 @ ws[1], 0)
+        logits = h2 @ ws[2]
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = e / e.sum(axis=1, keepdims=True)
+        g = (probs - onehot) / 128
+        g3 = h2.T @ g
+        gh2 = (g @ ws[2].T) * (h2 > 0)
+        g2 = h1.T @ gh2
+        gh1 = (gh2 @ ws[1].T) * (h1 > 0)
+        g1 = x.T @ gh1
+        return g1, g2, g3
+
+    def ag_step():
+        def loss(w):
+            h = ag.relu(x @ w[0])
+            h = ag.relu(h @ w[1])
+            return -ag.log_softmax(h @ w[2], axis=1)[np.arange(128), labels].mean()
+
+        return ag.grad(loss)(ws)
+
+    for a, b in zip(ag_step(), numpy_step(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12)
+    return {
+        "numpy_ms": best_of(timed(numpy_step), repeats) * 1e3,
+        "ag_ms": best_of(timed(ag_step), repeats) * 1e3,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--markdown", help="also write the tables to this file")
+    args = parser.parse_args(argv)
+    repeats = 3 if args.quick else 7
+    lines = [
+        f"Machine: {platform.machine()}, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}"
+        + (f", PyTorch {torch.__version__}" if torch is not None else ", PyTorch not installed"),
+        "",
+        "| elementwise op on (8,), fwd+bwd | NumPy by hand µs | autograd_nn µs | ratio |"
+        + (" PyTorch µs | ratio |" if torch is not None else ""),
+        "|---|---|---|---|" + ("---|---|" if torch is not None else ""),
+    ]
+    for r in per_op(repeats):
+        line = (f"| {r['op']} | {r['numpy_us']:.2f} | {r['ag_us']:.2f} | "
+                f"{r['ag_us'] / r['numpy_us']:.1f}× |")
+        if torch is not None:
+            line += f" {r['torch_us']:.2f} | {r['torch_us'] / r['numpy_us']:.1f}× |"
+        lines.append(line)
+    t1 = tutorial1(max(repeats // 2, 2))
+    lines += [
+        "",
+        "| tutorial 1 network, 1500 steps | ms | ratio to NumPy by hand |",
+        "|---|---|---|",
+        f"| NumPy by hand (the tutorial's loop) | {t1['numpy_ms']:.1f} | 1.0× |",
+        f"| autograd_nn, loss.backward() | {t1['backward_ms']:.1f} | "
+        f"{t1['backward_ms'] / t1['numpy_ms']:.2f}× |",
+        f"| autograd_nn, ag.grad over a dict | {t1['grad_ms']:.1f} | "
+        f"{t1['grad_ms'] / t1['numpy_ms']:.2f}× |",
+    ]
+    if torch is not None:
+        lines.append(f"| PyTorch eager | {t1['torch_ms']:.1f} | "
+                     f"{t1['torch_ms'] / t1['numpy_ms']:.2f}× |")
+    chain = deep_chain()
+    lines += [
+        "",
+        "| 100,000-op chain (mul on (8,)) | value |",
+        "|---|---|",
+        f"| forward µs/op | {chain['forward_us']:.2f} |",
+        f"| backward µs/op | {chain['backward_us']:.2f} |",
+        f"| bytes/op while the graph is alive | {chain['bytes_alive']:.0f} |",
+        f"| bytes/op after backward (graph released) | {chain['bytes_after']:.1f} |",
+    ]
+    mlp = mlp_step(max(repeats // 2, 2))
+    lines += [
+        "",
+        "| MLP 784-1024-1024-10, batch 128, one gradient | ms | ratio |",
+        "|---|---|---|",
+        f"| NumPy by hand | {mlp['numpy_ms']:.1f} | 1.0× |",
+        f"| autograd_nn ag.grad | {mlp['ag_ms']:.1f} | {mlp['ag_ms'] / mlp['numpy_ms']:.2f}× |",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""The engine's classic regressions: fan-out, diamonds, accumulation, depth, dtypes, release."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import tracemalloc
+import weakref
+
+import numpy as np
+import pytest
+
+import autograd_nn as ag
+
+
+def test_fan_out_b_equals_a_plus_a():
+    a = ag.Tensor(3.0, requires_grad=True)
+    b = a + a
+    c = b + b
+    c.backward()
+    assert a.grad == 4.0
+    assert isinstance(a.grad, np.ndarray) and a.grad.shape == ()
+
+
+def test_polynomial_x_cubed_plus_x():
+    x = ag.Tensor(2.0, requires_grad=True)
+    y = x * x * x + x
+    y.backward()
+    assert x.grad == 3 * 2.0**2 + 1
+
+
+def test_diamond():
+    x = ag.Tensor([1.0, -2.0, 0.5], requires_grad=True)
+    a = x.exp()
+    left = a * 2.0
+    right = a.sigmoid()
+    y = (left * right).sum()
+    y.backward()
+    xs = x.data
+    s = 1 / (1 + np.exp(-np.exp(xs)))
+    expected = 2 * np.exp(xs) * s + 2 * np.exp(xs) * s * (1 - s) * np.exp(xs)
+    np.testing.assert_allclose(x.grad, expected, rtol=1e-12)
+
+
+def test_shared_subexpression_many_consumers():
+    x = ag.Tensor(1.5, requires_grad=True)
+    h = x * x
+    total = sum((h for _ in range(50)), ag.Tensor(0.0))
+    total.backward()
+    np.testing.assert_allclose(x.grad, 50 * 2 * 1.5)
+
+
+def test_backward_twice_accumulates_exactly_twice():
+    w = ag.Tensor([1.0, 2.0], requires_grad=True)
+    h = w * 3.0
+    y = (h * h).sum()
+    y.backward(retain_graph=True)
+    first = w.grad.copy()
+    y.backward()
+    np.testing.assert_allclose(w.grad, 2 * first)
+    assert h.grad is None, "intermediate nodes must not keep gradients"
+
+
+def test_second_backward_through_released_graph_is_a_clear_error():
+    w = ag.Tensor([1.0, 2.0], requires_grad=True)
+    y = (w.sigmoid() * 2.0).sum()
+    y.backward()
+    assert y.graph_released
+    with pytest.raises(ag.GraphReleasedError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_zero_grad_and_fresh_graph():
+    w = ag.Tensor([1.0, 2.0], requires_grad=True)
+    (w * w).sum().backward()
+    w.zero_grad()
+    assert w.grad is None
+    (w * w).sum().backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 4.0])
+
+
+def test_deep_chain_100k_backpropagates_iteratively():
+    depth = 100_000
+    assert depth > sys.getrecursionlimit()
+    x = ag.Tensor(0.5, requires_grad=True)
+    y = x
+    for _ in range(depth):
+        y = y * 1.0000001
+    y.backward()
+    np.testing.assert_allclose(x.grad, 1.0000001**depth, rtol=1e-9)
+
+
+def test_deep_chain_is_freed_after_backward():
+    x = ag.Tensor(np.ones(8), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y + 1.0
+    middle = weakref.ref(y.parents[0].parents[0])
+    y.sum().backward()
+    gc.disable()
+    try:
+        assert middle() is None, "intermediate tensors must be released by reference counting"
+    finally:
+        gc.enable()
+
+
+def test_dropping_a_deep_graph_does_not_overflow_the_c_stack():
+    x = ag.Tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(200_000):
+        y = y * 1.0
+    del y  # freeing a 200,000-deep chain of nodes must not crash
+
+
+def test_graph_memory_per_op_is_small():
+    x = ag.Tensor(np.ones(8), requires_grad=True)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    per_op = (after - before) / 10_000
+    assert per_op < 1024, f"{per_op:.0f} bytes per op while the graph is alive"
+    del y
+
+
+def test_float32_stays_float32():
+    x = ag.Tensor(np.array([0.5, -1.0, 2.0], dtype=np.float32), requires_grad=True)
+    w = ag.Tensor(np.ones((3, 2), dtype=np.float32), requires_grad=True)
+    y = ((x * 2.0 + 1).sigmoid() @ w).tanh().sum() / 3
+    assert y.dtype == np.float32
+    y.backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+
+
+def test_float32_with_float64_constant_gives_float32_grad():
+    x = ag.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    y = (x * np.array([1.0, 2.0, 3.0])).sum()  # float64 constant promotes the forward
+    assert y.dtype == np.float64
+    y.backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [1, 2, 3])
+
+
+def test_scalar_reductions_give_ndarrays():
+    x = ag.Tensor([[1.0, 2.0]], requires_grad=True)
+    s = x.sum()
+    assert isinstance(s.data, np.ndarray) and s.shape == ()
+    s.backward()
+    assert isinstance(x.grad, np.ndarray)
+
+
+def test_tensor_is_usable_as_dict_key():
+    a, b = ag.Tensor([1.0, 2.0]), ag.Tensor([1.0, 2.0])
+    d = {a: "a", b: "b"}
+    assert d[a] == "a" and d[b] == "b"
+    assert len({a, b, a}) == 2
+
+
+def test_no_grad_context_and_decorator():
+    w = ag.Tensor([1.0], requires_grad=True)
+    with ag.no_grad():
+        y = w * 2
+    assert not y.requires_grad and y.is_leaf
+
+    @ag.no_grad()
+    def f(t):
+        return t * 3
+
+    z = f(w)
+    assert not z.requires_grad
+    assert (w * 2).requires_grad, "grad mode is restored after the block"
+
+
+def test_constants_get_no_gradient_work():
+    x = ag.Tensor([1.0, 2.0], requires_grad=True)
+    c = ag.Tensor([3.0, 4.0])
+    (x * c).sum().backward()
+    assert c.grad is None
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+
+
+def test_detach_cuts_the_graph():
+    x = ag.Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).detach() * x
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, x.data**2)
+
+
+def test_backward_with_explicit_grad_for_non_scalar():
+    x = ag.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * x
+    y.backward(np.array([1.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(x.grad, [2.0, 0.0, 12.0])
+
+
+def test_max_ties_split_gradient_equally():
+    x = ag.Tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.5, 0.5, 0.0])
+    a = ag.Tensor([1.0, 2.0], requires_grad=True)
+    b = ag.Tensor([1.0, 1.0], requires_grad=True)
+    ag.maximum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad, [0.5, 1.0])
+    np.testing.assert_array_equal(b.grad, [0.5, 0.0])
+
+
+def test_relu_subgradient_at_zero_is_zero():
+    x = ag.Tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    x.relu().sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stable_numerics_at_plus_minus_1000(dtype):
+    x = ag.Tensor(np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0], dtype=dtype), requires_grad=True)
+    outputs = [
+        x.sigmoid(), x.tanh(), x.softmax(), x.log_softmax(), x.logsumexp(),
+        ag.logsumexp(ag.stack([x, x]), axis=0),
+    ]
+    for out in outputs:
+        assert np.isfinite(out.data).all(), out
+        assert out.dtype == dtype
+    total = sum((o.sum() for o in outputs), ag.Tensor(np.zeros((), dtype)))
+    total.backward()
+    assert np.isfinite(x.grad).all()
+    sig = x.sigmoid().data
+    assert sig[0] == 0.0 and sig[-1] == 1.0 and sig[2] == 0.5
+    np.testing.assert_allclose(x.softmax().data, [0, 0, 0, 0, 1], atol=1e-30)
+
+
+def test_logsumexp_all_minus_inf_rows():
+    x = ag.Tensor(np.array([[-np.inf, -np.inf], [0.0, 0.0]]))
+    out = ag.logsumexp(x, axis=1)
+    assert out.data[0] == -np.inf
+    np.testing.assert_allclose(out.data[1], np.log(2.0))

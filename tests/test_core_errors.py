@@ -1,0 +1,130 @@
+"""Bad input gives a clear error naming the operation, the shapes and the dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd_nn as ag
+
+
+def test_matmul_shape_mismatch_names_shapes_and_op():
+    a = ag.Tensor(np.ones((3, 4)), requires_grad=True)
+    b = ag.Tensor(np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r"matmul.*\(3, 4\).*\(5, 2\).*4.*5"):
+        a @ b
+    with pytest.raises(ValueError, match=r"dot.*\(3, 4\).*\(5, 2\)"):
+        ag.dot(a, b)
+
+
+def test_matmul_batch_mismatch():
+    a = ag.Tensor(np.ones((2, 3, 4)))
+    b = ag.Tensor(np.ones((5, 4, 2)))
+    with pytest.raises(ValueError, match=r"matmul: batch dimensions \(2,\) and \(5,\)"):
+        a @ b
+
+
+def test_dot_above_2d_points_to_matmul():
+    with pytest.raises(ValueError, match="use matmul"):
+        ag.dot(np.ones((2, 3, 4)), np.ones((4, 2)))
+
+
+def test_broadcast_mismatch_names_op_shapes_dtypes():
+    a = ag.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match=r"add.*\(3,\) float64, \(4,\) float64"):
+        a + np.ones(4)
+    with pytest.raises(ValueError, match=r"mul.*\(3,\).*\(2, 4\)"):
+        a * ag.Tensor(np.ones((2, 4)))
+
+
+def test_backward_on_non_scalar_without_grad():
+    y = ag.Tensor(np.ones((2, 3)), requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match=r"scalar.*\(2, 3\)"):
+        y.backward()
+
+
+def test_backward_grad_of_wrong_shape():
+    y = ag.Tensor(np.ones((2, 3)), requires_grad=True) * 2
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2, 3\)"):
+        y.backward(np.ones(3))
+
+
+def test_backward_on_tensor_without_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (ag.Tensor([1.0]) * 2).sum().backward()
+
+
+@pytest.mark.parametrize("data", [[1, 2, 3], np.arange(3), True, np.array([True])])
+def test_requires_grad_on_integer_or_bool_data(data):
+    with pytest.raises(TypeError, match="floating"):
+        ag.Tensor(data, requires_grad=True)
+    t = ag.Tensor(data)
+    with pytest.raises(TypeError, match=r"int|bool"):
+        t.requires_grad = True
+
+
+def test_integer_data_is_kept_and_float_is_default():
+    assert ag.Tensor([1, 2]).dtype.kind == "i"
+    assert ag.Tensor(1.5).dtype == np.float64
+    assert ag.Tensor([1.0], dtype=np.float32).dtype == np.float32
+    assert ag.Tensor(np.ones(2, np.float32), requires_grad=True).dtype == np.float32
+
+
+@pytest.mark.parametrize("other", ["a string", None, {"a": 1}, object()])
+def test_unsupported_operand_types(other):
+    t = ag.Tensor([1.0, 2.0])
+    with pytest.raises(TypeError, match="add"):
+        t + other
+    with pytest.raises(TypeError, match="mul"):
+        other * t
+
+
+def test_non_numeric_data():
+    with pytest.raises(TypeError, match="numeric"):
+        ag.Tensor(["a", "b"])
+    with pytest.raises(TypeError, match="object"):
+        ag.Tensor(np.array([None, 1]))
+
+
+def test_item_assignment_is_refused():
+    t = ag.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="item assignment"):
+        t[0] = 3.0
+
+
+def test_axis_out_of_range():
+    t = ag.Tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"sum: axis 2 is out of range.*2 dims"):
+        t.sum(axis=2)
+    with pytest.raises(ValueError, match="softmax"):
+        ag.softmax(ag.Tensor(1.0))
+
+
+def test_reshape_error_names_shapes():
+    t = ag.Tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"reshape.*\(2, 3\).*\(4, 2\)"):
+        t.reshape(4, 2)
+
+
+def test_ambiguous_truth_value():
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(ag.Tensor([1.0, 2.0]))
+    assert bool(ag.Tensor([1.0]))
+
+
+def test_item_on_many_elements():
+    with pytest.raises(ValueError, match=r"one element.*\(2,\)"):
+        ag.Tensor([1.0, 2.0]).item()
+
+
+def test_ufunc_on_tensor_is_refused_not_silently_wrong():
+    with pytest.raises(TypeError):
+        np.exp(ag.Tensor([1.0]))
+
+
+def test_ndarray_on_left_uses_tensor_ops():
+    t = ag.Tensor([1.0, 2.0], requires_grad=True)
+    out = np.array([3.0, 4.0]) * t
+    assert isinstance(out, ag.Tensor)
+    out.sum().backward()
+    np.testing.assert_array_equal(t.grad, [3.0, 4.0])

@@ -1,0 +1,251 @@
+"""Every op's gradient against central finite differences (float64), over broadcastable shapes.
+
+The references are written with plain NumPy here, independently of the ops' own forwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from numeric import numeric_grad
+
+import autograd_nn as ag
+
+SHAPES = [(), (4,), (3, 4), (1, 4), (3, 1), (2, 3, 4)]
+def _broadcastable(a: tuple, b: tuple) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        return False
+    return True
+
+
+PAIRS = [(a, b) for a, b in itertools.product(SHAPES, SHAPES) if _broadcastable(a, b)]
+
+
+def _sigmoid_ref(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# name -> (autograd function, numpy reference, input sampler)
+def _positive(rng, shape):
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+def _signed_away_from_zero(rng, shape):
+    return rng.uniform(0.3, 2.0, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def _normal(rng, shape):
+    return rng.normal(size=shape)
+
+
+BINARY = {
+    "add": (lambda a, b: a + b, np.add, _normal, _normal),
+    "sub": (lambda a, b: a - b, np.subtract, _normal, _normal),
+    "mul": (lambda a, b: a * b, np.multiply, _normal, _normal),
+    "div": (lambda a, b: a / b, np.divide, _normal, _signed_away_from_zero),
+    "pow": (lambda a, b: a ** b, np.power, _positive, _normal),
+    "maximum": (ag.maximum, np.maximum, _normal, _normal),
+    "minimum": (ag.minimum, np.minimum, _normal, _normal),
+}
+
+
+def _check(f_ag, f_np, inputs, rng, atol=1e-6, rtol=1e-5):
+    """Compare autograd's gradient of sum(f(inputs) * W) with finite differences, per input."""
+    out_shape = np.shape(f_np(*inputs))
+    weights = rng.normal(size=out_shape)
+    tensors = [ag.Tensor(x, requires_grad=True) for x in inputs]
+    out = f_ag(*tensors)
+    assert out.shape == out_shape
+    np.testing.assert_allclose(out.data, f_np(*inputs), rtol=1e-12, atol=1e-12)
+    (out * weights).sum().backward()
+
+    def loss(*xs):
+        return np.sum(f_np(*xs) * weights)
+
+    for i, t in enumerate(tensors):
+        assert t.grad is not None, f"input {i} got no gradient"
+        assert t.grad.shape == t.data.shape
+        assert t.grad.dtype == t.data.dtype
+        expected = numeric_grad(loss, list(inputs), i)
+        np.testing.assert_allclose(t.grad, expected, atol=atol, rtol=rtol, err_msg=f"input {i}")
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("shapes", PAIRS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_binary_op_gradients_broadcast(name, shapes, rng):
+    f_ag, f_np, sample_a, sample_b = BINARY[name]
+    a, b = sample_a(rng, shapes[0]), sample_b(rng, shapes[1])
+    _check(f_ag, f_np, [a, b], rng)
+
+
+@pytest.mark.parametrize("shapes", PAIRS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_where_gradients_broadcast(shapes, rng):
+    a, b = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+    cond = rng.random(np.broadcast_shapes(shapes[0], shapes[1])) > 0.5
+    _check(lambda x, y: ag.where(cond, x, y), lambda x, y: np.where(cond, x, y), [a, b], rng)
+
+
+UNARY = {
+    "exp": (ag.exp, np.exp, _normal),
+    "log": (ag.log, np.log, _positive),
+    "log1p": (ag.log1p, np.log1p, _positive),
+    "sqrt": (ag.sqrt, np.sqrt, _positive),
+    "abs": (ag.abs, np.abs, _signed_away_from_zero),
+    "neg": (lambda x: -x, np.negative, _normal),
+    "tanh": (ag.tanh, np.tanh, _normal),
+    "sigmoid": (ag.sigmoid, _sigmoid_ref, _normal),
+    "relu": (ag.relu, lambda x: np.maximum(x, 0), _signed_away_from_zero),
+    "clip": (lambda x: ag.clip(x, -1.0, 1.0), lambda x: np.clip(x, -1, 1), _signed_away_from_zero),
+    "square": (lambda x: x ** 2, np.square, _normal),
+    "rdiv": (lambda x: 1.0 / x, lambda x: 1.0 / x, _signed_away_from_zero),
+    "rsub": (lambda x: 3.0 - x, lambda x: 3.0 - x, _normal),
+    "rpow": (lambda x: 2.0 ** x, lambda x: 2.0 ** x, _normal),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_unary_op_gradients(name, shape, rng):
+    f_ag, f_np, sample = UNARY[name]
+    _check(f_ag, f_np, [sample(rng, shape)], rng)
+
+
+def _axes_for(shape):
+    yield None
+    for ax in range(len(shape)):
+        yield ax
+        yield ax - len(shape)
+    if len(shape) >= 2:
+        yield (0, len(shape) - 1)
+
+
+REDUCTIONS = {
+    "sum": (ag.sum, np.sum),
+    "mean": (ag.mean, np.mean),
+    "max": (ag.max, np.max),
+    "min": (ag.min, np.min),
+    "logsumexp": (
+        ag.logsumexp,
+        lambda x, axis=None, keepdims=False: np.log(
+            np.sum(np.exp(x), axis=axis, keepdims=keepdims)
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reduction_gradients(name, shape, keepdims, rng):
+    f_ag, f_np = REDUCTIONS[name]
+    x = rng.normal(size=shape)
+    for axis in _axes_for(shape):
+        _check(
+            lambda t, axis=axis: f_ag(t, axis=axis, keepdims=keepdims),
+            lambda a, axis=axis: f_np(a, axis=axis, keepdims=keepdims),
+            [x], rng,
+        )
+
+
+def _softmax_ref(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s], ids=str)
+def test_softmax_and_log_softmax_gradients(shape, rng):
+    x = rng.normal(size=shape)
+    for axis in range(-len(shape), len(shape)):
+        _check(lambda t, ax=axis: ag.softmax(t, axis=ax), lambda a, ax=axis: _softmax_ref(a, ax),
+               [x], rng)
+        _check(lambda t, ax=axis: ag.log_softmax(t, axis=ax),
+               lambda a, ax=axis: np.log(_softmax_ref(a, ax)), [x], rng)
+
+
+MATMUL_SHAPES = [
+    ((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)),
+    ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((2, 3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2)),
+    ((4,), (2, 4, 3)), ((2, 3, 4), (4,)),
+]
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul_gradients(shapes, rng):
+    a, b = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+    _check(lambda x, y: x @ y, np.matmul, [a, b], rng)
+    _check(ag.matmul, np.matmul, [a, b], rng)
+
+
+@pytest.mark.parametrize("shapes", [s for s in MATMUL_SHAPES if max(map(len, s)) <= 2], ids=str)
+def test_dot_gradients(shapes, rng):
+    a, b = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+    _check(ag.dot, np.dot, [a, b], rng)
+    _check(lambda x, y: x.dot(y), np.dot, [a, b], rng)
+
+
+def test_dot_with_scalar_is_a_product(rng):
+    a, b = rng.normal(size=()), rng.normal(size=(3,))
+    _check(ag.dot, np.dot, [a, b], rng)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [0, -1, slice(1, 3), (slice(None), 2), (1, slice(None, None, -1)), np.array([0, 2, 2, 1]),
+     (np.array([0, 1, 1]), np.array([3, 3, 0])), (Ellipsis, None, 1),
+     np.array([True, False, True])],
+    ids=str,
+)
+def test_getitem_gradients_accumulate_repeats(index, rng):
+    x = rng.normal(size=(3, 4))
+    _check(lambda t: t[index], lambda a: a[index], [x], rng)
+
+
+def test_getitem_repeated_index_counts_twice():
+    x = ag.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x[[0, 0, 2, 0]].sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4)])
+def test_shape_op_gradients(shape, rng):
+    x = rng.normal(size=shape)
+    _check(lambda t: t.reshape(4, 6), lambda a: a.reshape(4, 6), [x], rng)
+    _check(lambda t: t.reshape(-1), lambda a: a.reshape(-1), [x], rng)
+    _check(lambda t: t.T, lambda a: a.T, [x], rng)
+    _check(lambda t: t.transpose(1, 2, 0), lambda a: a.transpose(1, 2, 0), [x], rng)
+    _check(lambda t: ag.swapaxes(t, 0, 2), lambda a: np.swapaxes(a, 0, 2), [x], rng)
+    _check(lambda t: ag.expand_dims(t, 1), lambda a: np.expand_dims(a, 1), [x], rng)
+    _check(lambda t: ag.broadcast_to(t, (5,) + shape), lambda a: np.broadcast_to(a, (5,) + shape),
+           [x], rng)
+    _check(lambda t: ag.sum_to(t, (3, 1)), lambda a: a.sum(axis=0).sum(axis=1, keepdims=True),
+           [x], rng)
+
+
+def test_astype_gradient_is_cast_back(rng):
+    x = ag.Tensor(rng.normal(size=(3,)), requires_grad=True)
+    w = rng.normal(size=(3,)).astype(np.float32)
+    y = x.astype(np.float32)
+    assert y.dtype == np.float32
+    (y * w).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad, w.astype(np.float64))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concatenate_and_stack_gradients(axis, rng):
+    a, b, c = rng.normal(size=(2, 3)), rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    _check(lambda x, y, z: ag.concatenate([x, y, z], axis=axis),
+           lambda x, y, z: np.concatenate([x, y, z], axis=axis), [a, b, c], rng)
+    _check(lambda x, y, z: ag.stack([x, y, z], axis=axis),
+           lambda x, y, z: np.stack([x, y, z], axis=axis), [a, b, c], rng)
+
+
+def test_concatenate_mixed_constant_and_tensor(rng):
+    a = ag.Tensor(rng.normal(size=(2, 2)), requires_grad=True)
+    out = ag.concatenate([a, np.zeros((1, 2))], axis=0)
+    (out * np.arange(6.0).reshape(3, 2)).sum().backward()
+    np.testing.assert_array_equal(a.grad, np.arange(4.0).reshape(2, 2))
