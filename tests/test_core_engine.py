@@ -236,3 +236,42 @@ def test_logsumexp_all_minus_inf_rows():
     out = ag.logsumexp(x, axis=1)
     assert out.data[0] == -np.inf
     np.testing.assert_allclose(out.data[1], np.log(2.0))
+
+
+def test_graphs_have_no_reference_cycles():
+    x = ag.Tensor(np.ones((4, 3)), requires_grad=True)
+    w = ag.Tensor(np.ones((3, 2)), requires_grad=True)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            loss = (ag.sigmoid(x @ w) ** 2).mean()
+            loss.backward(retain_graph=True)
+        del loss
+        assert gc.collect() == 0, "dropping a graph left cyclic garbage behind"
+    finally:
+        gc.enable()
+
+
+def test_memory_stays_flat_across_training_steps():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 16))
+    w1 = ag.Tensor(rng.normal(size=(16, 64)), requires_grad=True)
+    w2 = ag.Tensor(rng.normal(size=(64, 1)), requires_grad=True)
+
+    def step():
+        loss = (ag.tanh(x @ w1) @ w2).mean()
+        loss.backward()
+        for p in (w1, w2):
+            p.data -= 0.01 * p.grad
+            p.grad = None
+        return loss  # the caller keeps the loss, as training loops often do
+
+    kept = [step() for _ in range(5)]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    kept += [step() for _ in range(200)]
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    # Each kept loss may hold its own 0-d value, not its graph's (32, 64) activations.
+    assert grown < 200 * 1024, f"memory grew by {grown} bytes over 200 steps"

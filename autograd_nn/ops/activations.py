@@ -16,9 +16,10 @@ from .base import lift, normalize_axis
 
 
 def _sigmoid_forward(x):
-    # exp(-|x|) never overflows; pick the algebraically equal form per sign.
+    # exp(-|x|) never overflows; the numerator is 1 for x >= 0 and exp(x) = exp(-|x|) below, which
+    # keeps full relative precision in both tails (no 1 - s cancellation).
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return np.where(x >= 0, 1.0, e) / (1 + e)
 
 
 sigmoid_p = primitive("sigmoid", _sigmoid_forward, lambda B, g, ans, x: g * ans * (1 - ans))
