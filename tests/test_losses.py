@@ -1,0 +1,198 @@
+"""Losses in ag.nn.functional: against PyTorch, against finite differences, extremes, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd_nn as ag
+from autograd_nn.nn import functional as L
+
+RNG = np.random.default_rng(0)
+N, C = 6, 4
+LOGITS = RNG.normal(scale=3.0, size=(N, C))
+LABELS = np.array([0, 3, 1, 1, 2, 3])
+PROBS = RNG.uniform(0.02, 0.98, size=(N, 1))
+BINARY = (RNG.random((N, 1)) > 0.5).astype(float)
+SOFT = RNG.dirichlet(np.ones(C), size=N)
+PRED = RNG.normal(size=(N, 2))
+TARGET = RNG.normal(size=(N, 2))
+WEIGHTS = RNG.normal(size=(N,))  # upstream weights for reduction="none"
+
+
+def _value_and_grad(fn, x, *rest, **kw):
+    """Our loss and d(loss)/dx; 'none' reductions are contracted with fixed weights."""
+
+    def scalar(x):
+        out = fn(x, *rest, **kw)
+        if out.ndim:
+            w = WEIGHTS.reshape((N,) + (1,) * (out.ndim - 1))
+            out = (out * np.broadcast_to(w, out.shape)).sum()
+        return out
+
+    value, grad = ag.value_and_grad(scalar)(x)
+    return float(value), grad, scalar
+
+
+def _torch_value_and_grad(torch_fn, x, *rest):
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    out = torch_fn(tx, *rest)
+    if out.ndim:
+        w = torch.tensor(WEIGHTS).reshape((N,) + (1,) * (out.ndim - 1))
+        out = (out * w.expand(out.shape)).sum()
+    out.backward()
+    return out.detach().item(), tx.grad.numpy()
+
+
+def _central_diff(scalar, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        hi, lo = x.copy(), x.copy()
+        hi[idx] += eps
+        lo[idx] -= eps
+        g[idx] = (float(scalar(hi).data) - float(scalar(lo).data)) / (2 * eps)
+    return g
+
+
+CASES = [
+    # (name, ours, torch builder, input, extra args)
+    ("sum_of_squares", lambda x, t: L.sum_of_squares(x, t),
+     lambda F, torch: lambda x, t: ((torch.tensor(t) - x) ** 2).sum(), PRED, (TARGET,)),
+    *[
+        (f"mse_{r}", lambda x, t, r=r: L.mse_loss(x, t, reduction=r),
+         lambda F, torch, r=r: lambda x, t: F.mse_loss(x, torch.tensor(t), reduction=r),
+         PRED, (TARGET,))
+        for r in ("mean", "sum", "none")
+    ],
+    *[
+        (f"bce_{r}", lambda x, t, r=r: L.binary_cross_entropy(x, t, reduction=r),
+         lambda F, torch, r=r: lambda x, t: F.binary_cross_entropy(
+             x, torch.tensor(t), reduction=r),
+         PROBS, (BINARY,))
+        for r in ("mean", "sum", "none")
+    ],
+    ("bce_soft_targets", lambda x, t: L.binary_cross_entropy(x, t),
+     lambda F, torch: lambda x, t: F.binary_cross_entropy(x, torch.tensor(t)),
+     PROBS, (np.full((N, 1), 0.3),)),
+    *[
+        (f"bce_logits_{r}", lambda x, t, r=r: L.binary_cross_entropy_with_logits(x, t, reduction=r),
+         lambda F, torch, r=r: lambda x, t: F.binary_cross_entropy_with_logits(
+             x, torch.tensor(t), reduction=r),
+         LOGITS[:, :1], (BINARY,))
+        for r in ("mean", "sum", "none")
+    ],
+    *[
+        (f"ce_{r}", lambda x, t, r=r: L.cross_entropy(x, t, reduction=r),
+         lambda F, torch, r=r: lambda x, t: F.cross_entropy(x, torch.tensor(t), reduction=r),
+         LOGITS, (LABELS,))
+        for r in ("mean", "sum", "none")
+    ],
+    ("ce_prob_targets", lambda x, t: L.cross_entropy(x, t),
+     lambda F, torch: lambda x, t: F.cross_entropy(x, torch.tensor(t)), LOGITS, (SOFT,)),
+    ("ce_one_hot", lambda x, t: L.cross_entropy(x, t),
+     lambda F, torch: lambda x, t: F.cross_entropy(x, torch.tensor(t)),
+     LOGITS, (np.eye(C)[LABELS],)),
+    *[
+        (f"nll_{r}", lambda x, t, r=r: L.nll_loss(ag.log_softmax(x, axis=1), t, reduction=r),
+         lambda F, torch, r=r: lambda x, t: F.nll_loss(
+             torch.log_softmax(x, 1), torch.tensor(t), reduction=r),
+         LOGITS, (LABELS,))
+        for r in ("mean", "sum", "none")
+    ],
+]
+
+
+@pytest.mark.parametrize("name, ours, theirs, x, rest", CASES, ids=[c[0] for c in CASES])
+def test_loss_matches_torch(name, ours, theirs, x, rest):
+    torch = pytest.importorskip("torch")
+    value, grad, _ = _value_and_grad(ours, x, *rest)
+    t_value, t_grad = _torch_value_and_grad(theirs(torch.nn.functional, torch), x, *rest)
+    np.testing.assert_allclose(value, t_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, t_grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name, ours, theirs, x, rest", CASES, ids=[c[0] for c in CASES])
+def test_loss_gradient_matches_finite_differences(name, ours, theirs, x, rest):
+    _, grad, scalar = _value_and_grad(ours, x, *rest)
+    np.testing.assert_allclose(grad, _central_diff(scalar, x), rtol=1e-6, atol=1e-8)
+
+
+def test_mse_gradient_flows_to_a_target_that_requires_grad():
+    t = ag.Tensor(TARGET, requires_grad=True)
+    L.mse_loss(PRED, t, reduction="sum").backward()
+    np.testing.assert_allclose(t.grad, 2 * (TARGET - PRED), rtol=1e-12)
+
+
+def test_bce_with_logits_at_zero_has_the_sigmoid_gradient():
+    x = np.zeros((3, 1))
+    y = np.array([[0.0], [1.0], [0.25]])
+    grad = ag.grad(lambda x: L.binary_cross_entropy_with_logits(x, y, reduction="sum"))(x)
+    np.testing.assert_allclose(grad, 0.5 - y, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_extreme_logits_are_finite_and_warning_free(dtype):
+    big = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 999.0]], dtype=dtype)
+    labels = np.array([1, 0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        v, g = ag.value_and_grad(lambda x: L.cross_entropy(x, labels))(big)
+        assert np.isfinite(v) and np.isfinite(g).all()
+        # row 0: logsumexp = 1000, picked -1000; row 1: logsumexp = 1000 + log1p(e^-1)
+        np.testing.assert_allclose(v, (2000.0 + 2000.0 + np.log1p(np.exp(-1.0))) / 2, rtol=1e-6)
+        col = big[:, :1]
+        target = np.array([[0.0], [1.0]], dtype=dtype)
+        v, g = ag.value_and_grad(
+            lambda x: L.binary_cross_entropy_with_logits(x, target, reduction="sum"))(col)
+        assert np.isfinite(v) and np.isfinite(g).all()
+        np.testing.assert_allclose(v, 2000.0, rtol=1e-6)
+        np.testing.assert_allclose(g, [[1.0], [-1.0]])
+        probs = np.array([[0.0], [1.0], [1.0], [0.0]], dtype=dtype)
+        labels01 = np.array([[1.0], [0.0], [1.0], [0.0]], dtype=dtype)
+        v, g = ag.value_and_grad(lambda p: L.binary_cross_entropy(p, labels01))(probs)
+        assert np.isfinite(v) and np.isfinite(g).all()
+        # a confident wrong answer costs -log(eps), not inf; eps is raised to the largest
+        # float below 1's gap in float32 (documented), so that 1 - eps < 1 there
+        eps = max(1e-12, float(np.finfo(dtype).epsneg))
+        np.testing.assert_allclose(float(v), 2 * -np.log(eps) / 4, rtol=1e-5)
+    assert v.dtype == dtype and g.dtype == dtype
+
+
+def test_float32_predictions_give_float32_loss_and_grads():
+    x = LOGITS.astype(np.float32)
+    for fn, args in [
+        (L.cross_entropy, (LABELS,)),
+        (L.cross_entropy, (SOFT,)),  # float64 targets are cast to the logits' dtype
+        (L.mse_loss, (RNG.normal(size=(N, C)),)),
+        (L.binary_cross_entropy_with_logits, (np.ones((N, C)),)),
+    ]:
+        v, g = ag.value_and_grad(lambda x, fn=fn, args=args: fn(x, *args))(x)
+        assert v.dtype == np.float32 and g.dtype == np.float32, fn.__name__
+
+
+def test_clear_errors_for_bad_targets():
+    with pytest.raises(TypeError, match=r"must be integers, got dtype float64 \(cast"):
+        L.cross_entropy(LOGITS, LABELS.astype(float))
+    with pytest.raises(ValueError, match=r"targets must be class indices of shape \(6,\)"):
+        L.cross_entropy(LOGITS, LABELS[:4])
+    with pytest.raises(IndexError, match="target 4 at position 2 is out of range for 4 classes"):
+        L.cross_entropy(LOGITS, np.array([0, 1, 4, 0, 0, 0]))
+    with pytest.raises(IndexError, match="target -1 at position 0"):
+        L.nll_loss(LOGITS, np.array([-1, 1, 1, 0, 0, 0]))
+    with pytest.raises(ValueError, match=r"shape \(N, C\)"):
+        L.cross_entropy(LOGITS[0], 1)
+    with pytest.raises(ValueError, match=r"prediction has shape \(6, 1\) but target has shape"):
+        L.mse_loss(PROBS, BINARY.ravel())
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        L.mse_loss(PRED, TARGET, reduction="avg")
+    with pytest.raises(TypeError, match="logits must be floating point"):
+        L.binary_cross_entropy_with_logits(np.array([1, 2]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="eps must be in"):
+        L.binary_cross_entropy(PROBS, BINARY, eps=0.0)
+
+
+def test_losses_reachable_from_ag_nn():
+    assert ag.nn.functional.cross_entropy is L.cross_entropy
+    np.testing.assert_allclose(
+        L.sum_of_squares(PRED, TARGET).data, np.sum((TARGET - PRED) ** 2), rtol=1e-14
+    )
