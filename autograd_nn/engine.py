@@ -198,6 +198,8 @@ def apply1(prim: Primitive, a: Tensor) -> Tensor:
         t._parents = ()
         t._scope = None
         t._where = None
+        if _anomaly:
+            _record_site(prim, (a,), out)
     return t
 
 
@@ -226,6 +228,8 @@ def apply2(prim: Primitive, a: Tensor, b: Tensor) -> Tensor:
         t._parents = ()
         t._scope = None
         t._where = None
+        if _anomaly:
+            _record_site(prim, (a, b), out)
     return t
 
 
@@ -270,10 +274,15 @@ def _check_backward(node: Tensor, i: int, g: Any) -> None:
     arr = g.data if isinstance(g, Tensor) else g
     if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
         parent = node._parents[i]
+        where = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
+        value = ""
+        if parent.data.shape == arr.shape:
+            value = f" where the forward input is {parent.data[where].item()!r}"
         raise AnomalyError(
             f"anomaly in backward of {node._op.name}: the gradient for its input #{i} "
-            f"({parent.shape} {parent.dtype}) has {_nonfinite_summary(arr)}; "
-            f"the op was created at {node._where or '<unknown: created outside detect_anomaly>'}"
+            f"({parent.shape} {parent.dtype}) has {_nonfinite_summary(arr)}, the first at index "
+            f"{where}{value}; the op was created at "
+            f"{node._where or '<unknown: created outside detect_anomaly>'}"
         )
 
 

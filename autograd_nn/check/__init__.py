@@ -1,0 +1,25 @@
+"""Tools to check gradients and understand them.
+
+- `gradcheck(f, *inputs)`: autograd against central finite differences, with a readable report.
+- `compare_grads(reference, computed)` / `compare_backprop(handwritten_fn, loss_fn, params, ...)`:
+  hand-written backprop against autograd, naming sign, factor, transpose and shape mistakes.
+- `explain(root)`: the chain rule per node, with shapes and gradient norms.
+- `detect_anomaly()`: creation sites and an error at the first NaN/Inf, forward or backward.
+"""
+
+from .anomaly import AnomalyError, detect_anomaly
+from .compare import (
+    GradComparison,
+    ParamComparison,
+    compare_backprop,
+    compare_grads,
+    detect_loss_kind,
+)
+from .explain import Explanation, Step, explain
+from .gradcheck import GradcheckError, GradcheckFailure, gradcheck
+
+__all__ = [
+    "AnomalyError", "Explanation", "GradComparison", "GradcheckError", "GradcheckFailure",
+    "ParamComparison", "Step", "compare_backprop", "compare_grads", "detect_anomaly",
+    "detect_loss_kind", "explain", "gradcheck",
+]

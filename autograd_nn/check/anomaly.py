@@ -1,0 +1,51 @@
+"""`detect_anomaly`: record where each op was created and stop at the first NaN/Inf.
+
+A thin switch over the engine's anomaly mode (`ag.engine.set_anomaly_enabled`): while it is on,
+every op records its creation site (file:line in the user's code, `Tensor._where`) and the engine
+raises `ag.AnomalyError` at the first non-finite forward output or backward gradient, naming the
+op, the shapes and that site. Do the backward inside the block too: the check runs when the
+gradient is computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+
+from .. import engine
+
+__all__ = ["AnomalyError", "detect_anomaly"]
+
+AnomalyError = engine.AnomalyError
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Context manager and decorator turning anomaly mode on (or off with `enabled=False`).
+
+    NumPy's divide/overflow/invalid warnings are silenced inside the block by default
+    (`quiet_numpy=True`): each of them yields an Inf or NaN that anomaly mode reports as an
+    AnomalyError naming the op, which is more useful than a warning (or, with warnings turned
+    into errors, a RuntimeWarning raised from inside NumPy without the op's name).
+    """
+
+    def __init__(self, enabled: bool = True, quiet_numpy: bool = True) -> None:
+        self.enabled = bool(enabled)
+        self.quiet_numpy = bool(quiet_numpy)
+        self._saved: list[tuple[bool, Any]] = []  # a stack: the decorator may be re-entered
+
+    def __enter__(self) -> detect_anomaly:
+        errstate = None
+        if self.quiet_numpy and self.enabled:
+            errstate = np.errstate(divide="ignore", over="ignore", invalid="ignore")
+            errstate.__enter__()
+        prev = engine.set_anomaly_enabled(self.enabled)
+        self._saved.append((prev, errstate))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        prev, errstate = self._saved.pop()
+        engine.set_anomaly_enabled(prev)
+        if errstate is not None:
+            errstate.__exit__(*exc)

@@ -1,0 +1,295 @@
+"""The `autograd-nn` command: run the demo, compare the tutorials' hand-written backprop with
+autograd, explain their chain rule, and draw their graphs.
+
+Exit codes: 0 success, 1 runtime failure (one line on stderr; `--debug` shows the traceback),
+2 bad arguments (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+PROG = "autograd-nn"
+TUTORIALS = ("1", "2")
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+
+
+class CommandError(RuntimeError):
+    """A failure to report as one line (exit code 1)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Tutorials: the same weights on both sides
+# ---------------------------------------------------------------------------------------------
+def _tutorial(k: str) -> Any:
+    try:
+        return importlib.import_module(f"autograd_nn.tutorials.tutorial{k}")
+    except ImportError as err:
+        raise CommandError(f"cannot load tutorial {k} (autograd_nn.tutorials.tutorial{k}): "
+                           f"{err}") from err
+
+
+def _selected(which: str) -> list[str]:
+    return list(TUTORIALS) if which == "all" else [which]
+
+
+def compare_text(k: str, seed: int = 0) -> str:
+    """Tutorial k's hand-written gradients against autograd's, from the same initial weights."""
+    from .check import compare_backprop
+
+    mod = _tutorial(k)
+    params = mod.initial_weights(seed)
+    report = compare_backprop(mod.handwritten_gradients, mod.loss, params, mod.X, mod.Y)
+    doc = (mod.loss.__doc__ or "").strip().splitlines()
+    title = f"Tutorial {k}: hand-written backprop vs autograd (initial weights, seed {seed})"
+    lines = [title, "=" * len(title)]
+    if doc:
+        lines.append(f"autograd's loss: {doc[0]}")
+    lines += [str(report), ""]
+    return "\n".join(lines)
+
+
+def _tutorial_loss(k: str, seed: int) -> tuple[Any, dict[str, Any], Any]:
+    import autograd_nn as ag
+
+    mod = _tutorial(k)
+    params = {name: ag.Tensor(v, requires_grad=True, name=name)
+              for name, v in mod.initial_weights(seed).items()}
+    return mod.loss(params, mod.X, mod.Y), params, mod
+
+
+def explain_text(k: str, seed: int = 0) -> str:
+    """Tutorial k's loss, its chain rule written out per node."""
+    from .check import explain
+
+    loss, _params, mod = _tutorial_loss(k, seed)
+    title = f"Tutorial {k}: the chain rule of autograd's loss (initial weights, seed {seed})"
+    return "\n".join([title, "=" * len(title),
+                      str(explain(loss, {"X": mod.X, "Y": mod.Y})), ""])
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress: tqdm when available, plain lines otherwise
+# ---------------------------------------------------------------------------------------------
+class _Progress:
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.done = 0
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, desc="demo", unit="stage", file=sys.stderr,
+                                leave=True)
+
+    def start(self, label: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description(f"demo: {label}")
+        elif self.enabled:
+            print(f"[{self.done + 1}/{self.total}] {label} ...", file=sys.stderr, flush=True)
+
+    def step(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    out = {}
+    if folder.is_dir():
+        for p in folder.rglob("*"):
+            if p.is_file():
+                st = p.stat()
+                out[str(p.relative_to(folder))] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def _run_module(name: str, *args: Any, **kwargs: Any) -> Any:
+    try:
+        module = importlib.import_module(name)
+    except ImportError as err:
+        raise CommandError(f"{name} is not available: {err}") from err
+    return module.run(*args, **kwargs)
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out).resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CommandError(f"cannot create the output folder {out}: {err.strerror}") from err
+    before = _snapshot(out)
+    stages: list[tuple[str, Callable[[], Any]]] = [
+        ("tutorials", lambda: _run_module("autograd_nn.tutorials.demo", out,
+                                          progress=not args.no_progress)),
+        ("graph pictures", lambda: _run_module("autograd_nn.viz.demo", out)),
+        ("comparison reports", lambda: _write(
+            out / "compare.txt", "\n".join(compare_text(k) for k in TUTORIALS))),
+        ("chain-rule explanations", lambda: _write(
+            out / "explain.txt", "\n".join(explain_text(k) for k in TUTORIALS))),
+    ]
+    progress = _Progress(len(stages), enabled=not args.no_progress)
+    failures = []
+    t0 = time.perf_counter()
+    try:
+        for label, run in stages:
+            progress.start(label)
+            try:
+                run()
+            except Exception as err:  # noqa: BLE001  (one stage failing must not hide the rest)
+                if args.debug:
+                    raise
+                failures.append(f"{label}: {_one_line(err)}")
+            progress.step()
+    finally:
+        progress.close()
+    after = _snapshot(out)
+    written = sorted(k for k, v in after.items() if before.get(k) != v)
+    print(f"output folder: {out}")
+    print(f"{len(written)} files written in {time.perf_counter() - t0:.1f} s:")
+    for name in written:
+        print(f"  {name}")
+    if failures:
+        for f in failures:
+            print(f"{PROG}: error: demo stage {f}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    texts = [compare_text(k, args.seed) for k in _selected(args.tutorial)]
+    print("\n".join(texts), end="")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    texts = [explain_text(k, args.seed) for k in _selected(args.tutorial)]
+    print("\n".join(texts), end="")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    import autograd_nn as ag
+
+    path = Path(args.out or f"tutorial{args.tutorial}_graph.svg")
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in GRAPH_FORMATS:
+        raise CommandError(f"--out {path}: unknown format {path.suffix or '(none)'!r}; use one of "
+                           + ", ".join("." + f for f in GRAPH_FORMATS))
+    loss, _params, _mod = _tutorial_loss(args.tutorial, args.seed)
+    kwargs = {"color_by": args.color_by} if args.color_by else {}
+    picture = ag.draw_graph(loss, title=f"Tutorial {args.tutorial}: loss", **kwargs)
+    if path.parent and not path.parent.exists():
+        raise CommandError(f"--out {path}: folder {path.parent} does not exist")
+    if fmt == "dot":
+        path.write_text(picture.source, encoding="utf-8")
+    else:
+        path.write_bytes(picture.pipe(format=fmt))
+    print(f"wrote {path.resolve()}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser
+# ---------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="autograd_nn: automatic differentiation on NumPy. Run the demo, check the "
+                    "tutorials' hand-written backprop against autograd, draw their graphs.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback when a command fails")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("demo", help="run the tutorials, draw their graphs and write the reports",
+                       description="Run the tutorials and the graph demo and write every output "
+                                   "(text, pictures, compare.txt, explain.txt) into one folder.")
+    p.add_argument("--out", default="output", metavar="DIR",
+                   help="output folder (created if missing; default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars or stage lines")
+    p.set_defaults(func=cmd_demo)
+
+    tut_help = "which tutorial (default: %(default)s)"
+    p = sub.add_parser("compare", help="hand-written backprop vs autograd for the tutorials",
+                       description="Run each tutorial's hand-written gradients and autograd from "
+                                   "the same initial weights and print a per-parameter report.")
+    p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default="all", help=tut_help)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("explain", help="the chain rule of a tutorial's loss, node by node",
+                       description="Write out dL/dnode for every node of a tutorial's loss, "
+                                   "with shapes and gradient norms.")
+    p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default="all", help=tut_help)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("graph", help="draw a tutorial's compute graph to a file",
+                       description="Draw a tutorial's loss graph with ag.draw_graph. The format "
+                                   "follows the file suffix: .svg .png .pdf (need Graphviz's dot) "
+                                   "or .dot (text).")
+    p.add_argument("--tutorial", choices=TUTORIALS, required=True, help="which tutorial")
+    p.add_argument("--out", metavar="FILE",
+                   help="output file (default: tutorial<N>_graph.svg in the current folder)")
+    p.add_argument("--color-by", choices=["grad", "grad_ratio"], default=None,
+                   help="colour nodes by gradient magnitude (the gradient-flow view)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    p.set_defaults(func=cmd_graph)
+    return parser
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    name = type(err).__name__
+    return f"{name}: {text}" if text and not isinstance(err, CommandError) else (text or name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `autograd-nn` command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exit_:  # --help, --version (0) and bad arguments (2)
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001  (one line for users; --debug for the traceback)
+        if args.debug or os.environ.get("AUTOGRAD_NN_DEBUG"):
+            raise
+        print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

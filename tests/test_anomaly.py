@@ -1,0 +1,104 @@
+"""detect_anomaly: a planted log(0) is caught in forward, a NaN made only in backward is caught
+in backward; both name the op and the line of this file that created it."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import autograd_nn as ag
+from autograd_nn.check import detect_anomaly
+
+HERE = os.path.basename(__file__)
+
+
+def lineno() -> int:
+    return inspect.currentframe().f_back.f_lineno
+
+
+def test_planted_log_zero_caught_in_forward():
+    x = ag.Tensor([1.0, 0.0, 2.0], requires_grad=True)
+    with detect_anomaly():
+        with pytest.raises(ag.AnomalyError) as info:
+            line = lineno() + 1
+            ag.log(x * 1.0)
+    msg = str(info.value)
+    assert "forward of log" in msg
+    assert "(3,) float64" in msg  # the shapes
+    assert f"{HERE}:{line}" in msg  # the creation site
+    assert "1 Inf" in msg
+    assert not ag.engine.is_anomaly_enabled()
+
+
+def test_nan_only_in_backward_is_caught_in_backward():
+    x = ag.Tensor([0.0, 4.0], requires_grad=True)
+    with detect_anomaly():
+        line = lineno() + 1
+        r = ag.sqrt(x)
+        y = (r * 0.0).sum()  # forward finite; backward: 0 / (2 * sqrt(0)) = NaN
+        assert np.isfinite(y.data)
+        with pytest.raises(ag.AnomalyError) as info:
+            y.backward()
+    msg = str(info.value)
+    assert "backward of sqrt" in msg and "input #0" in msg and "1 NaN" in msg
+    assert f"{HERE}:{line}" in msg
+
+
+def test_without_anomaly_mode_nan_passes_silently():
+    x = ag.Tensor([0.0, 4.0], requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        (ag.sqrt(x) * 0.0).sum().backward()
+    assert np.isnan(x.grad[0])
+    assert ag.sqrt(x)._where is None
+
+
+def test_sites_recorded_and_mode_restored_on_error():
+    x = ag.Tensor([1.0], requires_grad=True)
+    prev = ag.engine.set_anomaly_enabled(False)
+    try:
+        with pytest.raises(RuntimeError):
+            with detect_anomaly():
+                line = lineno() + 1
+                y = ag.exp(x)
+                assert ag.engine.is_anomaly_enabled()
+                raise RuntimeError("boom")
+        assert not ag.engine.is_anomaly_enabled()
+        assert y._where.startswith(__file__ + f":{line} in ")
+    finally:
+        ag.engine.set_anomaly_enabled(prev)
+
+
+def test_decorator_nesting_and_disabling():
+    seen = []
+
+    @detect_anomaly()
+    def inner(depth):
+        seen.append(ag.engine.is_anomaly_enabled())
+        if depth:
+            inner(depth - 1)  # re-entering the same decorator instance
+        with detect_anomaly(enabled=False):
+            seen.append(ag.engine.is_anomaly_enabled())
+        seen.append(ag.engine.is_anomaly_enabled())
+
+    inner(1)
+    assert seen == [True, True, False, True, False, True]
+    assert not ag.engine.is_anomaly_enabled()
+    assert ag.detect_anomaly is detect_anomaly
+
+
+def test_numpy_warnings_are_replaced_by_the_anomaly_error():
+    # with warnings as errors (this suite's setting) NumPy's RuntimeWarning would otherwise
+    # surface first, without the op's name
+    x = ag.Tensor([0.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning), np.errstate(divide="warn"):
+            with detect_anomaly(quiet_numpy=False):
+                ag.log(x)
+    with pytest.raises(ag.AnomalyError, match="forward of log"):
+        with detect_anomaly():
+            ag.log(x)
