@@ -32,13 +32,13 @@ def _as_input(x: Any, what: str, where: str) -> Tensor:
 
 def _as_target(target: Any, like: Tensor, where: str) -> Tensor:
     """A float target with `like`'s shape; constant targets take `like`'s dtype."""
-    if isinstance(target, Tensor) and target.requires_grad:
-        t = target
+    if isinstance(target, Tensor) and (target.requires_grad or target.dtype == like.dtype):
+        t = target  # kept as given, so graph pictures show the user's own (named) tensor
     else:
         arr = target.data if isinstance(target, Tensor) else np.asarray(target)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{where}: target must be numeric, got dtype {arr.dtype}")
-        t = Tensor(arr.astype(like.dtype, copy=False))
+        t = Tensor(arr.astype(like.dtype, copy=False), name=getattr(target, "name", None))
     if t.shape != like.shape:
         raise ValueError(
             f"{where}: prediction has shape {like.shape} but target has shape {t.shape}; they "

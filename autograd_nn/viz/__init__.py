@@ -1,0 +1,13 @@
+"""Compute-graph pictures: `draw_graph(root)` returns a graphviz Digraph of the forward graph.
+
+Values, ops, gradients (and where they vanish), module clusters and a node budget for big
+graphs. Building the DOT text needs only the `graphviz` Python package; rendering needs `dot`.
+"""
+
+from .draw import draw_graph, draw_graphs
+from .render import GraphPicture, GraphvizNotFoundError
+from .walk import GradientsUnavailable
+
+__all__ = [
+    "GradientsUnavailable", "GraphPicture", "GraphvizNotFoundError", "draw_graph", "draw_graphs",
+]

@@ -1,0 +1,343 @@
+"""Deciding what a picture draws: module clusters, collapsed modules and chains, a node budget.
+
+A plan maps every element of the walked graph (the value node and the op node of each tensor) to
+what is drawn for it: the element itself, a group box (a collapsed module, a collapsed chain, or
+the "not shown" box of a truncated graph), or nothing (a scalar constant written into its op's
+label). Everything here is a loop over lists: no recursion, linear in the graph size.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .walk import Walk
+
+DRAWN = -1
+NOT_DRAWN = -2
+
+Node = tuple  # ("v", k) value node, ("o", k) op node, ("g", gid) group box
+
+
+@dataclass
+class ScopeInfo:
+    """Module scopes seen in the graph: key -> (qualified name, module object)."""
+
+    paths: list[tuple]  # per tensor: tuple of scope keys (outermost first), () outside modules
+    entries: dict[tuple, tuple[str, object]]
+
+
+def scope_paths(w: Walk) -> ScopeInfo:
+    """The module path of every op, with keys that never appear in the output."""
+    cache: dict[int, tuple] = {}
+    entries: dict[tuple, tuple[str, object]] = {}
+    paths: list[tuple] = []
+    for t in w.tensors:
+        scope = t._scope if t._op is not None else None
+        if not scope:
+            paths.append(())
+            continue
+        sid = id(scope)
+        path = cache.get(sid)
+        if path is None:
+            keys = []
+            for entry in scope:
+                if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
+                    qual, obj = entry
+                else:
+                    qual, obj = str(entry), None
+                key = (qual, id(obj))
+                entries.setdefault(key, (qual, obj))
+                keys.append(key)
+            path = tuple(keys)
+            cache[sid] = path
+        paths.append(path)
+    return ScopeInfo(paths, entries)
+
+
+@dataclass
+class Group:
+    """A box standing for several elements."""
+
+    kind: str  # "module", "chain" or "hidden"
+    key: tuple  # module path for "module" groups, else ()
+    place: tuple  # module path of the cluster that holds the box
+    ops: list[int] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)  # hidden values, including absorbed leaves
+
+
+@dataclass
+class Plan:
+    vrep: list[int]
+    orep: list[int]
+    groups: list[Group]
+    inlined: dict[int, list[int]]  # op position -> constant positions written into its label
+    depth: int | None  # module depth drawn as clusters (None: all)
+    chains: bool
+    remap: dict[Node, Node] = field(default_factory=dict)  # truncation: node -> "not shown" box
+    hidden_nodes: int = 0
+
+    def value_node(self, k: int) -> Node | None:
+        r = self.vrep[k]
+        if r == DRAWN:
+            return ("v", k)
+        if r == NOT_DRAWN:
+            return None
+        return ("g", r)
+
+    def op_node(self, k: int) -> Node | None:
+        r = self.orep[k]
+        if r == DRAWN:
+            return ("o", k)
+        if r == NOT_DRAWN:
+            return None
+        return ("g", r)
+
+
+def _is_input(t) -> bool:
+    """Named leaves without grad are the user's inputs: always drawn where they are."""
+    return t._op is None and not t._rg and t.name is not None
+
+
+def make_plan(
+    w: Walk,
+    scopes: ScopeInfo,
+    *,
+    depth: int | None,
+    chains: bool,
+    inline_constants: bool,
+    min_chain: int,
+) -> Plan:
+    """Plan with modules deeper than `depth` collapsed and, if `chains`, linear chains boxed."""
+    n = len(w.tensors)
+    vrep = [DRAWN] * n
+    orep = [NOT_DRAWN] * n
+    groups: list[Group] = []
+    inlined: dict[int, list[int]] = {}
+    roots = set(w.roots)
+    tensors, consumers, paths = w.tensors, w.consumers, scopes.paths
+
+    for k, t in enumerate(tensors):
+        if t._op is not None:
+            orep[k] = DRAWN
+        elif (inline_constants and not t._rg and t.name is None and t.data.size == 1
+              and len(consumers[k]) == 1 and k not in roots):
+            vrep[k] = NOT_DRAWN
+            inlined.setdefault(consumers[k][0], []).append(k)
+
+    # 1. modules deeper than `depth` become one box each
+    if depth is not None:
+        by_key: dict[tuple, int] = {}
+        for k, t in enumerate(tensors):
+            path = paths[k]
+            if t._op is None or len(path) <= depth:
+                continue
+            key = path[:depth + 1]
+            g = by_key.get(key)
+            if g is None:
+                g = by_key[key] = len(groups)
+                groups.append(Group("module", key, key[:-1]))
+            groups[g].ops.append(k)
+            orep[k] = g
+            if k not in roots:
+                vrep[k] = g
+                groups[g].values.append(k)
+        _absorb_leaves(w, vrep, orep, groups, first=0, keep_params=False)
+
+    # 2. linear chains (each op's output read once, by the next op, in the same scope)
+    if chains:
+        link = [-1] * n
+        has_pred = [False] * n
+        for k, t in enumerate(tensors):
+            if orep[k] != DRAWN or k in roots or t.name is not None:
+                continue
+            cs = consumers[k]
+            if len(cs) == 1 and orep[cs[0]] == DRAWN and paths[cs[0]] == paths[k]:
+                link[k] = cs[0]
+        n_pred = [0] * n
+        for k in range(n):
+            if link[k] >= 0:
+                n_pred[link[k]] += 1
+        for k in range(n):  # an op where several chains meet joins none of them
+            c = link[k]
+            if c >= 0:
+                if n_pred[c] > 1:
+                    link[k] = -1
+                else:
+                    has_pred[c] = True
+        first_chain = len(groups)
+        for k in range(n):
+            if link[k] < 0 or has_pred[k]:
+                continue
+            run = [k]
+            while link[run[-1]] >= 0:
+                run.append(link[run[-1]])
+            if len(run) < min_chain:
+                continue
+            g = len(groups)
+            grp = Group("chain", (), paths[k])
+            groups.append(grp)
+            for j in run:
+                orep[j] = g
+                grp.ops.append(j)
+            for j in run[:-1]:
+                vrep[j] = g
+                grp.values.append(j)
+        _absorb_leaves(w, vrep, orep, groups, first=first_chain, keep_params=True)
+
+    return Plan(vrep, orep, groups, inlined, depth, chains)
+
+
+def _absorb_leaves(w: Walk, vrep, orep, groups, *, first: int, keep_params: bool) -> None:
+    """Leaves read only inside one group (from `first` on) disappear into it (not inputs)."""
+    for k, t in enumerate(w.tensors):
+        if t._op is not None or vrep[k] != DRAWN or _is_input(t) or (keep_params and t._rg):
+            continue
+        cs = w.consumers[k]
+        if not cs:
+            continue
+        g = orep[cs[0]]
+        if g < first or any(orep[c] != g for c in cs):
+            continue
+        vrep[k] = g
+        groups[g].values.append(k)
+
+
+def nodes_and_edges(w: Walk, plan: Plan) -> tuple[list[Node], list[tuple[Node, Node]]]:
+    """Drawn nodes in walk order and the edges between them (group edges deduplicated)."""
+    remap = plan.remap
+    seen: set[Node] = set()
+    nodes: list[Node] = []
+    edges: list[tuple[Node, Node]] = []
+    seen_edges: set[tuple[Node, Node]] = set()
+
+    def add_node(node: Node | None) -> Node | None:
+        if node is None:
+            return None
+        node = remap.get(node, node)
+        if node not in seen:
+            seen.add(node)
+            nodes.append(node)
+        return node
+
+    def add_edge(a: Node | None, b: Node | None) -> None:
+        if a is None or b is None or a == b:
+            return
+        if a[0] == "g" or b[0] == "g":
+            if (a, b) in seen_edges:
+                return
+            seen_edges.add((a, b))
+        edges.append((a, b))
+
+    for k, t in enumerate(w.tensors):
+        if t._op is None:
+            add_node(plan.value_node(k))
+            continue
+        op = add_node(plan.op_node(k))
+        for p in w.parents[k]:
+            add_edge(remap.get(plan.value_node(p), plan.value_node(p)), op)
+        add_edge(op, add_node(plan.value_node(k)))
+    return nodes, edges
+
+
+def count_nodes(plan: Plan) -> int:
+    """How many nodes `plan` draws (before truncation): every element drawn itself, plus boxes."""
+    used = {r for r in plan.vrep if r >= 0} | {r for r in plan.orep if r >= 0}
+    return plan.vrep.count(DRAWN) + plan.orep.count(DRAWN) + len(used)
+
+
+def truncate(w: Walk, plan: Plan, budget: int) -> None:
+    """Keep the `budget - 1` nodes nearest the roots; the rest become one "not shown" box."""
+    nodes, edges = nodes_and_edges(w, plan)
+    if len(nodes) <= budget:
+        return
+    preds: dict[Node, list[Node]] = {}
+    for a, b in edges:
+        preds.setdefault(b, []).append(a)
+    keep: set[Node] = set()
+    queue: deque[Node] = deque()
+    for r in w.roots:
+        node = plan.value_node(r)
+        if node is not None and node not in keep:
+            keep.add(node)
+            queue.append(node)
+    # Breadth first from the output, taking at most `fan` inputs of each node: a wide fan-in
+    # (a sum of thousands of terms) shows a few of its terms and leaves room for depth.
+    fan = max(3, budget // 25)
+    while queue and len(keep) < budget - 1:
+        node = queue.popleft()
+        for p in preds.get(node, ())[:fan]:
+            if p not in keep and len(keep) < budget - 1:
+                keep.add(p)
+                queue.append(p)
+    hidden_gid = len(plan.groups)
+    hidden = Group("hidden", (), ())
+    plan.groups.append(hidden)
+    box: Node = ("g", hidden_gid)
+    for node in nodes:
+        if node not in keep:
+            plan.remap[node] = box
+            plan.hidden_nodes += 1
+            kind, i = node
+            if kind == "o":
+                hidden.ops.append(i)
+            elif kind == "v":
+                hidden.values.append(i)
+            else:
+                hidden.ops.extend(plan.groups[i].ops)
+                hidden.values.extend(plan.groups[i].values)
+
+
+def plan_within_budget(
+    w: Walk,
+    scopes: ScopeInfo,
+    *,
+    max_depth: int | None,
+    max_nodes: int,
+    inline_constants: bool,
+    min_chain: int,
+) -> tuple[Plan, list[str]]:
+    """The least-collapsed plan that fits `max_nodes`, and notes saying what was collapsed."""
+    kw = {"inline_constants": inline_constants, "min_chain": min_chain}
+    plan = make_plan(w, scopes, depth=max_depth, chains=False, **kw)
+    if count_nodes(plan) > max_nodes:
+        plan = make_plan(w, scopes, depth=max_depth, chains=True, **kw)
+        deepest = max((len(p) for p in scopes.paths), default=0)
+        depth = deepest if max_depth is None else min(max_depth, deepest)
+        while count_nodes(plan) > max_nodes and depth > 0:
+            depth -= 1
+            plan = make_plan(w, scopes, depth=depth, chains=True, **kw)
+        if count_nodes(plan) > max_nodes:
+            truncate(w, plan, max_nodes)
+    return plan, describe(w, plan, max_depth, max_nodes)
+
+
+def describe(w: Walk, plan: Plan, max_depth: int | None, max_nodes: int) -> list[str]:
+    """Human-readable notes on what the picture collapsed or left out."""
+    notes = []
+    n_ops = sum(1 for t in w.tensors if t._op is not None)
+    chains = [g for g in plan.groups if g.kind == "chain"]
+    modules = [g for g in plan.groups if g.kind == "module"]
+    if chains:
+        ops = sum(len(g.ops) for g in chains)
+        notes.append(f"{len(chains)} linear chain(s) of {ops} ops in total drawn as ×N boxes")
+    if modules:
+        ops = sum(len(g.ops) for g in modules)
+        auto = "" if plan.depth == max_depth else f" (automatically, to fit {max_nodes} nodes)"
+        notes.append(
+            f"{len(modules)} module(s) deeper than depth {plan.depth} collapsed into one box "
+            f"each{auto}: {ops} ops"
+        )
+    if plan.hidden_nodes:
+        notes.append(
+            f"{plan.hidden_nodes} more nodes farthest from the output not shown "
+            f"(node budget max_nodes={max_nodes})"
+        )
+    if notes:
+        notes.insert(0, f"graph of {n_ops} ops and {len(w.tensors) - n_ops} leaves")
+    if w.released:
+        notes.append(
+            f"{len(w.released)} op node(s) had their inputs released by backward(); the graph "
+            "above them is not shown (use backward(retain_graph=True) to keep it)"
+        )
+    return notes

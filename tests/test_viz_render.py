@@ -1,0 +1,106 @@
+"""Graph pictures rendered with the real Graphviz `dot`: SVG structure, PNG files, the demo."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import autograd_nn as ag
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("dot") is None,
+    reason="Graphviz's `dot` program is not installed (scripts/ensure_graphviz.sh installs it)",
+)
+
+SVG = "{http://www.w3.org/2000/svg}"
+XLINK = "{http://www.w3.org/1999/xlink}"
+
+
+def _loss():
+    rng = np.random.default_rng(0)
+    X = ag.Tensor(rng.random((4, 3)), name="X")
+    w1 = ag.Tensor(rng.random((3, 4)), requires_grad=True, name="weights1")
+    w2 = ag.Tensor(rng.random((4, 1)), requires_grad=True, name="weights2")
+    return ((ag.sigmoid(ag.sigmoid(X @ w1) @ w2) - 1.0) ** 2).sum()
+
+
+def _node_ids(source: str) -> set[str]:
+    ids = set()
+    for line in source.splitlines():
+        s = line.strip()
+        head = s.split(" [", 1)[0]
+        if " [" in s and "->" not in s and head not in ("graph", "node", "edge"):
+            ids.add(head)
+    return ids
+
+
+def _svg_nodes(svg: str) -> dict[str, ET.Element]:
+    root = ET.fromstring(svg)
+    return {g.find(f"{SVG}title").text: g for g in root.iter(f"{SVG}g")
+            if g.get("class") == "node"}
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_svg_has_one_group_per_node_with_tooltips():
+    pic = ag.draw_graph(_loss(), color_by="grad")
+    svg = pic.pipe(format="svg", encoding="utf-8")
+    nodes = _svg_nodes(svg)
+    assert set(nodes) == _node_ids(pic.source)
+    edges = [g for g in ET.fromstring(svg).iter(f"{SVG}g") if g.get("class") == "edge"]
+    visible = [ln for ln in pic.source.splitlines() if " -> " in ln and "style=invis" not in ln]
+    assert len(edges) == len(visible)
+    # the tooltip of weights1 (an <a xlink:title> in SVG) carries the full statistics
+    titles = [a.get(f"{XLINK}title") or "" for a in ET.fromstring(svg).iter(f"{SVG}a")]
+    w1 = [t for t in titles if t.startswith("weights1 (parameter)")]
+    assert len(w1) == 1 and "std" in w1[0] and "grad rms" in w1[0]
+
+
+def test_png_render_and_jupyter_display(tmp_path):
+    pic = ag.draw_graph(_loss())
+    data = pic.pipe(format="png")
+    w, h = _png_size(data)
+    assert 200 < w < 4000 and 200 < h < 4000
+    out = pic.render(tmp_path / "graph", format="png", cleanup=True)
+    with open(out, "rb") as f:
+        assert _png_size(f.read()) == (w, h)
+    bundle = pic._repr_mimebundle_()
+    assert "<svg" in bundle["image/svg+xml"]
+
+
+def test_ten_thousand_node_graph_renders_small():
+    w = ag.Tensor(np.linspace(-1, 1, 2500), requires_grad=True, name="w")
+    total = ag.stack([(w[i] * 2.0).tanh() for i in range(2500)]).sum()
+    t0 = time.perf_counter()
+    pic = ag.draw_graph(total)
+    svg = pic.pipe(format="svg", encoding="utf-8")
+    elapsed = time.perf_counter() - t0
+    assert len(_svg_nodes(svg)) <= 500 + 5  # budget + legend samples
+    assert elapsed < 60
+
+
+def test_demo_writes_svg_and_png(tmp_path):
+    pytest.importorskip("autograd_nn.tutorials")
+    from autograd_nn.viz import demo
+
+    paths = demo.run(tmp_path)
+    assert len(paths) == 6
+    for p in paths:
+        assert p.exists() and p.parent == tmp_path
+        if p.suffix == ".svg":
+            nodes = _svg_nodes(p.read_text(encoding="utf-8"))
+            assert any(k.endswith("v0") for k in nodes)
+        else:
+            w, h = _png_size(p.read_bytes())
+            assert 300 < w < 5000 and 300 < h < 5000
+    flow = (tmp_path / "tutorial2_gradient_flow.svg").read_text(encoding="utf-8")
+    assert "Network" in flow and "FixedNetwork" in flow
