@@ -1,0 +1,30 @@
+"""The two seed tutorials rebuilt on autograd_nn, and a real-data example.
+
+* `tutorial1`: the 3-4-1 sigmoid network with hand-written backprop, and the same network on
+  Tensors (pure function and Module) matching it to rounding error after 1500 iterations.
+* `tutorial2`: from one neuron to a layer, a batch and two layers; sigmoid/ReLU/softmax (with
+  the tutorial's softmax bug shown); the 2-4-1 XOR network that never learns, why, and a fix.
+* `digits`: an MLP on scikit-learn's bundled digits (needs the `examples` extra).
+* `demo.run(out_dir)`: runs all three and writes text and plots (what `make demo` calls).
+
+Submodules load on first use: `from autograd_nn.tutorials import tutorial1`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["demo", "digits", "tutorial1", "tutorial2"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'autograd_nn.tutorials' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
