@@ -59,6 +59,8 @@ _LAZY = {
     "nn": (".nn", None),
     "optim": (".optim", None),
     "tutorials": (".tutorials", None),
+    "check": (".check", None),
+    "viz": (".viz", None),
     "save": (".serialization", "save"),
     "load": (".serialization", "load"),
     "draw_graph": (".viz", "draw_graph"),
