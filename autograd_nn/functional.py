@@ -82,18 +82,18 @@ def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
 def _as_input(x: Any, where: str) -> Tensor:
     """A Tensor that requires grad standing for argument leaf `x`."""
     if isinstance(x, Tensor):
-        if x.dtype.kind not in "fc":
+        if x.dtype.kind not in "f":
             raise TypeError(f"{where}: cannot differentiate with respect to a {x.dtype} tensor")
         if x._rg and engine.is_grad_enabled():
             return reshape(x, x.shape)  # a new node on top of x: outer gradients flow through
         return Tensor(x.data, requires_grad=True, name=x.name)
     try:
         arr = np.asarray(x)
-    except Exception:  # noqa: BLE001
-        arr = np.asarray(None)
+    except (TypeError, ValueError) as err:  # e.g. ragged nested lists
+        raise TypeError(f"{where}: cannot make an array from {type(x).__name__}: {err}") from None
     if arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
-    if arr.dtype.kind not in "fc":
+    if arr.dtype.kind not in "f":
         raise TypeError(
             f"{where}: cannot differentiate with respect to {type(x).__name__} "
             f"(expected numbers, arrays or Tensors; got dtype {arr.dtype})"
@@ -160,7 +160,7 @@ def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list
             f"{where}: the function must return a scalar, got shape {out.shape}; "
             "reduce it first (e.g. .sum() or .mean())"
         )
-    if out.dtype.kind not in "fc":
+    if out.dtype.kind not in "f":
         raise TypeError(f"{where}: the function returned dtype {out.dtype}, expected a float")
     found: dict[int, Any] = {}
     if out._rg:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-_FLOAT_KINDS = "fc"
+_FLOAT_KINDS = "f"  # real floats only: the rules have no complex (conjugate) conventions
 
 
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -71,7 +71,7 @@ class Tensor:
         if value and self.data.dtype.kind not in _FLOAT_KINDS:
             label = f" '{self.name}'" if self.name else ""
             raise TypeError(
-                f"Tensor{label}: only floating-point tensors can require grad, but this one has "
+                f"Tensor{label}: only real floating-point tensors can require grad, but this one has "
                 f"dtype {self.data.dtype} (shape {self.data.shape}); convert it first, e.g. "
                 "Tensor(data, dtype=np.float64, requires_grad=True)"
             )

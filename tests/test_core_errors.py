@@ -128,3 +128,15 @@ def test_ndarray_on_left_uses_tensor_ops():
     assert isinstance(out, ag.Tensor)
     out.sum().backward()
     np.testing.assert_array_equal(t.grad, [3.0, 4.0])
+
+
+def test_complex_data_may_not_require_grad():
+    with pytest.raises(TypeError, match="real floating-point.*complex128"):
+        ag.Tensor(np.ones(2, dtype=complex), requires_grad=True)
+    with pytest.raises(TypeError, match="complex128"):
+        ag.grad(lambda x: x.sum())(np.ones(2, dtype=complex))
+
+
+def test_grad_of_non_numeric_argument():
+    with pytest.raises(TypeError, match="grad of <lambda>.*str"):
+        ag.grad(lambda x: x)("text")

@@ -38,8 +38,8 @@ def lift(x: Any, like: Tensor | None = None, op: str = "op") -> Tensor:
         return _constant(x)
     if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
         if like is not None and like.data.dtype.kind in "fc":
-            return Tensor(np.asarray(x, dtype=like.data.dtype))
-        return Tensor(np.asarray(x))
+            return _constant(np.asarray(x, dtype=like.data.dtype))
+        return _constant(np.asarray(x))
     if isinstance(x, (_ndarray, np.generic, list, tuple, Number)):
         try:
             return Tensor(np.asarray(x))
