@@ -71,7 +71,8 @@ class Tensor:
         if value and self.data.dtype.kind not in _FLOAT_KINDS:
             label = f" '{self.name}'" if self.name else ""
             raise TypeError(
-                f"Tensor{label}: only real floating-point tensors can require grad, but this one has "
+                f"Tensor{label}: only real floating-point tensors can require grad, but this one "
+                f"has "
                 f"dtype {self.data.dtype} (shape {self.data.shape}); convert it first, e.g. "
                 "Tensor(data, dtype=np.float64, requires_grad=True)"
             )
