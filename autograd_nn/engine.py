@@ -304,6 +304,33 @@ def _released_error(node: Tensor) -> GraphReleasedError:
     )
 
 
+def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
+    """Every tensor reachable from `roots` through recorded op inputs, each after its inputs.
+
+    Iterative depth-first post-order, so any depth works; deterministic (inputs are visited in
+    argument order); tensors keyed by identity. A node whose graph was released by backward()
+    appears without its inputs (check `t.graph_released`).
+    """
+    order: list[Tensor] = []
+    done: set[int] = set()
+    for root in roots:
+        if id(root) in done:
+            continue
+        done.add(id(root))
+        stack = [(root, iter(root._parents or ()))]
+        while stack:
+            node, inputs = stack[-1]
+            for p in inputs:
+                if id(p) not in done:
+                    done.add(id(p))
+                    stack.append((p, iter(p._parents or ())))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
 def _count_consumers(roots: Sequence[Tensor], stop: set[int] | None) -> dict[int, int]:
     """For every node reachable from `roots` that requires grad: how many edges lead into it.
 

@@ -275,3 +275,21 @@ def test_memory_stays_flat_across_training_steps():
     tracemalloc.stop()
     # Each kept loss may hold its own 0-d value, not its graph's (32, 64) activations.
     assert grown < 200 * 1024, f"memory grew by {grown} bytes over 200 steps"
+
+
+def test_topological_order_is_iterative_deterministic_and_complete():
+    x = ag.Tensor(1.0, requires_grad=True, name="x")
+    a = x * 2.0
+    b = a + a
+    c = b * x
+    order = ag.engine.topological_order([c])
+    position = {id(t): k for k, t in enumerate(order)}
+    assert order[-1] is c and len(order) == len({id(t) for t in order}) == 5
+    for t in order:
+        for p in t.parents:
+            assert position[id(p)] < position[id(t)]
+    assert [t.op for t in order] == [t.op for t in ag.engine.topological_order([c])]
+    y = x
+    for _ in range(50_000):
+        y = y + 1.0
+    assert len(ag.engine.topological_order([y])) == 100_001

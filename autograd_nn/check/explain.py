@@ -126,29 +126,13 @@ def _number(v: Any) -> str:
 # Graph walking and naming
 # ---------------------------------------------------------------------------------------------
 def _topological(root: Tensor) -> list[Tensor]:
-    """All nodes reachable from root, parents before children (iterative)."""
-    order: list[Tensor] = []
-    state: dict[int, int] = {}  # 1 = visiting, 2 = done
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        nid = id(node)
-        if expanded:
-            if state.get(nid) != 2:
-                state[nid] = 2
-                order.append(node)
-            continue
-        if nid in state:
-            continue
-        state[nid] = 1
-        stack.append((node, True))
-        if node._op is not None and node._parents is None:
+    """All nodes reachable from root, parents before children; refuses a released graph."""
+    order = engine.topological_order([root])
+    for node in order:
+        if node.graph_released:
             raise engine.GraphReleasedError(
                 f"explain: the {node.op} node ({node.shape}) was released by an earlier "
                 "backward(); build the graph again, or call backward(retain_graph=True)")
-        for p in reversed(node.parents):
-            if id(p) not in state:
-                stack.append((p, False))
     return order
 
 

@@ -177,17 +177,7 @@ def _as_float64_value(fn: Callable, leaves: Sequence[np.ndarray]) -> float:
 # Diagnoses
 # ---------------------------------------------------------------------------------------------
 def _graph_nodes(root: Tensor) -> list[Tensor]:
-    seen: set[int] = set()
-    order: list[Tensor] = []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        order.append(node)
-        stack.extend(node.parents)
-    return order
+    return engine.topological_order([root])
 
 
 def _fmt_index(idx: tuple) -> str:

@@ -31,36 +31,10 @@ class Walk:
 
 def walk(roots: Sequence[Tensor]) -> Walk:
     """Collect every tensor reachable from `roots` through recorded op inputs (iteratively)."""
-    tensors: list[Tensor] = []
-    index: dict[int, int] = {}
-    parents: list[tuple[int, ...]] = []
-    released: list[int] = []
-    on_stack: set[int] = set()
-    for root in roots:
-        if id(root) in index:
-            continue
-        stack: list[list[Any]] = [[root, 0]]
-        on_stack.add(id(root))
-        while stack:
-            frame = stack[-1]
-            t, i = frame
-            ps = t._parents or ()
-            if i < len(ps):
-                frame[1] = i + 1
-                p = ps[i]
-                pid = id(p)
-                if pid not in index and pid not in on_stack:
-                    on_stack.add(pid)
-                    stack.append([p, 0])
-                continue
-            stack.pop()
-            on_stack.discard(id(t))
-            k = len(tensors)
-            index[id(t)] = k
-            tensors.append(t)
-            parents.append(tuple(index[id(p)] for p in ps))
-            if t._op is not None and t._parents is None:
-                released.append(k)
+    tensors = engine.topological_order(roots)
+    index = {id(t): k for k, t in enumerate(tensors)}
+    parents = [tuple(index[id(p)] for p in (t._parents or ())) for t in tensors]
+    released = [k for k, t in enumerate(tensors) if t.graph_released]
     consumers: list[list[int]] = [[] for _ in tensors]
     for k, ps in enumerate(parents):
         for p in ps:
