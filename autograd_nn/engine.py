@@ -140,6 +140,13 @@ def _forward_error(prim: Primitive, args: Sequence[Tensor], params: dict | None,
     )
 
 
+def _complex_error(prim: Primitive, args: Sequence[Tensor]) -> TypeError:
+    return TypeError(
+        f"{prim.name}: complex result from inputs ({_describe(args)}) in a graph that needs "
+        "gradients; autograd_nn differentiates real floating-point values only"
+    )
+
+
 def apply(prim: Primitive, args: tuple, params: dict | None = None) -> Tensor:
     """Run `prim` on Tensors `args` and record the result in the graph when needed."""
     try:
@@ -164,6 +171,8 @@ def apply(prim: Primitive, args: tuple, params: dict | None = None) -> Tensor:
                 t._params = params
                 t._scope = _scope
                 t._where = _record_site(prim, args, out) if _anomaly else None
+                if out.dtype.kind == "c":
+                    raise _complex_error(prim, args)
                 return t
     t._rg = False
     t._op = None
@@ -192,6 +201,8 @@ def apply1(prim: Primitive, a: Tensor) -> Tensor:
         t._parents = (a,)
         t._scope = _scope
         t._where = _record_site(prim, (a,), out) if _anomaly else None
+        if out.dtype.kind == "c":
+            raise _complex_error(prim, (a,))
     else:
         t._rg = False
         t._op = None
@@ -222,6 +233,8 @@ def apply2(prim: Primitive, a: Tensor, b: Tensor) -> Tensor:
         t._parents = (a, b)
         t._scope = _scope
         t._where = _record_site(prim, (a, b), out) if _anomaly else None
+        if out.dtype.kind == "c":
+            raise _complex_error(prim, (a, b))
     else:
         t._rg = False
         t._op = None
@@ -260,11 +273,18 @@ def _nonfinite_summary(arr: np.ndarray) -> str:
     return f"{n_nan} NaN and {n_inf} Inf of {arr.size} elements"
 
 
+_recording_backward = False  # True while a backward pass records its rules (higher order)
+
+
 def _record_site(prim: Primitive, args: Sequence, out: np.ndarray) -> str:
     site = user_frame_site()
     if out.dtype.kind in "fc" and not np.isfinite(out).all():
+        phase = (
+            "the backward pass (a rule recorded for higher-order gradients)"
+            if _recording_backward else "forward"
+        )
         raise AnomalyError(
-            f"anomaly in forward of {prim.name} (inputs {_describe(args)} -> output {out.shape} "
+            f"anomaly in {phase} of {prim.name} (inputs {_describe(args)} -> output {out.shape} "
             f"{out.dtype}): {_nonfinite_summary(out)}; the op was created at {site}"
         )
     return site
@@ -337,6 +357,8 @@ def _count_consumers(roots: Sequence[Tensor], stop: set[int] | None) -> dict[int
     Iterative depth-first walk; nodes are keyed by identity. Nodes in `stop` are reached but
     not expanded (their gradient is wanted; what lies behind them is not).
     """
+    if stop is not None:
+        return _count_towards(roots, stop)
     counts: dict[int, int] = {}
     stack = []
     for r in roots:
@@ -345,8 +367,6 @@ def _count_consumers(roots: Sequence[Tensor], stop: set[int] | None) -> dict[int
             stack.append(r)
     while stack:
         node = stack.pop()
-        if stop is not None and id(node) in stop:
-            continue
         parents = node._parents
         if parents is None:
             raise _released_error(node)
@@ -360,6 +380,51 @@ def _count_consumers(roots: Sequence[Tensor], stop: set[int] | None) -> dict[int
                         stack.append(p)
                 else:
                     counts[pid] = c + 1
+    return counts
+
+
+def _count_towards(roots: Sequence[Tensor], stop: set[int]) -> dict[int, int]:
+    """Like `_count_consumers`, restricted to nodes from which a `stop` tensor can be reached.
+
+    Other branches (say, a graph the function closed over) are neither run nor released.
+    """
+    order: list[Tensor] = []  # post-order: every node after its inputs
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(() if id(root) in stop else root._parents or ()))]
+        while stack:
+            node, inputs = stack[-1]
+            for p in inputs:
+                if p._rg and id(p) not in seen:
+                    seen.add(id(p))
+                    if p._op is not None and p._parents is None and id(p) not in stop:
+                        raise _released_error(p)
+                    stack.append((p, iter(() if id(p) in stop else p._parents or ())))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    useful: set[int] = set()
+    counts: dict[int, int] = {}
+    for node in order:
+        nid = id(node)
+        if nid in stop:
+            useful.add(nid)
+        elif node._parents and any(id(p) in useful for p in node._parents):
+            useful.add(nid)
+    for node in order:
+        nid = id(node)
+        if nid not in useful:
+            continue
+        counts.setdefault(nid, 0)
+        if nid in stop:
+            continue
+        for p in node._parents:
+            if id(p) in useful:
+                counts[id(p)] = counts.get(id(p), 0) + 1
     return counts
 
 
@@ -436,14 +501,18 @@ def backward_pass(
         grads[id(r)] = s if prev is None else prev + s
     result: dict[int, Any] = {}
 
+    global _recording_backward
+    prev_recording = _recording_backward
     if create_graph:
         B = BACKENDS[1]
         prev_mode = set_grad_enabled(True)
+        _recording_backward = True
     else:
         B = BACKENDS[0]
         prev_mode = set_grad_enabled(False)
 
-    ready = [r for r in {id(r): r for r in roots}.values() if counts[id(r)] == 0]
+    ready = [r for r in {id(r): r for r in roots}.values() if counts.get(id(r)) == 0]
+    restrict = stop is not None  # only nodes on a path to a wanted tensor are in `counts`
     ready.reverse()
     pop_ready, push_ready = ready.pop, ready.append
     pop_grad, get_grad = grads.pop, grads.get
@@ -474,7 +543,7 @@ def backward_pass(
                 ins, ans = [p.data for p in parents], node.data
             for i in range(len(parents)):
                 p = parents[i]
-                if not p._rg:
+                if not p._rg or (restrict and id(p) not in counts):
                     continue
                 if rules is None:
                     gi = prim.vjp_variadic(B, i, g, ans, *ins, **params)
@@ -495,7 +564,12 @@ def backward_pass(
                     _check_backward(node, i, gi)
                 pid = id(p)
                 prev = get_grad(pid)
-                grads[pid] = gi if prev is None else prev + gi
+                if prev is None:
+                    grads[pid] = gi
+                else:
+                    gi = prev + gi
+                    # 0-d arrays add up to NumPy scalars; keep rules and results on ndarrays
+                    grads[pid] = gi if create_graph or gi.__class__ is _ndarray else np.asarray(gi)
                 c = counts[pid] - 1
                 counts[pid] = c
                 if not c:
@@ -504,6 +578,7 @@ def backward_pass(
                 node._parents = None
     finally:
         set_grad_enabled(prev_mode)
+        _recording_backward = prev_recording
     return result
 
 

@@ -2,13 +2,15 @@
 
 `grad(f)` returns a function computing df/dx for a scalar-valued `f`. Arguments may be arrays,
 numbers, Tensors, or nested dicts/lists/tuples of them; gradients come back in the same nesting
-as ndarrays. Inside another `grad` (or when given Tensors that require grad) the gradients come
-back as Tensors with their own graph, so `grad(grad(f))` gives the second derivative.
+as ndarrays. Inside another `grad` the gradients come back as Tensors with their own graph, so
+`grad(grad(f))` gives the second derivative. A list argument is a container of leaves (one
+gradient per element); pass np.array(...) for a vector.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -22,26 +24,32 @@ from .tensor import Tensor
 _depth = 0  # how many grad transformations are currently running their function
 
 
-class no_grad(contextlib.ContextDecorator):
+class _GradMode(contextlib.ContextDecorator):
+    """Set grad mode inside a block or decorated function; re-entrant (a stack of old modes)."""
+
+    mode = True
+
+    def __init__(self) -> None:
+        self._saved: list[bool] = []
+
+    def __enter__(self) -> _GradMode:
+        self._saved.append(engine.set_grad_enabled(self.mode))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        engine.set_grad_enabled(self._saved.pop())
+
+
+class no_grad(_GradMode):
     """Record no graph inside this block (or decorated function): for evaluation and updates."""
 
-    def __enter__(self) -> no_grad:
-        self._prev = engine.set_grad_enabled(False)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        engine.set_grad_enabled(self._prev)
+    mode = False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_GradMode):
     """Record graphs again inside a `no_grad` block."""
 
-    def __enter__(self) -> enable_grad:
-        self._prev = engine.set_grad_enabled(True)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        engine.set_grad_enabled(self._prev)
+    mode = True
 
 
 # --- nested containers -----------------------------------------------------------------------
@@ -50,14 +58,15 @@ def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
     if isinstance(tree, dict):
         keys = list(tree)
         parts = [tree_flatten(tree[k]) for k in keys]
-        kind = type(tree)
 
         def rebuild(leaves: list[Any]) -> Any:
-            out, i = [], 0
+            out = copy.copy(tree)  # keeps the mapping's type (OrderedDict, defaultdict, ...)
+            out.clear()
+            i = 0
             for k, (sub, rb) in zip(keys, parts, strict=True):
-                out.append((k, rb(leaves[i:i + len(sub)])))
+                out[k] = rb(leaves[i:i + len(sub)])
                 i += len(sub)
-            return kind(out) if kind is not dict else dict(out)
+            return out
 
         return [leaf for sub, _ in parts for leaf in sub], rebuild
     if isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
@@ -106,15 +115,21 @@ def _argnums(argnums: int | tuple[int, ...], n: int, where: str) -> tuple[int, .
     for i in nums:
         if not -n <= i < n:
             raise ValueError(f"{where}: argnums {argnums} out of range for {n} positional args")
-    return tuple(i % n for i in nums)
+    nums = tuple(i % n for i in nums)
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"{where}: argnums {argnums} names the same argument twice")
+    return nums
 
 
-def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
+def value_and_grad(
+    f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+) -> Callable:
     """A function returning `(f(*args), df/dargs[argnums])` for a scalar-valued `f`.
 
     The gradient has the nesting of the argument (a tuple of them when `argnums` is a tuple).
     At top level the value is a 0-d ndarray and gradients are ndarrays; inside another `grad`
-    they are Tensors, so the result can be differentiated again.
+    they are Tensors, so the result can be differentiated again. With `has_aux=True`, `f`
+    returns `(scalar, aux)` and the result is `((value, aux), grads)`; aux is not differentiated.
     """
     name = getattr(f, "__name__", "function")
 
@@ -125,14 +140,12 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
         nums = _argnums(argnums, len(args), where)
         args = list(args)
         per_arg = []
-        nested = _depth > 0
+        nested = _depth > 0 and engine.is_grad_enabled()  # inside another grad's function
         for i in nums:
             leaves, rebuild = tree_flatten(args[i])
-            nested = nested or any(isinstance(x, Tensor) and x._rg for x in leaves)
             inputs = [_as_input(x, where) for x in leaves]
             args[i] = rebuild(inputs)
             per_arg.append((inputs, rebuild))
-        nested = nested and engine.is_grad_enabled()
         _depth += 1
         prev = engine.set_grad_enabled(True)
         try:
@@ -140,6 +153,23 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
         finally:
             engine.set_grad_enabled(prev)
             _depth -= 1
+        aux = None
+        if has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError(
+                    f"{where}: with has_aux=True the function must return a pair "
+                    f"(scalar, aux), got {type(out).__name__}"
+                )
+            out, aux = out
+            if not nested:
+                leaves, rebuild_aux = tree_flatten(aux)
+                aux = rebuild_aux([x.data if isinstance(x, Tensor) else x for x in leaves])
+        elif isinstance(out, (tuple, list)):
+            raise TypeError(
+                f"{where}: the function returned a {type(out).__name__} of {len(out)} items; it "
+                "must return one scalar. To return extra values, return (loss, aux) and pass "
+                "has_aux=True"
+            )
         all_inputs = [t for inputs, _ in per_arg for t in inputs]
         grads = _gradients(out, all_inputs, nested, where)
         results, k = [], 0
@@ -147,7 +177,8 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
             results.append(rebuild(grads[k:k + len(inputs)]))
             k += len(inputs)
         value = out if nested else (out.data if isinstance(out, Tensor) else np.asarray(out))
-        return value, (results[0] if isinstance(argnums, int) else tuple(results))
+        grads_out = results[0] if isinstance(argnums, int) else tuple(results)
+        return ((value, aux) if has_aux else value), grads_out
 
     return wrapped
 
@@ -155,7 +186,7 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list[Any]:
     if not isinstance(out, Tensor):
         out = Tensor(np.asarray(out))
-    if out.data.size != 1 or out.ndim > 0 and out.data.size != 1:
+    if out.data.size != 1:
         raise ValueError(
             f"{where}: the function must return a scalar, got shape {out.shape}; "
             "reduce it first (e.g. .sum() or .mean())"
@@ -180,12 +211,16 @@ def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list
     return grads
 
 
-def grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
-    """A function returning df/dargs[argnums] for a scalar-valued `f`; nest it for higher order."""
-    vg = value_and_grad(f, argnums)
+def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False) -> Callable:
+    """A function returning df/dargs[argnums] for a scalar-valued `f`; nest it for higher order.
+
+    With `has_aux=True`, `f` returns `(scalar, aux)` and the result is `(grads, aux)`.
+    """
+    vg = value_and_grad(f, argnums, has_aux)
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        return vg(*args, **kwargs)[1]
+        value, grads = vg(*args, **kwargs)
+        return (grads, value[1]) if has_aux else grads
 
     return wrapped

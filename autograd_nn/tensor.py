@@ -18,7 +18,10 @@ _FLOAT_KINDS = "f"  # real floats only: the rules have no complex (conjugate) co
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
-    arr = np.asarray(data, dtype=dtype)
+    try:
+        arr = np.asarray(data, dtype=dtype)
+    except (ValueError, TypeError) as err:  # ragged nested lists, strings to float, ...
+        raise type(err)(f"Tensor: cannot make a numeric array from this data: {err}") from None
     if arr.dtype == object:
         raise TypeError(
             f"Tensor: cannot make a numeric array from {type(data).__name__} "
@@ -159,6 +162,16 @@ class Tensor:
         return bool(self.data)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        # NumPy functions (np.dot, np.asarray, ...) would silently drop the graph of a tensor
+        # that requires grad, so that conversion must be asked for explicitly.
+        if self._rg:
+            raise TypeError(
+                f"cannot hand a Tensor that requires grad ({self.shape} {self.dtype}"
+                f"{', ' + repr(self.name) if self.name else ''}) to NumPy: a NumPy function such "
+                "as np.dot would drop its gradient silently. Use the autograd_nn op instead "
+                "(ag.dot, ag.matmul or @, ag.exp, ...), or take the values on purpose with "
+                ".data, .numpy() or .detach()"
+            )
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
@@ -278,16 +291,22 @@ class Tensor:
     def matmul(self, other: Any) -> Tensor:
         return _F.matmul(self, other)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    # The extra keywords let np.sum(t), np.mean(t), np.max(t) ... call these methods and keep
+    # the graph; NumPy's dtype= and out= themselves are not supported.
+    def sum(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any) -> Tensor:
+        _no_numpy_extras("sum", numpy_kwargs)
         return _F.sum(self, axis, keepdims)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def mean(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any) -> Tensor:
+        _no_numpy_extras("mean", numpy_kwargs)
         return _F.mean(self, axis, keepdims)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def max(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any) -> Tensor:
+        _no_numpy_extras("max", numpy_kwargs)
         return _F.max(self, axis, keepdims)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def min(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any) -> Tensor:
+        _no_numpy_extras("min", numpy_kwargs)
         return _F.min(self, axis, keepdims)
 
     def reshape(self, *shape: Any) -> Tensor:
@@ -332,6 +351,18 @@ class Tensor:
 
     def astype(self, dtype: Any) -> Tensor:
         return _F.astype(self, dtype)
+
+
+def _no_numpy_extras(op: str, kwargs: dict) -> None:
+    """Accept NumPy's reduction keywords only at their no-op defaults (np.sum(t) passes them)."""
+    extra = {k: v for k, v in kwargs.items() if v is not None and k not in ("where",)}
+    if kwargs.get("where", True) is not True:
+        extra["where"] = kwargs["where"]
+    if extra:
+        raise TypeError(
+            f"{op}: the NumPy arguments {sorted(extra)} are not supported on Tensors; use "
+            f"t.{op}(axis=..., keepdims=...) and .astype(dtype) for a dtype"
+        )
 
 
 # The op functions and the engine import Tensor themselves, so they bind these two names when

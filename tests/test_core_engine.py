@@ -293,3 +293,49 @@ def test_topological_order_is_iterative_deterministic_and_complete():
     for _ in range(50_000):
         y = y + 1.0
     assert len(ag.engine.topological_order([y])) == 100_001
+
+
+def test_complex_values_cannot_enter_a_graph_that_needs_gradients():
+    x = ag.Tensor(2.0, requires_grad=True)
+    with pytest.raises(TypeError, match="mul: complex result"):
+        x * 1j
+    assert (ag.Tensor(2.0) * 1j).dtype.kind == "c"  # without gradients complex math is fine
+
+
+def test_cast_to_integer_leaves_the_graph():
+    x = ag.Tensor([1.7, 2.2], requires_grad=True)
+    y = x.astype(np.int64)
+    assert not y.requires_grad and y.dtype == np.int64
+    (x.astype(np.int64) * 2.5 + x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+
+
+def test_grad_at_top_level_leaves_a_closed_over_graph_alone():
+    w = ag.Tensor(np.ones(3), requires_grad=True)
+    h = w * 2
+    g = ag.grad(lambda x: (h * x).sum())(np.ones(3))
+    np.testing.assert_array_equal(g, [2.0, 2.0, 2.0])
+    h.sum().backward()  # the outer graph was neither run nor released by ag.grad
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0, 2.0])
+
+
+def test_no_grad_decorator_is_reentrant():
+    @ag.no_grad()
+    def f(n):
+        if n:
+            f(n - 1)
+        return ag.engine.is_grad_enabled()
+
+    assert f(3) is False
+    assert ag.engine.is_grad_enabled()
+
+
+def test_shape_op_arguments_are_checked():
+    t = ag.Tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="transpose: axis 2 is out of range"):
+        t.transpose(1, 2)
+    with pytest.raises(ValueError, match="not a permutation"):
+        t.transpose(0, 0)
+    with pytest.raises(ValueError, match="swapaxes: axis 5"):
+        ag.swapaxes(t, 0, 5)
+    assert ag.broadcast_to(ag.Tensor(1.0), 3).shape == (3,)

@@ -195,3 +195,65 @@ def test_nested_grad_value_is_a_tensor_inside_outer():
 
     np.testing.assert_allclose(ag.grad(outer)(3.0), 12.0)  # d/dx (2x * x) = 4x
     assert seen["type"] is ag.Tensor
+
+
+def test_has_aux_returns_extra_values_undifferentiated():
+    def f(x):
+        y = (x**2).sum()
+        return y, {"pred": x * 3, "note": "ok"}
+
+    (value, aux), g = ag.value_and_grad(f, has_aux=True)(np.array([1.0, 2.0]))
+    np.testing.assert_allclose(value, 5.0)
+    np.testing.assert_array_equal(aux["pred"], [3.0, 6.0])
+    assert isinstance(aux["pred"], np.ndarray) and aux["note"] == "ok"
+    np.testing.assert_array_equal(g, [2.0, 4.0])
+    g2, aux2 = ag.grad(f, has_aux=True)(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(g2, g)
+
+
+def test_returning_a_tuple_without_has_aux_is_a_clear_error():
+    with pytest.raises(TypeError, match="has_aux=True"):
+        ag.grad(lambda x: ((x**2).sum(), x))(np.ones(2))
+    with pytest.raises(TypeError, match="pair"):
+        ag.grad(lambda x: (x**2).sum(), has_aux=True)(np.ones(2))
+
+
+def test_numpy_reductions_keep_the_graph_and_np_dot_refuses():
+    w = ag.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    total = np.sum(w) + np.mean(w) + np.max(w)
+    assert isinstance(total, ag.Tensor)
+    total.backward()
+    np.testing.assert_allclose(w.grad, [1 + 1 / 3, 1 + 1 / 3, 1 + 1 / 3 + 1])
+    with pytest.raises(TypeError, match=r"ag\.dot"):
+        np.dot(np.ones((2, 3)), w)
+    with pytest.raises(TypeError, match="out"):
+        np.sum(w, out=np.zeros(()))
+    np.testing.assert_array_equal(np.asarray(ag.Tensor([1.0, 2.0])), [1.0, 2.0])  # constants ok
+
+
+def test_scalar_gradients_are_ndarrays():
+    g = ag.grad(lambda x: x * x)(3)
+    assert isinstance(g, np.ndarray) and g.shape == () and g == 6.0
+
+
+@pytest.mark.parametrize(
+    "f, order",
+    [(lambda x: x**0, 1), (lambda x: x**1, 2), (lambda x: x**2, 3), (lambda x: x**3, 4),
+     (lambda x: x ** ag.Tensor(1.0), 2), (lambda x: x ** ag.Tensor(0.0), 1)],
+)
+def test_power_derivatives_at_zero_are_zero_not_nan(f, order):
+    assert _d(f, order)(0.0) == 0.0
+
+
+def test_duplicate_argnums_are_refused():
+    with pytest.raises(ValueError, match="same argument twice"):
+        ag.grad(lambda x, y: (x * y).sum(), argnums=(0, 0))(np.ones(2), 3.0)
+
+
+def test_dict_subclasses_keep_their_type():
+    from collections import OrderedDict, defaultdict
+
+    for arg in (OrderedDict(a=np.ones(2)), defaultdict(float, a=np.ones(2))):
+        g = ag.grad(lambda p: (p["a"] * 2).sum())(arg)
+        assert type(g) is type(arg)
+        np.testing.assert_array_equal(g["a"], [2.0, 2.0])

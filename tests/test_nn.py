@@ -549,3 +549,11 @@ def test_functional_call_records_scopes_and_names():
     # the substituted leaf (made by ag.grad, unnamed) takes the parameter's name for pictures
     assert seen["leaf"].name == "layers.1.weight"
     assert seen["leaf"] is not m.layers[1].weight
+
+
+def test_mlp_without_hidden_layers_and_reassigned_activation():
+    x = np.ones((3, 2))
+    assert ag.nn.MLP([2, 1], rng=0)(x).shape == (3, 1)
+    model = ag.nn.MLP([2, 4, 1], activation="tanh", rng=0)
+    model.output_activation = ag.nn.Sigmoid()
+    assert model(x).op == "sigmoid"

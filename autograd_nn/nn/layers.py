@@ -269,20 +269,25 @@ class MLP(Module):
             Linear(n_in, n_out, bias=bias, init=init, rng=rng, dtype=dtype)
             for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
         )
-        if isinstance(activation, str):
+        if isinstance(activation, str):  # one module per hidden layer, so pictures keep them apart
             acts = [act] + [get_activation(activation) for _ in range(n_hidden - 1)]
         else:
             acts = [act] * n_hidden
+        acts = acts[:n_hidden]
         if n_hidden and isinstance(act, Module):
             self.activations = ModuleList(acts)
+        else:
+            self._hidden = acts  # plain callables (or none): not modules, not registered
         self._activation_label = _describe_activation(act)
         self.output_activation = get_activation(output_activation, "MLP output_activation")
-        # (layer, activation) pairs, cached so forward does no registry lookups
-        self._plan = list(zip(self.layers, acts + [self.output_activation], strict=True))
 
     def forward(self, x: Any) -> Any:
-        for layer, act in self._plan:
+        # Read the attributes on every call, so re-assigned layers or activations take effect.
+        hidden = list(self.activations) if "activations" in self._modules else self._hidden
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
             x = layer(x)
+            act = self.output_activation if i == last else hidden[i]
             if act is not None:
                 x = act(x)
         return x

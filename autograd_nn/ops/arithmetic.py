@@ -38,8 +38,13 @@ neg_p = primitive("neg", np.negative, lambda B, g, ans, x: -g)
 
 
 def _pow_vjp_base(B, g, ans, x, y):
-    # d(x**y)/dx = y * x**(y-1); written without ans/x so that x = 0 stays finite for y >= 1.
-    return g * y * x ** (y - 1)
+    # d(x**y)/dx = y * x**(y-1), and exactly 0 where y == 0 (x**0 is constant). The double where
+    # keeps 0 * x**-1 = 0 * inf out of higher derivatives at x = 0.
+    flat = B.raw(y) == 0
+    if not flat.any():
+        return g * y * x ** (y - 1)
+    safe_x = B.where(flat, 1, x)
+    return B.where(flat, 0, g * y * safe_x ** (y - 1))
 
 
 def _pow_vjp_exponent(B, g, ans, x, y):
@@ -57,10 +62,17 @@ def _pow_scalar_forward(x, exponent):
     return x ** exponent  # NumPy's fast paths for 2, 0.5, -1, ... apply to a Python scalar
 
 
+def _pow_scalar_vjp(B, g, ans, x, exponent):
+    # c * x**(c-1), with the c = 0 and c = 1 cases exact: no 0 * x**-1 at x = 0 in higher orders.
+    if exponent == 0:
+        return g * 0
+    if exponent == 1:
+        return g
+    return g * (exponent * x ** (exponent - 1))
+
+
 pow_scalar_p = primitive(
-    "pow", _pow_scalar_forward,
-    lambda B, g, ans, x, exponent: g * (exponent * x ** (exponent - 1)),
-    doc="x ** c for a constant Python number c",
+    "pow", _pow_scalar_forward, _pow_scalar_vjp, doc="x ** c for a constant Python number c"
 )
 
 

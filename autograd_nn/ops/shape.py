@@ -118,15 +118,21 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
     """Permute axes (reverse them by default, like ndarray.T)."""
     x = lift(x, None, "transpose")
     if axes is not None:
-        axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
-        if sorted(axes) != list(range(x.ndim)):
+        axes = tuple(axes)
+        if len(axes) != x.ndim:
             raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} dims")
+        normalized = tuple(normalize_axis(a, x.ndim, "transpose")[0] for a in axes)
+        if len(set(normalized)) != x.ndim:
+            raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} dims")
+        axes = normalized
     return apply(transpose_p, (x,), {"axes": axes})
 
 
 def swapaxes(x: Any, a: int, b: int) -> Tensor:
     """Exchange two axes."""
     x = lift(x, None, "swapaxes")
+    a = normalize_axis(a, x.ndim, "swapaxes")[0]
+    b = normalize_axis(b, x.ndim, "swapaxes")[0]
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, axes)
@@ -141,7 +147,7 @@ def expand_dims(x: Any, axis: Any) -> Tensor:
 def broadcast_to(x: Any, shape: Any) -> Tensor:
     """Broadcast to `shape`; the gradient is summed back."""
     x = lift(x, None, "broadcast_to")
-    shape = tuple(shape)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if x.shape == shape:
         return x
     return apply(broadcast_to_p, (x,), {"shape": shape})

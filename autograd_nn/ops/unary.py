@@ -78,9 +78,11 @@ def clip(x: Any, lo: float | None = None, hi: float | None = None) -> Tensor:
 
 
 def astype(x: Any, dtype: Any) -> Tensor:
-    """Cast to `dtype`; the gradient is cast back to the input's dtype."""
+    """Cast to `dtype`; the gradient is cast back. Casts to non-float dtypes leave the graph."""
     x = lift(x, None, "astype")
     dtype = np.dtype(dtype)
     if dtype == x.dtype:
         return x
+    if dtype.kind != "f":  # rounding to integers (or bool) has no useful gradient: a constant
+        return Tensor(x.data.astype(dtype))
     return apply(astype_p, (x,), {"dtype": dtype})
