@@ -355,18 +355,20 @@ def _count_consumers(roots: Sequence[Tensor], stop: set[int] | None) -> dict[int
     """For every node reachable from `roots` that requires grad: how many edges lead into it.
 
     Iterative depth-first walk; nodes are keyed by identity. Nodes in `stop` are reached but
-    not expanded (their gradient is wanted; what lies behind them is not).
+    not expanded (their gradient is wanted; what lies behind them is not). When some leaf that
+    requires grad is not wanted, branches that lead to no wanted tensor are pruned as well.
     """
-    if stop is not None:
-        return _count_towards(roots, stop)
     counts: dict[int, int] = {}
     stack = []
+    stray_leaf = False  # a leaf that requires grad but is not wanted
     for r in roots:
         if id(r) not in counts:
             counts[id(r)] = 0
             stack.append(r)
     while stack:
         node = stack.pop()
+        if stop is not None and id(node) in stop:
+            continue
         parents = node._parents
         if parents is None:
             raise _released_error(node)
@@ -378,8 +380,12 @@ def _count_consumers(roots: Sequence[Tensor], stop: set[int] | None) -> dict[int
                     counts[pid] = 1
                     if p._op is not None:
                         stack.append(p)
+                    elif stop is not None and pid not in stop:
+                        stray_leaf = True
                 else:
                     counts[pid] = c + 1
+    if stray_leaf:
+        return _count_towards(roots, stop)
     return counts
 
 
