@@ -25,6 +25,29 @@ class CommandError(RuntimeError):
     """A failure to report as one line (exit code 1)."""
 
 
+def _seed(text: str) -> int:
+    """argparse type of --seed: an integer >= 0 (NumPy's generators refuse negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
+def _graph_file(text: str) -> Path:
+    """argparse type of `graph --out`: a path whose suffix names a supported format."""
+    path = Path(text)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in GRAPH_FORMATS:
+        what = f"unknown format {path.suffix!r}" if path.suffix else "no file suffix"
+        raise argparse.ArgumentTypeError(
+            f"{text}: {what}; the suffix chooses the format, use one of "
+            + ", ".join("." + f for f in GRAPH_FORMATS))
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # Tutorials: the same weights on both sides
 # ---------------------------------------------------------------------------------------------
@@ -71,8 +94,12 @@ def explain_text(k: str, seed: int = 0) -> str:
 
     loss, _params, mod = _tutorial_loss(k, seed)
     title = f"Tutorial {k}: the chain rule of autograd's loss (initial weights, seed {seed})"
-    return "\n".join([title, "=" * len(title),
-                      str(explain(loss, {"X": mod.X, "Y": mod.Y})), ""])
+    return "\n".join([title, "=" * len(title), str(explain(loss, tutorial_names(mod, loss))), ""])
+
+
+def tutorial_names(mod: Any, loss: Any) -> dict[str, Any]:
+    """The names `explain` and `graph` give a tutorial's leaves: its data X, Y and the loss L."""
+    return {"X": mod.X, "Y": mod.Y, "L": loss}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,7 +111,7 @@ class _Progress:
         self.enabled = enabled
         self.done = 0
         self.bar = None
-        if enabled:
+        if enabled and sys.stderr.isatty():  # bars only on a terminal; logs get stage lines
             try:
                 from tqdm import tqdm
             except ImportError:
@@ -136,6 +163,9 @@ def _write(path: Path, text: str) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {args.out}: {out} is a file, not a folder; give a folder "
+                           "(created if missing)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -193,16 +223,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     import autograd_nn as ag
 
-    path = Path(args.out or f"tutorial{args.tutorial}_graph.svg")
+    path = args.out or Path(f"tutorial{args.tutorial}_graph.svg")
     fmt = path.suffix.lower().lstrip(".")
-    if fmt not in GRAPH_FORMATS:
-        raise CommandError(f"--out {path}: unknown format {path.suffix or '(none)'!r}; use one of "
-                           + ", ".join("." + f for f in GRAPH_FORMATS))
-    loss, _params, _mod = _tutorial_loss(args.tutorial, args.seed)
-    kwargs = {"color_by": args.color_by} if args.color_by else {}
-    picture = ag.draw_graph(loss, title=f"Tutorial {args.tutorial}: loss", **kwargs)
     if path.parent and not path.parent.exists():
         raise CommandError(f"--out {path}: folder {path.parent} does not exist")
+    loss, _params, mod = _tutorial_loss(args.tutorial, args.seed)
+    kwargs = {"color_by": args.color_by} if args.color_by else {}
+    picture = ag.draw_graph(loss, names=tutorial_names(mod, loss),
+                            title=f"Tutorial {args.tutorial}: the loss L", **kwargs)
     if fmt == "dot":
         path.write_text(picture.source, encoding="utf-8")
     else:
@@ -223,8 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "tutorials' hand-written backprop against autograd, draw their graphs.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the full traceback when a command fails")
+    debug_help = "show the full traceback when a command fails"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -241,14 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run each tutorial's hand-written gradients and autograd from "
                                    "the same initial weights and print a per-parameter report.")
     p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default="all", help=tut_help)
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("explain", help="the chain rule of a tutorial's loss, node by node",
                        description="Write out dL/dnode for every node of a tutorial's loss, "
                                    "with shapes and gradient norms.")
     p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default="all", help=tut_help)
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("graph", help="draw a tutorial's compute graph to a file",
@@ -256,12 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "follows the file suffix: .svg .png .pdf (need Graphviz's dot) "
                                    "or .dot (text).")
     p.add_argument("--tutorial", choices=TUTORIALS, required=True, help="which tutorial")
-    p.add_argument("--out", metavar="FILE",
-                   help="output file (default: tutorial<N>_graph.svg in the current folder)")
+    p.add_argument("--out", metavar="FILE", type=_graph_file,
+                   help="output file ending in .svg, .png, .pdf or .dot (default: "
+                        "tutorial<N>_graph.svg in the current folder)")
     p.add_argument("--color-by", choices=["grad", "grad_ratio"], default=None,
                    help="colour nodes by gradient magnitude (the gradient-flow view)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_graph)
+    for p in sub.choices.values():  # --debug also after the command; SUPPRESS keeps an earlier one
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
 
 

@@ -99,12 +99,111 @@ def test_bad_arguments_exit_2(argv, needle, capsys):
 
 
 def test_runtime_failure_exit_1_one_line(tmp_path, capsys):
-    assert main(["graph", "--tutorial", "1", "--out", str(tmp_path / "g.jpg")]) == 1
+    target = str(tmp_path / "missing" / "g.svg")
+    assert main(["graph", "--tutorial", "1", "--out", target]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown format '.jpg'" in err
+    assert err.count("\n") == 1 and "does not exist" in err and "missing" in err
     assert "Traceback" not in err
     with pytest.raises(RuntimeError):  # --debug lets the exception through
-        main(["--debug", "graph", "--tutorial", "1", "--out", str(tmp_path / "g.jpg")])
+        main(["--debug", "graph", "--tutorial", "1", "--out", target])
+    with pytest.raises(RuntimeError):  # ... also when given after the command
+        main(["graph", "--tutorial", "1", "--out", target, "--debug"])
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["graph", "--tutorial", "1", "--seed", "-5"], ["argument --seed", ">= 0", "-5"]),
+    (["compare", "--seed", "-1"], ["argument --seed", ">= 0"]),
+    (["explain", "--seed", "-2"], ["argument --seed", ">= 0"]),
+    (["graph", "--tutorial", "1", "--out", "picture"],
+     ["argument --out", "no file suffix", ".svg, .png, .pdf, .dot"]),
+    (["graph", "--tutorial", "1", "--out", "g.jpg"],
+     ["argument --out", "unknown format '.jpg'", ".svg, .png, .pdf, .dot"]),
+])
+def test_bad_seed_and_graph_file_are_argument_errors(argv, needles, tmp_path, monkeypatch,
+                                                     capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "usage:" in err and all(n in err for n in needles), err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_demo_out_that_is_a_file(tmp_path, capsys):
+    target = tmp_path / "report.txt"
+    target.write_text("keep me")
+    assert main(["demo", "--out", str(target), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and str(target) in err and err.count("\n") == 1
+    assert target.read_text() == "keep me"
+
+
+def test_debug_flag_after_the_command_parses():
+    from autograd_nn.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["compare", "--debug"]).debug is True
+    assert parser.parse_args(["--debug", "compare"]).debug is True
+    assert parser.parse_args(["compare"]).debug is False
+
+
+def test_progress_bars_only_on_a_terminal(tmp_path, monkeypatch):
+    import io
+
+    from autograd_nn import cli
+
+    class Stream(io.StringIO):
+        def __init__(self, tty):
+            super().__init__()
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    for tty in (False, True):
+        stream = Stream(tty)
+        monkeypatch.setattr(sys, "stderr", stream)
+        progress = cli._Progress(2, enabled=True)
+        progress.start("one")
+        progress.step()
+        progress.close()
+        text = stream.getvalue()
+        if tty:
+            assert progress.bar is not None and "demo" in text
+        else:  # a log gets one plain line per stage, no bar redraws
+            assert progress.bar is None and text == "[1/2] one ...\n"
+
+
+def test_digits_progress_bar_disabled_off_a_terminal(monkeypatch):
+    tqdm_mod = pytest.importorskip("tqdm")
+    pytest.importorskip("sklearn")
+    from autograd_nn.tutorials import digits
+
+    seen = {}
+    real = tqdm_mod.tqdm
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tqdm_mod, "tqdm", spy)
+    digits.train(epochs=1, progress=True)
+    assert seen["disable"] is None  # tqdm: bar only when the stream is a terminal
+    digits.train(epochs=1, progress=False)
+    assert seen["disable"] is True
+
+
+def test_graph_labels_inputs_and_loss_like_explain(tmp_path, capsys):
+    out = tmp_path / "t1.dot"
+    assert main(["graph", "--tutorial", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    for name in ("X", "Y", "L", "z1", "h1", "z2", "h2", "weights1", "weights2"):
+        assert f">{name}</" in text, name
+    capsys.readouterr()
+    assert main(["explain", "--tutorial", "1"]) == 0
+    explained = capsys.readouterr().out
+    for name in ("X", "Y", "z1", "h1", "z2", "h2"):
+        assert name in explained
+    assert "dL/dweights1" in explained
 
 
 def _stub(monkeypatch, name, run):
@@ -160,7 +259,8 @@ def test_subprocess_version_compare_and_bad_args(tmp_path):
     assert "constant factor" in r.stdout
     r = run_module("graph", "--tutorial", "9", cwd=tmp_path)
     assert r.returncode == 2 and "invalid choice" in r.stderr and r.stdout == ""
-    r = run_module("graph", "--tutorial", "1", "--out", str(tmp_path / "x.bmp"), cwd=tmp_path)
+    r = run_module("graph", "--tutorial", "1", "--out", str(tmp_path / "no" / "x.svg"),
+                   cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("autograd-nn: error:")
 

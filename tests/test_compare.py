@@ -315,3 +315,35 @@ def test_bad_inputs_are_named():
         compare_grads({"a": np.ones(1)}, {"a": np.ones(1)}, names={"x": "a"})
     with pytest.raises(KeyError, match="no parameter 'zz'"):
         compare_grads({"a": np.ones(1)}, {"a": np.ones(1)})["zz"]
+
+
+def test_single_pair_of_arrays_as_in_the_readme():
+    hand = hand_correct_sum(P0)
+    ref = fd_grad(np_sum_loss, P0)  # independent truth: the hand-written W gradient is right
+    report = compare_grads(hand["W"], ref["W"])
+    assert report.names == ["grad"] and report.ok
+    report = compare_grads(-hand["W"], ag.Tensor(ref["W"]), names="W")
+    assert report.names == ["W"] and report["W"].verdict == "opposite sign"
+    assert compare_grads(hand["b"], ref["b"], names=["b"]).names == ["b"]
+    with pytest.raises(ValueError, match="one name"):
+        compare_grads(hand["W"], ref["W"], names=["W", "b"])
+    with pytest.raises(TypeError, match="reference must be a dict"):
+        compare_grads(hand["W"], {"W": ref["W"]})  # an array against a dict is not a pair
+
+
+def test_ambiguous_factor_suggests_batch_size_and_loss_kind():
+    hand = hand_correct_sum(P0)
+    auto = ag.grad(ag_mean_loss)(P0)
+    # a factor of N*K = 16 fits several reductions: the report asks for the missing facts
+    report = compare_grads(hand, auto)
+    notes = " ".join(report["W"].notes)
+    assert "readings of the factor fit" in notes
+    assert "batch_size=N" in notes and "loss_kind=" in notes and "'half_mean'" in notes
+    assert "batch_size=N" in str(report)
+    report = compare_grads(hand, auto, batch_size=N * K)
+    notes = " ".join(report["W"].notes)
+    assert "batch_size=N" not in notes  # given: only the missing one is asked for
+    # with both given the single reading left needs no hint
+    report = compare_grads(hand, auto, batch_size=N * K, loss_kind="mean")
+    assert not any("readings" in n for n in report["W"].notes)
+    assert report["W"].factor_expression == f"N with N={N * K}"

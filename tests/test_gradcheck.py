@@ -186,3 +186,31 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="at least one input"):
         gradcheck(two_layer)
     assert ag.gradcheck is gradcheck
+
+
+def _custom_square(vjp):
+    """x**2 as a one-off primitive (not registered) with the given VJP rule."""
+    prim = ag.engine.Primitive("test_square", lambda x: x * x, (vjp,), doc="x**2 for a test")
+
+    def square(x):
+        return ag.engine.apply(prim, (x if isinstance(x, ag.Tensor) else ag.Tensor(x),))
+
+    return square
+
+
+def test_order_2_also_checks_first_derivatives():
+    # d(x^2)/dx with the wrong sign: its own derivative (-2) is a perfectly consistent second
+    # derivative of the wrong first derivative, so only a first-order check can see the error
+    bad = _custom_square(lambda B, g, ans, x: -2 * x * g)
+    f = lambda x: bad(x).sum()  # noqa: E731
+    x = np.array([0.5, -1.5, 2.0])
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(f, x, order=2)
+    assert info.value.failure.order == 1
+    assert "step 1: first derivatives" in str(info.value)
+    assert "sign error" in str(info.value)
+    np.testing.assert_allclose(info.value.failure.numeric, 2 * x[info.value.failure.index])
+    # the correct rule passes both steps
+    good = _custom_square(lambda B, g, ans, x: 2 * x * g)
+    assert gradcheck(lambda x: good(x).sum(), x, order=2)
+    assert gradcheck(lambda x: good(x).sum(), x, order=2, mode="random")

@@ -196,3 +196,33 @@ def test_losses_reachable_from_ag_nn():
     np.testing.assert_allclose(
         L.sum_of_squares(PRED, TARGET).data, np.sum((TARGET - PRED) ** 2), rtol=1e-14
     )
+
+
+def test_float_targets_of_another_shape_are_a_shape_error():
+    logits = np.zeros((4, 3))
+    for bad in (np.full((4, 2), 0.5), np.full((4, 1), 1.0), np.full((3, 3), 1 / 3)):
+        with pytest.raises(ValueError) as err:
+            L.cross_entropy(logits, bad)
+        msg = str(err.value)
+        assert "(4, 3)" in msg and str(bad.shape) in msg and "integers" not in msg.split(";")[0]
+    # float class indices of shape (N,) still get the cast hint; soft targets still work
+    with pytest.raises(TypeError, match=r"\(cast with \.astype\(int\)\)"):
+        L.cross_entropy(logits, np.array([0.0, 1.0, 2.0, 0.0]))
+    soft = np.full((4, 3), 1 / 3)
+    np.testing.assert_allclose(L.cross_entropy(logits, soft).item(), np.log(3), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn", [L.binary_cross_entropy, L.binary_cross_entropy_with_logits])
+def test_binary_targets_outside_unit_interval_are_rejected(fn):
+    x = np.full((4, 1), 0.3)
+    for bad, value in ((np.array([[0.0], [1.0], [3.0], [0.0]]), "3.0"),
+                       (np.array([[0.0], [-0.5], [1.0], [0.0]]), "-0.5"),
+                       (np.array([[0.0], [np.nan], [1.0], [0.0]]), "nan")):
+        with pytest.raises(ValueError, match=r"targets must lie in \[0, 1\]") as err:
+            fn(x, bad)
+        assert value in str(err.value) and fn.__name__ in str(err.value)
+    # soft labels inside [0, 1] are fine, and equal the textbook formula
+    soft = np.array([[0.0], [0.25], [0.9], [1.0]])
+    p = x if fn is L.binary_cross_entropy else 1 / (1 + np.exp(-x))
+    expected = -np.mean(soft * np.log(p) + (1 - soft) * np.log(1 - p))
+    np.testing.assert_allclose(fn(x, soft).item(), expected, rtol=1e-12)

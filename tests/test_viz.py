@@ -486,3 +486,111 @@ def test_rendering_without_dot_explains_how_to_install(monkeypatch, tmp_path):
         for hint in ("apt-get install graphviz", "brew install graphviz",
                      "conda install -c conda-forge graphviz", "graphviz.org/download"):
             assert hint in msg
+
+
+# ---------------------------------------------------------------------------------------------
+# One naming scheme with `explain`; where the network input goes; honest header notes
+# ---------------------------------------------------------------------------------------------
+def _titles(dot: Dot) -> dict[str, str]:
+    """Value node -> its first label line (ops excluded)."""
+    return {k: dot.label(k).split("\n")[0] for k in dot.graph_nodes()
+            if dot.attr(k, "shape") != "ellipse"}
+
+
+def test_value_nodes_are_named_as_explain_names_them():
+    X, Y, w1, w2, h, out, loss = tutorial_like()
+    dot = Dot(ag.draw_graph(loss).source)
+    titles = set(_titles(dot).values())
+    ex = ag.explain(loss)
+    expected = {s.name for s in ex.steps} | {"X", "Y"}
+    # explain's names for every node that needs a gradient, plus the two inputs
+    assert expected <= titles, (expected, titles)
+    assert {"z1", "h1", "z2", "h2", "L"} <= titles
+    assert not any(re.fullmatch(r"t\d+", t) and t not in expected for t in titles)
+    # h1 is the hidden layer: its label shows h's values
+    (hv,) = [k for k, t in _titles(dot).items() if t == "h1"]
+    assert f"mean {h.data.mean():.3g}" in dot.label(hv)
+
+
+def test_names_argument_labels_array_inputs_like_explain():
+    rng = np.random.default_rng(0)
+    Xa, Ya = rng.random((4, 3)), rng.random((4, 1))
+    w = ag.Tensor(rng.random((3, 1)), requires_grad=True, name="w")
+    loss = ((ag.sigmoid(ag.dot(Xa, w)) - Ya) ** 2).sum()
+    titles = set(_titles(Dot(ag.draw_graph(loss).source)).values())
+    assert "X" not in titles  # unnamed arrays get explain's C1, C2
+    named = Dot(ag.draw_graph(loss, names={"X": Xa, "Y": Ya}).source)
+    (xn,) = [k for k, t in _titles(named).items() if t == "X"]
+    assert "(4, 3) float64" in named.label(xn)
+    assert "Y" in _titles(named).values()
+    ex = ag.explain(loss, {"X": Xa, "Y": Ya})
+    assert {s.name for s in ex.steps} <= set(_titles(named).values())
+    with pytest.raises(TypeError, match="names must be a dict"):
+        ag.draw_graph(loss, names=["X"])
+
+
+def _mlp_on_array():
+    model = ag.nn.MLP([3, 4, 4, 1], activation="tanh", rng=0)
+    X = np.random.default_rng(1).random((5, 3))
+    loss = ag.nn.functional.mse_loss(model(X), np.zeros((5, 1)))
+    return model, X, loss
+
+
+def _input_node(dot: Dot) -> str:
+    (xn,) = [k for k in dot.graph_nodes() if "(5, 3) float64" in dot.label(k)]
+    return xn
+
+
+def test_network_input_is_outside_every_module_cluster():
+    model, X, loss = _mlp_on_array()
+    dot = Dot(ag.draw_graph(loss, names={"X": X}).source)
+    xn = _input_node(dot)
+    assert dot.label(xn).split("\n")[0] == "X"
+    assert dot.cluster_of[xn] == ()
+    # the parameters still sit inside their layer's cluster
+    (w0,) = [k for k, t in _titles(dot).items() if t == "layers.0.weight"]
+    assert len(dot.cluster_of[w0]) == 2
+    # also without names: an unnamed array input is not drawn inside layers.0
+    dot = Dot(ag.draw_graph(loss).source)
+    assert dot.cluster_of[_input_node(dot)] == ()
+
+
+@pytest.mark.parametrize("kw", [{"max_depth": 1}, {"max_depth": 0}, {"max_nodes": 12}])
+def test_collapsed_modules_keep_the_input_and_its_edge(kw):
+    model, X, loss = _mlp_on_array()
+    dot = Dot(ag.draw_graph(loss, **kw).source)
+    xn = _input_node(dot)
+    boxes = [k for k in dot.graph_nodes() if dot.attr(k, "shape") == "component"]
+    assert boxes
+    (first,) = [b for a, b in dot.edges if a == xn]
+    assert first in boxes
+    assert ("Linear" in dot.label(first)) or ("MLP" in dot.label(first))
+    assert dot.cluster_of[xn] == ()
+
+
+def test_collapse_note_says_which_modules_were_collapsed():
+    model, X, loss = _mlp_on_array()
+    src = ag.draw_graph(loss, max_depth=1).source
+    assert "deeper than depth" not in src
+    assert "5 module(s) collapsed into one box each (max_depth=1)" in src
+    assert "Linear layers.0" in src and "Tanh activations.0" in src
+    auto = ag.draw_graph(loss, max_nodes=12).source
+    assert "1 module(s) collapsed into one box each (automatically, to fit max_nodes=12): MLP" \
+        in auto
+
+
+def test_scalar_constants_are_not_counted_as_leaves():
+    z = ag.Tensor(np.ones(3), requires_grad=True, name="z")
+    y = z
+    for _ in range(30):
+        y = y * 0.999
+    src = ag.draw_graph(y.sum(), max_nodes=10).source
+    assert "graph of 31 ops and 1 leaves" in src
+
+
+def test_grad_view_legend_shows_ops_in_their_drawn_colour():
+    X, Y, w1, w2, h, out, loss = tutorial_like()
+    dot = Dot(ag.draw_graph(loss, color_by="grad").source)
+    ops = [k for k in dot.graph_nodes() if dot.attr(k, "shape") == "ellipse"]
+    fills = {dot.attr(k, "fillcolor") for k in ops}
+    assert fills == {dot.attr("legend_op", "fillcolor")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import time
@@ -104,3 +105,14 @@ def test_demo_writes_svg_and_png(tmp_path):
             assert 300 < w < 5000 and 300 < h < 5000
     flow = (tmp_path / "tutorial2_gradient_flow.svg").read_text(encoding="utf-8")
     assert "Network" in flow and "FixedNetwork" in flow
+
+
+def test_demo_pictures_use_explains_names():
+    pytest.importorskip("autograd_nn.tutorials")
+    from autograd_nn.viz import demo
+
+    pics = demo.pictures()
+    for stem in ("tutorial1_graph_before", "tutorial2_gradient_flow"):
+        src = pics[stem].source
+        for name in ("X", "Y", "L", "z1", "h1", "weights1"):
+            assert re.search(rf"label=<<[BI]>{name}</[BI]>", src), (stem, name)

@@ -318,6 +318,16 @@ def _describe_ratio(row: ParamComparison, ratio: float, batch_size: int | None,
             row.factor_expression = cands[0][0]
             meanings.append(f"factor {factor:.6g} = " + "; or ".join(
                 f"{expr}: {text}" for expr, text in cands))
+            missing = [arg for arg, value in (("batch_size=N", batch_size),
+                                              ("loss_kind=", loss_kind)) if value is None]
+            if len(cands) > 1 and missing:
+                row.notes.append(
+                    f"{len(cands)} readings of the factor fit; pass "
+                    + " and ".join(m if m != "loss_kind=" else
+                                   "loss_kind= (the reduction of autograd's loss: "
+                                   + ", ".join(repr(k) for k in _REDUCTIONS) + ")"
+                                   for m in missing)
+                    + " to narrow them down")
         else:
             meanings.append(f"factor {factor:.6g}: a constant scale (learning rate folded in? "
                             "a different loss reduction?)")
@@ -432,6 +442,22 @@ def _as_array(v: Any, where: str) -> np.ndarray:
     return arr
 
 
+def _is_single(x: Any) -> bool:
+    """One gradient (an array, a Tensor or a number) rather than a collection of them."""
+    return isinstance(x, (np.ndarray, Tensor, int, float, np.number))
+
+
+def _single_name(names: Any) -> str:
+    if names is None:
+        return "grad"
+    if isinstance(names, str):
+        return names
+    if isinstance(names, Sequence) and len(names) == 1 and isinstance(names[0], str):
+        return names[0]
+    raise ValueError(f"compare_grads: for a single pair of arrays, names= must be one name "
+                     f"(a str), got {names!r}")
+
+
 def _strip(name: str) -> str:
     for prefix in ("d_", "grad_", "dL_d", "dL/d", "d"):
         if name.startswith(prefix) and len(name) > len(prefix):
@@ -443,7 +469,7 @@ def compare_grads(
     reference: Any,
     computed: Any,
     *,
-    names: Sequence[str] | Mapping[str, str] | None = None,
+    names: str | Sequence[str] | Mapping[str, str] | None = None,
     atol: float | None = None,
     rtol: float = 1e-4,
     batch_size: int | None = None,
@@ -451,17 +477,22 @@ def compare_grads(
 ) -> GradComparison:
     """Compare hand-written gradients (`reference`) with autograd's (`computed`), by name.
 
-    Both are dicts name -> array (or lists/tuples with `names=` a list). `names` may also be a
-    dict mapping hand-written names to autograd's; otherwise names like "d_weights1" are matched
-    to "weights1" automatically. `atol` defaults to 1e-6 x the largest autograd entry of each
-    parameter. `batch_size` (N) and `loss_kind` ("sum", "half_sum", "mean", "half_mean": the
-    reduction of autograd's loss) sharpen the explanation of constant factors.
+    Both are dicts name -> array, lists/tuples with `names=` a list, or a single pair of arrays
+    (`compare_grads(d_w1, W1.grad)`, reported as "grad" or as `names="w1"`). `names` may also
+    be a dict mapping hand-written names to autograd's; otherwise names like "d_weights1" are
+    matched to "weights1" automatically. `atol` defaults to 1e-6 x the largest autograd entry
+    of each parameter. `batch_size` (N) and `loss_kind` ("sum", "half_sum", "mean", "half_mean": the
+    reduction of autograd's loss) sharpen the explanation of constant factors; when a factor
+    has several readings and they are not given, the report says to pass them.
     """
     if loss_kind is not None and loss_kind not in _REDUCTIONS:
         raise ValueError(f"compare_grads: loss_kind must be one of {list(_REDUCTIONS)}, "
                          f"got {loss_kind!r}")
     if not rtol >= 0 or (atol is not None and not atol >= 0):
         raise ValueError(f"compare_grads: tolerances must be >= 0 (atol={atol}, rtol={rtol})")
+    if _is_single(reference) and _is_single(computed):  # one pair of arrays
+        name = _single_name(names)
+        reference, computed, names = {name: reference}, {name: computed}, None
     list_names = None if isinstance(names, Mapping) else names
     hand = _as_named(reference, list_names, "reference")
     auto = _as_named(computed, list_names, "computed")

@@ -11,19 +11,17 @@ own code shows which statement differs.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .. import engine
+from ..naming import format_number, node_names, user_names
 from ..tensor import Tensor
 
 __all__ = ["Explanation", "Step", "explain"]
-
-_ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax", "log_softmax")
-
 
 @dataclass
 class Step:
@@ -110,20 +108,11 @@ def _shape(shape: tuple) -> str:
     return f"({shape[0]},)" if len(shape) == 1 else "(" + ",".join(str(n) for n in shape) + ")"
 
 
-def _value(x: np.ndarray) -> str:
-    return _number(x.reshape(-1)[0].item())
-
-
-def _number(v: Any) -> str:
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
+_number = format_number
 
 
 # ---------------------------------------------------------------------------------------------
-# Graph walking and naming
+# Graph walking (naming: autograd_nn/naming.py)
 # ---------------------------------------------------------------------------------------------
 def _topological(root: Tensor) -> list[Tensor]:
     """All nodes reachable from root, parents before children; refuses a released graph."""
@@ -134,74 +123,6 @@ def _topological(root: Tensor) -> list[Tensor]:
                 f"explain: the {node.op} node ({node.shape}) was released by an earlier "
                 "backward(); build the graph again, or call backward(retain_graph=True)")
     return order
-
-
-def _user_names(params: Any) -> dict[int, str]:
-    """Names from `params` (dict name -> Tensor or array), keyed by id of the Tensor and of
-    its array (so an ndarray names the constant leaf made from it)."""
-    names: dict[int, str] = {}
-    if params is None:
-        return names
-    if not isinstance(params, Mapping):
-        raise TypeError(f"explain: params must be a dict name -> Tensor or array, got "
-                        f"{type(params).__name__}")
-    for name, value in params.items():
-        names[id(value)] = str(name)
-        if isinstance(value, Tensor):
-            names.setdefault(id(value.data), str(name))
-    return names
-
-
-def _assign_names(order: list[Tensor], root: Tensor, given: dict[int, str]) -> dict[int, str]:
-    names: dict[int, str] = {}
-    used: set[str] = set()
-
-    def claim(t: Tensor, name: str) -> None:
-        base, k = name, 2
-        while name in used:
-            name = f"{base}#{k}"
-            k += 1
-        used.add(name)
-        names[id(t)] = name
-
-    # user names first (Tensor.name, then params), in order
-    for t in order:
-        name = t.name or given.get(id(t)) or given.get(id(t.data))
-        if name:
-            claim(t, name)
-    # activations make layers: h_k = act(z_k)
-    pre: dict[int, str] = {}
-    layer = 0
-    for t in order:
-        if t.op in _ACTIVATIONS and id(t) not in names:
-            layer += 1
-            while f"h{layer}" in used:
-                layer += 1
-            claim(t, f"h{layer}")
-            p = t.parents[0]
-            if p._op is not None and id(p) not in names and id(p) not in pre:
-                pre[id(p)] = f"z{layer}"
-    counters = {"t": 0, "C": 0, "p": 0}
-    for t in order:
-        if id(t) in names:
-            continue
-        if id(t) in pre:
-            claim(t, pre[id(t)])
-        elif t is root:
-            claim(t, "L")
-        elif t._op is None:
-            if t.size == 1 and not t.requires_grad:
-                names[id(t)] = _value(t.data)  # scalar constants show as their value
-                continue
-            prefix = "p" if t.requires_grad else "C"
-            counters[prefix] += 1
-            claim(t, f"{prefix}{counters[prefix]}")
-        else:
-            counters["t"] += 1
-            while f"t{counters['t']}" in used:
-                counters["t"] += 1
-            claim(t, f"t{counters['t']}")
-    return names
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,8 +330,8 @@ def explain(root: Tensor, params: Any = None) -> Explanation:
             f"explain: this tensor ({root.shape} {root.dtype}) has no graph: none of its inputs "
             "requires grad (create parameters with requires_grad=True, outside no_grad())")
     order = _topological(root)
-    given = _user_names(params)
-    names = _assign_names(order, root, given)
+    given = user_names(params, where="explain: params")
+    names = node_names(order, root, given)
     root_name = names[id(root)]
     grads = engine.backward_pass([root], [np.ones_like(root.data)], retain_graph=True,
                                  accumulate=False, keep_all=True)

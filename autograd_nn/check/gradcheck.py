@@ -340,8 +340,10 @@ def gradcheck(
     checked). Inputs may be arrays, Tensors, numbers or nested dicts/lists of them; every
     floating leaf is checked, other leaves are constants. `mode="full"` checks every element
     (2 evaluations per element); `mode="random"` checks `n_directions` random unit directions per
-    input (cheap for large inputs). `order=2` checks the gradient of a random projection of the
-    gradient (Hessian-vector products). Returns True or raises GradcheckError with a report.
+    input (cheap for large inputs). `order=2` checks first AND second derivatives: first the
+    gradient itself (as `order=1` does), then the gradient of a random projection of the
+    gradient (Hessian-vector products); the report says which step failed (`.failure.order`
+    is 1 or 2). Returns True or raises GradcheckError with a report.
     """
     if mode not in ("full", "random"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'random', got {mode!r}")
@@ -356,9 +358,19 @@ def gradcheck(
     problem = _Problem(f, inputs, names)
     fn, projection = _scalarizer(problem, seed)
     leaves = problem.float_arrays
-    if order == 2:
+    check = (problem, leaves, eps, atol, rtol, mode, n_directions, seed)
+    if order == 2:  # first derivatives first: a wrong first-order rule must not pass
+        _check_order(fn, projection + " (order 2, step 1: first derivatives)", 1, *check)
         fn = _second_order(fn, leaves, seed)
-        projection += " (order 2: gradient of <grad f, w>, w ~ N(0,1))"
+        projection += " (order 2, step 2: gradient of <grad f, w>, w ~ N(0,1))"
+    _check_order(fn, projection, order, *check)
+    return True
+
+
+def _check_order(fn: Callable, projection: str, order: int, problem: _Problem,
+                 leaves: list[np.ndarray], eps: float, atol: float, rtol: float, mode: str,
+                 n_directions: int, seed: int) -> None:
+    """Compare autograd's gradient of the scalar `fn` with finite differences; raise on failure."""
     x64 = [a.astype(np.float64) for a in leaves]
     argnums = tuple(range(len(leaves)))
     with np.errstate(all="ignore"):
@@ -386,7 +398,6 @@ def gradcheck(
                     if not abs(ana - num) <= atol + rtol * abs(num):
                         _fail_direction(problem, fn, leaves, k, a64, ana, num, d, eps, atol,
                                         rtol, order, projection, labels[k], x64)
-    return True
 
 
 def _common_causes(problem: _Problem, fn: Callable, leaves: list[np.ndarray], k: int,

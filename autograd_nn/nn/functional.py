@@ -47,6 +47,19 @@ def _as_target(target: Any, like: Tensor, where: str) -> Tensor:
     return t
 
 
+def _check_unit_interval(target: Tensor, where: str) -> None:
+    """Binary cross-entropy needs targets in [0, 1] (0/1 labels or soft labels)."""
+    bad = ~((target.data >= 0) & (target.data <= 1))  # NaN counts as bad too
+    if bad.any():
+        flat = int(np.flatnonzero(bad.reshape(-1))[0])
+        idx = tuple(int(i) for i in np.unravel_index(flat, target.shape))
+        raise ValueError(
+            f"{where}: targets must lie in [0, 1] (0/1 labels or probabilities), but "
+            f"{int(bad.sum())} of {target.size} do not; the first is {target.data[idx]!r} at "
+            f"index {idx}"
+        )
+
+
 def _reduce(loss: Tensor, reduction: str, where: str) -> Tensor:
     if reduction == "mean":
         return F.mean(loss)
@@ -90,13 +103,15 @@ def binary_cross_entropy(
 ) -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) on probabilities p, clipped to [eps, 1 - eps].
 
-    Clipping keeps the loss finite at p = 0 or 1 (the gradient there is 0: saturated). In
+    Targets must lie in [0, 1] (labels or soft labels). Clipping keeps the loss finite at
+    p = 0 or 1 (the gradient there is 0: saturated). In
     float32, eps is raised to the dtype's resolution below 1 so that 1 - eps < 1. Prefer
     `binary_cross_entropy_with_logits` on raw scores: it needs no clipping.
     """
     _check_reduction(reduction, "binary_cross_entropy")
     prob = _as_input(prob, "prob", "binary_cross_entropy")
     target = _as_target(target, prob, "binary_cross_entropy")
+    _check_unit_interval(target, "binary_cross_entropy")
     if not 0 < eps < 0.5:
         raise ValueError(f"binary_cross_entropy: eps must be in (0, 0.5), got {eps}")
     eps = max(float(eps), float(np.finfo(prob.dtype).epsneg))
@@ -110,12 +125,14 @@ def binary_cross_entropy_with_logits(
 ) -> Tensor:
     """Binary cross-entropy of sigmoid(logits), as max(x, 0) - x*y + log1p(exp(-|x|)).
 
-    Finite and warning-free for any logit; the gradient is sigmoid(x) - y everywhere (at x = 0
-    `maximum` splits its tie 1/2-1/2, which gives exactly sigmoid(0) - y = 0.5 - y).
+    Targets must lie in [0, 1]. Finite and warning-free for any logit; the gradient is
+    sigmoid(x) - y everywhere (at x = 0 `maximum` splits its tie 1/2-1/2, which gives exactly
+    sigmoid(0) - y = 0.5 - y).
     """
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     x = _as_input(logits, "logits", "binary_cross_entropy_with_logits")
     y = _as_target(target, x, "binary_cross_entropy_with_logits")
+    _check_unit_interval(y, "binary_cross_entropy_with_logits")
     loss = F.maximum(x, 0.0) - x * y + F.log1p(F.exp(-F.abs(x)))
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
@@ -168,9 +185,9 @@ def nll_loss(log_probs: Any, targets: Any, reduction: str = "mean") -> Tensor:
 def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy from raw scores (N, C), computed through log_softmax (stable).
 
-    `targets` are class indices of shape (N,), or class probabilities (e.g. one-hot) of the
-    logits' shape, in which case the loss is -sum_c targets[i, c] * log_softmax(logits)[i, c].
-    The mean is over the N samples.
+    `targets` are integer class indices of shape (N,), or float class probabilities (e.g.
+    one-hot) of exactly the logits' shape, in which case the loss is
+    -sum_c targets[i, c] * log_softmax(logits)[i, c]. The mean is over the N samples.
     """
     where = "cross_entropy"
     _check_reduction(reduction, where)
@@ -182,6 +199,15 @@ def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
         )
     log_p = F.log_softmax(logits, -1)
     t_shape = targets.shape if isinstance(targets, (Tensor, np.ndarray)) else np.shape(targets)
+    t_kind = (targets.dtype if isinstance(targets, (Tensor, np.ndarray))
+              else np.asarray(targets).dtype).kind
+    n, c = logits.shape
+    if t_kind == "f" and tuple(t_shape) not in (logits.shape, (n,)):
+        raise ValueError(
+            f"{where}: logits have shape {logits.shape} but the float targets have shape "
+            f"{tuple(t_shape)}; probability targets need the logits' shape ({n}, {c}), class "
+            f"indices are integers of shape ({n},)"
+        )
     if tuple(t_shape) == logits.shape:
         probs = _as_target(targets, logits, where)
         if probs.dtype.kind != "f":

@@ -89,8 +89,9 @@ def train(
         "train_loss": [], "test_loss": [], "train_accuracy": [], "test_accuracy": []
     }
     n = len(x_train)
-    bar = tqdm(range(epochs), desc="digits MLP", unit="epoch", disable=not progress,
-               leave=False)
+    # disable=None: a bar only when stderr is a terminal (no flood of lines in CI logs)
+    bar = tqdm(range(epochs), desc="digits MLP", unit="epoch",
+               disable=None if progress else True, leave=False)
     for _ in bar:
         order = rng.permutation(n)
         for start in range(0, n, batch_size):

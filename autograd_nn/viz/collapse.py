@@ -25,6 +25,21 @@ class ScopeInfo:
 
     paths: list[tuple]  # per tensor: tuple of scope keys (outermost first), () outside modules
     entries: dict[tuple, tuple[str, object]]
+    owned: set[int] = field(default_factory=set)  # positions of leaves that are module
+    # parameters or buffers: only these (and scalar constants) belong inside a module cluster
+
+
+def _module_tensors(obj: object) -> list:
+    """The parameters and buffers of a module object (none for other scope entries)."""
+    out: list = []
+    for attr in ("parameters", "buffers"):
+        method = getattr(obj, attr, None)
+        if callable(method):
+            try:
+                out += list(method())
+            except Exception:  # noqa: BLE001  (a foreign scope object: draw it without)
+                pass
+    return out
 
 
 def scope_paths(w: Walk) -> ScopeInfo:
@@ -52,7 +67,9 @@ def scope_paths(w: Walk) -> ScopeInfo:
             path = tuple(keys)
             cache[sid] = path
         paths.append(path)
-    return ScopeInfo(paths, entries)
+    owned_ids = {id(t) for _, obj in entries.values() for t in _module_tensors(obj)}
+    owned = {k for k, t in enumerate(w.tensors) if t._op is None and id(t) in owned_ids}
+    return ScopeInfo(paths, entries, owned)
 
 
 @dataclass
@@ -94,9 +111,9 @@ class Plan:
         return ("g", r)
 
 
-def _is_input(t) -> bool:
-    """Named leaves without grad are the user's inputs: always drawn where they are."""
-    return t._op is None and not t._rg and t.name is not None
+def is_scalar_constant(t) -> bool:
+    """An unnamed one-element leaf without grad (a Python number such as the 0.5 of x * 0.5)."""
+    return t._op is None and not t._rg and t.name is None and t.data.size == 1
 
 
 def make_plan(
@@ -107,8 +124,12 @@ def make_plan(
     chains: bool,
     inline_constants: bool,
     min_chain: int,
+    named: frozenset[int] = frozenset(),
 ) -> Plan:
-    """Plan with modules deeper than `depth` collapsed and, if `chains`, linear chains boxed."""
+    """Plan with modules deeper than `depth` collapsed and, if `chains`, linear chains boxed.
+
+    `named`: positions of leaves the user named (never hidden inside a chain box).
+    """
     n = len(w.tensors)
     vrep = [DRAWN] * n
     orep = [NOT_DRAWN] * n
@@ -142,7 +163,8 @@ def make_plan(
             if k not in roots:
                 vrep[k] = g
                 groups[g].values.append(k)
-        _absorb_leaves(w, vrep, orep, groups, first=0, keep_params=False)
+        _absorb_leaves(w, vrep, orep, groups, first=0,
+                       absorbable=lambda k: k in scopes.owned or is_scalar_constant(tensors[k]))
 
     # 2. linear chains (each op's output read once, by the next op, in the same scope)
     if chains:
@@ -183,15 +205,18 @@ def make_plan(
             for j in run[:-1]:
                 vrep[j] = g
                 grp.values.append(j)
-        _absorb_leaves(w, vrep, orep, groups, first=first_chain, keep_params=True)
+        _absorb_leaves(w, vrep, orep, groups, first=first_chain,
+                       absorbable=lambda k: not tensors[k]._rg and k not in named)
 
     return Plan(vrep, orep, groups, inlined, depth, chains)
 
 
-def _absorb_leaves(w: Walk, vrep, orep, groups, *, first: int, keep_params: bool) -> None:
-    """Leaves read only inside one group (from `first` on) disappear into it (not inputs)."""
+def _absorb_leaves(w: Walk, vrep, orep, groups, *, first: int, absorbable) -> None:
+    """Leaves read only inside one group (from `first` on) disappear into it, when
+    `absorbable(position)`: a module box takes its own parameters and buffers, never the
+    network's input (that keeps its edge into the box)."""
     for k, t in enumerate(w.tensors):
-        if t._op is not None or vrep[k] != DRAWN or _is_input(t) or (keep_params and t._rg):
+        if t._op is not None or vrep[k] != DRAWN or not absorbable(k):
             continue
         cs = w.consumers[k]
         if not cs:
@@ -296,9 +321,10 @@ def plan_within_budget(
     max_nodes: int,
     inline_constants: bool,
     min_chain: int,
+    named: frozenset[int] = frozenset(),
 ) -> tuple[Plan, list[str]]:
     """The least-collapsed plan that fits `max_nodes`, and notes saying what was collapsed."""
-    kw = {"inline_constants": inline_constants, "min_chain": min_chain}
+    kw = {"inline_constants": inline_constants, "min_chain": min_chain, "named": named}
     plan = make_plan(w, scopes, depth=max_depth, chains=False, **kw)
     if count_nodes(plan) > max_nodes:
         plan = make_plan(w, scopes, depth=max_depth, chains=True, **kw)
@@ -309,13 +335,21 @@ def plan_within_budget(
             plan = make_plan(w, scopes, depth=depth, chains=True, **kw)
         if count_nodes(plan) > max_nodes:
             truncate(w, plan, max_nodes)
-    return plan, describe(w, plan, max_depth, max_nodes)
+    return plan, describe(w, plan, max_depth, max_nodes, scopes)
 
 
-def describe(w: Walk, plan: Plan, max_depth: int | None, max_nodes: int) -> list[str]:
+def _module_title(scopes: ScopeInfo | None, key: tuple) -> str:
+    qual, obj = scopes.entries.get(key, (str(key[0]), None)) if scopes else (str(key[0]), None)
+    cls = type(obj).__name__ if obj is not None else "scope"
+    return f"{cls} {qual}" if qual else cls
+
+
+def describe(w: Walk, plan: Plan, max_depth: int | None, max_nodes: int,
+             scopes: ScopeInfo | None = None) -> list[str]:
     """Human-readable notes on what the picture collapsed or left out."""
     notes = []
     n_ops = sum(1 for t in w.tensors if t._op is not None)
+    n_leaves = sum(1 for t in w.tensors if t._op is None and not is_scalar_constant(t))
     chains = [g for g in plan.groups if g.kind == "chain"]
     modules = [g for g in plan.groups if g.kind == "module"]
     if chains:
@@ -323,10 +357,12 @@ def describe(w: Walk, plan: Plan, max_depth: int | None, max_nodes: int) -> list
         notes.append(f"{len(chains)} linear chain(s) of {ops} ops in total drawn as ×N boxes")
     if modules:
         ops = sum(len(g.ops) for g in modules)
-        auto = "" if plan.depth == max_depth else f" (automatically, to fit {max_nodes} nodes)"
+        auto = (f" (max_depth={max_depth})" if plan.depth == max_depth
+                else f" (automatically, to fit max_nodes={max_nodes})")
+        titles = [_module_title(scopes, g.key[-1]) for g in modules]
+        shown = ", ".join(titles[:4]) + (f", … {len(titles) - 4} more" if len(titles) > 4 else "")
         notes.append(
-            f"{len(modules)} module(s) deeper than depth {plan.depth} collapsed into one box "
-            f"each{auto}: {ops} ops"
+            f"{len(modules)} module(s) collapsed into one box each{auto}: {shown} ({ops} ops)"
         )
     if plan.hidden_nodes:
         notes.append(
@@ -334,7 +370,7 @@ def describe(w: Walk, plan: Plan, max_depth: int | None, max_nodes: int) -> list
             f"(node budget max_nodes={max_nodes})"
         )
     if notes:
-        notes.insert(0, f"graph of {n_ops} ops and {len(w.tensors) - n_ops} leaves")
+        notes.insert(0, f"graph of {n_ops} ops and {n_leaves} leaves")
     if w.released:
         notes.append(
             f"{len(w.released)} op node(s) had their inputs released by backward(); the graph "

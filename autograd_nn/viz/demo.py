@@ -1,5 +1,8 @@
 """`run(out_dir)`: graph pictures of the tutorial networks, as SVG and PNG files.
 
+Inputs are labelled X and Y, the loss L and the other values z1, h1, ... as
+`autograd-nn explain` names them.
+
 - tutorial 1's 3-4-1 network and its sum-of-squares loss, before and after training;
 - the gradient-flow view of tutorial 2's 2-4-1 XOR network as written (it never learns) next
   to the fixed version (biases and Xavier init), both at their starting weights and on the same
@@ -34,16 +37,13 @@ def pictures() -> dict[str, GraphPicture]:
                                 ("tutorial1_graph_after", trained, "after 1500 steps")):
         model = tutorial1.Network(weights=weights)
         loss = nn.functional.sum_of_squares(model(x1), y1)
-        loss.name = "loss"
         out[stem] = draw_graph(loss, title=f"Tutorial 1: 3-4-1 network, {when}")
 
     x2 = Tensor(tutorial2.X, name="X")
     y2 = Tensor(tutorial2.Y, name="Y")
     stuck = nn.functional.mse_loss(tutorial2.Network(weights=tutorial2.initial_weights(0))(x2), y2)
-    stuck.name = "loss"
     fixed_model = tutorial2.FixedNetwork(tutorial2.fixed_initial_params(0))
     fixed = nn.functional.mse_loss(fixed_model(x2), y2)
-    fixed.name = "loss"
     out["tutorial2_gradient_flow"] = draw_graphs(
         [("as written: randn·0.01 weights, no biases (stuck at loss 0.25)", stuck),
          ("fixed: Xavier init + biases (learns XOR)", fixed)],

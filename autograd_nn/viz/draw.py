@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from ..naming import node_names, user_names
 from ..tensor import Tensor
 from . import labels as L
 from . import style, summary
-from .collapse import Node, Plan, ScopeInfo, plan_within_budget, scope_paths
+from .collapse import Node, Plan, ScopeInfo, is_scalar_constant, plan_within_budget, scope_paths
 from .render import GraphPicture
 from .walk import GradientsUnavailable, Walk, compute_gradients, walk
 
@@ -67,16 +68,24 @@ class Options:
 class _Drawing:
     """One root's graph: walked, planned within the budget, with its gradients, ready to emit."""
 
-    def __init__(self, root: Tensor, opts: Options, prefix: str) -> None:
+    def __init__(self, root: Tensor, opts: Options, prefix: str,
+                 given: dict[int, str] | None = None) -> None:
         self.root = root
         self.opts = opts
         self.prefix = prefix
         self.w: Walk = walk([root])
+        given = given or {}
+        # the names `explain` uses: user names first, then z1/h1/.../L, t1, C1, p1
+        by_id = node_names(self.w.tensors, root, given)
+        self.names = [by_id[id(t)] for t in self.w.tensors]
+        self.user_named = {k for k, t in enumerate(self.w.tensors)
+                           if t.name or id(t) in given or id(t.data) in given}
         self.scopes: ScopeInfo = scope_paths(self.w)
         self.plan: Plan
         self.plan, self.notes = plan_within_budget(
             self.w, self.scopes, max_depth=opts.max_depth, max_nodes=opts.max_nodes,
-            inline_constants=opts.inline_constants, min_chain=opts.min_chain)
+            inline_constants=opts.inline_constants, min_chain=opts.min_chain,
+            named=frozenset(k for k in self.user_named if self.w.tensors[k]._op is None))
         self.grads: dict[int, np.ndarray] = {}
         self.grad_source = self._gradients()
         self.roots = set(self.w.roots)
@@ -157,14 +166,15 @@ class _Drawing:
     def place(self, node: Node) -> tuple:
         """The module path of the cluster that holds `node` (() for the top level).
 
-        Ops sit in the scope they ran in; parameters and unnamed constants sit in the deepest
-        cluster that holds all the ops reading them; named inputs stay at the top level.
+        Ops sit in the scope they ran in; a module's parameters and buffers (and scalar
+        constants) sit in the deepest cluster that holds all the ops reading them; every other
+        leaf (the network's input, targets, free parameters) is outside every cluster.
         """
         kind, i = node
         if kind == "g" or self.w.tensors[i]._op is not None:
             return self._place_box_or_op(node)
         t = self.w.tensors[i]
-        if not t._rg and t.name is not None:
+        if i not in self.scopes.owned and not is_scalar_constant(t):
             return ()
         common: tuple | None = None
         for c in self.w.consumers[i]:
@@ -193,11 +203,14 @@ class _Drawing:
             return "param" if t._rg else "input"
         return "value"
 
+    def name_of(self, k: int) -> str:
+        """The node's name, the same as in `explain`'s text."""
+        return self.names[k]
+
     def title_of(self, k: int) -> str:
-        t = self.w.tensors[k]
-        if t.name:
-            return f"<B>{L.esc(t.name)}</B>"
-        return f"<I>t{k}</I>"
+        if k in self.user_named:
+            return f"<B>{L.esc(self.names[k])}</B>"
+        return f"<I>{L.esc(self.names[k])}</I>"
 
     def value_node(self, k: int) -> dict[str, str]:
         t = self.w.tensors[k]
@@ -223,7 +236,7 @@ class _Drawing:
                           "penwidth": "3"})
         if vanishing and grad_view:
             attrs["style"] = attrs["style"].replace(",bold", "") + ",dashed"
-        tip = [f"{t.name or f't{k}'} ({style.KIND_TITLES[kind]})",
+        tip = [f"{self.name_of(k)} ({style.KIND_TITLES[kind]})",
                f"shape {L.shape_text(t.shape)} {t.dtype}, {t.size} elements",
                f"value: {summary.long(t.data)}"]
         if g is not None:
@@ -256,7 +269,7 @@ class _Drawing:
         if t.graph_released:
             lines.append(L.small(L.esc("inputs released by backward()")))
         if self.opts.color_by is not None:
-            attrs["fillcolor"] = "#f5f5f5"
+            attrs["fillcolor"] = style.OP_FILL_GRAD_VIEW
         prim_doc = (t._op.doc or "").strip().splitlines()
         tip = [f"{t.op}" + (f": {prim_doc[0]}" if prim_doc else "")]
         if params:
@@ -277,7 +290,7 @@ class _Drawing:
         return cls, qual
 
     def short_param_name(self, k: int, qual: str) -> str:
-        name = self.w.tensors[k].name or f"t{k}"
+        name = self.name_of(k)
         if qual and name.startswith(qual + "."):
             return name[len(qual) + 1:]
         return name
@@ -311,7 +324,7 @@ class _Drawing:
                     L.shape_text(tensors[k].shape) for k in outs[:3]))))
             tip.append(f"module {cls} {qual!r} collapsed ({len(ops)} ops: "
                        f"{L.op_histogram(ops)})")
-            tip += [f"{tensors[k].name or f't{k}'}: {L.shape_text(tensors[k].shape)}"
+            tip += [f"{self.name_of(k)}: {L.shape_text(tensors[k].shape)}"
                     for k in params[:20]]
             metric_ks = params or outs
         elif grp.kind == "chain":
@@ -453,8 +466,8 @@ def _legend(picture: GraphPicture, opts: Options, grad_sources: Sequence[str]) -
     names = []
     for kind, title in style.KIND_TITLES.items():
         attrs = dict(style.KINDS[kind])
-        if opts.color_by is not None and kind != "op":
-            attrs["fillcolor"] = style.NO_GRAD_FILL
+        if opts.color_by is not None:  # the fill each kind really gets in this view
+            attrs["fillcolor"] = style.OP_FILL_GRAD_VIEW if kind == "op" else style.NO_GRAD_FILL
         attrs.update(fontsize="9", height="0.3", margin="0.06,0.02")
         name = f"legend_{kind}"
         names.append(name)
@@ -506,6 +519,7 @@ def draw_graph(
     inline_constants: bool = True,
     legend: bool = True,
     title: str | None = None,
+    names: Mapping[str, Any] | None = None,
 ) -> GraphPicture:
     """Draw the forward graph that produced `root` (data -> op -> data) as a graphviz Digraph.
 
@@ -520,6 +534,10 @@ def draw_graph(
       top-level module is one box); `max_nodes`: a node budget met by collapsing linear
       chains, then modules, then leaving out the nodes farthest from `root` (the picture says so).
     - `grad_seed`: the gradient of `root` to start from (default ones).
+    - `names`: a dict name -> Tensor or array naming leaves (an array names the leaf made from
+      it, e.g. the data X), as in `explain(root, params)`. Values are labelled exactly as
+      `explain` names them: Tensor.name, then `names`, then h1/z1 (activation outputs and
+      their inputs), L (the root), t1, t2, ... (other intermediates).
 
     Building the picture needs only the `graphviz` Python package; rendering (`.pipe`,
     `.render`, Jupyter display) needs Graphviz's `dot` program.
@@ -527,7 +545,7 @@ def draw_graph(
     opts = _options(locals())
     if not isinstance(root, Tensor):
         raise TypeError(f"draw_graph: root must be a Tensor, got {type(root).__name__}")
-    drawing = _Drawing(root, opts, prefix="")
+    drawing = _Drawing(root, opts, prefix="", given=user_names(names, "draw_graph: names"))
     picture = _new_picture(opts)
     drawing.emit(picture, _graphviz())
     if opts.legend:
@@ -552,14 +570,17 @@ def draw_graphs(
     inline_constants: bool = True,
     legend: bool = True,
     title: str | None = None,
+    names: Mapping[str, Any] | None = None,
 ) -> GraphPicture:
     """Several graphs side by side in one picture (one titled cluster each, one shared legend).
 
     Options are those of `draw_graph` and apply to each graph (`max_nodes` per graph); with
-    `color_by` every graph uses the same fixed colour scale, so they can be compared.
+    `color_by` every graph uses the same fixed colour scale, so they can be compared. `names`
+    (as in `draw_graph`) applies to every graph.
     """
     items = list(roots.items()) if isinstance(roots, Mapping) else list(roots)
     opts = _options({k: v for k, v in locals().items() if k not in ("roots", "items")})
+    given = user_names(names, "draw_graphs: names")
     if not items:
         raise ValueError("draw_graphs: no graphs given")
     gv = _graphviz()
@@ -569,7 +590,7 @@ def draw_graphs(
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Tensor)):
             raise TypeError(f"draw_graphs: item #{i} must be (title, Tensor), got {item!r:.60}")
         name, root = item
-        drawing = _Drawing(root, opts, prefix=f"p{i}_")
+        drawing = _Drawing(root, opts, prefix=f"p{i}_", given=given)
         box = gv.Digraph(name=f"cluster_p{i}")
         drawing.emit(box, gv)
         box.attr(label=_label_lines(str(name), drawing.notes), labelloc="t", labeljust="l",
@@ -587,6 +608,7 @@ def draw_graphs(
 def _options(kwargs: dict[str, Any]) -> Options:
     kwargs = dict(kwargs)
     kwargs.pop("root", None)
+    kwargs.pop("names", None)
     return Options(**kwargs)
 
 

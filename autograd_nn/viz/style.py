@@ -37,6 +37,7 @@ KIND_TITLES = {
 SCALE = ["#081d58", "#253494", "#225ea8", "#1d91c0", "#41b6c4", "#7fcdbb", "#c7e9b4",
          "#edf8b1"]
 NO_GRAD_FILL = "#ffffff"
+OP_FILL_GRAD_VIEW = "#f5f5f5"  # ops carry no gradient of their own: pale grey in that view
 VANISH_FILL = "#d9d9d9"
 VANISH_BORDER = "#e7298a"
 NONFINITE_FILL = "#ff2d2d"
