@@ -131,3 +131,26 @@ def test_functional_grad_equals_backward(program):
     for g, leaf in zip(grads, leaves, strict=True):
         expected = leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
         np.testing.assert_allclose(g, expected, rtol=1e-12, atol=1e-14)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_random_compositions_second_order_matches_finite_differences_of_grad(program):
+    base, leaf_shapes, steps, seed = program
+    rng = np.random.default_rng(seed)
+    arrays = [rng.normal(size=s) for s in leaf_shapes]
+    weights = rng.normal(size=_run(steps, [ag.Tensor(a) for a in arrays]).shape)
+    direction = rng.normal(size=leaf_shapes[0])
+
+    def f(x0):
+        return (_run(steps, [x0, *arrays[1:]]) * weights).sum()
+
+    def grad_along(x0):
+        return (ag.grad(f)(x0) * direction).sum()
+
+    hvp = ag.grad(grad_along)(arrays[0])
+    eps = 1e-5
+    fd = (ag.grad(f)(arrays[0] + eps * direction) - ag.grad(f)(arrays[0] - eps * direction)) / (
+        2 * eps
+    )
+    np.testing.assert_allclose(hvp, fd, rtol=1e-5, atol=1e-6)
