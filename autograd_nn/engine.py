@@ -3,9 +3,9 @@
 Every operation is a `Primitive`: a forward on NumPy arrays and one vector-Jacobian rule per input.
 `apply` runs a primitive and, when gradients are needed, records the output Tensor's parents.
 `backward_pass` walks the recorded graph iteratively (no recursion), in a deterministic topological
-order, and calls each rule once per node. Rules receive a backend `B`: NumPy itself for ordinary
-first-order gradients, or the differentiable Tensor functions when a nested `grad` needs the
-backward pass itself recorded (higher-order derivatives).
+order, and calls each rule once per node. Rules receive a backend `B` (see backends.py): NumPy
+functions for ordinary first-order gradients, or the differentiable Tensor functions when a nested
+`grad` needs the backward pass itself recorded (higher-order derivatives).
 """
 
 from __future__ import annotations
