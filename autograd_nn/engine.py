@@ -147,6 +147,9 @@ def _complex_error(prim: Primitive, args: Sequence[Tensor]) -> TypeError:
     )
 
 
+# apply, apply1 and apply2 set every Tensor slot inline rather than through a shared helper:
+# they run once per op, and a helper call plus re-setting slots would cost ~15% of an op's
+# Python overhead on small arrays (see benchmarks/).
 def apply(prim: Primitive, args: tuple, params: dict | None = None) -> Tensor:
     """Run `prim` on Tensors `args` and record the result in the graph when needed."""
     try:

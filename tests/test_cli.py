@@ -282,3 +282,17 @@ def test_subprocess_demo_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "compare.txt" in r.stdout and "explain.txt" in r.stdout
     assert (tmp_path / "output" / "compare.txt").stat().st_size > 0
+
+
+def test_installed_console_script_runs(tmp_path):
+    # `make test` installs the package into .venv, which puts `autograd-nn` beside the interpreter.
+    script = pathlib.Path(sys.executable).with_name("autograd-nn")
+    if not script.exists():
+        pytest.skip("the package is not installed with its console script in this environment")
+    r = subprocess.run([str(script), "compare", "--tutorial", "1"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "opposite sign" in r.stdout
+    r = subprocess.run([str(script), "nonsense"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "invalid choice" in r.stderr
