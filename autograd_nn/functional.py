@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import engine
+from .ops.base import _constant
 from .ops.shape import reshape
 from .tensor import Tensor
 
@@ -60,7 +61,8 @@ def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
         parts = [tree_flatten(tree[k]) for k in keys]
 
         def rebuild(leaves: list[Any]) -> Any:
-            out = copy.copy(tree)  # keeps the mapping's type (OrderedDict, defaultdict, ...)
+            # a plain dict, or a copy that keeps the mapping's type (OrderedDict, defaultdict, ...)
+            out = {} if type(tree) is dict else copy.copy(tree)
             out.clear()
             i = 0
             for k, (sub, rb) in zip(keys, parts, strict=True):
@@ -96,6 +98,10 @@ def _as_input(x: Any, where: str) -> Tensor:
         if x._rg and engine.is_grad_enabled():
             return reshape(x, x.shape)  # a new node on top of x: outer gradients flow through
         return Tensor(x.data, requires_grad=True, name=x.name)
+    if x.__class__ is np.ndarray and x.dtype.kind == "f":  # the common case, without checks
+        t = _constant(x)
+        t._rg = True
+        return t
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as err:  # e.g. ragged nested lists
@@ -195,18 +201,25 @@ def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list
         raise TypeError(f"{where}: the function returned dtype {out.dtype}, expected a float")
     found: dict[int, Any] = {}
     if out._rg:
-        seed = Tensor(np.ones_like(out.data)) if nested else np.ones_like(out.data)
+        seed = np.ones(out.data.shape, out.data.dtype)
+        if nested:
+            seed = Tensor(seed)
         found = engine.backward_pass(
             [out], [seed], wanted=inputs, create_graph=nested, retain_graph=nested,
             accumulate=False,
         )
     grads = []
+    returned: set[int] = set()
     for t in inputs:
         g = found.get(id(t))
         if g is None:  # f does not depend on this input
             g = Tensor(np.zeros_like(t.data)) if nested else np.zeros_like(t.data)
-        elif not nested and isinstance(g, Tensor):
-            g = g.data
+        elif not nested:
+            if isinstance(g, Tensor):
+                g = g.data
+            if id(g) in returned:  # e.g. both inputs of an add: never hand out one array twice
+                g = g.copy()
+            returned.add(id(g))
         grads.append(g)
     return grads
 

@@ -257,3 +257,10 @@ def test_dict_subclasses_keep_their_type():
         g = ag.grad(lambda p: (p["a"] * 2).sum())(arg)
         assert type(g) is type(arg)
         np.testing.assert_array_equal(g["a"], [2.0, 2.0])
+
+
+def test_returned_gradients_never_share_memory():
+    ga, gb = ag.grad(lambda a, b: (a + b).sum(), argnums=(0, 1))(np.ones(3), np.ones(3))
+    assert not np.shares_memory(ga, gb)
+    ga *= 10
+    np.testing.assert_array_equal(gb, [1.0, 1.0, 1.0])
