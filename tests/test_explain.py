@@ -71,7 +71,7 @@ def test_tutorial1_lines(t1):
     assert ex["L"].kind == "output" and ex["L"].formula == "1"
     assert [s.name for s in ex][:2] == ["L", "t2"]  # root first, towards the leaves
     text = str(ex)
-    assert "z1 = X @ weights1" in text
+    assert "z1 = dot(X, weights1)" in text  # the tutorial writes np.dot(X, weights1)
     assert "dL/dweights1 = X.T @ dL/dz1" in text
     assert "= X.T @ (dL/dh1 * sigmoid'(z1))" in text
     line = next(x for x in text.splitlines() if x.strip().startswith("dL/dweights1 ="))

@@ -68,6 +68,19 @@ def test_mlp_parameter_names_and_tensor_names():
     assert m.num_parameters() == 2 * 4 + 4 + 4 * 3 + 3 + 3 * 1 + 1
 
 
+class Tied(nn.Module):
+    """Two layers sharing one weight (a tied parameter)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(2, 2, rng=0)
+        self.b = nn.Linear(2, 2, rng=1)
+        self.b.weight = self.a.weight
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
 def test_custom_module_names_are_relative_to_outermost_module():
     block = Block(np.random.default_rng(0))
     assert block.proj.weight.name == "proj.weight"  # standalone: relative to block
@@ -125,12 +138,6 @@ def test_forgetting_super_init_is_a_clear_error():
 
 
 def test_shared_parameter_is_listed_once():
-    class Tied(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Linear(2, 2, rng=0)
-            self.b = nn.Linear(2, 2, rng=1)
-            self.b.weight = self.a.weight
 
     t = Tied()
     assert [n for n, _ in t.named_parameters()] == ["a.weight", "a.bias", "b.bias"]
@@ -439,15 +446,6 @@ def test_functional_call_partial_restore_on_error_and_bad_names():
 
 
 def test_functional_call_on_tied_weights_replaces_every_use():
-    class Tied(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Linear(2, 2, rng=0)
-            self.b = nn.Linear(2, 2, rng=1)
-            self.b.weight = self.a.weight
-
-        def forward(self, x):
-            return self.b(self.a(x))
 
     t = Tied()
     x = np.ones((1, 2))

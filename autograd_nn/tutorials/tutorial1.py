@@ -127,8 +127,8 @@ def train_handwritten(
 def forward(params: Mapping[str, Any], X: Any = X) -> Tensor:
     """sigmoid(sigmoid(X @ W1) @ W2) for a dict of arrays or Tensors; returns a Tensor."""
     check_params(params, SHAPES, "tutorial1.forward")
-    layer1 = F.sigmoid(F.matmul(X, params["weights1"]))
-    return F.sigmoid(F.matmul(layer1, params["weights2"]))
+    layer1 = F.sigmoid(F.dot(X, params["weights1"]))
+    return F.sigmoid(F.dot(layer1, params["weights2"]))
 
 
 def loss(params: Mapping[str, Any], X: Any = X, Y: Any = Y) -> Tensor:
@@ -150,8 +150,8 @@ class Network(nn.Module):
         self.weights2 = nn.Parameter(as_array(weights["weights2"]))
 
     def forward(self, x: Any) -> Tensor:
-        layer1 = F.sigmoid(F.matmul(x, self.weights1))
-        return F.sigmoid(F.matmul(layer1, self.weights2))
+        layer1 = F.sigmoid(F.dot(x, self.weights1))
+        return F.sigmoid(F.dot(layer1, self.weights2))
 
 
 def train_autograd(

@@ -114,20 +114,20 @@ def single_neuron(inputs: Any = NEURON_INPUTS, weights: Any = NEURON_WEIGHTS,
 def layer(inputs: Any = LAYER_INPUTS, weights: Any = LAYER_WEIGHTS,
           biases: Any = LAYER_BIASES) -> Tensor:
     """weights @ inputs + biases: one output per neuron ([4.8, 1.21, 3.465])."""
-    return F.matmul(_float(weights), _float(inputs)) + biases
+    return F.dot(_float(weights), _float(inputs)) + biases
 
 
 def batch(inputs: Any = BATCH_INPUTS, weights: Any = BATCH_WEIGHTS,
           biases: Any = BATCH_BIASES) -> Tensor:
     """inputs @ weights.T + biases: one row of neuron outputs per sample."""
-    return F.matmul(inputs, F.transpose(_float(weights))) + biases
+    return F.dot(inputs, F.transpose(_float(weights))) + biases
 
 
 def two_layers(inputs: Any = BATCH_INPUTS, weights1: Any = BATCH_WEIGHTS,
                biases1: Any = BATCH_BIASES, weights2: Any = LAYER2_WEIGHTS,
                biases2: Any = LAYER2_BIASES) -> Tensor:
     """Two stacked layers exactly as the tutorial wires them (second weights not transposed)."""
-    return F.matmul(batch(inputs, weights1, biases1), weights2) + biases2
+    return F.dot(batch(inputs, weights1, biases1), weights2) + biases2
 
 
 def _float(x: Any) -> Any:
@@ -296,7 +296,7 @@ def train_handwritten(params: Mapping[str, Any], lr: float = 0.1, epochs: int = 
 def forward(params: Mapping[str, Any], X: Any = X) -> Tensor:
     """sigmoid(sigmoid(X @ W1) @ W2): the tutorial's network (no biases) as a pure function."""
     check_params(params, SHAPES, "tutorial2.forward")
-    return F.sigmoid(F.matmul(F.sigmoid(F.matmul(X, params["weights1"])), params["weights2"]))
+    return F.sigmoid(F.dot(F.sigmoid(F.dot(X, params["weights1"])), params["weights2"]))
 
 
 def loss(params: Mapping[str, Any], X: Any = X, Y: Any = Y) -> Tensor:
@@ -320,7 +320,7 @@ class Network(nn.Module):
         self.weights2 = nn.Parameter(as_array(weights["weights2"]))
 
     def forward(self, x: Any) -> Tensor:
-        return F.sigmoid(F.matmul(F.sigmoid(F.matmul(x, self.weights1)), self.weights2))
+        return F.sigmoid(F.dot(F.sigmoid(F.dot(x, self.weights1)), self.weights2))
 
 
 def train_autograd(params: Mapping[str, Any], lr: float = 0.1, epochs: int = 1000,
@@ -422,8 +422,8 @@ def fixed_initial_params(seed: int = 0) -> dict[str, np.ndarray]:
 def fixed_forward(params: Mapping[str, Any], X: Any = X) -> Tensor:
     """sigmoid(sigmoid(X @ W1 + b1) @ W2 + b2): the tutorial's network plus biases."""
     check_params(params, FIXED_SHAPES, "tutorial2.fixed_forward")
-    hidden = F.sigmoid(F.matmul(X, params["weights1"]) + params["bias1"])
-    return F.sigmoid(F.matmul(hidden, params["weights2"]) + params["bias2"])
+    hidden = F.sigmoid(F.dot(X, params["weights1"]) + params["bias1"])
+    return F.sigmoid(F.dot(hidden, params["weights2"]) + params["bias2"])
 
 
 def fixed_loss(params: Mapping[str, Any], X: Any = X, Y: Any = Y) -> Tensor:
@@ -442,8 +442,8 @@ class FixedNetwork(nn.Module):
             setattr(self, name, nn.Parameter(as_array(params[name])))
 
     def forward(self, x: Any) -> Tensor:
-        hidden = F.sigmoid(F.matmul(x, self.weights1) + self.bias1)
-        return F.sigmoid(F.matmul(hidden, self.weights2) + self.bias2)
+        hidden = F.sigmoid(F.dot(x, self.weights1) + self.bias1)
+        return F.sigmoid(F.dot(hidden, self.weights2) + self.bias2)
 
 
 DEFAULT_LR = {"sgd": 5.0, "adam": 0.1}
