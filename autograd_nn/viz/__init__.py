@@ -6,7 +6,7 @@ graphs. Building the DOT text needs only the `graphviz` Python package; renderin
 
 from .draw import draw_graph, draw_graphs
 from .render import GraphPicture, GraphvizNotFoundError
-from .walk import GradientsUnavailable
+from ..graph import GradientsUnavailable
 
 __all__ = [
     "GradientsUnavailable", "GraphPicture", "GraphvizNotFoundError", "draw_graph", "draw_graphs",

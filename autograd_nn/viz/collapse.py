@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from .walk import Walk
+from ..graph import GraphView as Walk
 
 DRAWN = -1
 NOT_DRAWN = -2

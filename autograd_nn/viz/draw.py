@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from ..naming import node_names, user_names
+from ..naming import user_names
 from ..tensor import Tensor
 from . import labels as L
 from . import style, summary
 from .collapse import Node, Plan, ScopeInfo, is_scalar_constant, plan_within_budget, scope_paths
 from .render import GraphPicture
-from .walk import GradientsUnavailable, Walk, compute_gradients, walk
+from ..graph import GradientsUnavailable, GraphView as Walk, node_gradients as compute_gradients, view_graph
 
 _SHOW_GRADS = (True, False, "compute", "leaves")
 _COLOR_BY = (None, "grad", "grad_ratio")
@@ -73,11 +73,10 @@ class _Drawing:
         self.root = root
         self.opts = opts
         self.prefix = prefix
-        self.w: Walk = walk([root])
         given = given or {}
         # the names `explain` uses: user names first, then z1/h1/.../L, t1, C1, p1
-        by_id = node_names(self.w.tensors, root, given)
-        self.names = [by_id[id(t)] for t in self.w.tensors]
+        self.w: Walk = view_graph([root], given)
+        self.names = self.w.names
         self.user_named = {k for k, t in enumerate(self.w.tensors)
                            if t.name or id(t) in given or id(t.data) in given}
         self.scopes: ScopeInfo = scope_paths(self.w)

@@ -1,0 +1,111 @@
+"""A recorded graph as plain data: its nodes in order, their names, and every node's gradient.
+
+`explain` and `draw_graph` both start here, so the walk (topological order), the naming
+(autograd_nn/naming.py) and the gradient of every node are computed in one place. Nodes are
+numbered in the order of an iterative depth-first post-order walk from the roots (inputs first,
+roots last), which is deterministic for a given graph: nothing depends on `id()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .naming import node_names
+from .tensor import Tensor
+
+__all__ = ["GradientsUnavailable", "GraphView", "node_gradients", "view_graph"]
+
+
+@dataclass
+class GraphView:
+    """The graph behind some roots, in topological order (every node after its inputs).
+
+    Positions (k) index `tensors`; `names[k]` is the name explain and the pictures use;
+    `grads[k]` is d(root)/d(node k) when gradients were asked for and the node needs one.
+    """
+
+    tensors: list[Tensor]
+    index: dict[int, int]  # id(tensor) -> position in `tensors`
+    parents: list[tuple[int, ...]]  # positions of each node's op inputs, in argument order
+    consumers: list[list[int]]  # positions of the ops reading each node (one entry per edge)
+    roots: list[int]
+    released: list[int] = field(default_factory=list)  # op nodes whose links were released
+    names: list[str] = field(default_factory=list)
+    grads: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def name_of(self, t: Tensor) -> str:
+        return self.names[self.index[id(t)]]
+
+    def grad_of(self, t: Tensor) -> np.ndarray | None:
+        return self.grads.get(self.index[id(t)])
+
+
+class GradientsUnavailable(RuntimeError):
+    """The gradients of intermediate nodes cannot be computed for this graph."""
+
+
+def view_graph(roots: Sequence[Tensor], given: Mapping[int, str] | None = None, *,
+               gradients: bool = False, seed: Any = None) -> GraphView:
+    """Walk the graph behind `roots` (iteratively), name its nodes, and optionally compute
+    d(roots[0])/d(node) for every node (see `node_gradients`; raises GradientsUnavailable)."""
+    tensors = engine.topological_order(roots)
+    index = {id(t): k for k, t in enumerate(tensors)}
+    parents = [tuple(index[id(p)] for p in t.parents) for t in tensors]
+    released = [k for k, t in enumerate(tensors) if t.graph_released]
+    consumers: list[list[int]] = [[] for _ in tensors]
+    for k, ps in enumerate(parents):
+        for p in ps:
+            consumers[p].append(k)
+    root_pos = list(dict.fromkeys(index[id(r)] for r in roots))
+    by_id = node_names(tensors, roots[0], given or {})
+    view = GraphView(tensors, index, parents, consumers, root_pos, released,
+                     [by_id[id(t)] for t in tensors])
+    if gradients:
+        by_grad = node_gradients(roots[0], seed)
+        view.grads = {k: by_grad[id(t)] for k, t in enumerate(tensors) if id(t) in by_grad}
+    return view
+
+
+def node_gradients(root: Tensor, seed: Any = None) -> dict[int, np.ndarray]:
+    """d(root)/d(node) for every node behind `root` that requires grad, keyed by id(node).
+
+    No `.grad` changes and the graph stays usable. A non-scalar root is seeded with ones (the
+    gradient of `root.sum()`) unless `seed` is given. Anomaly checks are paused so that a NaN
+    gradient is reported rather than raised.
+    """
+    if not root.requires_grad:
+        raise GradientsUnavailable(
+            f"the root tensor ({root.shape} {root.dtype}) does not require grad: it was computed "
+            "without any input with requires_grad=True (or under no_grad()), so it has no gradients"
+        )
+    if root.graph_released:
+        raise GradientsUnavailable(
+            "the graph was released by an earlier backward(); call backward(retain_graph=True) "
+            "or draw before backward() to see the gradients of intermediate nodes"
+        )
+    if isinstance(seed, Tensor):
+        seed = seed.data
+    seed_arr = np.ones_like(root.data) if seed is None else np.asarray(seed, dtype=root.dtype)
+    if seed_arr.shape != root.shape:
+        raise ValueError(
+            f"draw_graph: grad_seed has shape {seed_arr.shape} but the root has shape {root.shape}"
+        )
+    prev = engine.set_anomaly_enabled(False)
+    try:
+        with np.errstate(all="ignore"):  # an inf/NaN gradient is shown, not warned about
+            grads = engine.backward_pass(
+                [root], [seed_arr], retain_graph=True, accumulate=False, keep_all=True
+            )
+    except engine.GraphReleasedError as err:
+        raise GradientsUnavailable(
+            f"part of the graph was released by an earlier backward() ({err}); draw before "
+            "backward() or use backward(retain_graph=True)"
+        ) from None
+    finally:
+        engine.set_anomaly_enabled(prev)
+    return {k: (v.data if isinstance(v, Tensor) else np.asarray(v)) for k, v in grads.items()}
