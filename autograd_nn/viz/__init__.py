@@ -4,9 +4,9 @@ Values, ops, gradients (and where they vanish), module clusters and a node budge
 graphs. Building the DOT text needs only the `graphviz` Python package; rendering needs `dot`.
 """
 
+from ..graph import GradientsUnavailable
 from .draw import draw_graph, draw_graphs
 from .render import GraphPicture, GraphvizNotFoundError
-from ..graph import GradientsUnavailable
 
 __all__ = [
     "GradientsUnavailable", "GraphPicture", "GraphvizNotFoundError", "draw_graph", "draw_graphs",

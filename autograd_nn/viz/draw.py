@@ -9,13 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from ..graph import GradientsUnavailable, view_graph
+from ..graph import GraphView as Walk
+from ..graph import node_gradients as compute_gradients
 from ..naming import user_names
 from ..tensor import Tensor
 from . import labels as L
 from . import style, summary
 from .collapse import Node, Plan, ScopeInfo, is_scalar_constant, plan_within_budget, scope_paths
 from .render import GraphPicture
-from ..graph import GradientsUnavailable, GraphView as Walk, node_gradients as compute_gradients, view_graph
 
 _SHOW_GRADS = (True, False, "compute", "leaves")
 _COLOR_BY = (None, "grad", "grad_ratio")
