@@ -5,51 +5,16 @@
     y = (x * x).sum()
     y.backward()          # x.grad == [2., 4.]
     ag.grad(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
+
+The op functions (`ag.exp`, `ag.sum`, ...) are generated from the rows in autograd_nn/ops.
 """
 
-from . import backends as _backends  # noqa: F401  (binds the backward backends)
-from . import engine  # noqa: I001
-from .engine import PRIMITIVES, AnomalyError, GraphReleasedError
-from .functional import enable_grad, grad, no_grad, tree_flatten, value_and_grad
-from .functions import (
-    abs,
-    add,
-    astype,
-    broadcast_to,
-    clip,
-    concatenate,
-    div,
-    dot,
-    exp,
-    expand_dims,
-    log,
-    log1p,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mul,
-    neg,
-    power,
-    relu,
-    reshape,
-    sigmoid,
-    softmax,
-    sqrt,
-    stack,
-    sub,
-    sum,
-    sum_to,
-    swapaxes,
-    tanh,
-    transpose,
-    where,
-)
-from .tensor import Tensor  # first: the op modules import it
+from . import engine, functions, state
+from .engine import AnomalyError, GraphReleasedError
+from .functions import *  # noqa: F403 (one function per op row)
+from .ops.registry import PRIMITIVES
+from .tensor import Tensor
+from .transforms import enable_grad, grad, no_grad, tree_flatten, value_and_grad
 
 __version__ = "0.1.0"
 
@@ -86,11 +51,8 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_LAZY))
 
+
 __all__ = [
-    "AnomalyError", "GraphReleasedError", "PRIMITIVES", "Tensor", "abs", "add", "astype",
-    "broadcast_to", "clip", "concatenate", "div", "dot", "enable_grad", "engine", "exp",
-    "expand_dims", "grad", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "mul", "neg", "no_grad", "power", "relu", "reshape", "sigmoid",
-    "softmax", "sqrt", "stack", "sub", "sum", "sum_to", "swapaxes", "tanh", "transpose",
-    "tree_flatten", "value_and_grad", "where", *_LAZY,
+    "AnomalyError", "GraphReleasedError", "PRIMITIVES", "Tensor", "enable_grad", "engine",
+    "grad", "no_grad", "state", "tree_flatten", "value_and_grad", *functions.__all__, *_LAZY,
 ]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine
+from . import engine, state
 from .naming import node_names
 from .tensor import Tensor
 
@@ -95,17 +95,15 @@ def node_gradients(root: Tensor, seed: Any = None) -> dict[int, np.ndarray]:
         raise ValueError(
             f"draw_graph: grad_seed has shape {seed_arr.shape} but the root has shape {root.shape}"
         )
-    prev = engine.set_anomaly_enabled(False)
+    prev = state.set_anomaly_enabled(False)
     try:
         with np.errstate(all="ignore"):  # an inf/NaN gradient is shown, not warned about
-            grads = engine.backward_pass(
-                [root], [seed_arr], retain_graph=True, accumulate=False, keep_all=True
-            )
+            found = engine.backward([root], [seed_arr], every_node=True, retain_graph=True)
     except engine.GraphReleasedError as err:
         raise GradientsUnavailable(
             f"part of the graph was released by an earlier backward() ({err}); draw before "
             "backward() or use backward(retain_graph=True)"
         ) from None
     finally:
-        engine.set_anomaly_enabled(prev)
-    return {k: (v.data if isinstance(v, Tensor) else np.asarray(v)) for k, v in grads.items()}
+        state.set_anomaly_enabled(prev)
+    return {k: (g.data if isinstance(g, Tensor) else np.asarray(g)) for k, (_, g) in found.items()}

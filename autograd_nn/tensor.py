@@ -1,18 +1,26 @@
-"""`Tensor`: a NumPy array that remembers how it was computed.
+"""`Tensor`: a NumPy array that remembers how it was computed, and the one path that records ops.
 
-The class holds data and graph links only; every operation lives in `autograd_nn.ops` (forward
-and backward side by side) and the methods below are thin calls into it. Node records use
-`__slots__` and hold no closures, so a graph has no reference cycles and is freed by reference
-counting as soon as it is dropped.
+The class holds data and graph links; node records use `__slots__` and hold no closures, so a
+graph has no reference cycles and is freed by reference counting as soon as it is dropped. Every
+operation is a row of autograd_nn/ops; this module generates each row's public function
+(`FUNCTIONS`, exported as `ag.exp`, ...) and Tensor method from it, and `apply` records it.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Sequence
+from numbers import Number
 from typing import Any
 
 import numpy as np
 
+from . import engine, ops
+from .ops.registry import PRIMITIVES, Call, Primitive
+from .state import modes
+
 _FLOAT_KINDS = "f"  # real floats only: the rules have no complex (conjugate) conventions
+_ndarray = np.ndarray
 
 
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -42,7 +50,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data", "grad", "name", "_rg", "_op", "_parents", "_params", "_scope", "_where",
+        "data", "grad", "name", "_needs_grad", "_op", "_parents", "_params", "_scope", "_where",
         "__weakref__",
     )
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of NumPy
@@ -55,7 +63,7 @@ class Tensor:
         self.data = arr
         self.grad = None
         self.name = name
-        self._rg = False
+        self._needs_grad = False
         self._op = None
         self._parents = ()
         self._params = None
@@ -67,7 +75,7 @@ class Tensor:
     # --- attributes -------------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
-        return self._rg
+        return self._needs_grad
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
@@ -83,7 +91,7 @@ class Tensor:
             raise RuntimeError(
                 "requires_grad can only be turned off on leaf tensors; use .detach() instead"
             )
-        self._rg = bool(value)
+        self._needs_grad = bool(value)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -123,7 +131,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
-        return _F.transpose(self)
+        return transpose(self)  # noqa: F821 (generated from the rows below)
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -164,7 +172,7 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         # NumPy functions (np.dot, np.asarray, ...) would silently drop the graph of a tensor
         # that requires grad, so that conversion must be asked for explicitly.
-        if self._rg:
+        if self._needs_grad:
             raise TypeError(
                 f"cannot hand a Tensor that requires grad ({self.shape} {self.dtype}"
                 f"{', ' + repr(self.name) if self.name else ''}) to NumPy: a NumPy function such "
@@ -191,8 +199,13 @@ class Tensor:
         tensor has one element). The graph's links are released afterwards unless
         `retain_graph=True`, so a second backward needs `retain_graph=True` on the first.
         """
-        seed = _engine.check_root(self, grad, "backward")
-        _engine.backward_pass([self], [seed], retain_graph=retain_graph)
+        seed = seed_gradient(self, grad, "backward")
+        found = engine.backward([self], [seed], retain_graph=retain_graph)
+        for leaf, g in found.values():
+            if g.__class__ is not np.ndarray:
+                g = g.data
+            # a fresh array: never alias one that another node or the caller may hold
+            leaf.grad = np.array(g) if leaf.grad is None else np.asarray(leaf.grad + g)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(")
@@ -201,7 +214,7 @@ class Tensor:
             extras.append(f"dtype={self.data.dtype}")
         if self._op is not None:
             extras.append(f"op={self._op.name}")
-        elif self._rg:
+        elif self._needs_grad:
             extras.append("requires_grad=True")
         if self.name:
             extras.append(f"name={self.name!r}")
@@ -209,54 +222,12 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # --- operators ----------------------------------------------------------------------------
-    def __add__(self, other: Any) -> Tensor:
-        return _F.add(self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _F.add(other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _F.sub(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _F.sub(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _F.mul(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _F.mul(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _F.div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _F.div(other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return _F.power(self, other)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return _F.power(other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _F.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return _F.matmul(other, self)
-
-    def __neg__(self) -> Tensor:
-        return _F.neg(self)
+    def _apply_primitive(self, prim: Primitive, inputs: Sequence[Any], params: dict) -> Tensor:
+        """How a row called with Tensor inputs records itself (see ops/registry.py)."""
+        return apply(prim, lift_inputs(inputs, prim.name), params or None)
 
     def __pos__(self) -> Tensor:
         return self
-
-    def __abs__(self) -> Tensor:
-        return _F.abs(self)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return _F.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         raise TypeError(
@@ -265,107 +236,267 @@ class Tensor:
             "write to .data of a tensor that is not part of a graph"
         )
 
-    # comparisons: elementwise, not differentiable, return boolean tensors
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _F.compare(self, other, np.equal, "==")
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _F.compare(self, other, np.not_equal, "!=")
-
-    def __lt__(self, other: Any) -> Tensor:
-        return _F.compare(self, other, np.less, "<")
-
-    def __le__(self, other: Any) -> Tensor:
-        return _F.compare(self, other, np.less_equal, "<=")
-
-    def __gt__(self, other: Any) -> Tensor:
-        return _F.compare(self, other, np.greater, ">")
-
-    def __ge__(self, other: Any) -> Tensor:
-        return _F.compare(self, other, np.greater_equal, ">=")
-
-    # --- methods (all thin wrappers over autograd_nn.functions) -------------------------------
-    def dot(self, other: Any) -> Tensor:
-        return _F.dot(self, other)
-
-    def matmul(self, other: Any) -> Tensor:
-        return _F.matmul(self, other)
-
-    # The extra keywords let np.sum(t), np.mean(t), np.max(t) ... call these methods and keep
-    # the graph; NumPy's dtype= and out= themselves are not supported.
-    def sum(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any) -> Tensor:
-        _no_numpy_extras("sum", numpy_kwargs)
-        return _F.sum(self, axis, keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any) -> Tensor:
-        _no_numpy_extras("mean", numpy_kwargs)
-        return _F.mean(self, axis, keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any) -> Tensor:
-        _no_numpy_extras("max", numpy_kwargs)
-        return _F.max(self, axis, keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any) -> Tensor:
-        _no_numpy_extras("min", numpy_kwargs)
-        return _F.min(self, axis, keepdims)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _F.reshape(self, shape)
-
-    def transpose(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _F.transpose(self, axes or None)
-
-    def exp(self) -> Tensor:
-        return _F.exp(self)
-
-    def log(self) -> Tensor:
-        return _F.log(self)
-
-    def sqrt(self) -> Tensor:
-        return _F.sqrt(self)
-
-    def abs(self) -> Tensor:
-        return _F.abs(self)
-
-    def sigmoid(self) -> Tensor:
-        return _F.sigmoid(self)
-
-    def relu(self) -> Tensor:
-        return _F.relu(self)
-
-    def tanh(self) -> Tensor:
-        return _F.tanh(self)
-
-    def softmax(self, axis: int = -1) -> Tensor:
-        return _F.softmax(self, axis)
-
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return _F.log_softmax(self, axis)
-
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _F.logsumexp(self, axis, keepdims)
-
-    def astype(self, dtype: Any) -> Tensor:
-        return _F.astype(self, dtype)
 
 
-def _no_numpy_extras(op: str, kwargs: dict) -> None:
-    """Accept NumPy's reduction keywords only at their no-op defaults (np.sum(t) passes them)."""
-    extra = {k: v for k, v in kwargs.items() if v is not None and k not in ("where",)}
-    if kwargs.get("where", True) is not True:
-        extra["where"] = kwargs["where"]
-    if extra:
-        raise TypeError(
-            f"{op}: the NumPy arguments {sorted(extra)} are not supported on Tensors; use "
-            f"t.{op}(axis=..., keepdims=...) and .astype(dtype) for a dtype"
+def seed_gradient(root: Tensor, grad: Any, where: str) -> np.ndarray:
+    """Check a backward root and its seed gradient; returns the seed as an array."""
+    if not isinstance(root, Tensor):
+        raise TypeError(f"{where}: expected a Tensor, got {type(root).__name__}")
+    if not root._needs_grad:
+        raise RuntimeError(
+            f"{where}: this tensor ({root.shape} {root.dtype}) does not require grad: it was "
+            "computed without any input that has requires_grad=True, or under no_grad()"
         )
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"{where}: grad can be implicitly created only for a scalar output, but this "
+                f"tensor has shape {root.shape}; pass grad= an array of that shape "
+                "(e.g. np.ones(shape)) or reduce the output first (.sum() or .mean())"
+            )
+        return np.ones(root.data.shape, root.data.dtype)
+    if isinstance(grad, Tensor):
+        grad = grad.data
+    grad = np.asarray(grad)
+    if grad.shape != root.shape:
+        raise ValueError(f"{where}: grad has shape {grad.shape} but the tensor has shape {root.shape}")
+    if grad.dtype != root.dtype:
+        grad = grad.astype(root.dtype)
+    return grad
 
 
-# The op functions and the engine import Tensor themselves, so they bind these two names when
-# they load (see the end of functions.py and engine.py) instead of being imported here.
-_F: Any = None
-_engine: Any = None
+# ---------------------------------------------------------------------------------------------
+# Lifting arguments, and the one recording path
+# ---------------------------------------------------------------------------------------------
+_new_tensor = Tensor.__new__
+
+
+def constant(arr: np.ndarray) -> Tensor:
+    """A leaf Tensor around a numeric ndarray, without re-validating it (hot path)."""
+    t = _new_tensor(Tensor)
+    t.data = arr
+    t.grad = t.name = t._op = t._params = t._scope = t._where = None
+    t._needs_grad = False
+    t._parents = ()
+    return t
+
+
+def lift(x: Any, like: Any = None, op: str = "op") -> Tensor:
+    """`x` as a Tensor (a constant unless it already is one). Python numbers take the float dtype
+    of `like` (a Tensor or array): scalars are "weak" as in NumPy 2 (`float32 * 2.0` is float32)."""
+    if x.__class__ is Tensor or isinstance(x, Tensor):
+        return x
+    if x.__class__ is _ndarray and x.dtype.kind in "biufc":
+        return constant(x)
+    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+        if like is not None and like.dtype.kind in "fc":
+            return constant(np.asarray(x, dtype=like.dtype))
+        return constant(np.asarray(x))
+    if isinstance(x, (_ndarray, np.generic, list, tuple, Number)):
+        try:
+            return Tensor(np.asarray(x))
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{op}: cannot use {type(x).__name__} as an operand: {err}") from None
+    raise TypeError(
+        f"{op}: unsupported operand type {type(x).__name__} (expected a Tensor, a Python "
+        "number, or a NumPy array)"
+    )
+
+
+def _is_array_like(x: Any) -> bool:
+    return isinstance(x, (Tensor, _ndarray))
+
+
+def lift_inputs(values: Sequence[Any], op: str) -> tuple[Tensor, ...]:
+    """All inputs of an op as Tensors; Python numbers take the first float input's dtype."""
+    like = next((v for v in values if _is_array_like(v) and v.dtype.kind == "f"), None)
+    if like is None:
+        like = next((v for v in values if _is_array_like(v)), None)
+        if like is None and values:  # all plain values: the first sets the dtype of the rest
+            first = lift(values[0], None, op)
+            return (first,) + tuple(lift(v, first, op) for v in values[1:])
+    return tuple(lift(v, like, op) for v in values)
+
+
+def _pair(a: Any, b: Any, op: str) -> tuple[Tensor, Tensor]:
+    if a.__class__ is Tensor:
+        if b.__class__ is Tensor:
+            return a, b
+        return a, lift(b, a, op)
+    if b.__class__ is Tensor:
+        return lift(a, b, op), b
+    a = lift(a, None, op)
+    return a, lift(b, a, op)
+
+
+def _forward_error(prim: Primitive, args: Sequence[Tensor], params: dict | None, err: Exception):
+    detail = str(err).split("\n")[0]
+    shown = f" with {params}" if params else ""
+    return type(err)(
+        f"{prim.name}: cannot apply to inputs of shapes/dtypes ({engine.describe(args)}){shown}: "
+        f"{detail}"
+    )
+
+
+def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None) -> Tensor:
+    """Run `prim` on Tensor `inputs`, and record the result in the graph when it needs grad."""
+    try:
+        if params:
+            out = prim.forward(*[x.data for x in inputs], **params)
+        else:
+            out = prim.forward(*[x.data for x in inputs])
+    except (ValueError, TypeError, IndexError) as err:
+        raise _forward_error(prim, inputs, params, err) from None
+    if out.__class__ is not _ndarray:
+        out = np.asarray(out)
+    t = _new_tensor(Tensor)
+    t.data = out
+    t.grad = None
+    t.name = None
+    if modes.grad_enabled and _any_needs_grad(prim, inputs):
+        t._needs_grad = True
+        t._op = prim
+        t._parents = inputs
+        t._params = params
+        t._scope = modes.scope
+        t._where = engine.record_site(prim, inputs, out) if modes.anomaly else None
+        if out.dtype.kind == "c":
+            raise TypeError(
+                f"{prim.name}: complex result from inputs ({engine.describe(inputs)}) in a graph "
+                "that needs gradients; autograd_nn differentiates real floating-point values only"
+            )
+        return t
+    t._needs_grad = False
+    t._op = t._params = t._scope = t._where = None
+    t._parents = ()
+    if modes.anomaly:
+        engine.record_site(prim, inputs, out)
+    return t
+
+
+def _any_needs_grad(prim: Primitive, inputs: tuple[Tensor, ...]) -> bool:
+    which = prim.grad_inputs
+    if which is None:
+        for x in inputs:
+            if x._needs_grad:
+                return True
+        return False
+    for i in which:
+        if inputs[i]._needs_grad:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Public functions and Tensor methods, generated from the rows
+# ---------------------------------------------------------------------------------------------
+def _finish(prim: Primitive, result: Any, inputs: tuple[Tensor, ...]) -> Tensor:
+    """Turn what a row's `prepare` returned into the op's result."""
+    if result is None:
+        return apply(prim, inputs, None)
+    if isinstance(result, dict):
+        return apply(prim, inputs, result)
+    if isinstance(result, Call):
+        return apply(result.prim, lift_inputs(result.inputs, result.prim.name), result.params)
+    return lift(result, None, prim.name)  # a final value (the input itself, or a constant)
+
+
+def _public_function(prim: Primitive) -> Callable[..., Tensor]:
+    """The user-facing function of a row: lifts its arguments, reads its parameters, applies."""
+    name, prepare, n_inputs = prim.name, prim.prepare, len(prim.inputs)
+    if prepare is None and prim.number_param is None and not prim.variadic:
+        if n_inputs == 1:
+            def function(x):
+                return apply(prim, (x if x.__class__ is Tensor else lift(x, None, name),), None)
+        elif n_inputs == 2:
+            def function(a, b):
+                return apply(prim, _pair(a, b, name), None)
+        else:
+            def function(*inputs):
+                return apply(prim, lift_inputs(inputs, name), None)
+        return function
+
+    def function(*args: Any, **kwargs: Any) -> Tensor:
+        if prim.variadic:
+            inputs = _lift_sequence(args[0] if args else None, name)
+            rest = args[1:]
+        else:
+            if len(args) < n_inputs:
+                raise TypeError(f"{name}: expected {n_inputs} inputs "
+                                f"({', '.join(prim.inputs)}), got {len(args)}")
+            redirect = prim.number_param
+            if redirect is not None:
+                i, param, row = redirect
+                x = args[i]
+                if isinstance(x, (int, float)) and not isinstance(x, (bool, np.generic)) and \
+                        isinstance(args[0], Tensor):
+                    others = tuple(a for k, a in enumerate(args[:n_inputs]) if k != i)
+                    return apply(row, lift_inputs(others, row.name), {param: x})
+            inputs = lift_inputs(args[:n_inputs], name)
+            rest = args[n_inputs:]
+        if prepare is None:
+            if rest or kwargs:
+                raise TypeError(f"{name}: takes only its inputs ({', '.join(prim.inputs)})")
+            return apply(prim, inputs, None)
+        try:
+            result = prepare(inputs, *rest, **kwargs) if prim.variadic else \
+                prepare(*inputs, *rest, **kwargs)
+        except (ValueError, TypeError) as err:
+            message = str(err)
+            raise type(err)(message if message.startswith(f"{name}:") else
+                            f"{name}: {message}") from None
+        return _finish(prim, result, inputs)
+
+    if prepare is not None:
+        function.__signature__ = inspect.signature(prepare)
+    return function
+
+
+def _lift_sequence(tensors: Any, op: str) -> tuple[Tensor, ...]:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{op}: needs at least one tensor")
+    return lift_inputs(tensors, op)
+
+
+def _reflected(function: Callable) -> Callable:
+    def method(self: Tensor, other: Any) -> Tensor:
+        return function(other, self)
+
+    return method
+
+
+def _generate() -> dict[str, Callable[..., Tensor]]:
+    functions: dict[str, Callable[..., Tensor]] = {}
+    for prim in PRIMITIVES.values():
+        function = _public_function(prim)
+        function.__name__ = function.__qualname__ = prim.name
+        function.__doc__ = prim.doc
+        function.__module__ = "autograd_nn"
+        function.primitive = prim
+        if prim.public is not None:
+            functions[prim.public] = function
+        if prim.method:
+            method = prim.method(function) if callable(prim.method) else function
+            setattr(Tensor, prim.method if isinstance(prim.method, str) else prim.name, method)
+    return functions
+
+
+FUNCTIONS = _generate()
+
+# Python's operators on Tensors: (function, reflected)
+_OPERATORS = {
+    "__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div",
+    "__pow__": "power", "__matmul__": "matmul", "__eq__": "equal", "__ne__": "not_equal",
+    "__lt__": "less", "__le__": "less_equal", "__gt__": "greater", "__ge__": "greater_equal",
+}
+for _dunder, _name in _OPERATORS.items():
+    setattr(Tensor, _dunder, FUNCTIONS[_name])
+    if _dunder in ("__add__", "__sub__", "__mul__", "__truediv__", "__pow__", "__matmul__"):
+        setattr(Tensor, "__r" + _dunder[2:], _reflected(FUNCTIONS[_name]))
+Tensor.__neg__ = FUNCTIONS["neg"]
+Tensor.__abs__ = FUNCTIONS["abs"]
+Tensor.__getitem__ = FUNCTIONS["getitem"]
+transpose = FUNCTIONS["transpose"]
+assert ops  # the rows are registered by importing autograd_nn.ops

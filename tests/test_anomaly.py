@@ -31,7 +31,7 @@ def test_planted_log_zero_caught_in_forward():
     assert "(3,) float64" in msg  # the shapes
     assert f"{HERE}:{line}" in msg  # the creation site
     assert "1 Inf" in msg
-    assert not ag.engine.is_anomaly_enabled()
+    assert not ag.state.is_anomaly_enabled()
 
 
 def test_nan_only_in_backward_is_caught_in_backward():
@@ -58,18 +58,18 @@ def test_without_anomaly_mode_nan_passes_silently():
 
 def test_sites_recorded_and_mode_restored_on_error():
     x = ag.Tensor([1.0], requires_grad=True)
-    prev = ag.engine.set_anomaly_enabled(False)
+    prev = ag.state.set_anomaly_enabled(False)
     try:
         with pytest.raises(RuntimeError):
             with detect_anomaly():
                 line = lineno() + 1
                 y = ag.exp(x)
-                assert ag.engine.is_anomaly_enabled()
+                assert ag.state.is_anomaly_enabled()
                 raise RuntimeError("boom")
-        assert not ag.engine.is_anomaly_enabled()
+        assert not ag.state.is_anomaly_enabled()
         assert y._where.startswith(__file__ + f":{line} in ")
     finally:
-        ag.engine.set_anomaly_enabled(prev)
+        ag.state.set_anomaly_enabled(prev)
 
 
 def test_decorator_nesting_and_disabling():
@@ -77,16 +77,16 @@ def test_decorator_nesting_and_disabling():
 
     @detect_anomaly()
     def inner(depth):
-        seen.append(ag.engine.is_anomaly_enabled())
+        seen.append(ag.state.is_anomaly_enabled())
         if depth:
             inner(depth - 1)  # re-entering the same decorator instance
         with detect_anomaly(enabled=False):
-            seen.append(ag.engine.is_anomaly_enabled())
-        seen.append(ag.engine.is_anomaly_enabled())
+            seen.append(ag.state.is_anomaly_enabled())
+        seen.append(ag.state.is_anomaly_enabled())
 
     inner(1)
     assert seen == [True, True, False, True, False, True]
-    assert not ag.engine.is_anomaly_enabled()
+    assert not ag.state.is_anomaly_enabled()
     assert ag.detect_anomaly is detect_anomaly
 
 

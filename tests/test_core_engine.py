@@ -324,10 +324,10 @@ def test_no_grad_decorator_is_reentrant():
     def f(n):
         if n:
             f(n - 1)
-        return ag.engine.is_grad_enabled()
+        return ag.state.is_grad_enabled()
 
     assert f(3) is False
-    assert ag.engine.is_grad_enabled()
+    assert ag.state.is_grad_enabled()
 
 
 def test_shape_op_arguments_are_checked():

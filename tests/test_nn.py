@@ -251,7 +251,7 @@ def test_ops_inside_modules_record_their_scope():
     relu0 = matmul1.parents[0]
     assert relu0.op == "relu"
     assert relu0._scope == (("", m), ("activations.0", m.activations[0]))
-    assert ag.engine.current_scope() is None
+    assert ag.state.current_scope() is None
 
 
 def test_child_called_alone_is_its_own_root_and_scope_is_restored_on_error():
@@ -266,7 +266,7 @@ def test_child_called_alone_is_its_own_root_and_scope_is_restored_on_error():
 
     with pytest.raises(RuntimeError, match="boom"):
         nn.Sequential(nn.Identity(), Boom())(np.ones(2))
-    assert ag.engine.current_scope() is None
+    assert ag.state.current_scope() is None
 
 
 def test_no_scope_recorded_for_constant_outputs():

@@ -308,13 +308,13 @@ def test_nan_values_marked_in_default_view():
 # ---------------------------------------------------------------------------------------------
 def test_tooltips_have_full_stats_and_creation_site():
     x = ag.Tensor(np.array([0.0, 1.0, 2.0, 3.0]), requires_grad=True, name="x")
-    prev = ag.engine.set_anomaly_enabled(True)
+    prev = ag.state.set_anomaly_enabled(True)
     try:
         y = x * 2.0  # the creation site recorded below
         line = sys._getframe().f_lineno - 1
         loss = y.sum()
     finally:
-        ag.engine.set_anomaly_enabled(prev)
+        ag.state.set_anomaly_enabled(prev)
     dot = Dot(ag.draw_graph(loss).source)
     (xn,) = dot.find("x\n")
     tip = dot.attr(xn, "tooltip")

@@ -1,6 +1,6 @@
 """`detect_anomaly`: record where each op was created and stop at the first NaN/Inf.
 
-A thin switch over the engine's anomaly mode (`ag.engine.set_anomaly_enabled`): while it is on,
+A thin switch over the engine's anomaly mode (`ag.state.set_anomaly_enabled`): while it is on,
 every op records its creation site (file:line in the user's code, `Tensor._where`) and the engine
 raises `ag.AnomalyError` at the first non-finite forward output or backward gradient, naming the
 op, the shapes and that site. Do the backward inside the block too: the check runs when the
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine
+from .. import engine, state
 
 __all__ = ["AnomalyError", "detect_anomaly"]
 
@@ -40,12 +40,12 @@ class detect_anomaly(contextlib.ContextDecorator):
         if self.quiet_numpy and self.enabled:
             errstate = np.errstate(divide="ignore", over="ignore", invalid="ignore")
             errstate.__enter__()
-        prev = engine.set_anomaly_enabled(self.enabled)
+        prev = state.set_anomaly_enabled(self.enabled)
         self._saved.append((prev, errstate))
         return self
 
     def __exit__(self, *exc: Any) -> None:
         prev, errstate = self._saved.pop()
-        engine.set_anomaly_enabled(prev)
+        state.set_anomaly_enabled(prev)
         if errstate is not None:
             errstate.__exit__(*exc)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import functions as F
+from .. import functions as ag
 from ..tensor import Tensor
 
 __all__ = [
@@ -62,9 +62,9 @@ def _check_unit_interval(target: Tensor, where: str) -> None:
 
 def _reduce(loss: Tensor, reduction: str, where: str) -> Tensor:
     if reduction == "mean":
-        return F.mean(loss)
+        return ag.mean(loss)
     if reduction == "sum":
-        return F.sum(loss)
+        return ag.sum(loss)
     if reduction == "none":
         return loss
     raise ValueError(f"{where}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -83,7 +83,7 @@ def sum_of_squares(pred: Any, target: Any) -> Tensor:
     pred = _as_input(pred, "pred", "sum_of_squares")
     target = _as_target(target, pred, "sum_of_squares")
     diff = target - pred
-    return F.sum(diff * diff)
+    return ag.sum(diff * diff)
 
 
 def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
@@ -115,8 +115,8 @@ def binary_cross_entropy(
     if not 0 < eps < 0.5:
         raise ValueError(f"binary_cross_entropy: eps must be in (0, 0.5), got {eps}")
     eps = max(float(eps), float(np.finfo(prob.dtype).epsneg))
-    p = F.clip(prob, eps, 1.0 - eps)
-    loss = -(target * F.log(p) + (1 - target) * F.log1p(-p))
+    p = ag.clip(prob, eps, 1.0 - eps)
+    loss = -(target * ag.log(p) + (1 - target) * ag.log1p(-p))
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
@@ -133,7 +133,7 @@ def binary_cross_entropy_with_logits(
     x = _as_input(logits, "logits", "binary_cross_entropy_with_logits")
     y = _as_target(target, x, "binary_cross_entropy_with_logits")
     _check_unit_interval(y, "binary_cross_entropy_with_logits")
-    loss = F.maximum(x, 0.0) - x * y + F.log1p(F.exp(-F.abs(x)))
+    loss = ag.maximum(x, 0.0) - x * y + ag.log1p(ag.exp(-ag.abs(x)))
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
@@ -171,7 +171,7 @@ def _picked(log_probs: Tensor, targets: Any, reduction: str, where: str) -> Tens
         )
     n, c = log_probs.shape
     idx = _class_indices(targets, n, c, where)
-    picked = F.getitem(log_probs, (np.arange(n), idx))
+    picked = ag.getitem(log_probs, (np.arange(n), idx))
     return _reduce(-picked, reduction, where)
 
 
@@ -197,7 +197,7 @@ def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
             f"{where}: expected logits of shape (N, C) with class scores on the last axis, got "
             f"{logits.shape}"
         )
-    log_p = F.log_softmax(logits, -1)
+    log_p = ag.log_softmax(logits, -1)
     t_shape = targets.shape if isinstance(targets, (Tensor, np.ndarray)) else np.shape(targets)
     t_kind = (targets.dtype if isinstance(targets, (Tensor, np.ndarray))
               else np.asarray(targets).dtype).kind
@@ -212,5 +212,5 @@ def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
         probs = _as_target(targets, logits, where)
         if probs.dtype.kind != "f":
             raise TypeError(f"{where}: probability targets must be floats, got {probs.dtype}")
-        return _reduce(-F.sum(probs * log_p, axis=-1), reduction, where)
+        return _reduce(-ag.sum(probs * log_p, axis=-1), reduction, where)
     return _picked(log_p, targets, reduction, where)

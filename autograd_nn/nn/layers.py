@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import functions as F
+from .. import functions as ag
 from ..tensor import Tensor
 from . import init as I
 from .module import Module, Parameter
@@ -80,7 +80,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Tensor:
         try:
-            y = F.matmul(x, self.weight)
+            y = ag.matmul(x, self.weight)
         except ValueError:
             shape = getattr(x, "shape", np.shape(x))
             raise ValueError(
@@ -164,21 +164,21 @@ class ReLU(Module):
     """max(x, 0) (gradient 0 at 0)."""
 
     def forward(self, x: Any) -> Tensor:
-        return F.relu(x)
+        return ag.relu(x)
 
 
 class Sigmoid(Module):
     """1 / (1 + exp(-x)), stable for any x."""
 
     def forward(self, x: Any) -> Tensor:
-        return F.sigmoid(x)
+        return ag.sigmoid(x)
 
 
 class Tanh(Module):
     """Hyperbolic tangent."""
 
     def forward(self, x: Any) -> Tensor:
-        return F.tanh(x)
+        return ag.tanh(x)
 
 
 class Softmax(Module):
@@ -189,7 +189,7 @@ class Softmax(Module):
         self.axis = axis
 
     def forward(self, x: Any) -> Tensor:
-        return F.softmax(x, self.axis)
+        return ag.softmax(x, self.axis)
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
@@ -199,7 +199,7 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along `axis`, computed as x - logsumexp(x)."""
 
     def forward(self, x: Any) -> Tensor:
-        return F.log_softmax(x, self.axis)
+        return ag.log_softmax(x, self.axis)
 
 
 _ACTIVATIONS: dict[str, Callable[[], Module]] = {

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import engine
+from .. import state
 from ..tensor import Tensor
 
 __all__ = ["IncompatibleKeys", "Module", "Parameter", "functional_call"]
@@ -77,7 +77,7 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         params, buffers, modules = self._registries()
         d = self.__dict__
-        if isinstance(value, Tensor) and value._rg and value._op is None:
+        if isinstance(value, Tensor) and value._needs_grad and value._op is None:
             buffers.pop(name, None)
             modules.pop(name, None)
             params[name] = value
@@ -142,12 +142,12 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Called from outside any module, this module is the root of the naming scope.
-        entry = self._entry if engine.current_scope() is not None else self._root_entry
-        token = engine.push_scope(entry)
+        entry = self._entry if state.current_scope() is not None else self._root_entry
+        token = state.push_scope(entry)
         try:
             return self.forward(*args, **kwargs)
         finally:
-            engine.pop_scope(token)
+            state.pop_scope(token)
 
     # --- traversal ------------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> list[tuple[str, Module]]:

@@ -1,1 +1,10 @@
-"""All primitives, one module per family; each op's forward and backward sit together."""
+"""Every primitive as one row (see registry.py), one module per family of ops.
+
+Importing this package registers all rows; the public functions, Tensor methods and `__all__`
+are generated from them in autograd_nn/tensor.py.
+"""
+
+from . import activations, arithmetic, linalg, reductions, shape, unary  # noqa: F401
+from .registry import PRIMITIVES, Call, Primitive, prims, primitive
+
+__all__ = ["PRIMITIVES", "Call", "Primitive", "prims", "primitive"]

@@ -6,13 +6,10 @@ of any magnitude: sigmoid uses exp(-|x|), the others subtract the maximum first.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ..engine import apply, apply1, primitive
-from ..tensor import Tensor
-from .base import lift, normalize_axis
+from .registry import normalize_axis, prims, primitive
+from .unary import _kink_at_zero
 
 
 def _sigmoid_forward(x):
@@ -22,17 +19,27 @@ def _sigmoid_forward(x):
     return np.where(x >= 0, 1.0, e) / (1 + e)
 
 
-sigmoid_p = primitive("sigmoid", _sigmoid_forward, lambda B, g, ans, x: g * ans * (1 - ans))
-tanh_p = primitive("tanh", np.tanh, lambda B, g, ans, x: g * (1 - ans * ans))
-
-
-def _relu_forward(x):
-    return np.maximum(x, 0)
-
-
-relu_p = primitive(
-    "relu", _relu_forward, lambda B, g, ans, x: g * (B.raw(x) > 0), doc="relu'(0) = 0"
+sigmoid = primitive(
+    "sigmoid", _sigmoid_forward, lambda g, ans, x: g * ans * (1 - ans),
+    doc="1 / (1 + exp(-x)), computed without overflow for any x.", method=True,
+    formula=("{g} * sigmoid'({x})",), notes=("sigmoid'({x}) = {out}*(1-{out})",),
 )
+tanh = primitive(
+    "tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans),
+    doc="Hyperbolic tangent.", method=True,
+    formula=("{g} * tanh'({x})",), notes=("tanh'({x}) = 1-{out}**2",),
+)
+relu = primitive(
+    "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0),
+    doc="max(x, 0); the gradient at exactly 0 is 0 (relu'(0) = 0).", method=True,
+    formula=("{g} * relu'({x})",), notes=("relu'({x}) = ({x} > 0)",), kink=_kink_at_zero,
+)
+
+
+def _one_axis(x, axis: int = -1) -> dict:
+    if x.ndim == 0:
+        raise ValueError(f"needs at least one dimension, got a 0-d tensor of dtype {x.dtype}")
+    return {"axis": normalize_axis(axis, x.ndim)[0]}
 
 
 def _softmax_forward(x, axis):
@@ -40,9 +47,12 @@ def _softmax_forward(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-softmax_p = primitive(
+softmax = primitive(
     "softmax", _softmax_forward,
-    lambda B, g, ans, x, axis: ans * (g - B.sum(g * ans, axis=axis, keepdims=True)),
+    lambda g, ans, x, axis: ans * (g - prims.sum(g * ans, axis=axis, keepdims=True)),
+    prepare=_one_axis, method=True,
+    doc="exp(x) / sum(exp(x)) along `axis`, with the maximum subtracted first.",
+    formula=("{out} * ({g} - sum({g} * {out}, axis={axis}))",),
 )
 
 
@@ -51,9 +61,12 @@ def _log_softmax_forward(x, axis):
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-log_softmax_p = primitive(
+log_softmax = primitive(
     "log_softmax", _log_softmax_forward,
-    lambda B, g, ans, x, axis: g - B.exp(ans) * B.sum(g, axis=axis, keepdims=True),
+    lambda g, ans, x, axis: g - prims.exp(ans) * prims.sum(g, axis=axis, keepdims=True),
+    prepare=_one_axis, method=True,
+    doc="log(softmax(x)) along `axis`, computed as x - logsumexp(x) (no log of 0).",
+    formula=("{g} - exp({out}) * sum({g}, axis={axis})",),
 )
 
 
@@ -65,51 +78,19 @@ def _logsumexp_forward(x, axis, keepdims):
     return out if keepdims else out.squeeze(axis=axis)
 
 
-def _logsumexp_vjp(B, g, ans, x, axis, keepdims):
+def _logsumexp_vjp(g, ans, x, axis, keepdims):
     if not keepdims and axis is not None:
-        g = B.expand_dims(g, axis)
-        ans = B.expand_dims(ans, axis)
-    return g * B.exp(x - ans)
+        g = prims.expand_dims(g, axis=axis)
+        ans = prims.expand_dims(ans, axis=axis)
+    return g * prims.exp(x - ans)
 
 
-logsumexp_p = primitive("logsumexp", _logsumexp_forward, _logsumexp_vjp)
+def _axes_keepdims(x, axis=None, keepdims: bool = False) -> dict:
+    return {"axis": normalize_axis(axis, x.ndim), "keepdims": bool(keepdims)}
 
 
-def sigmoid(x: Any) -> Tensor:
-    """1 / (1 + exp(-x)), computed without overflow for any x."""
-    return apply1(sigmoid_p, lift(x, None, "sigmoid"))
-
-
-def tanh(x: Any) -> Tensor:
-    """Hyperbolic tangent."""
-    return apply1(tanh_p, lift(x, None, "tanh"))
-
-
-def relu(x: Any) -> Tensor:
-    """max(x, 0); the gradient at exactly 0 is 0."""
-    return apply1(relu_p, lift(x, None, "relu"))
-
-
-def _single_axis(x: Tensor, axis: int, op: str) -> int:
-    if x.ndim == 0:
-        raise ValueError(f"{op}: needs at least one dimension, got a 0-d tensor")
-    return normalize_axis(axis, x.ndim, op)[0]
-
-
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along `axis`, with the maximum subtracted first."""
-    x = lift(x, None, "softmax")
-    return apply(softmax_p, (x,), {"axis": _single_axis(x, axis, "softmax")})
-
-
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """log(softmax(x)) along `axis`, computed as x - logsumexp(x) (no log of 0)."""
-    x = lift(x, None, "log_softmax")
-    return apply(log_softmax_p, (x,), {"axis": _single_axis(x, axis, "log_softmax")})
-
-
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) over `axis` (all axes by default), stable for large |x|."""
-    x = lift(x, None, "logsumexp")
-    axes = normalize_axis(axis, x.ndim, "logsumexp")
-    return apply(logsumexp_p, (x,), {"axis": axes, "keepdims": bool(keepdims)})
+logsumexp = primitive(
+    "logsumexp", _logsumexp_forward, _logsumexp_vjp, prepare=_axes_keepdims, method=True,
+    doc="log(sum(exp(x))) over `axis` (all axes by default), stable for large |x|.",
+    formula=("{g} * exp({x} - {out})",),
+)

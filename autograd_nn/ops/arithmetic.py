@@ -1,7 +1,7 @@
-"""Elementwise arithmetic with broadcasting: + - * / ** and maximum, minimum, where.
+"""Elementwise arithmetic with broadcasting: + - * / ** and maximum, minimum, where, comparisons.
 
-Each primitive's forward and vector-Jacobian rules sit together. Rules may return broadcast
-shapes: the engine sums every gradient back to its input's shape in one place.
+Each row: name, NumPy forward, one vector-Jacobian rule per input, then how `explain` writes it.
+Rules may return broadcast shapes: the engine sums every gradient to its input's shape.
 """
 
 from __future__ import annotations
@@ -10,59 +10,86 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import apply, apply1, apply2, primitive
-from ..tensor import Tensor
-from .base import lift, pair
+from ..formatting import constant_text
+from .registry import Call, prims, primitive, value_of
 
-add_p = primitive(
+add = primitive(
     "add", np.add,
-    lambda B, g, ans, a, b: g,
-    lambda B, g, ans, a, b: g,
+    lambda g, ans, a, b: g,
+    lambda g, ans, a, b: g,
+    doc="a + b with broadcasting.", display="{a} + {b}", formula=("{g}", "{g}"),
+    elementwise=True,
 )
-sub_p = primitive(
+sub = primitive(
     "sub", np.subtract,
-    lambda B, g, ans, a, b: g,
-    lambda B, g, ans, a, b: -g,
+    lambda g, ans, a, b: g,
+    lambda g, ans, a, b: -g,
+    doc="a - b with broadcasting.", display="{a} - {b}", formula=("{g}", "-{g}"),
+    elementwise=True,
 )
-mul_p = primitive(
+mul = primitive(
     "mul", np.multiply,
-    lambda B, g, ans, a, b: g * b,
-    lambda B, g, ans, a, b: g * a,
+    lambda g, ans, a, b: g * b,
+    lambda g, ans, a, b: g * a,
+    doc="a * b elementwise with broadcasting.", display="{a} * {b}",
+    formula=("{g} * {b}", "{g} * {a}"), elementwise=True,
 )
-div_p = primitive(
+div = primitive(
     "div", np.true_divide,
-    lambda B, g, ans, a, b: g / b,
-    lambda B, g, ans, a, b: -g * ans / b,
+    lambda g, ans, a, b: g / b,
+    lambda g, ans, a, b: -g * ans / b,
+    doc="a / b elementwise with broadcasting.", display="{a} / {b}",
+    formula=("{g} / {b}", "-{g} * {out} / {b}"), elementwise=True,
 )
-neg_p = primitive("neg", np.negative, lambda B, g, ans, x: -g)
+neg = primitive(
+    "neg", np.negative, lambda g, ans, x: -g,
+    doc="-x.", display="-{x}", formula=("-{g}",),
+)
 
 
-def _pow_vjp_base(B, g, ans, x, y):
+def _pow_vjp_base(g, ans, x, y):
     # d(x**y)/dx = y * x**(y-1), and exactly 0 where y == 0 (x**0 is constant). The double where
     # keeps 0 * x**-1 = 0 * inf out of higher derivatives at x = 0.
-    flat = B.raw(y) == 0
-    if not flat.any():
+    flat = y == 0
+    if not np.any(value_of(flat)):
         return g * y * x ** (y - 1)
-    safe_x = B.where(flat, 1, x)
-    return B.where(flat, 0, g * y * safe_x ** (y - 1))
+    return prims.where(flat, 0.0, g * y * prims.where(flat, 1.0, x) ** (y - 1))
 
 
-def _pow_vjp_exponent(B, g, ans, x, y):
+def _pow_vjp_exponent(g, ans, x, y):
     # d(x**y)/dy = x**y * log(x), defined for x > 0; at x <= 0 we use 0 (the "double where" keeps
     # log away from non-positive values so no NaN reaches the gradient).
-    positive = B.raw(x) > 0
-    safe_x = B.where(positive, x, 1)
-    return B.where(positive, g * ans * B.log(safe_x), 0)
+    positive = x > 0
+    return prims.where(positive, g * ans * prims.log(prims.where(positive, x, 1.0)), 0.0)
 
 
-power_p = primitive("pow_tensor", np.power, _pow_vjp_base, _pow_vjp_exponent)
+def _constant_exponent(ctx: Any) -> Any:
+    b = ctx.inputs[1]
+    if b.size == 1 and not b.requires_grad and b.is_leaf:
+        return b.data.reshape(-1)[0].item()
+    return None
+
+
+def _pow_base_formula(ctx: Any) -> str:
+    e = _constant_exponent(ctx)
+    if e is None:
+        return f"{{g}} * {ctx.b}*{ctx.a}**({ctx.b}-1)"
+    return _power_text(e, ctx.a)
+
+
+def _power_text(e: float, x: str) -> str:
+    if e == 2:
+        return f"{{g}} * 2*{x}"
+    if e == 1:
+        return "{g}"
+    return f"{{g}} * {constant_text(e)}*{x}**{constant_text(e - 1)}"
 
 
 def _pow_scalar_forward(x, exponent):
     return x ** exponent  # NumPy's fast paths for 2, 0.5, -1, ... apply to a Python scalar
 
 
-def _pow_scalar_vjp(B, g, ans, x, exponent):
+def _pow_scalar_vjp(g, ans, x, exponent):
     # c * x**(c-1), with the c = 0 and c = 1 cases exact: no 0 * x**-1 at x = 0 in higher orders.
     if exponent == 0:
         return g * 0
@@ -71,112 +98,85 @@ def _pow_scalar_vjp(B, g, ans, x, exponent):
     return g * (exponent * x ** (exponent - 1))
 
 
-pow_scalar_p = primitive(
-    "pow", _pow_scalar_forward, _pow_scalar_vjp, doc="x ** c for a constant Python number c"
+pow_scalar = primitive(
+    "pow", _pow_scalar_forward, _pow_scalar_vjp,
+    doc="x ** c for a constant Python number c.",
+    display=lambda ctx: f"{ctx.x} ** {constant_text(ctx.params['exponent'])}",
+    formula=(lambda ctx: _power_text(ctx.params["exponent"], ctx.x),),
+    public=None,  # reached through power(x, c) and x ** c
 )
 
 
-def _split_ties(B, a, b, picked_a: bool):
-    """Weights for max/min of two tensors: 1 where one side wins, 1/2 each on ties."""
-    ar, br = B.raw(a), B.raw(b)
-    wins = (ar > br) if picked_a else (ar < br)
-    return np.where(wins, 1.0, np.where(ar == br, 0.5, 0.0)).astype(np.result_type(ar, br))
+power = primitive(
+    "pow_tensor", np.power, _pow_vjp_base, _pow_vjp_exponent,
+    doc="a ** b elementwise; the gradient for b uses log(a) and is 0 where a <= 0.",
+    display="{a} ** {b}", formula=(_pow_base_formula, "{g} * {out}*log({a})"),
+    elementwise=True, number_param=(1, "exponent", pow_scalar), public="power",
+)
 
 
-maximum_p = primitive(
+def _tie_weights(a, b, wins):
+    """1 where `wins`, 1/2 where a == b: max/min of two inputs split ties equally."""
+    return prims.where(a == b, 0.5, wins * 1.0)
+
+
+def _near_tie(inputs, params):
+    a, b = (np.asarray(v, dtype=np.float64) for v in inputs)
+    return np.abs(a - b), "a tie with the other operand"
+
+
+maximum = primitive(
     "maximum", np.maximum,
-    lambda B, g, ans, a, b: g * _split_ties(B, a, b, True),
-    lambda B, g, ans, a, b: g * _split_ties(B, b, a, True),
-    doc="ties split the gradient equally between the two inputs",
+    lambda g, ans, a, b: g * _tie_weights(a, b, a > b),
+    lambda g, ans, a, b: g * _tie_weights(b, a, b > a),
+    doc="Elementwise maximum; where a == b the gradient is split equally between them.",
+    formula=("{g} * ({a} > {b})", "{g} * ({b} > {a})"),
+    notes=("ties between {a} and {b} share the gradient equally",), kink=_near_tie,
+    elementwise=True,
 )
-minimum_p = primitive(
+minimum = primitive(
     "minimum", np.minimum,
-    lambda B, g, ans, a, b: g * _split_ties(B, a, b, False),
-    lambda B, g, ans, a, b: g * _split_ties(B, b, a, False),
-    doc="ties split the gradient equally between the two inputs",
+    lambda g, ans, a, b: g * _tie_weights(a, b, a < b),
+    lambda g, ans, a, b: g * _tie_weights(b, a, b < a),
+    doc="Elementwise minimum; where a == b the gradient is split equally between them.",
+    formula=("{g} * ({a} < {b})", "{g} * ({b} < {a})"),
+    notes=("ties between {a} and {b} share the gradient equally",), kink=_near_tie,
+    elementwise=True,
 )
 
 
-def _where_forward(a, b, condition):
-    return np.where(condition, a, b)
+def _where_prepare(condition, a, b):
+    if condition.dtype != np.bool_:
+        return Call(where, (condition.data.astype(bool), a, b))
+    return None
 
 
-where_p = primitive(
-    "where", _where_forward,
-    lambda B, g, ans, a, b, condition: B.where(condition, g, 0),
-    lambda B, g, ans, a, b, condition: B.where(condition, 0, g),
+where = primitive(
+    "where", np.where,
+    None,
+    lambda g, ans, c, a, b: prims.where(c, g, 0.0),
+    lambda g, ans, c, a, b: prims.where(c, 0.0, g),
+    inputs=("condition", "a", "b"), prepare=_where_prepare,
+    doc="Elementwise `a if condition else b`; condition is a constant (no gradient).\n\n"
+        "Masking does not stop NaN: where(c, sqrt(x), 0) at x = 0 still has an infinite "
+        "sqrt'(0) in the untaken branch. Make the untaken input safe first (double where).",
+    display="where({condition}, {a}, {b})",
+    formula=(None, "where({condition}, {g}, 0)", "where({condition}, 0, {g})"),
+    elementwise=True,
 )
 
 
-# --- public functions ------------------------------------------------------------------------
-def add(a: Any, b: Any) -> Tensor:
-    """a + b with broadcasting."""
-    a, b = pair(a, b, "add")
-    return apply2(add_p, a, b)
+def _comparison(name: str, ufunc: Any, symbol: str):
+    return primitive(
+        name, ufunc, None, None,
+        doc=f"a {symbol} b elementwise: a boolean Tensor without gradient.",
+        display=f"{{a}} {symbol} {{b}}",
+    )
 
 
-def sub(a: Any, b: Any) -> Tensor:
-    """a - b with broadcasting."""
-    a, b = pair(a, b, "sub")
-    return apply2(sub_p, a, b)
-
-
-def mul(a: Any, b: Any) -> Tensor:
-    """a * b elementwise with broadcasting."""
-    a, b = pair(a, b, "mul")
-    return apply2(mul_p, a, b)
-
-
-def div(a: Any, b: Any) -> Tensor:
-    """a / b elementwise with broadcasting."""
-    a, b = pair(a, b, "div")
-    return apply2(div_p, a, b)
-
-
-def neg(x: Any) -> Tensor:
-    """-x."""
-    return apply1(neg_p, lift(x, None, "neg"))
-
-
-def power(a: Any, b: Any) -> Tensor:
-    """a ** b elementwise; the gradient for b uses log(a) and is 0 where a <= 0."""
-    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        return apply(pow_scalar_p, (a,), {"exponent": b})
-    a, b = pair(a, b, "pow_tensor")
-    return apply2(power_p, a, b)
-
-
-def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise maximum; where a == b the gradient is split equally between them."""
-    a, b = pair(a, b, "maximum")
-    return apply2(maximum_p, a, b)
-
-
-def minimum(a: Any, b: Any) -> Tensor:
-    """Elementwise minimum; where a == b the gradient is split equally between them."""
-    a, b = pair(a, b, "minimum")
-    return apply2(minimum_p, a, b)
-
-
-def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """Elementwise `a if condition else b`; condition is a constant (no gradient).
-
-    Masking does not stop NaN: where(c, sqrt(x), 0) at x = 0 still has an infinite sqrt'(0) in
-    the untaken branch. Make the untaken input safe first (the "double where" recipe).
-    """
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    if cond.dtype != np.bool_:
-        cond = cond.astype(bool)
-    a, b = pair(a, b, "where")
-    return apply(where_p, (a, b), {"condition": cond})
-
-
-def compare(a: Any, b: Any, ufunc: Any, symbol: str) -> Tensor:
-    """Elementwise comparison: a boolean Tensor outside the graph (comparisons have no gradient)."""
-    a, b = pair(a, b, symbol)
-    try:
-        return Tensor(ufunc(a.data, b.data))
-    except ValueError as err:
-        raise ValueError(
-            f"{symbol}: cannot compare shapes {a.shape} and {b.shape}: {err}"
-        ) from None
+equal = _comparison("equal", np.equal, "==")
+not_equal = _comparison("not_equal", np.not_equal, "!=")
+less = _comparison("less", np.less, "<")
+less_equal = _comparison("less_equal", np.less_equal, "<=")
+greater = _comparison("greater", np.greater, ">")
+greater_equal = _comparison("greater_equal", np.greater_equal, ">=")

@@ -6,92 +6,108 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import apply, primitive
-from ..tensor import Tensor
-from .base import lift, normalize_axis
+from .registry import normalize_axis, prims, primitive
 
 
-def _restore(B, g, x, axis, keepdims):
+def _restore(g, x, axis, keepdims):
     """Broadcast a reduced gradient back to x's shape."""
     if axis is not None and not keepdims:
-        g = B.expand_dims(g, axis)
-    return B.broadcast_to(g, x.shape)
+        g = prims.expand_dims(g, axis=axis)
+    return prims.broadcast_to(g, shape=x.shape)
 
 
-def _sum_forward(x, axis, keepdims):
-    return x.sum(axis=axis, keepdims=keepdims)  # the method skips np.sum's Python wrapper
+def _axes(x, axis: Any = None, keepdims: bool = False) -> dict:
+    return {"axis": normalize_axis(axis, x.ndim), "keepdims": bool(keepdims)}
 
 
-sum_p = primitive(
-    "sum", _sum_forward,
-    lambda B, g, ans, x, axis, keepdims: _restore(B, g, x, axis, keepdims),
-)
-
-
-def _mean_forward(x, axis, keepdims):
-    return x.mean(axis=axis, keepdims=keepdims)
+def _nonempty_axes(x, axis: Any = None, keepdims: bool = False) -> dict:
+    if x.size == 0:
+        raise ValueError(f"cannot reduce an empty tensor of shape {x.shape}")
+    return _axes(x, axis, keepdims)
 
 
 def _count(shape, axis):
     return int(np.prod(shape if axis is None else [shape[a] for a in axis]))
 
 
-mean_p = primitive(
-    "mean", _mean_forward,
-    lambda B, g, ans, x, axis, keepdims: _restore(B, g, x, axis, keepdims) / _count(x.shape, axis),
+def numpy_reduction(function):
+    """The method form of a reduction: `t.sum(axis, keepdims)`, also reached by np.sum(t), whose
+    extra keywords (dtype=None, out=None, ...) are accepted only at their no-op defaults."""
+
+    def method(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any):
+        extra = {k: v for k, v in numpy_kwargs.items() if v is not None and k != "where"}
+        if numpy_kwargs.get("where", True) is not True:
+            extra["where"] = numpy_kwargs["where"]
+        if extra:
+            raise TypeError(
+                f"{function.__name__}: the NumPy arguments {sorted(extra)} are not supported on "
+                f"Tensors; use t.{function.__name__}(axis=..., keepdims=...) and .astype(dtype)"
+            )
+        return function(self, axis, keepdims)
+
+    return method
+
+
+def _reduced_shape_formula(ctx) -> str:
+    one = ctx.g == "1"
+    base = f"ones{ctx.x_shape}" if one else f"broadcast({{g}}, {ctx.x_shape})"
+    if ctx.node.op == "mean":
+        base += f" / {_count(ctx.inputs[0].shape, ctx.params.get('axis'))}"
+    return base
+
+
+sum = primitive(  # noqa: A001
+    "sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),
+    lambda g, ans, x, axis, keepdims: _restore(g, x, axis, keepdims),
+    prepare=_axes, method=numpy_reduction,
+    doc="Sum over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
+)
+mean = primitive(
+    "mean", lambda x, axis, keepdims: x.mean(axis=axis, keepdims=keepdims),
+    lambda g, ans, x, axis, keepdims: _restore(g, x, axis, keepdims) / _count(x.shape, axis),
+    prepare=_axes, method=numpy_reduction,
+    doc="Arithmetic mean over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
 )
 
 
-def _extreme_vjp(B, g, ans, x, axis, keepdims):
+def _extreme_vjp(g, ans, x, axis, keepdims):
     # Ties split the gradient equally between all elements that reach the extreme value.
-    xr = B.raw(x)
-    ar = B.raw(ans)
     if axis is not None and not keepdims:
-        ar = np.expand_dims(ar, axis)
-    hits = (xr == ar).astype(xr.dtype)
-    share = hits / hits.sum(axis=axis, keepdims=True)
-    return _restore(B, g, x, axis, keepdims) * share
+        ans = prims.expand_dims(ans, axis=axis)
+    hits = prims.astype(x == ans, dtype=x.dtype)
+    share = hits / prims.sum(hits, axis=axis, keepdims=True)
+    return _restore(g, x, axis, keepdims) * share
 
 
-def _max_forward(x, axis, keepdims):
-    return x.max(axis=axis, keepdims=keepdims)
+def _near_tie(inputs, params, op):
+    x = np.asarray(inputs[0], dtype=np.float64)
+    axis = params.get("axis")
+    if x.size < 2 or (axis is not None and (len(axis) != 1 or x.shape[axis[0]] < 2)):
+        return None
+    if axis is None:
+        flat = np.sort(x.reshape(-1))
+        gap = flat[-1] - flat[-2] if op == "max" else flat[1] - flat[0]
+        return (gap, f"{op} over all {x.size} elements of a {x.shape} input has two entries "
+                     f"within {gap:.2g} of each other (a tie: the gradient jumps between them)")
+    s = np.sort(x, axis=axis[0])
+    top = np.take(s, -1, axis=axis[0]) - np.take(s, -2, axis=axis[0])
+    bottom = np.take(s, 1, axis=axis[0]) - np.take(s, 0, axis=axis[0])
+    gap = np.min(top if op == "max" else bottom)
+    return (gap, f"{op} along axis {axis[0]} of a {x.shape} input has a near tie "
+                 f"(gap {gap:.2g}): the gradient jumps between the tied entries")
 
 
-def _min_forward(x, axis, keepdims):
-    return x.min(axis=axis, keepdims=keepdims)
-
-
-max_p = primitive("max", _max_forward, _extreme_vjp, doc="ties share the gradient equally")
-min_p = primitive("min", _min_forward, _extreme_vjp, doc="ties share the gradient equally")
-
-
-def _reduce(prim, x, axis, keepdims):
-    x = lift(x, None, prim.name)
-    axes = normalize_axis(axis, x.ndim, prim.name)
-    return apply(prim, (x,), {"axis": axes, "keepdims": bool(keepdims)})
-
-
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Sum over `axis` (all axes by default)."""
-    return _reduce(sum_p, x, axis, keepdims)
-
-
-def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean over `axis` (all axes by default)."""
-    return _reduce(mean_p, x, axis, keepdims)
-
-
-def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Maximum over `axis`; tied maxima share the gradient equally."""
-    x = lift(x, None, "max")
-    if x.size == 0:
-        raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
-    return _reduce(max_p, x, axis, keepdims)
-
-
-def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Minimum over `axis`; tied minima share the gradient equally."""
-    x = lift(x, None, "min")
-    if x.size == 0:
-        raise ValueError(f"min: cannot reduce an empty tensor of shape {x.shape}")
-    return _reduce(min_p, x, axis, keepdims)
+max = primitive(  # noqa: A001
+    "max", lambda x, axis, keepdims: x.max(axis=axis, keepdims=keepdims), _extreme_vjp,
+    prepare=_nonempty_axes, method=numpy_reduction,
+    doc="Maximum over `axis`; tied maxima share the gradient equally.",
+    formula=("{g} at the max entries of {x} (ties share)",),
+    kink=lambda inputs, params: _near_tie(inputs, params, "max"),
+)
+min = primitive(  # noqa: A001
+    "min", lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims), _extreme_vjp,
+    prepare=_nonempty_axes, method=numpy_reduction,
+    doc="Minimum over `axis`; tied minima share the gradient equally.",
+    formula=("{g} at the min entries of {x} (ties share)",),
+    kink=lambda inputs, params: _near_tie(inputs, params, "min"),
+)

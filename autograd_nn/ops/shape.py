@@ -6,48 +6,105 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import _sum_to, apply, primitive, variadic_primitive
-from ..tensor import Tensor
-from .base import lift, normalize_axis
+from .registry import normalize_axis, prims, primitive, sum_to_shape
 
 
-def _reshape_forward(x, shape):
-    return np.reshape(x, shape)
+def _sequence_method(function):
+    """`t.reshape(2, 3)` as well as `t.reshape((2, 3))`; likewise `t.transpose(1, 0)`."""
+
+    def method(self, *items: Any):
+        if len(items) == 1 and isinstance(items[0], (tuple, list)):
+            items = tuple(items[0])
+        if function.__name__ == "transpose" and not items:
+            return function(self)
+        return function(self, items)
+
+    return method
 
 
-reshape_p = primitive(
-    "reshape", _reshape_forward, lambda B, g, ans, x, shape: B.reshape(g, x.shape)
+def _reshape_params(x, shape) -> dict:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    return {"shape": shape}
+
+
+reshape = primitive(
+    "reshape", lambda x, shape: np.reshape(x, shape),
+    lambda g, ans, x, shape: prims.reshape(g, shape=x.shape),
+    prepare=_reshape_params, method=_sequence_method,
+    doc="The same elements in a new shape (one entry may be -1).",
+    formula=("reshape({g}, {x_shape})",),
 )
 
 
-def _transpose_forward(x, axes):
-    return np.transpose(x, axes)
+def _transpose_params(x, axes: Any = None) -> dict:
+    if axes is not None:
+        axes = tuple(axes)
+        if len(axes) != x.ndim:
+            raise ValueError(f"axes {axes} are not a permutation of {x.ndim} dims")
+        normalized = tuple(normalize_axis(a, x.ndim)[0] for a in axes)
+        if len(set(normalized)) != x.ndim:
+            raise ValueError(f"axes {axes} are not a permutation of {x.ndim} dims")
+        axes = normalized
+    return {"axes": axes}
 
 
-transpose_p = primitive(
-    "transpose", _transpose_forward,
-    lambda B, g, ans, x, axes: B.transpose(g, None if axes is None else np.argsort(axes)),
+def _transpose_vjp(g, ans, x, axes):
+    return prims.transpose(g, axes=None if axes is None else tuple(np.argsort(axes).tolist()))
+
+
+transpose = primitive(
+    "transpose", lambda x, axes: np.transpose(x, axes), _transpose_vjp,
+    prepare=_transpose_params, method=_sequence_method,
+    doc="Permute axes (reverse them by default, like ndarray.T).",
+    display=lambda ctx: f"{ctx.x}.T" if ctx.params.get("axes") is None else None,
+    formula=(lambda ctx: "{g}.T" if ctx.params.get("axes") is None
+             else f"transpose({{g}}, {tuple(np.argsort(ctx.params['axes']).tolist())})",),
 )
 
 
-def _expand_dims_forward(x, axis):
-    return np.expand_dims(x, axis)
+def _swapaxes_params(x, axis1: int, axis2: int) -> dict:
+    return {"axis1": normalize_axis(axis1, x.ndim)[0], "axis2": normalize_axis(axis2, x.ndim)[0]}
 
 
-expand_dims_p = primitive(
-    "expand_dims", _expand_dims_forward, lambda B, g, ans, x, axis: B.reshape(g, x.shape)
+swapaxes = primitive(
+    "swapaxes", lambda x, axis1, axis2: np.swapaxes(x, axis1, axis2),
+    lambda g, ans, x, axis1, axis2: prims.swapaxes(g, axis1=axis1, axis2=axis2),
+    prepare=_swapaxes_params, doc="Exchange two axes.",
+    formula=("swapaxes({g}, {axis1}, {axis2})",),
+)
+expand_dims = primitive(
+    "expand_dims", lambda x, axis: np.expand_dims(x, axis),
+    lambda g, ans, x, axis: prims.reshape(g, shape=x.shape),
+    prepare=lambda x, axis: {"axis": axis},
+    doc="Insert size-1 axes at `axis` (positions in the result).",
+    formula=("reshape({g}, {x_shape})",),
 )
 
 
-def _broadcast_to_forward(x, shape):
-    return np.broadcast_to(x, shape)
+def _shape_param(x, shape):
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return x if x.shape == shape else {"shape": shape}
 
 
-broadcast_to_p = primitive(
-    "broadcast_to", _broadcast_to_forward, lambda B, g, ans, x, shape: B.sum_to(g, x.shape)
+def _broadcast_forward(x, shape):
+    """A writable copy of x broadcast to shape (np.broadcast_to returns a read-only view, and is
+    slower on small arrays)."""
+    out = np.empty(shape, dtype=np.result_type(x))
+    out[...] = x
+    return out
+
+
+broadcast_to = primitive(
+    "broadcast_to", _broadcast_forward,
+    lambda g, ans, x, shape: prims.sum_to(g, shape=x.shape),
+    prepare=_shape_param, doc="Broadcast to `shape`; the gradient is summed back.",
+    formula=("sum_to({g}, {x_shape})",),
 )
-sum_to_p = primitive(
-    "sum_to", _sum_to, lambda B, g, ans, x, shape: B.broadcast_to(g, x.shape)
+sum_to = primitive(
+    "sum_to", sum_to_shape, lambda g, ans, x, shape: prims.broadcast_to(g, shape=x.shape),
+    prepare=_shape_param,
+    doc="Sum a broadcast tensor down to `shape` (the inverse of broadcast_to for gradients).",
+    formula=("broadcast({g}, {x_shape})",),
 )
 
 
@@ -59,10 +116,6 @@ def _is_basic(index: Any) -> bool:
     )
 
 
-def _getitem_forward(x, index):
-    return x[index]
-
-
 def _scatter_add_forward(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
     if _is_basic(index):
@@ -72,139 +125,55 @@ def _scatter_add_forward(g, index, shape):
     return out
 
 
-getitem_p = primitive(
-    "getitem", _getitem_forward,
-    lambda B, g, ans, x, index: B.scatter_add(g, index, x.shape),
-)
-scatter_add_p = primitive(
-    "scatter_add", _scatter_add_forward,
-    lambda B, g, ans, src, index, shape: B.getitem(g, index),
-)
-
-
-def _concatenate_forward(*xs, axis):
-    return np.concatenate(xs, axis=axis)
-
-
-def _concatenate_vjp(B, i, g, ans, *xs, axis):
-    start = 0
-    for x in xs[:i]:
-        start += x.shape[axis]
-    index = (slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)
-    return B.getitem(g, index)
-
-
-def _stack_forward(*xs, axis):
-    return np.stack(xs, axis=axis)
-
-
-def _stack_vjp(B, i, g, ans, *xs, axis):
-    return B.getitem(g, (slice(None),) * axis + (i,))
-
-
-concatenate_p = variadic_primitive("concatenate", _concatenate_forward, _concatenate_vjp)
-stack_p = variadic_primitive("stack", _stack_forward, _stack_vjp)
-
-
-# --- public functions ------------------------------------------------------------------------
-def reshape(x: Any, shape: Any) -> Tensor:
-    """The same elements in a new shape (one entry may be -1)."""
-    x = lift(x, None, "reshape")
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
-    return apply(reshape_p, (x,), {"shape": shape})
-
-
-def transpose(x: Any, axes: Any = None) -> Tensor:
-    """Permute axes (reverse them by default, like ndarray.T)."""
-    x = lift(x, None, "transpose")
-    if axes is not None:
-        axes = tuple(axes)
-        if len(axes) != x.ndim:
-            raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} dims")
-        normalized = tuple(normalize_axis(a, x.ndim, "transpose")[0] for a in axes)
-        if len(set(normalized)) != x.ndim:
-            raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} dims")
-        axes = normalized
-    return apply(transpose_p, (x,), {"axes": axes})
-
-
-def swapaxes(x: Any, a: int, b: int) -> Tensor:
-    """Exchange two axes."""
-    x = lift(x, None, "swapaxes")
-    a = normalize_axis(a, x.ndim, "swapaxes")[0]
-    b = normalize_axis(b, x.ndim, "swapaxes")[0]
-    axes = list(range(x.ndim))
-    axes[a], axes[b] = axes[b], axes[a]
-    return transpose(x, axes)
-
-
-def expand_dims(x: Any, axis: Any) -> Tensor:
-    """Insert size-1 axes at `axis` (positions in the result)."""
-    x = lift(x, None, "expand_dims")
-    return apply(expand_dims_p, (x,), {"axis": axis})
-
-
-def broadcast_to(x: Any, shape: Any) -> Tensor:
-    """Broadcast to `shape`; the gradient is summed back."""
-    x = lift(x, None, "broadcast_to")
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if x.shape == shape:
-        return x
-    return apply(broadcast_to_p, (x,), {"shape": shape})
-
-
-def sum_to(x: Any, shape: Any) -> Tensor:
-    """Sum a broadcast tensor down to `shape` (the inverse of broadcast_to for gradients)."""
-    x = lift(x, None, "sum_to")
-    shape = tuple(shape)
-    if x.shape == shape:
-        return x
-    return apply(sum_to_p, (x,), {"shape": shape})
-
-
-def _clean_index(index: Any) -> Any:
-    if isinstance(index, Tensor):
+def _index_param(index: Any) -> Any:
+    """Tensors in an index stand for their values; a list is an integer (or boolean) array."""
+    if hasattr(index, "_apply_primitive"):
         return index.data
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i.data if hasattr(i, "_apply_primitive") else i for i in index)
     if isinstance(index, list):
         return np.asarray(index)
     return index
 
 
-def getitem(x: Any, index: Any) -> Tensor:
-    """x[index]: slices, integers, integer/boolean arrays; repeated indices accumulate."""
-    x = lift(x, None, "getitem")
-    return apply(getitem_p, (x,), {"index": _clean_index(index)})
+getitem = primitive(
+    "getitem", lambda x, index: x[index],
+    lambda g, ans, x, index: prims.scatter_add(g, index=index, shape=x.shape),
+    prepare=lambda x, index: {"index": _index_param(index)},
+    doc="x[index]: slices, integers, integer/boolean arrays; repeated indices accumulate.",
+    display="{x}[{index!r}]",
+    formula=("{g} scattered into zeros{x_shape} at [{index!r}]",),
+)
+scatter_add = primitive(
+    "scatter_add", _scatter_add_forward,
+    lambda g, ans, src, index, shape: prims.getitem(g, index=index),
+    prepare=lambda src, index, shape: {"index": _index_param(index), "shape": tuple(shape)},
+    doc="A zero tensor of `shape` with `src` added at `index` (repeated indices accumulate).",
+    formula=("{g}[{index!r}]",),
+)
 
 
-def scatter_add(src: Any, index: Any, shape: Any) -> Tensor:
-    """A zero tensor of `shape` with `src` added at `index` (repeated indices accumulate)."""
-    src = lift(src, None, "scatter_add")
-    return apply(scatter_add_p, (src,), {"index": _clean_index(index), "shape": tuple(shape)})
+def _concatenate_vjp(i, g, ans, *xs, axis):
+    start = 0
+    for x in xs[:i]:
+        start += x.shape[axis]
+    index = (slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)
+    return prims.getitem(g, index=index)
 
 
-def _lift_all(tensors: Any, op: str) -> tuple[Tensor, ...]:
-    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}")
-    if not tensors:
-        raise ValueError(f"{op}: needs at least one tensor")
-    xs = [lift(t, None, op) for t in tensors]
-    first = next((t for t in xs if t.dtype.kind in "fc"), None)
-    if first is not None:  # Python numbers take the float dtype of the others
-        xs = [lift(t, first, op) for t in tensors]
-    return tuple(xs)
+def _stack_vjp(i, g, ans, *xs, axis):
+    return prims.getitem(g, index=(slice(None),) * axis + (i,))
 
 
-def concatenate(tensors: Any, axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
-    xs = _lift_all(tensors, "concatenate")
-    ax = normalize_axis(axis, xs[0].ndim, "concatenate")[0]
-    return apply(concatenate_p, xs, {"axis": ax})
+concatenate = primitive(
+    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concatenate_vjp,
+    variadic=True, prepare=lambda xs, axis=0: {"axis": normalize_axis(axis, xs[0].ndim)[0]},
+    doc="Join tensors along an existing axis.",
+    formula=("{g} (the part from input #{i} of concatenate)",),
+)
+stack = primitive(
+    "stack", lambda *xs, axis: np.stack(xs, axis=axis), _stack_vjp,
+    variadic=True, prepare=lambda xs, axis=0: {"axis": normalize_axis(axis, xs[0].ndim + 1)[0]},
+    doc="Join tensors along a new axis.", formula=("{g} (the part from input #{i} of stack)",),
+)
 
-
-def stack(tensors: Any, axis: int = 0) -> Tensor:
-    """Join tensors along a new axis."""
-    xs = _lift_all(tensors, "stack")
-    ax = normalize_axis(axis, xs[0].ndim + 1, "stack")[0]
-    return apply(stack_p, xs, {"axis": ax})

@@ -1,88 +1,106 @@
-"""Elementwise math: exp, log, log1p, sqrt, abs, clip, astype."""
+"""Elementwise math: exp, log, log1p, sqrt, abs, clip, astype, and the trigonometric and base-2
+functions. One row per op; `kink` says where gradcheck's finite differences can straddle a kink.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ..engine import apply, apply1, primitive
-from ..tensor import Tensor
-from .base import lift
+from .registry import prims, primitive
 
-exp_p = primitive("exp", np.exp, lambda B, g, ans, x: g * ans)
-log_p = primitive("log", np.log, lambda B, g, ans, x: g / x)
-log1p_p = primitive("log1p", np.log1p, lambda B, g, ans, x: g / (1 + x))
-sqrt_p = primitive("sqrt", np.sqrt, lambda B, g, ans, x: g / (2 * ans))
-abs_p = primitive(
-    "abs", np.abs, lambda B, g, ans, x: g * np.sign(B.raw(x)),
-    doc="abs'(0) = 0",
+_LN2 = float(np.log(2.0))
+
+
+def _kink_at_zero(inputs, params):
+    x = np.asarray(inputs[0], dtype=np.float64)
+    return np.abs(x), "0"
+
+
+exp = primitive("exp", np.exp, lambda g, ans, x: g * ans,
+                doc="e ** x elementwise.", method=True, formula=("{g} * {out}",))
+log = primitive("log", np.log, lambda g, ans, x: g / x,
+                doc="Natural logarithm elementwise.", method=True, formula=("{g} / {x}",))
+log1p = primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x),
+                  doc="log(1 + x), accurate for small x.", formula=("{g} / (1 + {x})",))
+sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans),
+                 doc="Square root elementwise.", method=True, formula=("{g} / (2*{out})",))
+abs = primitive(  # noqa: A001 (mirrors numpy.abs)
+    "abs", np.abs, lambda g, ans, x: g * prims.sign(x),
+    doc="|x| elementwise; the gradient at 0 is 0 (abs'(0) = 0).", method=True,
+    formula=("{g} * sign({x})",), kink=_kink_at_zero,
 )
+sign = primitive(
+    "sign", np.sign, lambda g, ans, x: 0.0 * g,
+    doc="-1, 0 or 1 by the sign of x; its gradient is 0 everywhere (also at the jump at 0).",
+    method=True, formula=("0",), kink=_kink_at_zero,
+)
+square = primitive("square", np.square, lambda g, ans, x: g * (2 * x),
+                   doc="x * x elementwise.", method=True, formula=("{g} * 2*{x}",))
+sin = primitive("sin", np.sin, lambda g, ans, x: g * prims.cos(x),
+                doc="Sine elementwise (radians).", method=True, formula=("{g} * cos({x})",))
+cos = primitive("cos", np.cos, lambda g, ans, x: -g * prims.sin(x),
+                doc="Cosine elementwise (radians).", method=True, formula=("-{g} * sin({x})",))
+tan = primitive("tan", np.tan, lambda g, ans, x: g * (1 + ans * ans),
+                doc="Tangent elementwise (radians); tan' = 1 + tan**2.", method=True,
+                formula=("{g} * (1 + {out}**2)",))
+exp2 = primitive("exp2", np.exp2, lambda g, ans, x: g * ans * _LN2,
+                 doc="2 ** x elementwise.", method=True, formula=("{g} * {out}*log(2)",))
+log2 = primitive("log2", np.log2, lambda g, ans, x: g / (x * _LN2),
+                 doc="Base-2 logarithm elementwise.", method=True,
+                 formula=("{g} / ({x}*log(2))",))
 
 
 def _clip_forward(x, lo, hi):
     return np.clip(x, lo, hi)
 
 
-def _clip_vjp(B, g, ans, x, lo, hi):
-    xr = B.raw(x)
-    inside = np.ones(xr.shape, dtype=bool)
+def _clip_vjp(g, ans, x, lo, hi):
     if lo is not None:
-        inside &= xr >= lo
+        g = g * (x >= lo)
     if hi is not None:
-        inside &= xr <= hi
-    return g * inside
+        g = g * (x <= hi)
+    return g
 
 
-clip_p = primitive("clip", _clip_forward, _clip_vjp, doc="gradient 1 inside [lo, hi], else 0")
+def _clip_params(x, lo=None, hi=None):
+    return {"lo": lo, "hi": hi}
 
 
-def _astype_forward(x, dtype):
-    return x.astype(dtype)
+def _clip_formula(ctx) -> str:
+    lo, hi = ctx.params.get("lo"), ctx.params.get("hi")
+    low = "" if lo is None else f"{lo} <= "
+    high = "" if hi is None else f" <= {hi}"
+    return f"{{g}} * ({low}{ctx.x}{high})"
 
 
-astype_p = primitive(
-    "astype", _astype_forward,
-    lambda B, g, ans, x, dtype: B.astype(g, B.raw(x).dtype),
+def _clip_kink(inputs, params):
+    x = np.asarray(inputs[0], dtype=np.float64)
+    bounds = [b for b in (params.get("lo"), params.get("hi")) if b is not None]
+    if not bounds:
+        return None
+    return np.minimum.reduce([np.abs(x - b) for b in bounds]), "a clip bound"
+
+
+clip = primitive(
+    "clip", _clip_forward, _clip_vjp, prepare=_clip_params,
+    doc="Limit values to [lo, hi]; the gradient is 1 inside the range (bounds included), else 0.",
+    formula=(_clip_formula,), kink=_clip_kink,
 )
 
 
-def exp(x: Any) -> Tensor:
-    """e ** x elementwise."""
-    return apply1(exp_p, lift(x, None, "exp"))
-
-
-def log(x: Any) -> Tensor:
-    """Natural logarithm elementwise."""
-    return apply1(log_p, lift(x, None, "log"))
-
-
-def log1p(x: Any) -> Tensor:
-    """log(1 + x), accurate for small x."""
-    return apply1(log1p_p, lift(x, None, "log1p"))
-
-
-def sqrt(x: Any) -> Tensor:
-    """Square root elementwise."""
-    return apply1(sqrt_p, lift(x, None, "sqrt"))
-
-
-def abs(x: Any) -> Tensor:  # noqa: A001 (mirrors numpy.abs)
-    """|x| elementwise; the gradient at 0 is 0."""
-    return apply1(abs_p, lift(x, None, "abs"))
-
-
-def clip(x: Any, lo: float | None = None, hi: float | None = None) -> Tensor:
-    """Limit values to [lo, hi]; the gradient is 1 inside the range (bounds included), else 0."""
-    return apply(clip_p, (lift(x, None, "clip"),), {"lo": lo, "hi": hi})
-
-
-def astype(x: Any, dtype: Any) -> Tensor:
-    """Cast to `dtype`; the gradient is cast back. Casts to non-float dtypes leave the graph."""
-    x = lift(x, None, "astype")
+def _astype_params(x, dtype):
     dtype = np.dtype(dtype)
     if dtype == x.dtype:
         return x
     if dtype.kind != "f":  # rounding to integers (or bool) has no useful gradient: a constant
-        return Tensor(x.data.astype(dtype))
-    return apply(astype_p, (x,), {"dtype": dtype})
+        return x.data.astype(dtype)
+    return {"dtype": dtype}
+
+
+astype = primitive(
+    "astype", lambda x, dtype: x.astype(dtype),
+    lambda g, ans, x, dtype: prims.astype(g, dtype=x.dtype),
+    prepare=_astype_params, method=True,
+    doc="Cast to `dtype`; the gradient is cast back. Casts to non-float dtypes leave the graph.",
+    formula=("{g} cast to {x_dtype}",),
+)

@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from . import engine
-from .ops.base import _constant
-from .ops.shape import reshape
-from .tensor import Tensor
+from . import engine, state
+from .state import modes
+from .tensor import FUNCTIONS, Tensor, constant
 
-_depth = 0  # how many grad transformations are currently running their function
+reshape = FUNCTIONS["reshape"]
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -34,11 +33,11 @@ class _GradMode(contextlib.ContextDecorator):
         self._saved: list[bool] = []
 
     def __enter__(self) -> _GradMode:
-        self._saved.append(engine.set_grad_enabled(self.mode))
+        self._saved.append(state.set_grad_enabled(self.mode))
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        engine.set_grad_enabled(self._saved.pop())
+        state.set_grad_enabled(self._saved.pop())
 
 
 class no_grad(_GradMode):
@@ -95,12 +94,12 @@ def _as_input(x: Any, where: str) -> Tensor:
     if isinstance(x, Tensor):
         if x.dtype.kind not in "f":
             raise TypeError(f"{where}: cannot differentiate with respect to a {x.dtype} tensor")
-        if x._rg and engine.is_grad_enabled():
+        if x._needs_grad and modes.grad_enabled:
             return reshape(x, x.shape)  # a new node on top of x: outer gradients flow through
         return Tensor(x.data, requires_grad=True, name=x.name)
     if x.__class__ is np.ndarray and x.dtype.kind == "f":  # the common case, without checks
-        t = _constant(x)
-        t._rg = True
+        t = constant(x)
+        t._needs_grad = True
         return t
     try:
         arr = np.asarray(x)
@@ -141,24 +140,23 @@ def value_and_grad(
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        global _depth
         where = f"grad of {name}"
         nums = _argnums(argnums, len(args), where)
         args = list(args)
         per_arg = []
-        nested = _depth > 0 and engine.is_grad_enabled()  # inside another grad's function
+        nested = modes.grad_depth > 0 and modes.grad_enabled  # inside another grad's function
         for i in nums:
             leaves, rebuild = tree_flatten(args[i])
             inputs = [_as_input(x, where) for x in leaves]
             args[i] = rebuild(inputs)
             per_arg.append((inputs, rebuild))
-        _depth += 1
-        prev = engine.set_grad_enabled(True)
+        modes.grad_depth += 1
+        prev = state.set_grad_enabled(True)
         try:
             out = f(*args, **kwargs)
         finally:
-            engine.set_grad_enabled(prev)
-            _depth -= 1
+            state.set_grad_enabled(prev)
+            modes.grad_depth -= 1
         aux = None
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
@@ -200,18 +198,21 @@ def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list
     if out.dtype.kind not in "f":
         raise TypeError(f"{where}: the function returned dtype {out.dtype}, expected a float")
     found: dict[int, Any] = {}
-    if out._rg:
+    if out._needs_grad:
         seed = np.ones(out.data.shape, out.data.dtype)
         if nested:
             seed = Tensor(seed)
-        found = engine.backward_pass(
-            [out], [seed], wanted=inputs, create_graph=nested, retain_graph=nested,
-            accumulate=False,
+        found = engine.backward(
+            [out], [seed], inputs, create_graph=nested, retain_graph=nested
         )
     grads = []
     returned: set[int] = set()
     for t in inputs:
         g = found.get(id(t))
+        if g is not None:
+            g = g[1]
+            if nested and not isinstance(g, Tensor):
+                g = Tensor(g)
         if g is None:  # f does not depend on this input
             g = Tensor(np.zeros_like(t.data)) if nested else np.zeros_like(t.data)
         elif not nested:

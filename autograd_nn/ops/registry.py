@@ -1,0 +1,146 @@
+"""The op registry: one `Primitive` row per operation, from which everything else is generated.
+
+A row holds the NumPy forward, one vector-Jacobian rule per input, how its public function reads
+its arguments (`prepare`), whether it is a Tensor method, how `ag.explain` writes it (`display`,
+`formula`, `notes`) and where `gradcheck` should look for kinks (`kink`). The public functions
+(`ag.exp`, ...), the Tensor methods and `__all__` are generated from these rows in tensor.py.
+
+A row is also callable, on arrays or on Tensors: `prims.exp(a)` runs NumPy when every input is
+an array (or number), and records an op when any input is a Tensor. Rules are written with these
+calls and with operators, so one set of rules serves ordinary gradients (on arrays, fast) and
+every higher order (recorded, differentiable again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Call", "PRIMITIVES", "Primitive", "normalize_axis", "primitive", "prims", "sum_to_shape",
+    "value_of",
+]
+
+_ndarray = np.ndarray
+
+PRIMITIVES: dict[str, Primitive] = {}
+prims = SimpleNamespace()  # prims.<name> is PRIMITIVES[<name>], for rules to call each other
+
+
+class Primitive:
+    """One operation. `rule(g, ans, *inputs, **params)` returns the gradient for its input; None
+    marks an input without gradient. The engine sums every gradient to its input's shape and
+    dtype, so rules may return broadcast shapes. Variadic rows have one rule
+    `rule(i, g, ans, *inputs, **params)` for all inputs."""
+
+    __slots__ = (
+        "name", "forward", "vjps", "inputs", "variadic", "grad_inputs", "prepare", "method",
+        "doc", "display", "formula", "notes", "kink", "elementwise", "number_param", "public",
+        "jvp", "batch", "source",
+    )
+
+    def __init__(self, name: str, forward: Callable, vjps: Sequence[Callable | None], *,
+                 inputs: Sequence[str] | None = None, variadic: bool = False,
+                 prepare: Callable | None = None, method: bool | str | Callable = False,
+                 doc: str = "", display: str | Callable | None = None,
+                 formula: Sequence[str | Callable] | None = None,
+                 notes: Sequence[str] = (), kink: Callable | None = None,
+                 elementwise: bool = False, number_param: tuple | None = None,
+                 public: str | None = "") -> None:
+        self.name = name
+        self.forward = forward
+        self.vjps = tuple(vjps)
+        self.variadic = variadic
+        if inputs is None:
+            inputs = ("xs",) if variadic else ("x",) if len(self.vjps) == 1 else ("a", "b", "c")[
+                :len(self.vjps)]
+        self.inputs = tuple(inputs)
+        if not variadic and len(self.inputs) != len(self.vjps):
+            raise ValueError(f"primitive {name}: {len(self.inputs)} inputs but "
+                             f"{len(self.vjps)} rules")
+        # which inputs can carry a gradient (None for variadic rows: all of them)
+        self.grad_inputs = None if variadic else tuple(
+            i for i, rule in enumerate(self.vjps) if rule is not None)
+        # (*lifted inputs, *params) -> params dict, a Call, None (no params) or a final value
+        self.prepare = prepare
+        self.method = method  # True: a Tensor method of the same name; str: that name
+        self.doc = doc
+        self.display = display  # how explain writes the forward step ("{a} + {b}")
+        self.formula = formula  # per input: how explain writes the gradient ("{g} * {out}")
+        self.notes = tuple(notes)  # extra explain lines ("sigmoid'({x}) = {out}*(1-{out})")
+        self.kink = kink  # (input arrays, params) -> (distance to a kink, where), or None
+        self.elementwise = elementwise  # broadcasting elementwise op: explain names summed axes
+        # (i, param, row): a plain Python number as input #i runs `row` with it as `param`
+        self.number_param = number_param
+        self.public = name if public == "" else public  # the public function's name, or None
+        # room for what the coming issues add: a forward-mode rule, a batching rule, the
+        # source form the compiler emits
+        self.jvp = self.batch = self.source = None
+
+    def __call__(self, *inputs: Any, **params: Any) -> Any:
+        """Run on arrays (NumPy, no graph), or record when any input is a Tensor."""
+        for x in inputs:
+            if x.__class__ is not _ndarray:
+                record = getattr(x, "_apply_primitive", None)
+                if record is not None:
+                    return record(self, inputs, params)
+        return self.forward(*inputs, **params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+class Call:
+    """What a row's `prepare` returns to run another row instead (e.g. `x ** 2` runs "pow")."""
+
+    __slots__ = ("prim", "inputs", "params")
+
+    def __init__(self, prim: Primitive, inputs: Sequence[Any], params: dict | None = None):
+        self.prim, self.inputs, self.params = prim, tuple(inputs), params
+
+
+def primitive(name: str, forward: Callable, *vjps: Callable | None, **fields: Any) -> Primitive:
+    """Define and register one row: its forward, its rules, and the fields of `Primitive`."""
+    if name in PRIMITIVES:
+        raise ValueError(f"primitive {name!r} is already defined")
+    prim = Primitive(name, forward, vjps, **fields)
+    PRIMITIVES[name] = prim
+    setattr(prims, name, prim)
+    return prim
+
+
+def value_of(x: Any) -> Any:
+    """The array inside a Tensor (or x itself): for rules that branch on values, not gradients."""
+    return x.data if hasattr(x, "_apply_primitive") else x
+
+
+def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
+    """`axis` (None, int or sequence) as a sorted tuple of non-negative ints, checked (the
+    public function puts its name in front of the error)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not isinstance(ax, (int, np.integer)) or not -ndim <= ax < ndim:
+            raise ValueError(f"axis {ax!r} is out of range for a tensor with {ndim} dims")
+        out.append(int(ax) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def sum_to_shape(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum a broadcast array back down to `shape` (leading axes, then size-1 axes)."""
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
+    )
+    if axes:
+        x = x.sum(axis=axes, keepdims=True)
+    if lead:
+        x = x.reshape(shape)
+    return x
