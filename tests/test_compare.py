@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 import autograd_nn as ag
-from autograd_nn.check import GradComparison, compare_backprop, compare_grads
+from autograd_nn.check import (
+    GradComparison,
+    ParamComparison,
+    compare_backprop,
+    compare_grads,
+)
+from autograd_nn.check.table import html_table, text_table
 from autograd_nn.tutorials import tutorial1, tutorial2
 
 
@@ -351,3 +357,86 @@ def test_ambiguous_factor_suggests_batch_size_and_loss_kind():
     report = compare_grads(hand, auto, batch_size=N * K, loss_kind="mean")
     assert not any("readings" in n for n in report["W"].notes)
     assert report["W"].factor_expression == f"N with N={N * K}"
+
+
+# --- the verdict is a set of facts; its text is derived from them ------------------------------
+def test_facts_behind_each_verdict():
+    def hand_sign_factor(p, X=X, T=T):
+        r = T - (X @ p["W"] + p["b"])
+        return {"W": X.T @ r, "b": r.sum(axis=0)}
+
+    row = compare_backprop(hand_sign_factor, ag_sum_loss, P0)["W"]
+    assert (row.sign, row.factor, row.transposed, row.shape_mismatch, row.match) == (
+        -1, pytest.approx(0.5), False, False, False)
+    assert row.factor_readings[0][0] == row.factor_expression == "1/2"
+    assert "2 from d/dx of a square" in row.factor_readings[0][1]
+    row = compare_backprop(hand_correct_sum, ag_sum_loss, P0)["W"]
+    assert row.match and row.ok and row.finite and row.ratio is None and row.sign is None
+
+    def hand_transposed(p, X=X, T=T):
+        r = residual(p)
+        return {"W": (2 * r).T @ X, "b": 2 * r}  # W transposed, b not summed over the batch
+
+    report = compare_backprop(hand_transposed, ag_sum_loss, P0)
+    w, b = report["W"], report["b"]
+    assert w.transposed and not w.shape_mismatch and w.sign == 1 and w.factor == 1.0
+    assert w.factor_readings == [] and w.factor_expression is None
+    assert b.shape_mismatch and not b.transposed and b.ratio is None and b.sign is None
+    report = compare_grads({"a": np.array([np.nan, 1.0]), "x": np.ones(1)}, {"a": np.ones(2),
+                                                                            "m": np.ones(1)})
+    assert not report["a"].finite and report["x"].extra and report["m"].missing
+    assert not any(r.match for r in report)
+
+
+def test_verdict_and_meaning_are_written_from_the_facts():
+    def row(**facts):
+        return ParamComparison("w", (2, 2), (2, 2), **facts)
+
+    assert row(match=True).verdict == "match"
+    assert row().verdict == "mismatch"
+    assert row(ratio=-1.0, sign=-1, factor=1.0).verdict == "opposite sign"
+    assert row(ratio=3.0, sign=1, factor=3.0).verdict == "constant factor"
+    assert row(ratio=-3.0, sign=-1, factor=3.0).verdict == "opposite sign and constant factor"
+    assert row(ratio=1.0, sign=1, factor=1.0, transposed=True).verdict == "transposed"
+    assert (row(ratio=-0.5, sign=-1, factor=0.5, transposed=True).verdict
+            == "transposed, opposite sign and constant factor")
+    assert row(shape_mismatch=True).verdict == "wrong shape"
+    assert row(finite=False, ratio=2.0, sign=1, factor=2.0).verdict == "not finite"
+    assert row(missing=True).verdict == "missing" and row(extra=True).verdict == "extra"
+    r = row(ratio=-3.0, sign=-1, factor=3.0, factor_readings=[("3", "a reading")])
+    assert r.meaning.startswith("hand-written = -autograd")
+    assert "factor 3 = 3: a reading" in r.meaning
+    assert "a constant scale" in row(ratio=3.0, sign=1, factor=3.0).meaning
+    assert row(match=True).meaning is None
+    d = r.to_dict()
+    assert d["verdict"] == "opposite sign and constant factor" and d["sign"] == -1
+    assert d["factor_expression"] == "3" and d["ok"] is False and d["transposed"] is False
+
+
+def test_compare_backprop_evaluates_the_loss_once():
+    calls = []
+
+    def loss(p, X=X, T=T):
+        calls.append(1)
+        return ag_mean_loss(p, X, T)
+
+    report = compare_backprop(hand_correct_sum, loss, P0)
+    assert len(calls) == 1 and report.loss_kind == "mean"  # the reduction read from that graph
+
+
+# --- one table helper for text and HTML --------------------------------------------------------
+def test_table_helper_aligns_text_and_escapes_html():
+    head, rows = ("a", "long name"), [("<x>", "1"), ("yy & z", "")]
+    assert text_table(head, rows) == ["a       long name", "------  ---------", "<x>     1",
+                                      "yy & z"]
+    page = html_table(head, rows, lambda i, j: "color:red" if (i, j) == (0, 1) else None)
+    assert "<td>&lt;x&gt;</td>" in page and '<td style="color:red">1</td>' in page
+    assert "<td>yy &amp; z</td>" in page and page.count("<tr>") == 3
+    with pytest.raises(ValueError, match="2 cells"):
+        text_table(("a",), [("1", "2")])
+
+
+def test_report_cells_are_escaped_in_html():
+    page = compare_grads({"<w&>": -np.ones(2)}, {"<w&>": np.ones(2)})._repr_html_()
+    assert "<w&>" not in page and "&lt;w&amp;&gt;" in page
+    assert '<td style="color:#cf222e;font-weight:bold">opposite sign</td>' in page

@@ -214,3 +214,45 @@ def test_order_2_also_checks_first_derivatives():
     good = _custom_square(lambda B, g, ans, x: 2 * x * g)
     assert gradcheck(lambda x: good(x).sum(), x, order=2)
     assert gradcheck(lambda x: good(x).sum(), x, order=2, mode="random")
+
+
+# --- evaluations of the user's function ---------------------------------------------------------
+def counted(f):
+    """f, counting its calls in `.calls`."""
+    def wrapper(*args):
+        wrapper.calls += 1
+        return f(*args)
+
+    wrapper.calls = 0
+    return wrapper
+
+
+def test_function_is_evaluated_once_for_autograd_and_twice_per_difference():
+    x = rng.standard_normal(3)
+    f = counted(lambda x: (ag.tanh(x) ** 2).sum())
+    assert gradcheck(f, x) and f.calls == 1 + 2 * 3
+    f = counted(lambda x: ag.tanh(x) * 2.0)  # non-scalar: projected, still no probing call
+    assert gradcheck(f, x) and f.calls == 1 + 2 * 3
+    f = counted(lambda x: (ag.tanh(x) ** 2).sum())
+    assert gradcheck(f, x, mode="random", n_directions=2) and f.calls == 1 + 2 * 2
+    f = counted(lambda x: (ag.tanh(x) ** 2).sum())
+    assert gradcheck(f, x, order=2) and f.calls == 2 * (1 + 2 * 3)  # each step: same count
+    f = counted(lambda p, X, labels: (ag.matmul(X, p["W"]) + p["b"][0]).sum())
+    p = {"W": W, "b": [rng.standard_normal(4)]}
+    assert gradcheck(f, p, X, np.array([1, 2])) and f.calls == 1 + 2 * (W.size + 4 + X.size)
+
+
+def test_a_failure_adds_only_the_graph_inspection(monkeypatch):
+    plant(monkeypatch, "tanh", lambda B, g, ans, x: 2 * g * (1 - ans * ans))
+    f = counted(lambda x: ag.tanh(x).sum())
+    with pytest.raises(GradcheckError):
+        gradcheck(f, rng.standard_normal(3))
+    assert f.calls == 1 + 2 * 3 + 1  # + 1: the graph rebuilt with creation sites for kinks
+
+
+def test_nested_input_failure_is_labelled_by_path(monkeypatch):
+    plant(monkeypatch, "sigmoid", lambda B, g, ans, x: g * ans)
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda p, Xs: ag.sigmoid(ag.matmul(Xs[0], p["W"])).sum(), {"W": W}, [X])
+    assert info.value.failure.input_label == "input 0['W']"
+    assert "with respect to input 0['W'] (shape (3, 4), float64)" in str(info.value)

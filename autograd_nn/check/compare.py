@@ -4,14 +4,15 @@ Hand-written backprop usually differs from the true gradient in a few recognisab
 opposite sign (the "gradient ascent" convention: computing from (y - output) and adding), a
 constant factor (the 2 of d/dx x², 1/N of a mean against a sum), a transposed matrix, or a wrong
 shape (a gradient not summed over the batch axis). `compare_grads` fits
-`hand-written = ratio * autograd` per parameter and reports which of these explains the
-difference, with the factor and a guess of its meaning, as a table (terminal), HTML (Jupyter)
-and plain fields (tests).
+`hand-written = ratio * autograd` per parameter and records what it found as facts on the row
+(sign, factor and its readings, transposed, shape mismatch, match); the verdict text, the meaning,
+the table (terminal) and HTML (Jupyter) are all derived from those facts.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import html
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from ..engine import _sum_to
+from ..formatting import index_text, number_text, shape_text
 from ..functional import grad as ag_grad
 from ..functional import tree_flatten
 from ..tensor import Tensor
+from .table import html_table, text_table
 
 __all__ = ["GradComparison", "ParamComparison", "compare_backprop", "compare_grads"]
 
@@ -46,35 +49,78 @@ MISSING = "missing"
 EXTRA = "extra"
 NOT_FINITE = "not finite"
 
+_ASCENT = ("hand-written = -autograd: the gradient-ascent convention (the negative gradient, "
+           "e.g. computed from (y - output), then added to the weights)")
+
 
 @dataclass
 class ParamComparison:
-    """One parameter's verdict. `ratio` fits hand-written = ratio * autograd (sign included);
-    `factor` = |ratio| and `sign` = ±1 when the verdict involves them, else None."""
+    """One parameter's facts; `verdict`, `meaning` and `ok` are derived from them. `ratio` fits
+    hand-written = ratio * autograd (sign included); then `sign` = ±1 and `factor` = |ratio|."""
 
     name: str
     shape: tuple | None  # hand-written gradient's shape
     autograd_shape: tuple | None
-    verdict: str
+    missing: bool = False  # autograd has the parameter, the hand-written side has no gradient
+    extra: bool = False  # a hand-written gradient with no autograd parameter of that name
+    finite: bool = True  # the hand-written gradient has no NaN or Inf
+    match: bool = False  # equal to autograd's within tolerance
+    shape_mismatch: bool = False  # shapes differ, and not as a transpose
+    transposed: bool = False  # hand-written.T = ratio * autograd
+    ratio: float | None = None
+    sign: int | None = None
+    factor: float | None = None  # 1.0 when |ratio| is 1 within 1e-6
+    factor_readings: list[tuple[str, str]] = field(default_factory=list)  # (expression, meaning)
     max_abs_error: float | None = None
     max_rel_error: float | None = None
     worst_index: tuple | None = None
     handwritten_at_worst: float | None = None
     autograd_at_worst: float | None = None
-    ratio: float | None = None
-    factor: float | None = None
-    sign: int | None = None
-    factor_expression: str | None = None
-    meaning: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.verdict == MATCH
+        return self.match
 
     @property
-    def transposed(self) -> bool:
-        return self.verdict.startswith(TRANSPOSED)
+    def verdict(self) -> str:
+        """The facts in words: 'match', 'opposite sign and constant factor', 'transposed', ..."""
+        for fact, text in ((self.missing, MISSING), (self.extra, EXTRA),
+                           (not self.finite, NOT_FINITE), (self.match, MATCH),
+                           (self.shape_mismatch, WRONG_SHAPE), (self.ratio is None, MISMATCH)):
+            if fact:
+                return text
+        words = [TRANSPOSED] if self.transposed else []
+        relation = [OPPOSITE] if self.sign == -1 else []
+        if self.factor != 1:
+            relation.append(FACTOR)
+        if relation:
+            words.append(" and ".join(relation))
+        return ", ".join(words) or MISMATCH
+
+    @property
+    def factor_expression(self) -> str | None:
+        """The likeliest reading of the factor ('2', 'N/2 with N=4', ...), if one fits."""
+        return self.factor_readings[0][0] if self.factor_readings else None
+
+    @property
+    def meaning(self) -> str | None:
+        """What the sign and factor likely mean, in words."""
+        parts = [_ASCENT] if self.sign == -1 else []
+        if self.factor is not None and self.factor != 1:
+            f = number_text(self.factor, 6)
+            if self.factor_readings:
+                parts.append(f"factor {f} = " + "; or ".join(
+                    f"{expr}: {text}" for expr, text in self.factor_readings))
+            else:
+                parts.append(f"factor {f}: a constant scale (learning rate folded in? "
+                             "a different loss reduction?)")
+        return "; ".join(parts) or None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The facts and the derived texts as plain data."""
+        return ({k: getattr(self, k) for k in self.__dataclass_fields__}
+                | {k: getattr(self, k) for k in ("verdict", "factor_expression", "meaning", "ok")})
 
 
 class GradComparison:
@@ -118,44 +164,43 @@ class GradComparison:
     @property
     def missing(self) -> list[str]:
         """Parameters autograd has but the hand-written gradients lack."""
-        return [r.name for r in self.rows if r.verdict == MISSING]
+        return [r.name for r in self.rows if r.missing]
 
     @property
     def extra(self) -> list[str]:
         """Hand-written gradients with no parameter of that name on the autograd side."""
-        return [r.name for r in self.rows if r.verdict == EXTRA]
+        return [r.name for r in self.rows if r.extra]
 
     @property
     def verdicts(self) -> dict[str, str]:
         return {r.name: r.verdict for r in self.rows}
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {r.name: {k: getattr(r, k) for k in r.__dataclass_fields__} | {"ok": r.ok}
-                for r in self.rows}
+        return {r.name: r.to_dict() for r in self.rows}
 
     # --- rendering ------------------------------------------------------------------------------
+    _TITLE = "hand-written vs autograd gradients"
     _HEAD = ("parameter", "shape", "max abs err", "max rel err", "worst index", "verdict",
              "ratio h/a")
 
-    def _cells(self, r: ParamComparison) -> tuple[str, ...]:
+    @staticmethod
+    def _cells(r: ParamComparison) -> tuple[str, ...]:
         if r.shape is not None and r.autograd_shape is not None and r.shape != r.autograd_shape:
-            shape = f"{_shape(r.shape)} vs {_shape(r.autograd_shape)}"
+            shape = f"{shape_text(r.shape)} vs {shape_text(r.autograd_shape)}"
         else:
-            shape = _shape(r.shape if r.shape is not None else r.autograd_shape)
-        factor = ""
+            shape = shape_text(r.shape if r.shape is not None else r.autograd_shape)
+        ratio = ""
         if r.ratio is not None:
-            factor = _num(r.ratio)
+            ratio = number_text(r.ratio)
             if r.factor_expression:
-                factor += f" ({r.factor_expression})"
-        return (r.name, shape, _num(r.max_abs_error), _num(r.max_rel_error),
-                "" if r.worst_index is None else _index(r.worst_index), r.verdict, factor)
+                ratio += f" ({r.factor_expression})"
+        index = "" if r.worst_index is None else index_text(r.worst_index)
+        return (r.name, shape, number_text(r.max_abs_error), number_text(r.max_rel_error), index,
+                r.verdict, ratio)
 
     def _notes(self) -> list[str]:
-        lines = []
-        for r in self.rows:
-            for text in ([r.meaning] if r.meaning else []) + r.notes:
-                lines.append(f"{r.name}: {text}")
-        return lines
+        return [f"{r.name}: {text}" for r in self.rows
+                for text in ([r.meaning] if r.meaning else []) + r.notes]
 
     def summary(self) -> str:
         if self.ok:
@@ -164,63 +209,27 @@ class GradComparison:
         return f"{len(bad)} of {len(self.rows)} differ from autograd: " + ", ".join(bad)
 
     def __str__(self) -> str:
-        table = [self._HEAD] + [self._cells(r) for r in self.rows]
-        widths = [max(len(row[i]) for row in table) for i in range(len(self._HEAD))]
-        fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
-        lines = ["hand-written vs autograd gradients", fmt(table[0]),
-                 "  ".join("-" * w for w in widths)]
-        lines += [fmt(row) for row in table[1:]]
+        lines = [self._TITLE, *text_table(self._HEAD, [self._cells(r) for r in self.rows])]
         notes = self._notes()
         if notes:
-            lines.append("")
-            lines += notes
-        lines += ["", self.summary()]
-        return "\n".join(lines)
+            lines += ["", *notes]
+        return "\n".join([*lines, "", self.summary()])
 
     def __repr__(self) -> str:
         return f"<GradComparison {self.verdicts}>"
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        head = "".join(f"<th>{esc(h)}</th>" for h in self._HEAD)
-        body = []
-        for r in self.rows:
-            color = "#1a7f37" if r.ok else "#cf222e"
-            cells = list(self._cells(r))
-            tds = "".join(
-                f'<td style="color:{color};font-weight:bold">{esc(c)}</td>' if i == 5
-                else f"<td>{esc(c)}</td>"
-                for i, c in enumerate(cells)
-            )
-            body.append(f"<tr>{tds}</tr>")
-        notes = "".join(f"<li>{esc(n)}</li>" for n in self._notes())
-        return (
-            "<div><b>hand-written vs autograd gradients</b>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            + (f"<ul>{notes}</ul>" if notes else "")
-            + f"<p>{esc(self.summary())}</p></div>"
-        )
+        verdict_col = self._HEAD.index("verdict")
 
+        def style(i: int, j: int) -> str | None:
+            if j != verdict_col:
+                return None
+            return f"color:{'#1a7f37' if self.rows[i].ok else '#cf222e'};font-weight:bold"
 
-# ---------------------------------------------------------------------------------------------
-# Formatting helpers
-# ---------------------------------------------------------------------------------------------
-def _shape(s: tuple | None) -> str:
-    if s is None:
-        return "?"
-    return f"({s[0]},)" if len(s) == 1 else "(" + ",".join(str(n) for n in s) + ")"
-
-
-def _index(idx: tuple) -> str:
-    return "(" + ",".join(str(int(i)) for i in idx) + ")"
-
-
-def _num(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    if x == 0:
-        return "0"
-    return f"{x:.3g}"
+        table = html_table(self._HEAD, [self._cells(r) for r in self.rows], style)
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self._notes())
+        return (f"<div><b>{self._TITLE}</b>{table}" + (f"<ul>{notes}</ul>" if notes else "")
+                + f"<p>{html.escape(self.summary())}</p></div>")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,7 +265,7 @@ def _expression(const: Fraction, power: int) -> str:
     return f"{p}/{n}" if q == 1 else f"{p}/({q}{n})"
 
 
-def _factor_meanings(factor: float, batch_size: int | None, loss_kind: str | None,
+def _factor_readings(factor: float, batch_size: int | None, loss_kind: str | None,
                      ) -> list[tuple[str, str]]:
     """(expression, meaning) pairs explaining |ratio| as a change of loss reduction."""
     out = []
@@ -291,47 +300,23 @@ def _factor_meanings(factor: float, batch_size: int | None, loss_kind: str | Non
     return out
 
 
-def _describe_ratio(row: ParamComparison, ratio: float, batch_size: int | None,
-                    loss_kind: str | None, prefix: str = "") -> None:
-    """Fill verdict, ratio, factor, sign and meaning of `row` from a fitted ratio."""
-    sign = -1 if ratio < 0 else 1
-    factor = abs(ratio)
-    unit = abs(factor - 1) <= 1e-6
+def _set_ratio(row: ParamComparison, ratio: float, batch_size: int | None,
+               loss_kind: str | None) -> None:
+    """Record a fitted ratio on `row`: sign, factor and the readings of the factor."""
     row.ratio = ratio
-    row.sign = sign
-    row.factor = 1.0 if unit else factor
-    parts = []
-    if sign < 0:
-        parts.append(OPPOSITE)
-    if not unit:
-        parts.append(FACTOR)
-    verdict = " and ".join(parts) if parts else ""
-    row.verdict = (prefix + (", " + verdict if verdict else "")) if prefix else verdict
-    meanings = []
-    if sign < 0:
-        meanings.append(
-            "hand-written = -autograd: the gradient-ascent convention (the negative gradient, "
-            "e.g. computed from (y - output), then added to the weights)")
-    if not unit:
-        cands = _factor_meanings(factor, batch_size, loss_kind)
-        if cands:
-            row.factor_expression = cands[0][0]
-            meanings.append(f"factor {factor:.6g} = " + "; or ".join(
-                f"{expr}: {text}" for expr, text in cands))
-            missing = [arg for arg, value in (("batch_size=N", batch_size),
-                                              ("loss_kind=", loss_kind)) if value is None]
-            if len(cands) > 1 and missing:
-                row.notes.append(
-                    f"{len(cands)} readings of the factor fit; pass "
-                    + " and ".join(m if m != "loss_kind=" else
-                                   "loss_kind= (the reduction of autograd's loss: "
-                                   + ", ".join(repr(k) for k in _REDUCTIONS) + ")"
-                                   for m in missing)
-                    + " to narrow them down")
-        else:
-            meanings.append(f"factor {factor:.6g}: a constant scale (learning rate folded in? "
-                            "a different loss reduction?)")
-    row.meaning = "; ".join(meanings) if meanings else None
+    row.sign = -1 if ratio < 0 else 1
+    row.factor = 1.0 if abs(abs(ratio) - 1) <= 1e-6 else abs(ratio)
+    if row.factor == 1:
+        return
+    row.factor_readings = _factor_readings(row.factor, batch_size, loss_kind)
+    missing = [arg for arg, value in (("batch_size=N", batch_size),
+                                      ("loss_kind=", loss_kind)) if value is None]
+    if len(row.factor_readings) > 1 and missing:
+        kinds = ", ".join(repr(k) for k in _REDUCTIONS)
+        asks = [m if m != "loss_kind=" else
+                f"loss_kind= (the reduction of autograd's loss: {kinds})" for m in missing]
+        row.notes.append(f"{len(row.factor_readings)} readings of the factor fit; pass "
+                         + " and ".join(asks) + " to narrow them down")
 
 
 def _errors(row: ParamComparison, h: np.ndarray, a: np.ndarray, atol: float | None) -> None:
@@ -351,66 +336,68 @@ def _errors(row: ParamComparison, h: np.ndarray, a: np.ndarray, atol: float | No
 
 def _compare_one(name: str, h: np.ndarray, a: np.ndarray, atol: float | None, rtol: float,
                  batch_size: int | None, loss_kind: str | None) -> ParamComparison:
-    row = ParamComparison(name, tuple(h.shape), tuple(a.shape), MISMATCH)
+    row = ParamComparison(name, tuple(h.shape), tuple(a.shape))
     h64 = h.astype(np.float64) if h.dtype.kind in "biuf" else h
     a64 = a.astype(np.float64) if a.dtype.kind in "biuf" else a
+    same_shape = h.shape == a.shape
+    if same_shape:
+        _errors(row, h64, a64, atol)
     if not np.all(np.isfinite(h64)):
-        row.verdict = NOT_FINITE
+        row.finite = False
         row.notes.append(f"the hand-written gradient has {int(np.isnan(h64).sum())} NaN and "
                          f"{int(np.isinf(h64).sum())} Inf entries")
-        if h.shape == a.shape:
-            _errors(row, h64, a64, atol)
         return row
-    if h.shape == a.shape:
-        _errors(row, h64, a64, atol)
-        if _close(h64, a64, atol, rtol):
-            row.verdict = MATCH
-            return row
-        ratio = _fit_ratio(h64, a64, atol, rtol)
-        if ratio is not None:
-            _describe_ratio(row, ratio, batch_size, loss_kind)
-            return row
-        if h.ndim == 2 and h.shape[0] == h.shape[1]:
-            ratio = _fit_ratio(h64.T, a64, atol, rtol)
-            if ratio is not None:
-                _describe_ratio(row, ratio, batch_size, loss_kind, prefix=TRANSPOSED)
-                row.notes.append("the hand-written gradient equals autograd's transposed "
-                                 "(swap the operands of the matmul or add .T)")
-                return row
+    if same_shape and _close(h64, a64, atol, rtol):
+        row.match = True
+        return row
+    ratio = _fit_ratio(h64, a64, atol, rtol) if same_shape else None
+    if ratio is None and h.ndim == 2 and h.shape[::-1] == a.shape:  # square or not
+        ratio = _fit_ratio(h64.T, a64, atol, rtol)
+        row.transposed = ratio is not None
+    if ratio is not None:
+        _set_ratio(row, ratio, batch_size, loss_kind)
+        if row.transposed:
+            row.notes.append(_transposed_note(h.shape, a.shape))
+    elif same_shape:
         if not np.any(a64):
             row.notes.append("autograd's gradient is all zeros: the loss does not depend on "
                              "this parameter at this point")
         elif not np.any(h64):
             row.notes.append("the hand-written gradient is all zeros (not computed?)")
-        return row
-    # shapes differ
-    if h.ndim == 2 and h.shape == a.shape[::-1]:
-        ratio = _fit_ratio(h64.T, a64, atol, rtol)
-        if ratio is not None:
-            _describe_ratio(row, ratio, batch_size, loss_kind, prefix=TRANSPOSED)
-            row.notes.append(f"the hand-written gradient has shape {_shape(h.shape)}, autograd's "
-                             f"{_shape(a.shape)}: it is the transpose (e.g. X @ G instead of "
-                             "X.T @ G, or the weight stored as (out, in))")
-            row.max_abs_error = row.max_rel_error = None
-            return row
-    row.verdict = WRONG_SHAPE
-    row.notes.append(f"hand-written shape {_shape(h.shape)} but the parameter's gradient has "
-                     f"shape {_shape(a.shape)}")
+    else:
+        row.shape_mismatch = True
+        row.notes += _shape_notes(h64, a64, atol, rtol)
+    return row
+
+
+def _transposed_note(shape: tuple, autograd_shape: tuple) -> str:
+    if shape == autograd_shape:
+        return ("the hand-written gradient equals autograd's transposed (swap the operands of "
+                "the matmul or add .T)")
+    return (f"the hand-written gradient has shape {shape_text(shape)}, autograd's "
+            f"{shape_text(autograd_shape)}: it is the transpose (e.g. X @ G instead of X.T @ G, "
+            "or the weight stored as (out, in))")
+
+
+def _shape_notes(h: np.ndarray, a: np.ndarray, atol: float | None, rtol: float) -> list[str]:
+    """Why the shapes differ: only reshaped, or not summed over the batch axes."""
+    notes = [f"hand-written shape {shape_text(h.shape)} but the parameter's gradient has "
+             f"shape {shape_text(a.shape)}"]
     if h.size == a.size:
-        ratio = _fit_ratio(h64.reshape(a.shape), a64, atol, rtol)
+        ratio = _fit_ratio(h.reshape(a.shape), a, atol, rtol)
         if ratio is not None:
-            row.notes.append(f"reshaped to {_shape(a.shape)} it equals {_num(ratio)} x autograd's "
-                             "(only the shape is off)")
+            notes.append(f"reshaped to {shape_text(a.shape)} it equals {number_text(ratio)} x "
+                         "autograd's (only the shape is off)")
     try:
-        summed = _sum_to(h64, a.shape)
+        summed = _sum_to(h, a.shape)
     except Exception:  # noqa: BLE001  (shapes not reducible)
         summed = None
     if summed is not None and summed.shape == a.shape:
-        ratio = _fit_ratio(summed, a64, atol, rtol)
+        ratio = _fit_ratio(summed, a, atol, rtol)
         if ratio is not None:
-            row.notes.append(f"summed over the broadcast (batch) axes it equals {_num(ratio)} x "
-                             "autograd's: the hand-written gradient was not summed over the batch")
-    return row
+            notes.append(f"summed over the broadcast (batch) axes it equals {number_text(ratio)} "
+                         "x autograd's: the hand-written gradient was not summed over the batch")
+    return notes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -510,7 +497,7 @@ def compare_grads(
     rows = []
     for name, a in auto.items():
         if name not in hand:
-            rows.append(ParamComparison(name, None, tuple(a.shape), MISSING,
+            rows.append(ParamComparison(name, None, tuple(a.shape), missing=True,
                                         notes=["no hand-written gradient for this parameter"]))
             continue
         row = _compare_one(name, hand[name], a, atol, rtol, batch_size, loss_kind)
@@ -520,7 +507,7 @@ def compare_grads(
         rows.append(row)
     for name, h in hand.items():
         if name not in auto:
-            rows.append(ParamComparison(name, tuple(h.shape), None, EXTRA,
+            rows.append(ParamComparison(name, tuple(h.shape), None, extra=True,
                                         notes=["autograd has no parameter of this name"]))
     return GradComparison(rows, atol, rtol, batch_size, loss_kind, renamed)
 
@@ -575,11 +562,18 @@ def compare_backprop(
         names = list(params)
     base = {k: (v.data if isinstance(v, Tensor) else np.asarray(v)).copy()
             for k, v in params.items()}
-    auto = ag_grad(loss_fn)(base, *args)
+    detected: list[tuple[str | None, int | None]] = []
+
+    @functools.wraps(loss_fn)
+    def loss_and_kind(p: dict, *a: Any) -> Any:  # one evaluation: the graph gives the reduction
+        loss = loss_fn(p, *a)
+        detected.append(detect_loss_kind(loss))
+        return loss
+
+    auto = ag_grad(loss_and_kind)(base, *args)
     count = None
     if loss_kind == "auto":
-        tensors = {k: Tensor(v, requires_grad=True) for k, v in base.items()}
-        loss_kind, count = detect_loss_kind(loss_fn(tensors, *args))
+        loss_kind, count = detected[-1]
     if batch_size is None:
         batch_size = count  # a mean's element count is the N of its 1/N
     if batch_size is None:
