@@ -12,12 +12,12 @@ import importlib
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 PROG = "autograd-nn"
-TUTORIALS = ("1", "2")
+TUTORIALS = ("1", "2")  # = tutorials.reports.TUTORIALS (here so --help loads no course)
 GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
 
 
@@ -49,57 +49,17 @@ def _graph_file(text: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Tutorials: the same weights on both sides
+# The course (autograd_nn.tutorials), loaded only by the commands that use it
 # ---------------------------------------------------------------------------------------------
-def _tutorial(k: str) -> Any:
+def _course(name: str) -> ModuleType:
     try:
-        return importlib.import_module(f"autograd_nn.tutorials.tutorial{k}")
+        return importlib.import_module(f"autograd_nn.tutorials.{name}")
     except ImportError as err:
-        raise CommandError(f"cannot load tutorial {k} (autograd_nn.tutorials.tutorial{k}): "
-                           f"{err}") from err
+        raise CommandError(f"cannot load autograd_nn.tutorials.{name}: {err}") from err
 
 
 def _selected(which: str) -> list[str]:
     return list(TUTORIALS) if which == "all" else [which]
-
-
-def compare_text(k: str, seed: int = 0) -> str:
-    """Tutorial k's hand-written gradients against autograd's, from the same initial weights."""
-    from .check import compare_backprop
-
-    mod = _tutorial(k)
-    params = mod.initial_weights(seed)
-    report = compare_backprop(mod.handwritten_gradients, mod.loss, params, mod.X, mod.Y)
-    doc = (mod.loss.__doc__ or "").strip().splitlines()
-    title = f"Tutorial {k}: hand-written backprop vs autograd (initial weights, seed {seed})"
-    lines = [title, "=" * len(title)]
-    if doc:
-        lines.append(f"autograd's loss: {doc[0]}")
-    lines += [str(report), ""]
-    return "\n".join(lines)
-
-
-def _tutorial_loss(k: str, seed: int) -> tuple[Any, dict[str, Any], Any]:
-    import autograd_nn as ag
-
-    mod = _tutorial(k)
-    params = {name: ag.Tensor(v, requires_grad=True, name=name)
-              for name, v in mod.initial_weights(seed).items()}
-    return mod.loss(params, mod.X, mod.Y), params, mod
-
-
-def explain_text(k: str, seed: int = 0) -> str:
-    """Tutorial k's loss, its chain rule written out per node."""
-    from .check import explain
-
-    loss, _params, mod = _tutorial_loss(k, seed)
-    title = f"Tutorial {k}: the chain rule of autograd's loss (initial weights, seed {seed})"
-    return "\n".join([title, "=" * len(title), str(explain(loss, tutorial_names(mod, loss))), ""])
-
-
-def tutorial_names(mod: Any, loss: Any) -> dict[str, Any]:
-    """The names `explain` and `graph` give a tutorial's leaves: its data X, Y and the loss L."""
-    return {"X": mod.X, "Y": mod.Y, "L": loss}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,18 +109,6 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _run_module(name: str, *args: Any, **kwargs: Any) -> Any:
-    try:
-        module = importlib.import_module(name)
-    except ImportError as err:
-        raise CommandError(f"{name} is not available: {err}") from err
-    return module.run(*args, **kwargs)
-
-
-def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     if out.exists() and not out.is_dir():
@@ -171,15 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except OSError as err:
         raise CommandError(f"cannot create the output folder {out}: {err.strerror}") from err
     before = _snapshot(out)
-    stages: list[tuple[str, Callable[[], Any]]] = [
-        ("tutorials", lambda: _run_module("autograd_nn.tutorials.demo", out,
-                                          progress=not args.no_progress)),
-        ("graph pictures", lambda: _run_module("autograd_nn.viz.demo", out)),
-        ("comparison reports", lambda: _write(
-            out / "compare.txt", "\n".join(compare_text(k) for k in TUTORIALS))),
-        ("chain-rule explanations", lambda: _write(
-            out / "explain.txt", "\n".join(explain_text(k) for k in TUTORIALS))),
-    ]
+    stages = _course("demo").stages(out, progress=not args.no_progress)
     progress = _Progress(len(stages), enabled=not args.no_progress)
     failures = []
     t0 = time.perf_counter()
@@ -209,13 +149,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    texts = [compare_text(k, args.seed) for k in _selected(args.tutorial)]
+    reports = _course("reports")
+    texts = [reports.compare_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    texts = [explain_text(k, args.seed) for k in _selected(args.tutorial)]
+    reports = _course("reports")
+    texts = [reports.explain_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
     return 0
 
@@ -227,9 +169,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     fmt = path.suffix.lower().lstrip(".")
     if path.parent and not path.parent.exists():
         raise CommandError(f"--out {path}: folder {path.parent} does not exist")
-    loss, _params, mod = _tutorial_loss(args.tutorial, args.seed)
+    loss, names = _course("reports").named_loss(args.tutorial, args.seed)
     kwargs = {"color_by": args.color_by} if args.color_by else {}
-    picture = ag.draw_graph(loss, names=tutorial_names(mod, loss),
+    picture = ag.draw_graph(loss, names=names,
                             title=f"Tutorial {args.tutorial}: the loss L", **kwargs)
     if fmt == "dot":
         path.write_text(picture.source, encoding="utf-8")

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
+import re
 import shutil
+import struct
 import subprocess
 import sys
-import types
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -18,6 +18,7 @@ import autograd_nn
 from autograd_nn.cli import main
 
 ROOT = pathlib.Path(autograd_nn.__file__).resolve().parent.parent
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def run_module(*args: str, cwd: pathlib.Path | None = None) -> subprocess.CompletedProcess:
@@ -206,10 +207,11 @@ def test_graph_labels_inputs_and_loss_like_explain(tmp_path, capsys):
     assert "dL/dweights1" in explained
 
 
-def _stub(monkeypatch, name, run):
-    mod = types.ModuleType(name)
-    mod.run = run
-    monkeypatch.setitem(sys.modules, name, mod)
+def _stub_stages(monkeypatch, tutorials, pictures):
+    from autograd_nn.tutorials import demo
+
+    monkeypatch.setattr(demo, "write_tutorials", tutorials)
+    monkeypatch.setattr(demo, "write_pictures", pictures)
 
 
 def test_demo_orchestration_with_stub_stages(tmp_path, monkeypatch, capsys):
@@ -223,8 +225,7 @@ def test_demo_orchestration_with_stub_stages(tmp_path, monkeypatch, capsys):
         calls["viz"] = pathlib.Path(out_dir)
         (pathlib.Path(out_dir) / "graph.svg").write_text("<svg/>")
 
-    _stub(monkeypatch, "autograd_nn.tutorials.demo", tut_run)
-    _stub(monkeypatch, "autograd_nn.viz.demo", viz_run)
+    _stub_stages(monkeypatch, tut_run, viz_run)
     out = tmp_path / "out"
     assert main(["demo", "--out", str(out), "--no-progress"]) == 0
     assert calls["tutorials"] == (out.resolve(), False) and calls["viz"] == out.resolve()
@@ -241,13 +242,76 @@ def test_demo_stage_failure_exit_1_keeps_other_outputs(tmp_path, monkeypatch, ca
     def broken(out_dir, progress=True):
         raise ValueError("no data")
 
-    _stub(monkeypatch, "autograd_nn.tutorials.demo", broken)
-    _stub(monkeypatch, "autograd_nn.viz.demo", lambda out_dir: None)
+    _stub_stages(monkeypatch, broken, lambda out_dir: None)
     out = tmp_path / "out"
     assert main(["demo", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "demo stage tutorials: ValueError: no data" in err and "Traceback" not in err
     assert (out / "compare.txt").exists() and (out / "explain.txt").exists()
+
+
+def test_demo_run_is_every_stage_in_order(tmp_path, monkeypatch):
+    from autograd_nn.tutorials import demo
+
+    for name in ("write_tutorials", "write_pictures", "write_compare", "write_explain"):
+        monkeypatch.setattr(demo, name, lambda out, *a, name=name: [out / name])
+    out = tmp_path / "new"
+    assert demo.run(out, progress=False) == [
+        out / "write_tutorials", out / "write_pictures", out / "write_compare",
+        out / "write_explain",
+    ]
+    assert out.is_dir()
+    assert [label for label, _ in demo.stages(out)] == [
+        "tutorials", "graph pictures", "comparison reports", "chain-rule explanations",
+    ]
+
+
+def test_cli_tutorials_are_the_courses():
+    from autograd_nn import cli
+    from autograd_nn.tutorials import reports
+
+    assert cli.TUTORIALS == reports.TUTORIALS
+
+
+# --- the demo's graph pictures (moved from test_viz_render.py with the demo) -------------------
+def _svg_nodes(svg: str) -> dict[str, ET.Element]:
+    root = ET.fromstring(svg)
+    return {g.find(f"{SVG}title").text: g for g in root.iter(f"{SVG}g")
+            if g.get("class") == "node"}
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_demo_writes_svg_and_png(tmp_path):
+    from autograd_nn.tutorials import demo
+
+    paths = demo.write_pictures(tmp_path)
+    assert len(paths) == 6
+    for p in paths:
+        assert p.exists() and p.parent == tmp_path
+        if p.suffix == ".svg":
+            nodes = _svg_nodes(p.read_text(encoding="utf-8"))
+            assert any(k.endswith("v0") for k in nodes)
+        else:
+            w, h = _png_size(p.read_bytes())
+            assert 300 < w < 5000 and 300 < h < 5000
+    flow = (tmp_path / "tutorial2_gradient_flow.svg").read_text(encoding="utf-8")
+    assert "Network" in flow and "FixedNetwork" in flow
+
+
+def test_demo_pictures_use_explains_names():
+    from autograd_nn.tutorials import demo
+
+    pics = demo.pictures()
+    for stem in ("tutorial1_graph_before", "tutorial2_gradient_flow"):
+        src = pics[stem].source
+        for name in ("X", "Y", "L", "z1", "h1", "weights1"):
+            assert re.search(rf"label=<<[BI]>{name}</[BI]>", src), (stem, name)
 
 
 # --- through the interpreter, as a user runs it --------------------------------------------------
@@ -271,17 +335,26 @@ def test_subprocess_graph_writes_file(tmp_path):
     assert (tmp_path / "g.dot").read_text().lstrip().startswith("digraph")
 
 
+def _demo_files() -> list[str]:
+    """What `make demo` writes; the pictures are DOT text (.gv) when `dot` is missing."""
+    formats = ("svg", "png") if shutil.which("dot") else ("gv",)
+    return sorted([
+        "compare.txt", "explain.txt", "digits.txt", "digits_curves.png",
+        "tutorial1.txt", "tutorial1_loss.png", "tutorial2.txt", "tutorial2_xor_loss.png",
+        *(f"{stem}.{fmt}" for stem in ("tutorial1_graph_before", "tutorial1_graph_after",
+                                       "tutorial2_gradient_flow") for fmt in formats),
+    ])
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("autograd_nn.viz.demo") is None
-    or importlib.util.find_spec("autograd_nn.tutorials.demo") is None,
-    reason="the tutorials/graph demo modules are not there yet",
-)
 def test_subprocess_demo_end_to_end(tmp_path):
     r = run_module("demo", "--out", str(tmp_path / "output"), "--no-progress", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "compare.txt" in r.stdout and "explain.txt" in r.stdout
     assert (tmp_path / "output" / "compare.txt").stat().st_size > 0
+    files = _demo_files()
+    assert sorted(p.name for p in (tmp_path / "output").iterdir()) == files
+    assert f"{len(files)} files written" in r.stdout
 
 
 def test_installed_console_script_runs(tmp_path):

@@ -86,8 +86,9 @@ def test_bad_arguments():
 def test_demo_writes_text_and_plots(tmp_path):
     from autograd_nn.tutorials import demo, tutorial1
 
+    (tmp_path / "demo").mkdir()
     start = time.perf_counter()
-    paths = demo.run(tmp_path / "demo", progress=False)
+    paths = demo.write_tutorials(tmp_path / "demo", progress=False)
     assert time.perf_counter() - start < 60
     names = sorted(p.name for p in paths)
     assert names == sorted([

@@ -1,13 +1,16 @@
-"""The two seed tutorials rebuilt on autograd_nn, and a real-data example.
+"""The course: the two seed tutorials rebuilt on autograd_nn, a real-data example, the demo.
 
 * `tutorial1`: the 3-4-1 sigmoid network with hand-written backprop, and the same network on
   Tensors (pure function and Module) matching it to rounding error after 1500 iterations.
 * `tutorial2`: from one neuron to a layer, a batch and two layers; sigmoid/ReLU/softmax (with
   the tutorial's softmax bug shown); the 2-4-1 XOR network that never learns, why, and a fix.
 * `digits`: an MLP on scikit-learn's bundled digits (needs the `examples` extra).
-* `demo.run(out_dir)`: runs all three and writes text and plots (what `make demo` calls).
+* `reports`: each tutorial's hand-written backprop checked against autograd, as text.
+* `demo.run(out_dir)`: all of the above written to a folder (what `make demo` calls).
 
-Submodules load on first use: `from autograd_nn.tutorials import tutorial1`.
+No library module imports this package (`ag.tutorials` is only a lazy alias); the `autograd-nn`
+command loads it inside the commands that need it. Submodules load on first use:
+`from autograd_nn.tutorials import tutorial1`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["demo", "digits", "tutorial1", "tutorial2"]
+__all__ = ["demo", "digits", "reports", "tutorial1", "tutorial2"]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +30,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+    return sorted(set(globals()) | set(__all__))

@@ -1,20 +1,57 @@
-"""`run(out_dir)`: both tutorials and the digits example, written to a folder as text and plots.
+"""The demo: both tutorials and the digits MLP written to one folder as text, plots and pictures.
 
-This is what `autograd-nn demo` (and `make demo`) calls. It takes a few seconds; plots use
-matplotlib's Agg backend, so no display is needed. Needs the `examples` extra.
+`run(out_dir)` writes everything; `stages(out)` gives the same work as labelled steps, which
+`autograd-nn demo` (and `make demo`) runs one by one. Needs the `examples` extra; plots use
+matplotlib's Agg backend, pictures Graphviz's `dot` (without it the DOT text, `.gv`, is written).
 """
 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["run"]
+from .. import nn
+from ..tensor import Tensor
+from ..viz import GraphPicture, draw_graph, draw_graphs
+from . import digits, reports, tutorial1, tutorial2
+
+__all__ = [
+    "pictures", "run", "stages", "write_compare", "write_explain", "write_pictures",
+    "write_tutorials",
+]
+
+Stage = tuple[str, Callable[[], list[pathlib.Path]]]
+
+
+def stages(out: pathlib.Path, progress: bool = True) -> list[Stage]:
+    """The demo's steps in order as (label, write) pairs; each write returns the paths it wrote."""
+    return [
+        ("tutorials", lambda: write_tutorials(out, progress)),
+        ("graph pictures", lambda: write_pictures(out)),
+        ("comparison reports", lambda: write_compare(out)),
+        ("chain-rule explanations", lambda: write_explain(out)),
+    ]
+
+
+def run(out_dir: Any, progress: bool = True) -> list[pathlib.Path]:
+    """Run every stage into `out_dir` (created if missing); returns the paths written."""
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [path for _, write in stages(out, progress) for path in write()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Text reports and loss curves
+# ---------------------------------------------------------------------------------------------
+def write_tutorials(out: pathlib.Path, progress: bool = True) -> list[pathlib.Path]:
+    """Both tutorials' reports and loss curves, and the digits MLP's log and learning curves."""
+    return [*_tutorial1(out), *_tutorial2(out), *_digits(out, progress)]
 
 
 def _plot_lines(path: pathlib.Path, series: Sequence[tuple[str, Sequence[float], dict]],
-                title: str, ylabel: str, logy: bool = True) -> pathlib.Path:
+                title: str, ylabel: str) -> pathlib.Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,9 +60,7 @@ def _plot_lines(path: pathlib.Path, series: Sequence[tuple[str, Sequence[float],
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, values, style in series:
         ax.plot(range(len(values)), values, label=label, **style)
-    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
-    if logy:
-        ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title, yscale="log")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -35,8 +70,6 @@ def _plot_lines(path: pathlib.Path, series: Sequence[tuple[str, Sequence[float],
 
 
 def _tutorial1(out: pathlib.Path) -> list[pathlib.Path]:
-    from . import tutorial1
-
     text = out / "tutorial1.txt"
     text.write_text(tutorial1.report())
     hand, auto = tutorial1.loss_history(tutorial1.initial_weights(0))
@@ -50,8 +83,6 @@ def _tutorial1(out: pathlib.Path) -> list[pathlib.Path]:
 
 
 def _tutorial2(out: pathlib.Path) -> list[pathlib.Path]:
-    from . import tutorial2
-
     text = out / "tutorial2.txt"
     text.write_text(tutorial2.report())
     _, stuck = tutorial2.train_handwritten(tutorial2.initial_weights(0))
@@ -68,8 +99,6 @@ def _tutorial2(out: pathlib.Path) -> list[pathlib.Path]:
 
 
 def _digits(out: pathlib.Path, progress: bool) -> list[pathlib.Path]:
-    from . import digits
-
     result = digits.train(progress=progress)
     png = digits.plot_curves(result.history, out / "digits_curves.png")
     h = result.history
@@ -89,11 +118,63 @@ def _digits(out: pathlib.Path, progress: bool) -> list[pathlib.Path]:
     return [text, png]
 
 
-def run(out_dir: Any, progress: bool = True) -> list[pathlib.Path]:
-    """Run tutorial 1, tutorial 2 and the digits MLP; write their outputs into `out_dir`.
+# ---------------------------------------------------------------------------------------------
+# Graph pictures (inputs X and Y, loss L, other values z1, h1, ... as `explain` names them)
+# ---------------------------------------------------------------------------------------------
+def pictures() -> dict[str, GraphPicture]:
+    """Tutorial 1's graph before and after training; tutorial 2's gradient flow as written next
+    to the fixed network, on one colour scale. By file stem; building them needs no `dot`."""
+    x1, y1 = Tensor(tutorial1.X, name="X"), Tensor(tutorial1.Y, name="Y")
+    start = tutorial1.initial_weights(0)
+    trained, _ = tutorial1.train_autograd(start, style="function")
+    out: dict[str, GraphPicture] = {}
+    for stem, weights, when in (("tutorial1_graph_before", start, "before training"),
+                                ("tutorial1_graph_after", trained, "after 1500 steps")):
+        loss = nn.functional.sum_of_squares(tutorial1.Network(weights=weights)(x1), y1)
+        out[stem] = draw_graph(loss, title=f"Tutorial 1: 3-4-1 network, {when}")
 
-    Returns the written paths (text reports and PNG loss curves).
-    """
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return [*_tutorial1(out), *_tutorial2(out), *_digits(out, progress)]
+    x2, y2 = Tensor(tutorial2.X, name="X"), Tensor(tutorial2.Y, name="Y")
+    stuck = nn.functional.mse_loss(tutorial2.Network(weights=tutorial2.initial_weights(0))(x2), y2)
+    fixed_model = tutorial2.FixedNetwork(tutorial2.fixed_initial_params(0))
+    fixed = nn.functional.mse_loss(fixed_model(x2), y2)
+    out["tutorial2_gradient_flow"] = draw_graphs(
+        [("as written: randn·0.01 weights, no biases (stuck at loss 0.25)", stuck),
+         ("fixed: Xavier init + biases (learns XOR)", fixed)],
+        color_by="grad",
+        title="Tutorial 2, gradient flow at the start of training",
+    )
+    return out
+
+
+def write_pictures(out: pathlib.Path) -> list[pathlib.Path]:
+    """Every picture as SVG and PNG (`<stem>.gv` DOT text without `dot`); returns the paths."""
+    have_dot = shutil.which("dot") is not None
+    paths: list[pathlib.Path] = []
+    for stem, picture in pictures().items():
+        if not have_dot:
+            paths.append(out / f"{stem}.gv")
+            paths[-1].write_text(picture.source, encoding="utf-8")
+            continue
+        for fmt in ("svg", "png"):
+            paths.append(out / f"{stem}.{fmt}")
+            paths[-1].write_bytes(picture.pipe(format=fmt))
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-written backprop against autograd
+# ---------------------------------------------------------------------------------------------
+def write_compare(out: pathlib.Path) -> list[pathlib.Path]:
+    """compare.txt: `autograd-nn compare` for both tutorials."""
+    path = out / "compare.txt"
+    path.write_text("\n".join(reports.compare_text(k) for k in reports.TUTORIALS),
+                    encoding="utf-8")
+    return [path]
+
+
+def write_explain(out: pathlib.Path) -> list[pathlib.Path]:
+    """explain.txt: `autograd-nn explain` for both tutorials."""
+    path = out / "explain.txt"
+    path.write_text("\n".join(reports.explain_text(k) for k in reports.TUTORIALS),
+                    encoding="utf-8")
+    return [path]

@@ -27,7 +27,7 @@ from .. import nn
 from ..functional import no_grad, value_and_grad
 from ..optim import SGD
 from ..tensor import Tensor
-from ._util import as_array, check_params, columns, copy_params
+from .params import as_array, check_params, copy_params
 
 __all__ = [
     "X", "Y", "NeuralNetwork", "Network", "forward", "handwritten_gradients", "initial_weights",
@@ -218,14 +218,27 @@ def loss_history(
 # ---------------------------------------------------------------------------------------------
 # Printing, as the tutorial did
 # ---------------------------------------------------------------------------------------------
+def _columns(blocks: list[str], titles: list[str], gap: int = 4) -> str:
+    """Blocks of text set side by side as columns, each under its (underlined) title."""
+    cols = [[t, "-" * len(t), *b.splitlines()] for b, t in zip(blocks, titles, strict=True)]
+    n = max(len(c) for c in cols)
+    cols = [c + [""] * (n - len(c)) for c in cols]
+    widths = [max(len(s) for s in c) + gap for c in cols]
+    rows = (
+        "".join(c[i].ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()
+        for i in range(n)
+    )
+    return "\n".join(rows)
+
+
 def report(seed: int = 0, iterations: int = ITERATIONS) -> str:
     """The three runs' `print(nn.output)` side by side, and how far apart they end up."""
     w0 = initial_weights(seed)
     ref_w, ref_out = train_handwritten(w0, iterations)
     runs = {s: train_autograd(w0, iterations, style=s) for s in ("function", "module")}
     cols = [str(ref_out)] + [str(out) for _, out in runs.values()]
-    text = columns(cols, ["hand-written (tutorial)", "autograd, pure function",
-                          "autograd, Module + SGD"])
+    text = _columns(cols, ["hand-written (tutorial)", "autograd, pure function",
+                           "autograd, Module + SGD"])
     lines = [
         f"Tutorial 1: 3-4-1 sigmoid network, {iterations} iterations, weights from seed {seed}",
         "", text, "",

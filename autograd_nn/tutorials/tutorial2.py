@@ -25,7 +25,7 @@ from .. import functions as F
 from .. import nn, optim
 from ..functional import grad, no_grad, value_and_grad
 from ..tensor import Tensor
-from ._util import as_array, check_params, copy_params
+from .params import as_array, check_params, copy_params
 
 __all__ = [
     "DEFAULT_LR", "X", "Y", "FixedNetwork", "NeuralNetwork", "Network", "ReLU", "Softmax",

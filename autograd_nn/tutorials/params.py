@@ -1,4 +1,4 @@
-"""Small helpers shared by the tutorial modules: parameter checks and side-by-side text."""
+"""The tutorials' weight dicts (name -> array): checked against expected shapes, and copied."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor
+
+__all__ = ["as_array", "check_params", "copy_params"]
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -39,16 +41,3 @@ def check_params(params: Any, shapes: Mapping[str, tuple[int, ...]], where: str)
 def copy_params(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """A dict of fresh float64 arrays with the same keys (so callers' arrays are never mutated)."""
     return {k: as_array(v) for k, v in params.items()}
-
-
-def columns(blocks: list[str], titles: list[str], gap: int = 4) -> str:
-    """Blocks of text set side by side as columns, each under its (underlined) title."""
-    cols = [[t, "-" * len(t), *b.splitlines()] for b, t in zip(blocks, titles, strict=True)]
-    n = max(len(c) for c in cols)
-    cols = [c + [""] * (n - len(c)) for c in cols]
-    widths = [max(len(s) for s in c) + gap for c in cols]
-    rows = (
-        "".join(c[i].ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()
-        for i in range(n)
-    )
-    return "\n".join(rows)

@@ -1,0 +1,108 @@
+"""The library never depends on the course: no module outside `autograd_nn/tutorials/` (and the
+`autograd-nn` command, `cli.py` / `__main__.py`) imports `autograd_nn.tutorials`."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import autograd_nn
+
+PACKAGE = pathlib.Path(autograd_nn.__file__).resolve().parent
+COURSE = "autograd_nn.tutorials"
+APPLICATION = {"autograd_nn.cli", "autograd_nn.__main__"}
+
+
+def _module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_package(path: pathlib.Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def imported_names(source: str, module: str, is_package: bool = False) -> list[str]:
+    """Every module an `import` / `from ... import` in `source` names, anywhere in the file,
+    relative imports resolved against `module`; `from a import b` yields both a and a.b."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            root = ".".join([*base, *([node.module] if node.module else [])])
+            names += [root, *(f"{root}.{alias.name}" for alias in node.names)]
+    return names
+
+
+def _is_course(name: str) -> bool:
+    return name == COURSE or name.startswith(COURSE + ".")
+
+
+def _library_modules() -> list[pathlib.Path]:
+    paths = sorted(PACKAGE.rglob("*.py"))
+    return [p for p in paths
+            if not _is_course(_module_name(p)) and _module_name(p) not in APPLICATION]
+
+
+@pytest.mark.parametrize("source, module, is_package", [
+    ("import autograd_nn.tutorials", "autograd_nn.viz.draw", False),
+    ("import autograd_nn.tutorials.tutorial1 as t", "autograd_nn.viz.draw", False),
+    ("from autograd_nn import tutorials", "autograd_nn.viz.draw", False),
+    ("from autograd_nn.tutorials.demo import run", "autograd_nn.viz.draw", False),
+    ("from ..tutorials import tutorial1", "autograd_nn.viz.draw", False),
+    ("from .. import tutorials", "autograd_nn.viz.draw", False),
+    ("from . import tutorials", "autograd_nn", True),
+    ("from .tutorials import demo", "autograd_nn.optim", False),
+    ("def f():\n    from ..tutorials import demo\n", "autograd_nn.viz.draw", False),
+    ("class C:\n    def m(self):\n        import autograd_nn.tutorials\n", "autograd_nn.nn", True),
+])
+def test_the_check_sees_every_form_of_import(source, module, is_package):
+    assert any(_is_course(n) for n in imported_names(source, module, is_package))
+
+
+@pytest.mark.parametrize("source, module, is_package", [
+    ("from .. import nn", "autograd_nn.viz.draw", False),
+    ("from ..tensor import Tensor", "autograd_nn.viz.draw", False),
+    ("from . import tutorials_notes", "autograd_nn", True),
+    ("import tutorials", "autograd_nn.viz.draw", False),
+])
+def test_the_check_ignores_other_imports(source, module, is_package):
+    assert not any(_is_course(n) for n in imported_names(source, module, is_package))
+
+
+def test_no_library_module_imports_the_course():
+    modules = _library_modules()
+    assert len(modules) > 20 and PACKAGE / "viz" / "draw.py" in modules
+    offenders = {
+        _module_name(p): sorted({n for n in imported_names(p.read_text(encoding="utf-8"),
+                                                         _module_name(p), _is_package(p))
+                                 if _is_course(n)})
+        for p in modules
+    }
+    assert {m: names for m, names in offenders.items() if names} == {}
+
+
+def _loaded_course_modules(code: str) -> list[str]:
+    script = code + (f"\nimport sys\nprint(sorted(m for m in sys.modules "
+                     f"if m == {COURSE!r} or m.startswith({COURSE + '.'!r})))")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       cwd=PACKAGE.parent, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return ast.literal_eval(r.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_library_loads_no_course():
+    code = ("import autograd_nn, autograd_nn.nn, autograd_nn.optim, autograd_nn.check, "
+            "autograd_nn.viz")
+    assert _loaded_course_modules(code) == []
+
+
+def test_the_command_loads_the_course_only_when_a_command_runs():
+    assert _loaded_course_modules("from autograd_nn import cli\ncli.build_parser()") == []
