@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .functional import tree_flatten
+from .transforms import tree_flatten
 from .tensor import Tensor
 
 __all__ = ["SGD", "Adam", "Optimizer", "adam_init", "adam_update", "sgd_init", "sgd_update"]

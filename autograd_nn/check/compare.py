@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import _sum_to
+from ..ops.registry import sum_to_shape
 from ..formatting import index_text, number_text, shape_text
-from ..functional import grad as ag_grad
-from ..functional import tree_flatten
+from ..transforms import grad as ag_grad
+from ..transforms import tree_flatten
 from ..tensor import Tensor
 from .table import html_table, text_table
 
@@ -389,7 +389,7 @@ def _shape_notes(h: np.ndarray, a: np.ndarray, atol: float | None, rtol: float) 
             notes.append(f"reshaped to {shape_text(a.shape)} it equals {number_text(ratio)} x "
                          "autograd's (only the shape is off)")
     try:
-        summed = _sum_to(h, a.shape)
+        summed = sum_to_shape(h, a.shape)
     except Exception:  # noqa: BLE001  (shapes not reducible)
         summed = None
     if summed is not None and summed.shape == a.shape:

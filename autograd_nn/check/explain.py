@@ -11,14 +11,18 @@ own code shows which statement differs.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from .. import engine
-from ..naming import format_number, node_names, user_names
+from ..formatting import shape_text
+from ..graph import node_gradients, view_graph
+from ..naming import user_names
 from ..tensor import Tensor
 
 __all__ = ["Explanation", "Step", "explain"]
@@ -104,66 +108,75 @@ class Explanation:
         return f"<pre>{html.escape(str(self))}</pre>"
 
 
-def _shape(shape: tuple) -> str:
-    return f"({shape[0]},)" if len(shape) == 1 else "(" + ",".join(str(n) for n in shape) + ")"
+_shape = shape_text
 
 
-_number = format_number
-
-
-# ---------------------------------------------------------------------------------------------
-# Graph walking (naming: autograd_nn/naming.py)
-# ---------------------------------------------------------------------------------------------
-def _topological(root: Tensor) -> list[Tensor]:
-    """All nodes reachable from root, parents before children; refuses a released graph."""
-    order = engine.topological_order([root])
-    for node in order:
-        if node.graph_released:
-            raise engine.GraphReleasedError(
-                f"explain: the {node.op} node ({node.shape}) was released by an earlier "
-                "backward(); build the graph again, or call backward(retain_graph=True)")
-    return order
-
-
-# ---------------------------------------------------------------------------------------------
-# Formula templates
-# ---------------------------------------------------------------------------------------------
 def _axes_text(axes: Any) -> str:
     if axes is None:
         return "None"
-    axes = tuple(axes)
+    axes = tuple(axes) if isinstance(axes, (tuple, list)) else (axes,)
     return str(axes[0]) if len(axes) == 1 else str(axes)
 
 
+# ---------------------------------------------------------------------------------------------
+# Writing a row's `display` and `formula` templates with the graph's names
+# ---------------------------------------------------------------------------------------------
+_PLACEHOLDER = re.compile(r"\{(\w+)(!r)?\}")
+
+
+def _context(node: Tensor, names: dict[int, str], g: str = "", i: int = 0) -> SimpleNamespace:
+    """What a row's templates may name: g, out, i, each input by its row name (x, a, b, ...) with
+    its `<name>_shape` and `<name>_dtype`, and the op's parameters."""
+    prim = node._op
+    ctx = SimpleNamespace(g=g, out=names[id(node)], i=i, node=node, inputs=node.parents,
+                          params=node._params or {})
+    labels = prim.inputs if not prim.variadic else ()
+    for label, p in zip(labels, node.parents):
+        setattr(ctx, label, names[id(p)])
+        setattr(ctx, f"{label}_shape", _shape(p.shape))
+        setattr(ctx, f"{label}_dtype", str(p.dtype))
+    return ctx
+
+
+def _fill(template: str, ctx: SimpleNamespace) -> str:
+    """Substitute {name} / {name!r} from ctx and the op's parameters, in one pass (user names
+    with braces are safe); `{g} * ` disappears when the gradient is the number 1."""
+    if ctx.g == "1" and template.startswith("{g} * "):
+        template = template[len("{g} * "):]
+
+    def value(match: re.Match) -> str:
+        key, raw = match.group(1), match.group(2)
+        if hasattr(ctx, key):
+            v = getattr(ctx, key)
+        elif key in ctx.params:
+            v = ctx.params[key]
+            if key in ("axis", "axes") and not raw:
+                return _axes_text(v)
+        else:
+            return match.group(0)
+        return repr(v) if raw else str(v)
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+def _render(spec: Any, ctx: SimpleNamespace) -> str | None:
+    if spec is None:
+        return None
+    text = spec(ctx) if callable(spec) else spec
+    return None if text is None else _fill(text, ctx)
+
+
 def _forward_text(t: Tensor, n: dict[int, str]) -> str:
-    op = t.op
-    a = [n[id(p)] for p in t.parents]
-    params = t._params or {}
-    binary = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "pow_tensor": "**",
-              "matmul": "@"}
-    if op in binary and len(a) == 2:
-        rhs = f"{a[0]} {binary[op]} {a[1]}"
-    elif op == "pow" and "exponent" in params:
-        rhs = f"{a[0]} ** {_number(params['exponent'])}"
-    elif op == "neg":
-        rhs = f"-{a[0]}"
-    elif op == "transpose" and params.get("axes") is None:
-        rhs = f"{a[0]}.T"
-    elif op == "getitem":
-        rhs = f"{a[0]}[{params.get('index')!r}]"
-    else:
+    """`z1 = dot(X, weights1)`: the row's display form, or op(inputs, parameters)."""
+    ctx = _context(t, n)
+    rhs = _render(t._op.display, ctx)
+    if rhs is None:
         extra = []
-        for k, v in params.items():
-            if v is None and k in ("axis", "axes"):
+        for k, v in ctx.params.items():
+            if (v is None and k in ("axis", "axes")) or (k == "keepdims" and not v):
                 continue
-            if k == "condition":
-                v = "<mask>"
-            elif k == "axis":
-                v = _axes_text(v)
-            if k == "keepdims" and not v:
-                continue
-            extra.append(f"{k}={v}")
-        rhs = f"{op}({', '.join(a + extra)})"
+            extra.append(f"{k}={_axes_text(v) if k == 'axis' else v}")
+        rhs = f"{t.op}({', '.join([n[id(p)] for p in t.parents] + extra)})"
     return f"{n[id(t)]} = {rhs}"
 
 
@@ -176,125 +189,23 @@ def _broadcast_axes(in_shape: tuple, out_shape: tuple) -> tuple[tuple[int, ...],
 
 
 def _edge_term(node: Tensor, i: int, g: str, n: dict[int, str]) -> tuple[str, list[str]]:
-    """Contribution of `node` (= op(parents)) to the gradient of its input #i."""
-    op = node.op
-    ps = node.parents
-    A = n[id(ps[0])]
-    B = n[id(ps[1])] if len(ps) > 1 else ""
-    Y = n[id(node)]
-    params = node._params or {}
-    x = ps[i]
-    notes: list[str] = []
-    one = g == "1"
-
-    def times(factor: str) -> str:
-        return factor if one else f"{g} * {factor}"
-
-    if op == "add":
-        term = g
-    elif op == "sub":
-        term = g if i == 0 else f"-{g}"
-    elif op == "mul":
-        term = times(B if i == 0 else A)
-    elif op == "div":
-        term = f"{g} / {B}" if i == 0 else f"-{g} * {Y} / {B}"
-    elif op == "neg":
-        term = f"-{g}"
-    elif op in ("pow", "pow_tensor"):
-        e = params.get("exponent")  # x ** c with a constant number c (no second parent)
-        if e is None and len(ps) == 2 and ps[1].size == 1 and not ps[1].requires_grad:
-            e = ps[1].data.reshape(-1)[0].item()
-        if i == 1:
-            term = times(f"{Y}*log({A})")
-        elif e is None:
-            term = times(f"{B}*{A}**({B}-1)")
-        elif e == 2:
-            term = times(f"2*{A}")
-        elif e == 1:
-            term = g
-        else:
-            term = times(f"{_number(e)}*{A}**{_number(e - 1)}")
-    elif op in ("matmul", "dot"):
-        a_nd, b_nd = ps[0].ndim, ps[1].ndim
-        if a_nd >= 2 and b_nd >= 2:
-            tr = ".T" if max(a_nd, b_nd) == 2 else ".mT"
-            term = f"{g} @ {B}{tr}" if i == 0 else f"{A}{tr} @ {g}"
-        elif a_nd == 1 and b_nd == 1:
-            term = times(B if i == 0 else A)
-        elif b_nd == 1:
-            term = f"outer({g}, {B})" if i == 0 else f"{A}.T @ {g}"
-        else:
-            term = f"{B} @ {g}" if i == 0 else f"outer({A}, {g})"
-    elif op == "sigmoid":
-        term = times(f"sigmoid'({A})")
-        notes.append(f"sigmoid'({A}) = {Y}*(1-{Y})")
-    elif op == "tanh":
-        term = times(f"tanh'({A})")
-        notes.append(f"tanh'({A}) = 1-{Y}**2")
-    elif op == "relu":
-        term = times(f"relu'({A})")
-        notes.append(f"relu'({A}) = ({A} > 0)")
-    elif op == "exp":
-        term = times(Y)
-    elif op == "log":
-        term = f"{g} / {A}"
-    elif op == "log1p":
-        term = f"{g} / (1 + {A})"
-    elif op == "sqrt":
-        term = f"{g} / (2*{Y})"
-    elif op == "abs":
-        term = times(f"sign({A})")
-    elif op in ("sum", "mean"):
-        base = f"ones{_shape(x.shape)}" if one else f"broadcast({g}, {_shape(x.shape)})"
-        if op == "mean":
-            axis = params.get("axis")
-            count = x.size if axis is None else int(np.prod([x.shape[k] for k in axis]))
-            base += f" / {count}"
-        term = base
-    elif op in ("max", "min"):
-        term = f"{g} at the {op} entries of {A} (ties share)"
-    elif op in ("maximum", "minimum"):
-        cmp = ">" if op == "maximum" else "<"
-        other = B if i == 0 else A
-        term = times(f"({n[id(x)]} {cmp} {other})")
-        notes.append(f"ties between {A} and {B} share the gradient equally")
-    elif op == "clip":
-        lo, hi = params.get("lo"), params.get("hi")
-        term = times(f"({'' if lo is None else f'{lo} <= '}{A}{'' if hi is None else f' <= {hi}'})")
-    elif op == "transpose":
-        axes = params.get("axes")
-        term = f"{g}.T" if axes is None else f"transpose({g}, {tuple(np.argsort(axes))})"
-    elif op in ("reshape", "expand_dims"):
-        term = f"reshape({g}, {_shape(x.shape)})"
-    elif op == "broadcast_to":
-        term = f"sum_to({g}, {_shape(x.shape)})"
-    elif op == "sum_to":
-        term = f"broadcast({g}, {_shape(x.shape)})"
-    elif op == "getitem":
-        term = f"{g} scattered into zeros{_shape(x.shape)} at [{params.get('index')!r}]"
-    elif op == "softmax":
-        term = f"{Y} * ({g} - sum({g} * {Y}, axis={params.get('axis')}))"
-    elif op == "log_softmax":
-        term = f"{g} - exp({Y}) * sum({g}, axis={params.get('axis')})"
-    elif op == "logsumexp":
-        term = times(f"exp({A} - {Y})")
-    elif op == "astype":
-        term = f"{g} cast to {x.dtype}"
-    elif op == "where":
-        term = f"where(mask, {g}, 0)" if i == 0 else f"where(mask, 0, {g})"
-    elif op in ("concatenate", "stack"):
-        term = f"{g} (the part from input #{i} of {op})"
-    else:
-        term = f"vjp_{op}[{i}]({g})"
-    if op in ("add", "sub", "mul", "div", "pow_tensor", "maximum", "minimum", "where") and \
-            x.shape != node.shape:
+    """Contribution of `node` (= op(parents)) to the gradient of its input #i, from its row."""
+    prim = node._op
+    ctx = _context(node, n, g, i)
+    formulas = prim.formula or ()
+    spec = formulas[0 if prim.variadic else i] if len(formulas) > (0 if prim.variadic else i) \
+        else None
+    term = _render(spec, ctx) or f"vjp_{node.op}[{i}]({g})"
+    notes = [_fill(note, ctx) for note in prim.notes]
+    x = node.parents[i]
+    if prim.elementwise and x.shape != node.shape:
         axes, keep = _broadcast_axes(x.shape, node.shape)
         if axes:
             if term == g and g.startswith("(") and g.endswith(")"):
                 term = g[1:-1]  # sum(...) brackets it already
             term = f"sum({term}, axis={_axes_text(axes)}{', keepdims=True' if keep else ''})"
             notes.append(f"summed over broadcast axes {axes}: {n[id(x)]} has shape "
-                         f"{_shape(x.shape)}, {Y} has {_shape(node.shape)}")
+                         f"{_shape(x.shape)}, {ctx.out} has {_shape(node.shape)}")
     return term, notes
 
 
@@ -329,12 +240,16 @@ def explain(root: Tensor, params: Any = None) -> Explanation:
         raise ValueError(
             f"explain: this tensor ({root.shape} {root.dtype}) has no graph: none of its inputs "
             "requires grad (create parameters with requires_grad=True, outside no_grad())")
-    order = _topological(root)
-    given = user_names(params, where="explain: params")
-    names = node_names(order, root, given)
+    view = view_graph([root], user_names(params, where="explain: params"))
+    order = view.tensors
+    for k in view.released:
+        node = order[k]
+        raise engine.GraphReleasedError(
+            f"explain: the {node.op} node ({node.shape}) was released by an earlier "
+            "backward(); build the graph again, or call backward(retain_graph=True)")
+    names = {id(t): name for t, name in zip(order, view.names)}
     root_name = names[id(root)]
-    grads = engine.backward_pass([root], [np.ones_like(root.data)], retain_graph=True,
-                                 accumulate=False, keep_all=True)
+    grads = node_gradients(root)
 
     consumers: dict[int, list[tuple[Tensor, int]]] = {}
     for t in order:

@@ -18,15 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine
+from .. import engine, state
 from ..formatting import index_text, number_text
-from ..functional import grad as ag_grad
-from ..functional import no_grad, tree_flatten, value_and_grad
+from ..transforms import grad as ag_grad
+from ..transforms import no_grad, tree_flatten, value_and_grad
 from ..tensor import Tensor
 
 __all__ = ["GradcheckError", "GradcheckFailure", "gradcheck"]
 
-_KINK_OPS = ("relu", "abs", "max", "min", "maximum", "minimum", "clip")
 
 
 @dataclass
@@ -156,66 +155,26 @@ def _value(fn: Callable, leaves: Sequence[np.ndarray]) -> float:
 # ---------------------------------------------------------------------------------------------
 # Diagnoses
 # ---------------------------------------------------------------------------------------------
-def _graph_nodes(root: Tensor) -> list[Tensor]:
-    return engine.topological_order([root])
-
-
-def _fmt_index(idx: tuple) -> str:  # kept for the kink code below, which moves to the op registry
-    return index_text(idx, style="spaced")
-
-
 def _near_kink(node: Tensor, tol: float) -> str | None:
-    """Describe the element of `node`'s input nearest a kink, if within `tol`."""
-    op = node.op
-    ps = node.parents
-    if not ps:
+    """Describe the element of `node`'s input nearest a kink of its op (the row's `kink`), if
+    within `tol`."""
+    where = node._op.kink([p.data for p in node.parents], node._params or {})
+    if where is None:
         return None
-    x = np.asarray(ps[0].data, dtype=np.float64)
-    if op in ("relu", "abs"):
-        dist, where = np.abs(x), "0"
-    elif op == "clip":
-        params = node._params or {}
-        dists = [np.abs(x - b) for b in (params.get("lo"), params.get("hi")) if b is not None]
-        if not dists:
-            return None
-        dist, where = np.minimum.reduce(dists), "a clip bound"
-    elif op in ("maximum", "minimum") and len(ps) == 2:
-        y = np.asarray(ps[1].data, dtype=np.float64)
-        dist, where = np.abs(x - y), "a tie with the other operand"
-        x = np.broadcast_to(x, dist.shape)
-    elif op in ("max", "min"):
-        params = node._params or {}
-        axis = params.get("axis")
-        if x.size < 2:
-            return None
-        if axis is None:
-            flat = np.sort(x.reshape(-1))
-            gap = flat[-1] - flat[-2] if op == "max" else flat[1] - flat[0]
-            if gap <= tol:
-                return (f"{op} over all {x.size} elements of a {x.shape} input has two entries "
-                        f"within {gap:.2g} of each other (a tie: the gradient jumps between them)")
-            return None
-        s = np.sort(x, axis=axis[0] if len(axis) == 1 else None)
-        if len(axis) != 1 or x.shape[axis[0]] < 2:
-            return None
-        top = np.take(s, -1, axis=axis[0]) - np.take(s, -2, axis=axis[0])
-        bot = np.take(s, 1, axis=axis[0]) - np.take(s, 0, axis=axis[0])
-        gap = np.min(top if op == "max" else bot)
-        if gap <= tol:
-            return (f"{op} along axis {axis[0]} of a {x.shape} input has a near tie "
-                    f"(gap {gap:.2g}): the gradient jumps between the tied entries")
-        return None
-    else:
-        return None
+    dist, description = where
+    if np.ndim(dist) == 0:  # a whole-input condition (a near tie in max/min): the row says it
+        return description if dist <= tol else None
     if dist.size == 0:
         return None
     k = int(np.argmin(dist))
     if dist.reshape(-1)[k] > tol:
         return None
     idx = np.unravel_index(k, dist.shape)
-    return (f"{op} input element {_fmt_index(idx)} = {x.reshape(-1)[k]:.3g} lies "
-            f"{dist.reshape(-1)[k]:.2g} from its kink at {where} (closer than {tol:.2g}): f is "
-            "not differentiable there, so the finite difference straddles the kink")
+    x = np.broadcast_to(np.asarray(node.parents[0].data, dtype=np.float64), dist.shape)
+    return (f"{node.op} input element {index_text(idx, 'spaced')} = {x.reshape(-1)[k]:.3g} lies "
+            f"{dist.reshape(-1)[k]:.2g} from its kink at {description} (closer than "
+            f"{tol:.2g}): f is not differentiable there, so the finite difference straddles "
+            "the kink")
 
 
 def _kink_causes(fn: Callable, leaves: Sequence[np.ndarray], eps: float) -> list[str]:
@@ -223,21 +182,21 @@ def _kink_causes(fn: Callable, leaves: Sequence[np.ndarray], eps: float) -> list
     scale = max([1.0] + [float(np.max(np.abs(a))) for a in leaves if a.size])
     tol = 10 * eps * scale
     tensors = [Tensor(a, requires_grad=True) for a in leaves]
-    prev = engine.set_anomaly_enabled(True)
+    prev = state.set_anomaly_enabled(True)
     try:
         with np.errstate(all="ignore"):
             root = fn(*tensors)
     except FloatingPointError:
-        engine.set_anomaly_enabled(False)
+        state.set_anomaly_enabled(False)
         with np.errstate(all="ignore"):
             root = fn(*tensors)
     finally:
-        engine.set_anomaly_enabled(prev)
+        state.set_anomaly_enabled(prev)
     if not isinstance(root, Tensor):
         return []
     causes = []
-    for node in _graph_nodes(root):
-        if node.op in _KINK_OPS:
+    for node in engine.topological_order([root]):
+        if node._op is not None and node._op.kink is not None:
             msg = _near_kink(node, tol)
             if msg:
                 site = f" [created at {node._where}]" if node._where else ""

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import functions as F
+from .. import functions as ag
 from .. import nn
-from ..functional import no_grad, value_and_grad
+from ..transforms import no_grad, value_and_grad
 from ..optim import SGD
 from ..tensor import Tensor
 from .params import as_array, check_params, copy_params
@@ -127,13 +127,13 @@ def train_handwritten(
 def forward(params: Mapping[str, Any], X: Any = X) -> Tensor:
     """sigmoid(sigmoid(X @ W1) @ W2) for a dict of arrays or Tensors; returns a Tensor."""
     check_params(params, SHAPES, "tutorial1.forward")
-    layer1 = F.sigmoid(F.dot(X, params["weights1"]))
-    return F.sigmoid(F.dot(layer1, params["weights2"]))
+    layer1 = ag.sigmoid(ag.dot(X, params["weights1"]))
+    return ag.sigmoid(ag.dot(layer1, params["weights2"]))
 
 
 def loss(params: Mapping[str, Any], X: Any = X, Y: Any = Y) -> Tensor:
     """The tutorial's sum-of-squares loss, sum((y - y_hat)^2)."""
-    return F.sum((Y - forward(params, X)) ** 2)
+    return ag.sum((Y - forward(params, X)) ** 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,8 +150,8 @@ class Network(nn.Module):
         self.weights2 = nn.Parameter(as_array(weights["weights2"]))
 
     def forward(self, x: Any) -> Tensor:
-        layer1 = F.sigmoid(F.dot(x, self.weights1))
-        return F.sigmoid(F.dot(layer1, self.weights2))
+        layer1 = ag.sigmoid(ag.dot(x, self.weights1))
+        return ag.sigmoid(ag.dot(layer1, self.weights2))
 
 
 def train_autograd(

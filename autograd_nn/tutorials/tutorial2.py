@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import functions as F
+from .. import functions as ag
 from .. import nn, optim
-from ..functional import grad, no_grad, value_and_grad
+from ..transforms import grad, no_grad, value_and_grad
 from ..tensor import Tensor
 from .params import as_array, check_params, copy_params
 
@@ -108,26 +108,26 @@ def two_layers_numpy() -> np.ndarray:
 def single_neuron(inputs: Any = NEURON_INPUTS, weights: Any = NEURON_WEIGHTS,
                   bias: Any = NEURON_BIAS) -> Tensor:
     """inputs . weights + bias as a 0-d Tensor (4.8 with the tutorial's numbers)."""
-    return F.dot(weights, _float(inputs)) + bias
+    return ag.dot(weights, _float(inputs)) + bias
 
 
 def layer(inputs: Any = LAYER_INPUTS, weights: Any = LAYER_WEIGHTS,
           biases: Any = LAYER_BIASES) -> Tensor:
     """weights @ inputs + biases: one output per neuron ([4.8, 1.21, 3.465])."""
-    return F.dot(_float(weights), _float(inputs)) + biases
+    return ag.dot(_float(weights), _float(inputs)) + biases
 
 
 def batch(inputs: Any = BATCH_INPUTS, weights: Any = BATCH_WEIGHTS,
           biases: Any = BATCH_BIASES) -> Tensor:
     """inputs @ weights.T + biases: one row of neuron outputs per sample."""
-    return F.dot(inputs, F.transpose(_float(weights))) + biases
+    return ag.dot(inputs, ag.transpose(_float(weights))) + biases
 
 
 def two_layers(inputs: Any = BATCH_INPUTS, weights1: Any = BATCH_WEIGHTS,
                biases1: Any = BATCH_BIASES, weights2: Any = LAYER2_WEIGHTS,
                biases2: Any = LAYER2_BIASES) -> Tensor:
     """Two stacked layers exactly as the tutorial wires them (second weights not transposed)."""
-    return F.dot(batch(inputs, weights1, biases1), weights2) + biases2
+    return ag.dot(batch(inputs, weights1, biases1), weights2) + biases2
 
 
 def _float(x: Any) -> Any:
@@ -156,18 +156,18 @@ def Softmax(x: Any) -> np.ndarray:  # noqa: N802 (the tutorial's name)
 
 def sigmoid(z: Any) -> Tensor:
     """Sigmoid on Tensors: stable for any z (`ag.sigmoid`)."""
-    return F.sigmoid(z)
+    return ag.sigmoid(z)
 
 
 def relu(z: Any) -> Tensor:
     """ReLU on Tensors (`ag.relu`; gradient 0 at 0)."""
-    return F.relu(z)
+    return ag.relu(z)
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """A correct softmax: of `x` itself, along `axis` (the last: one distribution per row),
     with the maximum subtracted so large inputs do not overflow (`ag.softmax`)."""
-    return F.softmax(_float(x), axis)
+    return ag.softmax(_float(x), axis)
 
 
 def softmax_difference(x: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -296,7 +296,7 @@ def train_handwritten(params: Mapping[str, Any], lr: float = 0.1, epochs: int = 
 def forward(params: Mapping[str, Any], X: Any = X) -> Tensor:
     """sigmoid(sigmoid(X @ W1) @ W2): the tutorial's network (no biases) as a pure function."""
     check_params(params, SHAPES, "tutorial2.forward")
-    return F.sigmoid(F.dot(F.sigmoid(F.dot(X, params["weights1"])), params["weights2"]))
+    return ag.sigmoid(ag.dot(ag.sigmoid(ag.dot(X, params["weights1"])), params["weights2"]))
 
 
 def loss(params: Mapping[str, Any], X: Any = X, Y: Any = Y) -> Tensor:
@@ -320,7 +320,7 @@ class Network(nn.Module):
         self.weights2 = nn.Parameter(as_array(weights["weights2"]))
 
     def forward(self, x: Any) -> Tensor:
-        return F.sigmoid(F.dot(F.sigmoid(F.dot(x, self.weights1)), self.weights2))
+        return ag.sigmoid(ag.dot(ag.sigmoid(ag.dot(x, self.weights1)), self.weights2))
 
 
 def train_autograd(params: Mapping[str, Any], lr: float = 0.1, epochs: int = 1000,
@@ -364,8 +364,8 @@ def hessian(params: Mapping[str, Any], X: Any = X, Y: Any = Y) -> np.ndarray:
     n1 = int(np.prod(SHAPES["weights1"]))
 
     def flat_loss(v: Any) -> Tensor:
-        w1 = F.reshape(v[:n1], SHAPES["weights1"])
-        w2 = F.reshape(v[n1:], SHAPES["weights2"])
+        w1 = ag.reshape(v[:n1], SHAPES["weights1"])
+        w2 = ag.reshape(v[n1:], SHAPES["weights2"])
         return loss({"weights1": w1, "weights2": w2}, X, Y)
 
     v0 = np.concatenate([as_array(params["weights1"]).ravel(),
@@ -422,8 +422,8 @@ def fixed_initial_params(seed: int = 0) -> dict[str, np.ndarray]:
 def fixed_forward(params: Mapping[str, Any], X: Any = X) -> Tensor:
     """sigmoid(sigmoid(X @ W1 + b1) @ W2 + b2): the tutorial's network plus biases."""
     check_params(params, FIXED_SHAPES, "tutorial2.fixed_forward")
-    hidden = F.sigmoid(F.dot(X, params["weights1"]) + params["bias1"])
-    return F.sigmoid(F.dot(hidden, params["weights2"]) + params["bias2"])
+    hidden = ag.sigmoid(ag.dot(X, params["weights1"]) + params["bias1"])
+    return ag.sigmoid(ag.dot(hidden, params["weights2"]) + params["bias2"])
 
 
 def fixed_loss(params: Mapping[str, Any], X: Any = X, Y: Any = Y) -> Tensor:
@@ -442,8 +442,8 @@ class FixedNetwork(nn.Module):
             setattr(self, name, nn.Parameter(as_array(params[name])))
 
     def forward(self, x: Any) -> Tensor:
-        hidden = F.sigmoid(F.dot(x, self.weights1) + self.bias1)
-        return F.sigmoid(F.dot(hidden, self.weights2) + self.bias2)
+        hidden = ag.sigmoid(ag.dot(x, self.weights1) + self.bias1)
+        return ag.sigmoid(ag.dot(hidden, self.weights2) + self.bias2)
 
 
 DEFAULT_LR = {"sgd": 5.0, "adam": 0.1}

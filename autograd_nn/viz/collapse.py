@@ -113,7 +113,7 @@ class Plan:
 
 def is_scalar_constant(t) -> bool:
     """An unnamed one-element leaf without grad (a Python number such as the 0.5 of x * 0.5)."""
-    return t._op is None and not t._rg and t.name is None and t.data.size == 1
+    return t._op is None and not t._needs_grad and t.name is None and t.data.size == 1
 
 
 def make_plan(
@@ -141,7 +141,7 @@ def make_plan(
     for k, t in enumerate(tensors):
         if t._op is not None:
             orep[k] = DRAWN
-        elif (inline_constants and not t._rg and t.name is None and t.data.size == 1
+        elif (inline_constants and not t._needs_grad and t.name is None and t.data.size == 1
               and len(consumers[k]) == 1 and k not in roots):
             vrep[k] = NOT_DRAWN
             inlined.setdefault(consumers[k][0], []).append(k)
@@ -206,7 +206,7 @@ def make_plan(
                 vrep[j] = g
                 grp.values.append(j)
         _absorb_leaves(w, vrep, orep, groups, first=first_chain,
-                       absorbable=lambda k: not tensors[k]._rg and k not in named)
+                       absorbable=lambda k: not tensors[k]._needs_grad and k not in named)
 
     return Plan(vrep, orep, groups, inlined, depth, chains)
 

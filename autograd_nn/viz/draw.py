@@ -201,7 +201,7 @@ class _Drawing:
         if k in self.roots:
             return "output"
         if t._op is None:
-            return "param" if t._rg else "input"
+            return "param" if t._needs_grad else "input"
         return "value"
 
     def name_of(self, k: int) -> str:
@@ -312,7 +312,7 @@ class _Drawing:
         metric_ks: list[int] = []
         if grp.kind == "module":
             cls, qual = self.module_name(grp.key[-1])
-            params = [k for k in grp.values if tensors[k]._op is None and tensors[k]._rg]
+            params = [k for k in grp.values if tensors[k]._op is None and tensors[k]._needs_grad]
             lines = [f"<B>{L.esc(cls)}</B>" + (f" {L.esc(qual)}" if qual else ""),
                      L.small(L.esc(f"collapsed: ×{len(ops)} op{'s' if len(ops) != 1 else ''}"))]
             if params:
@@ -396,7 +396,7 @@ class _Drawing:
         placed: list[tuple[tuple, Node]] = [(self.place(n), n) for n in nodes]
         for path, node in placed:
             if node[0] == "v" and self.w.tensors[node[1]]._op is None and \
-                    self.w.tensors[node[1]]._rg:
+                    self.w.tensors[node[1]]._needs_grad:
                 self.cluster_params.setdefault(path, []).append(node[1])
             for depth in range(1, len(path) + 1):
                 sub = path[:depth]
