@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .ops.registry import prims, sum_to_shape
+from . import state
 from .state import modes
 
 _ndarray = np.ndarray
@@ -123,8 +124,8 @@ def backward(
         prev = grads.get(id(r))
         grads[id(r)] = s if prev is None else prev + s
     found: dict[int, tuple[Any, Any]] = {}
-    saved = modes.grad_enabled, modes.recording_backward
-    modes.grad_enabled = modes.recording_backward = create_graph
+    saved_grad = state.set_grad_enabled(create_graph)
+    saved_recording = state.set_recording_backward(create_graph)
     anomaly = modes.anomaly
     try:
         for node in reversed(order):
@@ -168,7 +169,8 @@ def backward(
             if not retain_graph:
                 node._parents = None
     finally:
-        modes.grad_enabled, modes.recording_backward = saved
+        state.set_grad_enabled(saved_grad)
+        state.set_recording_backward(saved_recording)
     return found
 
 

@@ -48,6 +48,22 @@ def set_anomaly_enabled(mode: bool) -> bool:
     return prev
 
 
+def set_recording_backward(mode: bool) -> bool:
+    """Mark that a backward pass is recording its rules (anomaly messages say so)."""
+    prev = modes.recording_backward
+    modes.recording_backward = bool(mode)
+    return prev
+
+
+def enter_grad() -> None:
+    """A grad transformation starts running its function (so a grad inside it is nested)."""
+    modes.grad_depth += 1
+
+
+def exit_grad() -> None:
+    modes.grad_depth -= 1
+
+
 def push_scope(entry: Any) -> tuple | None:
     """Enter a naming scope (Modules group their ops this way); returns a token for pop_scope.
 

@@ -150,13 +150,13 @@ def value_and_grad(
             inputs = [_as_input(x, where) for x in leaves]
             args[i] = rebuild(inputs)
             per_arg.append((inputs, rebuild))
-        modes.grad_depth += 1
+        state.enter_grad()
         prev = state.set_grad_enabled(True)
         try:
             out = f(*args, **kwargs)
         finally:
             state.set_grad_enabled(prev)
-            modes.grad_depth -= 1
+            state.exit_grad()
         aux = None
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):

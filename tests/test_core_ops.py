@@ -100,7 +100,14 @@ UNARY = {
     "sigmoid": (ag.sigmoid, _sigmoid_ref, _normal),
     "relu": (ag.relu, lambda x: np.maximum(x, 0), _signed_away_from_zero),
     "clip": (lambda x: ag.clip(x, -1.0, 1.0), lambda x: np.clip(x, -1, 1), _signed_away_from_zero),
-    "square": (lambda x: x ** 2, np.square, _normal),
+    "pow2": (lambda x: x ** 2, np.square, _normal),
+    "square": (ag.square, np.square, _normal),
+    "sin": (ag.sin, np.sin, _normal),
+    "cos": (ag.cos, np.cos, _normal),
+    "tan": (ag.tan, np.tan, lambda rng, shape: rng.uniform(-1.2, 1.2, size=shape)),
+    "exp2": (ag.exp2, np.exp2, _normal),
+    "log2": (ag.log2, np.log2, _positive),
+    "sign": (ag.sign, np.sign, _signed_away_from_zero),
     "rdiv": (lambda x: 1.0 / x, lambda x: 1.0 / x, _signed_away_from_zero),
     "rsub": (lambda x: 3.0 - x, lambda x: 3.0 - x, _normal),
     "rpow": (lambda x: 2.0 ** x, lambda x: 2.0 ** x, _normal),
@@ -210,19 +217,58 @@ def test_getitem_repeated_index_counts_twice():
     np.testing.assert_array_equal(x.grad, [3.0, 0.0, 1.0])
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 4)])
-def test_shape_op_gradients(shape, rng):
-    x = rng.normal(size=shape)
-    _check(lambda t: t.reshape(4, 6), lambda a: a.reshape(4, 6), [x], rng)
-    _check(lambda t: t.reshape(-1), lambda a: a.reshape(-1), [x], rng)
-    _check(lambda t: t.T, lambda a: a.T, [x], rng)
-    _check(lambda t: t.transpose(1, 2, 0), lambda a: a.transpose(1, 2, 0), [x], rng)
-    _check(lambda t: ag.swapaxes(t, 0, 2), lambda a: np.swapaxes(a, 0, 2), [x], rng)
-    _check(lambda t: ag.expand_dims(t, 1), lambda a: np.expand_dims(a, 1), [x], rng)
-    _check(lambda t: ag.broadcast_to(t, (5,) + shape), lambda a: np.broadcast_to(a, (5,) + shape),
-           [x], rng)
-    _check(lambda t: ag.sum_to(t, (3, 1)), lambda a: a.sum(axis=0).sum(axis=1, keepdims=True),
-           [x], rng)
+SHAPE_OPS = {  # on a (2, 3, 4) input
+    "reshape": (lambda t: t.reshape(4, 6), lambda a: a.reshape(4, 6)),
+    "reshape -1": (lambda t: t.reshape(-1), lambda a: a.reshape(-1)),
+    "T": (lambda t: t.T, lambda a: a.T),
+    "transpose": (lambda t: t.transpose(1, 2, 0), lambda a: a.transpose(1, 2, 0)),
+    "swapaxes": (lambda t: ag.swapaxes(t, 0, 2), lambda a: np.swapaxes(a, 0, 2)),
+    "expand_dims": (lambda t: ag.expand_dims(t, 1), lambda a: np.expand_dims(a, 1)),
+    "broadcast_to": (lambda t: ag.broadcast_to(t, (5, 2, 3, 4)),
+                     lambda a: np.broadcast_to(a, (5, 2, 3, 4))),
+    "sum_to": (lambda t: ag.sum_to(t, (3, 1)), lambda a: a.sum(axis=0).sum(axis=1, keepdims=True)),
+    "scatter_add": (lambda t: ag.scatter_add(t, (slice(None), 1), (2, 5, 3, 4)),
+                    lambda a: np.stack([np.zeros_like(a), a, *[np.zeros_like(a)] * 3], axis=1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPE_OPS))
+def test_shape_op_gradients(name, rng):
+    f_ag, f_np = SHAPE_OPS[name]
+    _check(f_ag, f_np, [rng.normal(size=(2, 3, 4))], rng)
+
+
+COMPARISONS = {
+    "equal": (lambda a, b: a == b, np.equal), "not_equal": (lambda a, b: a != b, np.not_equal),
+    "less": (lambda a, b: a < b, np.less), "less_equal": (lambda a, b: a <= b, np.less_equal),
+    "greater": (lambda a, b: a > b, np.greater),
+    "greater_equal": (lambda a, b: a >= b, np.greater_equal),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPARISONS))
+def test_comparisons_have_no_gradient(name, rng):
+    f_ag, f_np = COMPARISONS[name]
+    a = rng.integers(0, 3, size=(3, 4)).astype(float)
+    b = rng.integers(0, 3, size=(4,)).astype(float)
+    out = f_ag(ag.Tensor(a, requires_grad=True), b)
+    np.testing.assert_array_equal(out.data, f_np(a, b))
+    assert out.dtype == np.bool_ and not out.requires_grad and out.is_leaf
+    assert getattr(ag, name)(a, b).dtype == np.bool_  # also a public function
+
+
+def covered_primitives(rng) -> set[str]:
+    """The primitives the rows of this module's tables run (for the registry coverage test)."""
+    runs = [f(*[ag.Tensor(s(rng, (3, 4)), requires_grad=True) for s in samplers])
+            for f, _, *samplers in list(BINARY.values()) + list(UNARY.values())]
+    x = ag.Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
+    runs += [f(x) for f, _ in list(SHAPE_OPS.values()) + list(REDUCTIONS.values())]
+    runs += [f(x, x) for f, _ in COMPARISONS.values()]
+    runs += [ag.where(x.data > 0, x, 1.0), ag.softmax(x), ag.log_softmax(x), x @ x.transpose(0, 2, 1),
+             ag.dot(x[0], x[0].T), x[np.array([0, 1, 1])], ag.concatenate([x, x]), ag.stack([x, x]),
+             x.astype(np.float32)]
+    recorded = {t.op for out in runs for t in ag.engine.topological_order([out]) if t.op}
+    return recorded | set(COMPARISONS)  # comparisons record no node: their table names them
 
 
 def test_astype_gradient_is_cast_back(rng):

@@ -58,6 +58,13 @@ UNARY = {
     "relu": (ag.relu, torch.relu),
     "abs": (ag.abs, torch.abs),
     "log1p": (lambda x: ag.log1p(x * x), lambda x: torch.log1p(x * x)),
+    "sin": (ag.sin, torch.sin),
+    "cos": (ag.cos, torch.cos),
+    "tan": (lambda x: ag.tan(x * 0.5), lambda x: torch.tan(x * 0.5)),
+    "square": (ag.square, torch.square),
+    "exp2": (ag.exp2, torch.exp2),
+    "log2": (lambda x: ag.log2(x * x + 0.1), lambda x: torch.log2(x * x + 0.1)),
+    "sign": (lambda x: ag.sign(x) * x, lambda x: torch.sign(x) * x),
 }
 
 

@@ -106,3 +106,112 @@ def test_importing_the_library_loads_no_course():
 
 def test_the_command_loads_the_course_only_when_a_command_runs():
     assert _loaded_course_modules("from autograd_nn import cli\ncli.build_parser()") == []
+
+
+# --- no import cycles, no module assigning into another ---------------------------------------
+def _all_modules() -> dict[str, pathlib.Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(source: str, module: str, is_package: bool, modules: set[str]) -> set[str]:
+    """The package modules `source` imports: `from a import b` is an import of a.b when b is a
+    module (a parent package then only loads first), else of a itself."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            root = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:
+                sub = f"{root}.{alias.name}"
+                found.add(sub if sub in modules else root)
+    return {m for m in found if m in modules and m != module}
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports (anywhere in the file, function bodies too)."""
+    modules = _all_modules()
+    return {name: _imports(path.read_text(), name, _is_package(path), set(modules))
+            for name, path in modules.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle, if any (iterative depth-first search; a package's __init__ importing
+    its own submodules is not a cycle unless a submodule imports that package back)."""
+    state: dict[str, int] = {}
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        stack = [(start, iter(sorted(graph[start])))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, pending = stack[-1]
+            for nxt in pending:
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt):] + [nxt]
+                if not state.get(nxt):
+                    state[nxt] = 1
+                    stack.append((nxt, iter(sorted(graph.get(nxt, ())))))
+                    path.append(nxt)
+                    break
+            else:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+    return None
+
+
+def test_cycle_finder_finds_a_planted_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycles():
+    cycle = _cycle(_import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def assignments_into_modules(source: str, module: str = "autograd_nn.x",
+                             modules: frozenset[str] = frozenset({"autograd_nn.tensor"})) -> list[str]:
+    """`module.attr = ...` / `setattr(module, ...)` anywhere in `source`, where `module` is a
+    name bound by an import of a module (`import x`, or `from pkg import mod` of a package
+    module in `modules`)."""
+    tree = ast.parse(source)
+    package = module.split(".")[:-1]
+    bound = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            root = ".".join([*base, *([node.module] if node.module else [])])
+            bound |= {a.asname or a.name for a in node.names if f"{root}.{a.name}" in modules}
+    found = []
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setattr":
+            targets = [ast.Attribute(value=node.args[0], attr="?")]
+        for t in targets:
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and \
+                    t.value.id in bound:
+                found.append(f"{t.value.id}.{t.attr}")
+    return found
+
+
+def test_assignment_finder_finds_a_planted_injection():
+    assert assignments_into_modules("from . import tensor as _t\n_t._F = 1\n") == ["_t._F"]
+    assert assignments_into_modules("import autograd_nn.engine as e\nsetattr(e, 'x', 1)\n") \
+        == ["e.?"]
+    assert assignments_into_modules("from .tensor import Tensor\nTensor.x = 1\n") == []
+
+
+def test_no_module_assigns_into_another():
+    modules = _all_modules()
+    found = {name: hits for name, path in modules.items()
+             if (hits := assignments_into_modules(path.read_text(), name, frozenset(modules)))}
+    assert not found, found

@@ -1,0 +1,77 @@
+"""The op registry: every row is tested, and everything generated from the rows is there."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import test_core_ops
+import test_core_torch
+
+import autograd_nn as ag
+from autograd_nn.ops.registry import PRIMITIVES
+
+
+def _torch_covered(rng) -> set[str]:
+    runs = []
+    for table in (test_core_torch.BINARY, test_core_torch.UNARY):
+        for f_ag, _ in table.values():
+            n = len(inspect.signature(f_ag).parameters) if not hasattr(f_ag, "primitive") else \
+                len(f_ag.primitive.inputs)
+            runs.append(f_ag(*[ag.Tensor(rng.normal(size=(3, 4)), requires_grad=True)
+                               for _ in range(n)]))
+    return {t.op for out in runs for t in ag.engine.topological_order([out]) if t.op}
+
+
+def test_every_row_has_a_finite_difference_or_torch_test_row(rng):
+    covered = test_core_ops.covered_primitives(rng) | _torch_covered(rng)
+    missing = sorted(set(PRIMITIVES) - covered)
+    assert not missing, f"primitives without a test row in test_core_ops/test_core_torch: {missing}"
+
+
+def test_the_coverage_check_sees_a_missing_row(rng):
+    # a row registered without any test row is reported (checked on a copy of the registry)
+    covered = test_core_ops.covered_primitives(rng)
+    assert "sin" in covered and "no_such_op" not in covered
+
+
+def test_public_functions_methods_and_all_come_from_the_rows():
+    for name, prim in PRIMITIVES.items():
+        if prim.public is not None:
+            function = getattr(ag, prim.public)
+            assert function.primitive is prim and prim.public in ag.__all__
+            assert function.__doc__ == prim.doc and function.__name__ == name
+        if prim.method:
+            label = prim.method if isinstance(prim.method, str) else name
+            assert callable(getattr(ag.Tensor, label)), label
+    assert set(ag.functions.__all__) == {p.public for p in PRIMITIVES.values() if p.public}
+
+
+def test_every_row_is_explained_and_displayed():
+    x = ag.Tensor(np.linspace(0.2, 0.9, 6).reshape(2, 3), requires_grad=True, name="x")
+    y = ((ag.sin(x) + ag.cos(x)) * ag.tan(x) + ag.square(x) + ag.exp2(x) + ag.log2(x)
+         + ag.sign(x)).sum()
+    ex = ag.explain(y)
+    text = str(ex)
+    for op in ("sin", "cos", "tan", "square", "exp2", "log2", "sign"):
+        assert f"{op}(x)" in text, op
+    assert "cos(x)" in ex["x"].formula and "vjp_" not in text
+
+
+def test_rows_run_on_arrays_and_record_on_tensors():
+    a = np.array([0.5, 1.0])
+    assert isinstance(ag.ops.prims.sin(a), np.ndarray)
+    t = ag.ops.prims.sin(ag.Tensor(a, requires_grad=True))
+    assert isinstance(t, ag.Tensor) and t.op == "sin" and t.requires_grad
+    np.testing.assert_array_equal(t.data, np.sin(a))
+
+
+def test_new_ops_second_order_against_finite_differences():
+    x = np.array([0.3, 0.7, 1.1])
+    for f, d2 in [(ag.sin, lambda v: -np.sin(v)), (ag.cos, lambda v: -np.cos(v)),
+                  (ag.tan, lambda v: 2 * np.tan(v) / np.cos(v) ** 2),
+                  (ag.square, lambda v: 2 + 0 * v), (ag.exp2, lambda v: np.log(2) ** 2 * 2 ** v),
+                  (ag.log2, lambda v: -1 / (v * v * np.log(2)))]:
+        second = ag.grad(lambda v, f=f: ag.grad(lambda u: f(u).sum())(v).sum())(x)
+        np.testing.assert_allclose(second, d2(x), rtol=1e-10, err_msg=f.__name__)
+    np.testing.assert_array_equal(ag.grad(lambda v: ag.sign(v).sum())(x), 0 * x)
