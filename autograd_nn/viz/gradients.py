@@ -36,7 +36,7 @@ def picture_gradients(view: GraphView, root: Tensor, opts: Options,
                 raise GradientsUnavailable(f"draw_graph(show_grads='compute'): {err}") from None
             notes.append(f"intermediate gradients not shown: {err}")
         else:
-            grads = {k: by_id[id(t)] for k, t in enumerate(tensors) if by_id.get(id(t)) is not None}
+            grads = {k: g for k, t in enumerate(tensors) if (g := by_id.get(id(t))) is not None}
             what = "root" if root.size == 1 else "sum(root)"
             if opts.grad_seed is not None:
                 what = "root · grad_seed"

@@ -168,8 +168,7 @@ class NodeMaker:
                    f"max_nodes={self.opts.max_nodes}; raise max_nodes or lower max_depth to see "
                    "more"]
         attrs = dict(style.KINDS[grp.kind])
-        flow = group_flow(self.grads, view, metric_ks, self.opts) if grp.kind != "hidden" \
-            else None
+        flow = None if grp.kind == "hidden" else group_flow(self.grads, view, metric_ks, self.opts)
         if flow is None:
             return Node(self.node_id(("g", gid)), grp.kind, tuple(lines), tuple(tip), attrs,
                         name=name)
