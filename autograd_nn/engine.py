@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .ops.registry import prims, sum_to_shape
 from . import state
+from .ops.registry import prims, sum_to_shape
 from .state import modes
 
 _ndarray = np.ndarray
@@ -220,7 +220,8 @@ def describe(arrays: Iterable[Any]) -> str:
 
 
 def _nonfinite_summary(arr: np.ndarray) -> str:
-    return f"{int(np.isnan(arr).sum())} NaN and {int(np.isinf(arr).sum())} Inf of {arr.size} elements"
+    n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
+    return f"{n_nan} NaN and {n_inf} Inf of {arr.size} elements"
 
 
 def record_site(prim: Any, args: Sequence[Any], out: np.ndarray) -> str:

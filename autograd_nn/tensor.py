@@ -259,7 +259,8 @@ def seed_gradient(root: Tensor, grad: Any, where: str) -> np.ndarray:
         grad = grad.data
     grad = np.asarray(grad)
     if grad.shape != root.shape:
-        raise ValueError(f"{where}: grad has shape {grad.shape} but the tensor has shape {root.shape}")
+        raise ValueError(
+            f"{where}: grad has shape {grad.shape} but the tensor has shape {root.shape}")
     if grad.dtype != root.dtype:
         grad = grad.astype(root.dtype)
     return grad

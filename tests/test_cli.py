@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import re
 import shutil
 import struct
 import subprocess
@@ -306,12 +305,14 @@ def test_demo_writes_svg_and_png(tmp_path):
 
 def test_demo_pictures_use_explains_names():
     from autograd_nn.tutorials import demo
+    from autograd_nn.viz.model import Span
 
     pics = demo.pictures()
     for stem in ("tutorial1_graph_before", "tutorial2_gradient_flow"):
-        src = pics[stem].source
+        titles = {n.lines[0].spans for n in pics[stem].model.all_nodes() if n.kind != "op"}
         for name in ("X", "Y", "L", "z1", "h1", "weights1"):
-            assert re.search(rf"label=<<[BI]>{name}</[BI]>", src), (stem, name)
+            assert any(spans == (Span(name, bold=True),) or spans == (Span(name, italic=True),)
+                       for spans in titles), (stem, name)
 
 
 # --- through the interpreter, as a user runs it --------------------------------------------------

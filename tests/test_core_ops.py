@@ -264,9 +264,9 @@ def covered_primitives(rng) -> set[str]:
     x = ag.Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
     runs += [f(x) for f, _ in list(SHAPE_OPS.values()) + list(REDUCTIONS.values())]
     runs += [f(x, x) for f, _ in COMPARISONS.values()]
-    runs += [ag.where(x.data > 0, x, 1.0), ag.softmax(x), ag.log_softmax(x), x @ x.transpose(0, 2, 1),
-             ag.dot(x[0], x[0].T), x[np.array([0, 1, 1])], ag.concatenate([x, x]), ag.stack([x, x]),
-             x.astype(np.float32)]
+    runs += [ag.where(x.data > 0, x, 1.0), ag.softmax(x), ag.log_softmax(x),
+             x @ x.transpose(0, 2, 1), ag.dot(x[0], x[0].T), x[np.array([0, 1, 1])],
+             ag.concatenate([x, x]), ag.stack([x, x]), x.astype(np.float32)]
     recorded = {t.op for out in runs for t in ag.engine.topological_order([out]) if t.op}
     return recorded | set(COMPARISONS)  # comparisons record no node: their table names them
 

@@ -174,8 +174,10 @@ def test_no_import_cycles():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
-def assignments_into_modules(source: str, module: str = "autograd_nn.x",
-                             modules: frozenset[str] = frozenset({"autograd_nn.tensor"})) -> list[str]:
+def assignments_into_modules(
+    source: str, module: str = "autograd_nn.x",
+    modules: frozenset[str] = frozenset({"autograd_nn.tensor"}),
+) -> list[str]:
     """`module.attr = ...` / `setattr(module, ...)` anywhere in `source`, where `module` is a
     name bound by an import of a module (`import x`, or `from pkg import mod` of a package
     module in `modules`)."""

@@ -5,6 +5,6 @@ are generated from them in autograd_nn/tensor.py.
 """
 
 from . import activations, arithmetic, linalg, reductions, shape, unary  # noqa: F401
-from .registry import PRIMITIVES, Call, Primitive, prims, primitive
+from .registry import PRIMITIVES, Call, Primitive, primitive, prims
 
 __all__ = ["PRIMITIVES", "Call", "Primitive", "prims", "primitive"]

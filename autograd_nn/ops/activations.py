@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import normalize_axis, prims, primitive
+from .registry import normalize_axis, primitive, prims
 from .unary import _kink_at_zero
 
 

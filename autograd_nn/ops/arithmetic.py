@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..formatting import constant_text
-from .registry import Call, prims, primitive, value_of
+from .registry import Call, primitive, prims, value_of
 
 add = primitive(
     "add", np.add,

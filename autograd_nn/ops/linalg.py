@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import Call, prims, primitive
+from .registry import Call, primitive, prims
 
 
 def _mT(x):

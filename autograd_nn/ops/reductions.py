@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import normalize_axis, prims, primitive
+from .registry import normalize_axis, primitive, prims
 
 
 def _restore(g, x, axis, keepdims):

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import normalize_axis, prims, primitive, sum_to_shape
+from .registry import normalize_axis, primitive, prims, sum_to_shape
 
 
 def _sequence_method(function):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import prims, primitive
+from .registry import primitive, prims
 
 _LN2 = float(np.log(2.0))
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..graph import GraphView as Walk
+from ..graph import GraphView
 
 DRAWN = -1
 NOT_DRAWN = -2
 
-Node = tuple  # ("v", k) value node, ("o", k) op node, ("g", gid) group box
+PlanNode = tuple  # ("v", k) value node, ("o", k) op node, ("g", gid) group box
 
 
 @dataclass
@@ -42,7 +42,7 @@ def _module_tensors(obj: object) -> list:
     return out
 
 
-def scope_paths(w: Walk) -> ScopeInfo:
+def scope_paths(w: GraphView) -> ScopeInfo:
     """The module path of every op, with keys that never appear in the output."""
     cache: dict[int, tuple] = {}
     entries: dict[tuple, tuple[str, object]] = {}
@@ -91,10 +91,11 @@ class Plan:
     inlined: dict[int, list[int]]  # op position -> constant positions written into its label
     depth: int | None  # module depth drawn as clusters (None: all)
     chains: bool
-    remap: dict[Node, Node] = field(default_factory=dict)  # truncation: node -> "not shown" box
+    # truncation: node -> the "not shown" box
+    remap: dict[PlanNode, PlanNode] = field(default_factory=dict)
     hidden_nodes: int = 0
 
-    def value_node(self, k: int) -> Node | None:
+    def value_node(self, k: int) -> PlanNode | None:
         r = self.vrep[k]
         if r == DRAWN:
             return ("v", k)
@@ -102,7 +103,7 @@ class Plan:
             return None
         return ("g", r)
 
-    def op_node(self, k: int) -> Node | None:
+    def op_node(self, k: int) -> PlanNode | None:
         r = self.orep[k]
         if r == DRAWN:
             return ("o", k)
@@ -117,7 +118,7 @@ def is_scalar_constant(t) -> bool:
 
 
 def make_plan(
-    w: Walk,
+    w: GraphView,
     scopes: ScopeInfo,
     *,
     depth: int | None,
@@ -211,7 +212,7 @@ def make_plan(
     return Plan(vrep, orep, groups, inlined, depth, chains)
 
 
-def _absorb_leaves(w: Walk, vrep, orep, groups, *, first: int, absorbable) -> None:
+def _absorb_leaves(w: GraphView, vrep, orep, groups, *, first: int, absorbable) -> None:
     """Leaves read only inside one group (from `first` on) disappear into it, when
     `absorbable(position)`: a module box takes its own parameters and buffers, never the
     network's input (that keeps its edge into the box)."""
@@ -228,15 +229,17 @@ def _absorb_leaves(w: Walk, vrep, orep, groups, *, first: int, absorbable) -> No
         groups[g].values.append(k)
 
 
-def nodes_and_edges(w: Walk, plan: Plan) -> tuple[list[Node], list[tuple[Node, Node]]]:
+def nodes_and_edges(
+    w: GraphView, plan: Plan
+) -> tuple[list[PlanNode], list[tuple[PlanNode, PlanNode]]]:
     """Drawn nodes in walk order and the edges between them (group edges deduplicated)."""
     remap = plan.remap
-    seen: set[Node] = set()
-    nodes: list[Node] = []
-    edges: list[tuple[Node, Node]] = []
-    seen_edges: set[tuple[Node, Node]] = set()
+    seen: set[PlanNode] = set()
+    nodes: list[PlanNode] = []
+    edges: list[tuple[PlanNode, PlanNode]] = []
+    seen_edges: set[tuple[PlanNode, PlanNode]] = set()
 
-    def add_node(node: Node | None) -> Node | None:
+    def add_node(node: PlanNode | None) -> PlanNode | None:
         if node is None:
             return None
         node = remap.get(node, node)
@@ -245,7 +248,7 @@ def nodes_and_edges(w: Walk, plan: Plan) -> tuple[list[Node], list[tuple[Node, N
             nodes.append(node)
         return node
 
-    def add_edge(a: Node | None, b: Node | None) -> None:
+    def add_edge(a: PlanNode | None, b: PlanNode | None) -> None:
         if a is None or b is None or a == b:
             return
         if a[0] == "g" or b[0] == "g":
@@ -271,16 +274,16 @@ def count_nodes(plan: Plan) -> int:
     return plan.vrep.count(DRAWN) + plan.orep.count(DRAWN) + len(used)
 
 
-def truncate(w: Walk, plan: Plan, budget: int) -> None:
+def truncate(w: GraphView, plan: Plan, budget: int) -> None:
     """Keep the `budget - 1` nodes nearest the roots; the rest become one "not shown" box."""
     nodes, edges = nodes_and_edges(w, plan)
     if len(nodes) <= budget:
         return
-    preds: dict[Node, list[Node]] = {}
+    preds: dict[PlanNode, list[PlanNode]] = {}
     for a, b in edges:
         preds.setdefault(b, []).append(a)
-    keep: set[Node] = set()
-    queue: deque[Node] = deque()
+    keep: set[PlanNode] = set()
+    queue: deque[PlanNode] = deque()
     for r in w.roots:
         node = plan.value_node(r)
         if node is not None and node not in keep:
@@ -298,7 +301,7 @@ def truncate(w: Walk, plan: Plan, budget: int) -> None:
     hidden_gid = len(plan.groups)
     hidden = Group("hidden", (), ())
     plan.groups.append(hidden)
-    box: Node = ("g", hidden_gid)
+    box: PlanNode = ("g", hidden_gid)
     for node in nodes:
         if node not in keep:
             plan.remap[node] = box
@@ -314,7 +317,7 @@ def truncate(w: Walk, plan: Plan, budget: int) -> None:
 
 
 def plan_within_budget(
-    w: Walk,
+    w: GraphView,
     scopes: ScopeInfo,
     *,
     max_depth: int | None,
@@ -344,7 +347,7 @@ def _module_title(scopes: ScopeInfo | None, key: tuple) -> str:
     return f"{cls} {qual}" if qual else cls
 
 
-def describe(w: Walk, plan: Plan, max_depth: int | None, max_nodes: int,
+def describe(w: GraphView, plan: Plan, max_depth: int | None, max_nodes: int,
              scopes: ScopeInfo | None = None) -> list[str]:
     """Human-readable notes on what the picture collapsed or left out."""
     notes = []

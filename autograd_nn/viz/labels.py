@@ -1,49 +1,55 @@
-"""Text of node labels (HTML-like, see graphviz.org/doc/info/shapes.html#html) and tooltips."""
+"""Label lines and tooltip text of graph pictures (plain text; dot.py escapes and styles it)."""
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ..formatting import number_text, shape_text
 from . import summary
+from .model import Line, Span
 from .style import NONFINITE_MARK, VANISH_MARK
 
 
-def esc(text: str) -> str:
-    """Text made safe inside an HTML-like label."""
-    return html.escape(str(text), quote=False)
+def plain(text: str) -> Line:
+    return Line((Span(text),))
 
 
-def small(text: str, size: int = 9) -> str:
-    return f'<FONT POINT-SIZE="{size}">{text}</FONT>'
+def bold(text: str) -> Line:
+    return Line((Span(text, bold=True),))
 
 
-def html_label(lines: Sequence[str]) -> str:
-    """Join already-escaped label lines into one HTML-like label."""
-    return "<" + "<BR/>".join(lines) + ">"
+def italic(text: str) -> Line:
+    return Line((Span(text, italic=True),))
 
 
-def shape_text(shape: tuple) -> str:
-    return "scalar" if shape == () else str(tuple(shape))
+def small(text: str, size: int = 9) -> Line:
+    return Line((Span(text, size=size),))
 
 
-def tooltip(lines: Sequence[str], limit: int = 2000) -> str:
-    """Tooltip text (a DOT escString: backslashes doubled, lines joined with \\n), cut to
-    `limit` characters (Graphviz refuses quoted strings longer than 16384)."""
-    text = "\n".join(str(x) for x in lines)
-    if len(text) > limit:
-        text = text[:limit - 3] + "..."
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+def module_title(cls: str, qual: str, sep: str = " ") -> Line:
+    """'Linear layers.0': the class name in bold, then the module's qualified name."""
+    return Line((Span(cls, bold=True),) + ((Span(sep + qual),) if qual else ()))
+
+
+def header(title: str | None, notes: Sequence[str]) -> tuple[Line, ...]:
+    """A picture's (or one of its graphs') title in large bold type, then its notes."""
+    lines = [Line((Span(title, bold=True, size=14),))] if title else []
+    return tuple(lines + [small(n, 10) for n in notes])
+
+
+def shape_dtype(shape: tuple, dtype: Any) -> str:
+    """'(4, 3) float64', 'scalar float64'."""
+    return f"{shape_text(shape, 'spaced')} {dtype}"
 
 
 def param_text(value: Any) -> str:
     """A short rendering of one op parameter (arrays by shape, long reprs cut)."""
     if isinstance(value, np.ndarray):
-        return f"<{shape_text(value.shape)} {value.dtype}>"
+        return f"<{shape_dtype(value.shape, value.dtype)}>"
     if isinstance(value, np.dtype) or isinstance(value, type):
         try:
             return str(np.dtype(value))
@@ -73,23 +79,23 @@ def call_title(op: str, n_args: int, constants: dict[int, np.ndarray]) -> str:
     """'mul(·, 0.5)' when scalar constants are written into the op, else just the op name."""
     if not constants:
         return op
-    args = [summary.fmt(np.asarray(constants[i]).reshape(()).item(), 4) if i in constants else "·"
-            for i in range(n_args)]
+    args = [number_text(np.asarray(constants[i]).reshape(()).item(), 4) if i in constants
+            else "·" for i in range(n_args)]
     return f"{op}({', '.join(args)})"
 
 
 def grad_lines(g: np.ndarray | None, metric: float | None, metric_name: str,
-               vanishing: bool, nonfinite: bool) -> list[str]:
-    """Label lines about a gradient (already escaped)."""
+               vanishing: bool, nonfinite: bool) -> list[Line]:
+    """Label lines about a gradient: its summary, the colour metric, a mark."""
     if g is None:
         return []
-    lines = [esc(f"∇ {summary.short(g)}")]
+    lines = [plain(f"∇ {summary.short(g)}")]
     if metric is not None:
-        lines.append(small(esc(f"{metric_name} {summary.fmt(metric, 2)}")))
+        lines.append(small(f"{metric_name} {number_text(metric, 2)}"))
     if nonfinite:
-        lines.append(f"<B>{esc(NONFINITE_MARK)}</B>")
+        lines.append(bold(NONFINITE_MARK))
     elif vanishing:
-        lines.append(f"<B>{esc(VANISH_MARK)}</B>")
+        lines.append(bold(VANISH_MARK))
     return lines
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from .model import Graph
+
 try:
     import graphviz
 except ImportError as _err:  # pragma: no cover - depends on the environment
@@ -43,13 +45,23 @@ def _needs_dot(method):
 
 
 class GraphPicture(graphviz.Digraph):
-    """A `graphviz.Digraph` whose rendering methods explain how to install Graphviz when needed."""
+    """A `graphviz.Digraph` whose rendering methods explain how to install Graphviz when needed.
+
+    `model` is what the picture shows as plain data (`autograd_nn.viz.model.Graph`).
+    """
+
+    model: Graph | None = None
 
     pipe = _needs_dot(graphviz.Digraph.pipe)
     render = _needs_dot(graphviz.Digraph.render)
     view = _needs_dot(graphviz.Digraph.view)
     unflatten = _needs_dot(graphviz.Digraph.unflatten)
     _repr_mimebundle_ = _needs_dot(graphviz.Digraph._repr_mimebundle_)
+
+    def copy(self) -> GraphPicture:
+        new = super().copy()
+        new.model = self.model
+        return new
 
     def _repr_svg_(self) -> str:
         """SVG for front-ends that ask for `_repr_svg_` (rendered with `dot`)."""

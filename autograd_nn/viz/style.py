@@ -9,6 +9,23 @@ EDGE_COLOR = "#606060"
 CLUSTER_COLOR = "#7a7a7a"
 CLUSTER_FILL = "#f7f7f7"
 
+# defaults of the whole picture
+GRAPH = {"fontname": FONT, "fontsize": "11", "nodesep": "0.25", "ranksep": "0.3",
+         "bgcolor": "white"}
+NODE = {"fontname": FONT, "fontsize": "11", "margin": "0.1,0.04"}
+EDGE = {"color": EDGE_COLOR, "arrowsize": "0.6"}
+
+# cluster kind -> DOT attributes: a module's frame, one graph of draw_graphs, the legend
+CLUSTERS: dict[str, dict[str, str]] = {
+    "module": {"style": "rounded,filled", "color": CLUSTER_COLOR, "fillcolor": CLUSTER_FILL,
+               "labeljust": "l", "fontname": FONT},
+    "graph": {"labelloc": "t", "labeljust": "l", "style": "rounded", "color": "#999999",
+              "fontname": FONT},
+    "legend": {"style": "rounded", "color": "#bbbbbb", "fontname": FONT, "fontsize": "10",
+               "labeljust": "l", "margin": "6"},
+}
+LEGEND_SAMPLE = {"fontsize": "9", "height": "0.3", "margin": "0.06,0.02"}
+
 # node kind -> DOT attributes (default view)
 KINDS: dict[str, dict[str, str]] = {
     "param": {"shape": "box", "style": "filled", "fillcolor": "#fdd49e", "color": "#b35806"},

@@ -7,26 +7,11 @@ warnings.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-
-def fmt(x: float, digits: int = 3) -> str:
-    """A number in `digits` significant digits ("0.25", "-1.2e-05", "nan")."""
-    if isinstance(x, (bool, np.bool_)):
-        return str(bool(x))
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0.0:
-        return "0"
-    return f"{x:.{digits}g}"
+from ..formatting import number_text
 
 
 @dataclass(frozen=True)
@@ -88,12 +73,12 @@ def short(a: np.ndarray) -> str:
     if a.size == 0:
         return "empty"
     if a.size == 1:
-        return fmt(a.reshape(()).item())
+        return number_text(a.reshape(()).item())
     s = stats(a)
     if s.n_finite == 0:
         text = "all NaN/Inf"
     else:
-        text = f"mean {fmt(s.mean)} [{fmt(s.min)}, {fmt(s.max)}]"
+        text = f"mean {number_text(s.mean)} [{number_text(s.min)}, {number_text(s.max)}]"
     if s.nonfinite:
         text += f" +{s.n_nan} NaN {s.n_inf} Inf"
     return text
@@ -103,17 +88,13 @@ def long(a: np.ndarray) -> str:
     """Fuller statistics for a tooltip (one line)."""
     a = np.asarray(a)
     s = stats(a)
+    num = number_text
     if a.size == 1:
-        head = f"{fmt(a.reshape(()).item(), 6)}"
+        head = num(a.reshape(()).item(), 6)
     else:
-        head = (f"min {fmt(s.min, 4)}, max {fmt(s.max, 4)}, mean {fmt(s.mean, 4)}, "
-                f"std {fmt(s.std, 4)}, rms {fmt(s.rms, 4)}")
+        head = (f"min {num(s.min, 4)}, max {num(s.max, 4)}, mean {num(s.mean, 4)}, "
+                f"std {num(s.std, 4)}, rms {num(s.rms, 4)}")
     return f"{head}; zeros {s.n_zero}/{s.size}, NaN {s.n_nan}, Inf {s.n_inf}"
-
-
-def rms(a: np.ndarray) -> float:
-    """Root mean square of the finite entries (nan when there are none)."""
-    return stats(a).rms
 
 
 def rms_many(

@@ -1,0 +1,115 @@
+"""One root's graph as model nodes, edges and module clusters: walked, planned, placed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..graph import GraphView, view_graph
+from ..tensor import Tensor
+from . import labels as L
+from .collapse import (
+    Plan,
+    PlanNode,
+    ScopeInfo,
+    is_scalar_constant,
+    nodes_and_edges,
+    plan_within_budget,
+    scope_paths,
+)
+from .gradients import picture_gradients
+from .model import Cluster, Edge, Node
+from .nodes import NodeMaker
+from .options import Options
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one root's graph adds to a picture."""
+
+    nodes: tuple[Node, ...]  # outside every module cluster
+    edges: tuple[Edge, ...]
+    clusters: tuple[Cluster, ...]
+    notes: tuple[str, ...]  # what was collapsed, left out or not shown
+    grad_source: str | None  # what ∇ means here (None: no gradients shown)
+
+
+def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) -> Part:
+    """Walk `root`'s graph, plan it within the node budget, and make its model nodes."""
+    view = view_graph([root], given)
+    user_named = frozenset(k for k, t in enumerate(view.tensors)
+                           if t.name or id(t) in given or id(t.data) in given)
+    scopes = scope_paths(view)
+    plan, notes = plan_within_budget(
+        view, scopes, max_depth=opts.max_depth, max_nodes=opts.max_nodes,
+        inline_constants=opts.inline_constants, min_chain=opts.min_chain,
+        named=frozenset(k for k in user_named if view.tensors[k]._op is None))
+    grads, source = picture_gradients(view, root, opts, notes)
+    maker = NodeMaker(view, scopes, plan, grads, opts, prefix, user_named)
+    drawn, links = nodes_and_edges(view, plan)
+    members: dict[tuple, list[Node]] = {(): []}
+    params: dict[tuple, list[int]] = {}
+    order: list[tuple] = []  # module paths with a cluster, in first-seen order
+    for node in drawn:
+        path = place(view, scopes, plan, node)
+        kind, i = node
+        if kind == "v" and view.tensors[i]._op is None and view.tensors[i]._needs_grad:
+            params.setdefault(path, []).append(i)
+        for depth in range(1, len(path) + 1):
+            if path[:depth] not in members:
+                members[path[:depth]] = []
+                order.append(path[:depth])
+        members[path].append(maker.make(node))
+    children: dict[tuple, list[tuple]] = {}
+    for path in order:
+        children.setdefault(path[:-1], []).append(path)
+    built: dict[tuple, Cluster] = {}
+    for n, path in sorted(enumerate(order), key=lambda item: -len(item[1])):  # innermost first
+        cls, qual = maker.module_name(path[-1])
+        lines = [L.module_title(cls, qual, "  ")]
+        if params.get(path):
+            lines.append(L.small(maker.params_text(params[path], qual)))
+        built[path] = Cluster(
+            f"cluster_{prefix}m{n}", "module", f"{cls} {qual}" if qual else cls, tuple(lines),
+            (f"module {cls} {qual!r}",), tuple(members[path]),
+            clusters=tuple(built[c] for c in children.get(path, ())))
+    edges = tuple(Edge(maker.node_id(a), maker.node_id(b)) for a, b in links)
+    return Part(tuple(members[()]), edges, tuple(built[c] for c in children.get((), ())),
+                tuple(notes), source)
+
+
+def place(view: GraphView, scopes: ScopeInfo, plan: Plan, node: PlanNode) -> tuple:
+    """The module path of the cluster that holds `node` (() for the top level).
+
+    Ops sit in the scope they ran in; a module's parameters and buffers (and scalar
+    constants) sit in the deepest cluster that holds all the ops reading them; every other
+    leaf (the network's input, targets, free parameters) is outside every cluster.
+    """
+    kind, i = node
+    if kind == "g" or view.tensors[i]._op is not None:
+        return _place_box_or_op(scopes, plan, node)
+    if i not in scopes.owned and not is_scalar_constant(view.tensors[i]):
+        return ()
+    common: tuple | None = None
+    for c in view.consumers[i]:
+        cn = plan.op_node(c)
+        p = _place_box_or_op(scopes, plan, plan.remap.get(cn, cn))
+        if common is None:
+            common = p
+        else:
+            n = 0
+            while n < min(len(common), len(p)) and common[n] == p[n]:
+                n += 1
+            common = common[:n]
+    return common or ()
+
+
+def _place_box_or_op(scopes: ScopeInfo, plan: Plan, node: PlanNode) -> tuple:
+    kind, i = node
+    if kind == "g":
+        grp = plan.groups[i]
+        return _depth_cut(plan, grp.place) if grp.kind == "chain" else grp.place
+    return _depth_cut(plan, scopes.paths[i])
+
+
+def _depth_cut(plan: Plan, path: tuple) -> tuple:
+    return path if plan.depth is None else path[:plan.depth]
