@@ -14,20 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from .formatting import constant_text as format_number
 from .tensor import Tensor
 
 __all__ = ["ACTIVATIONS", "format_number", "is_scalar_constant", "node_names", "user_names"]
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax", "log_softmax")
-
-
-def format_number(v: Any) -> str:
-    """A Python number as a short text: 2.0 -> '2', 0.1 -> '0.1', 1/3 -> '0.333333'."""
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
 
 
 def is_scalar_constant(t: Tensor) -> bool:

@@ -83,15 +83,15 @@ class Explanation:
     def lines(self) -> list[str]:
         r = self.root_name
         value = (f"value {float(self.root_value):.6g}" if self.root_value.size == 1
-                 else f"shape {_shape(self.root_value.shape)}, seeded with ones")
+                 else f"shape {shape_text(self.root_value.shape)}, seeded with ones")
         out = [f"Chain rule for {r} ({value})", "", "Forward:"]
         width = max([len(text) for text, _ in self.forward] + [0])
-        out += [f"  {text.ljust(width)}  {_shape(shape)}" for text, shape in self.forward]
+        out += [f"  {text.ljust(width)}  {shape_text(shape)}" for text, shape in self.forward]
         out += ["", f"Backward (d{r}/dnode, summed over the ops that use the node):"]
         width = max([len(s.line) for s in self.steps] + [0])
-        swidth = max([len(_shape(s.shape)) for s in self.steps] + [0])
+        swidth = max([len(shape_text(s.shape)) for s in self.steps] + [0])
         for s in self.steps:
-            out.append(f"  {s.line.ljust(width)}  {_shape(s.shape).ljust(swidth)}  "
+            out.append(f"  {s.line.ljust(width)}  {shape_text(s.shape).ljust(swidth)}  "
                        f"|g| = {s.grad_norm:.3g}")
             if s.expanded and s.expanded != s.formula:
                 out.append(f"  {' ' * len(s.lhs)} = {s.expanded}")
@@ -106,9 +106,6 @@ class Explanation:
 
     def _repr_html_(self) -> str:
         return f"<pre>{html.escape(str(self))}</pre>"
-
-
-_shape = shape_text
 
 
 def _axes_text(axes: Any) -> str:
@@ -133,7 +130,7 @@ def _context(node: Tensor, names: dict[int, str], g: str = "", i: int = 0) -> Si
     labels = prim.inputs if not prim.variadic else ()
     for label, p in zip(labels, node.parents):
         setattr(ctx, label, names[id(p)])
-        setattr(ctx, f"{label}_shape", _shape(p.shape))
+        setattr(ctx, f"{label}_shape", shape_text(p.shape))
         setattr(ctx, f"{label}_dtype", str(p.dtype))
     return ctx
 
@@ -205,7 +202,7 @@ def _edge_term(node: Tensor, i: int, g: str, n: dict[int, str]) -> tuple[str, li
                 term = g[1:-1]  # sum(...) brackets it already
             term = f"sum({term}, axis={_axes_text(axes)}{', keepdims=True' if keep else ''})"
             notes.append(f"summed over broadcast axes {axes}: {n[id(x)]} has shape "
-                         f"{_shape(x.shape)}, {ctx.out} has {_shape(node.shape)}")
+                         f"{shape_text(x.shape)}, {ctx.out} has {shape_text(node.shape)}")
     return term, notes
 
 
@@ -267,7 +264,7 @@ def explain(root: Tensor, params: Any = None) -> Explanation:
         norm = float(np.linalg.norm(np.asarray(g, dtype=np.float64))) if g is not None else 0.0
         if t is root:
             kind = "output"
-            formula = "1" if root.size == 1 else f"ones{_shape(root.shape)}"
+            formula = "1" if root.size == 1 else f"ones{shape_text(root.shape)}"
             expanded = None
             notes: list[str] = []
         else:
