@@ -19,7 +19,7 @@ import numpy as np
 
 from . import state
 from .ops.registry import prims, sum_to_shape
-from .state import modes
+from .state import thread
 
 _ndarray = np.ndarray
 
@@ -53,33 +53,38 @@ def walk(roots: Sequence[Any], *, needs_grad: bool = False,
     """
     order: list[Any] = []
     seen: set[int] = set()
-
-    def inputs(node: Any) -> Iterable[Any]:
-        parents = node._parents
-        if parents is None:
-            if needs_grad and node._op is not None:
-                raise _released_error(node)
-            return ()
-        if stop is not None and id(node) in stop:
-            return ()
-        return parents
-
     for root in roots:
         if id(root) in seen:
             continue
         seen.add(id(root))
-        stack = [(root, iter(inputs(root)))]
+        stack = [(root, iter(_inputs(root, needs_grad, stop)))]
         while stack:
             node, pending = stack[-1]
             for p in pending:
-                if id(p) not in seen and (p._needs_grad or not needs_grad):
-                    seen.add(id(p))
-                    stack.append((p, iter(inputs(p))))
-                    break
+                pid = id(p)
+                if pid in seen or (needs_grad and not p._needs_grad):
+                    continue
+                seen.add(pid)
+                if p._op is None:  # a leaf is finished as soon as it is found
+                    order.append(p)
+                    continue
+                stack.append((p, iter(_inputs(p, needs_grad, stop))))
+                break
             else:
                 stack.pop()
                 order.append(node)
     return order
+
+
+def _inputs(node: Any, needs_grad: bool, stop: set[int] | None) -> tuple:
+    parents = node._parents
+    if parents is None:
+        if needs_grad and node._op is not None:
+            raise _released_error(node)
+        return ()
+    if stop is not None and id(node) in stop:
+        return ()
+    return parents
 
 
 def topological_order(roots: Sequence[Any]) -> list[Any]:
@@ -87,13 +92,21 @@ def topological_order(roots: Sequence[Any]) -> list[Any]:
     return walk(roots)
 
 
-def _towards(order: list[Any], stop: set[int]) -> set[int]:
-    """The nodes of `order` from which a `stop` node can be reached (the others are pruned)."""
+def _towards(order: list[Any], stop: set[int]) -> set[int] | None:
+    """The nodes of `order` from which a `stop` node can be reached, or None when that is all
+    of them (no leaf that requires grad is left out, the usual case)."""
+    if all(t._op is not None or id(t) in stop for t in order):
+        return None
     useful: set[int] = set()
     for node in order:
         nid = id(node)
-        if nid in stop or any(id(p) in useful for p in node._parents or ()):
+        if nid in stop:
             useful.add(nid)
+            continue
+        for p in node._parents or ():
+            if id(p) in useful:
+                useful.add(nid)
+                break
     return useful
 
 
@@ -126,40 +139,49 @@ def backward(
     found: dict[int, tuple[Any, Any]] = {}
     saved_grad = state.set_grad_enabled(create_graph)
     saved_recording = state.set_recording_backward(create_graph)
-    anomaly = modes.anomaly
+    anomaly = thread.modes.anomaly
+    pop, get = grads.pop, grads.get
     try:
         for node in reversed(order):
             nid = id(node)
-            g = grads.pop(nid, None)
+            g = pop(nid, None)
             if g is None:  # pruned, or reached only through inputs without gradient
                 continue
             prim = node._op
-            stops_here = prim is None or (stop is not None and nid in stop)
-            if every_node or (stops_here and (stop is None or nid in stop)):
-                found[nid] = (node, g)
-            if stops_here:
+            if prim is None or (stop is not None and nid in stop):
+                if every_node or stop is None or nid in stop:
+                    found[nid] = (node, g)
                 continue
+            if every_node:
+                found[nid] = (node, g)
             parents = node._parents
             if create_graph:
                 ins, ans = parents, node
+            elif len(parents) == 1:
+                ins, ans = (parents[0].data,), node.data
             else:
                 ins, ans = [p.data for p in parents], node.data
-            params = node._params or {}
+            params = node._params
             rules = prim.vjps
+            variadic = prim.variadic
             for i, p in enumerate(parents):
                 if not p._needs_grad or (useful is not None and id(p) not in useful):
                     continue
-                if prim.variadic:
+                if variadic:
                     gi = rules[0](i, g, ans, *ins, **params)
-                elif rules[i] is None:
-                    continue
                 else:
-                    gi = rules[i](g, ans, *ins, **params)
-                gi = _fit(gi, p, node, i, create_graph)
+                    rule = rules[i]
+                    if rule is None:
+                        continue
+                    gi = rule(g, ans, *ins, **params) if params else rule(g, ans, *ins)
+                data = p.data
+                if (create_graph or gi.__class__ is not _ndarray or gi.shape != data.shape
+                        or gi.dtype is not data.dtype):
+                    gi = _fit(gi, p, node, i, create_graph)
                 if anomaly:
                     _check_backward(node, i, gi)
                 pid = id(p)
-                prev = grads.get(pid)
+                prev = get(pid)
                 if prev is None:
                     grads[pid] = gi
                 else:
@@ -229,7 +251,7 @@ def record_site(prim: Any, args: Sequence[Any], out: np.ndarray) -> str:
     site = user_frame_site()
     if out.dtype.kind in "fc" and not np.isfinite(out).all():
         phase = ("the backward pass (a rule recorded for higher-order gradients)"
-                 if modes.recording_backward else "forward")
+                 if thread.modes.recording_backward else "forward")
         raise AnomalyError(
             f"anomaly in {phase} of {prim.name} (inputs {describe(args)} -> output {out.shape} "
             f"{out.dtype}): {_nonfinite_summary(out)}; the op was created at {site}"

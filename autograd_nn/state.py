@@ -11,26 +11,40 @@ import threading
 from typing import Any
 
 
-class _Modes(threading.local):
-    """The modes of the current thread; the class attributes are every new thread's defaults."""
+class Modes:
+    """The modes of one thread (read on every op: plain slots, one thread-local lookup)."""
 
-    grad_enabled = True  # ops record a graph (False inside no_grad)
-    anomaly = False  # record creation sites and stop at the first NaN/Inf
-    scope: tuple | None = None  # active naming scopes, outermost first (Modules push them)
-    grad_depth = 0  # how many grad transformations are running their function
-    recording_backward = False  # a backward pass is recording its rules (higher order)
+    __slots__ = ("grad_enabled", "anomaly", "scope", "grad_depth", "recording_backward")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True  # ops record a graph (False inside no_grad)
+        self.anomaly = False  # record creation sites and stop at the first NaN/Inf
+        self.scope: tuple | None = None  # active naming scopes, outermost first (Modules)
+        self.grad_depth = 0  # how many grad transformations are running their function
+        self.recording_backward = False  # a backward pass is recording its rules
 
 
-modes = _Modes()
+class _PerThread(threading.local):
+    def __init__(self) -> None:
+        self.modes = Modes()  # runs once in every thread that uses the engine
+
+
+thread = _PerThread()  # thread.modes: this thread's Modes
+
+
+def current() -> Modes:
+    """This thread's modes (the engine reads them; change them with the functions below)."""
+    return thread.modes
 
 
 def is_grad_enabled() -> bool:
     """True when operations record a graph (False inside `no_grad`)."""
-    return modes.grad_enabled
+    return thread.modes.grad_enabled
 
 
 def set_grad_enabled(mode: bool) -> bool:
     """Turn graph recording on or off in this thread; returns the previous mode."""
+    modes = thread.modes
     prev = modes.grad_enabled
     modes.grad_enabled = bool(mode)
     return prev
@@ -38,11 +52,12 @@ def set_grad_enabled(mode: bool) -> bool:
 
 def is_anomaly_enabled() -> bool:
     """True inside `detect_anomaly` (in this thread)."""
-    return modes.anomaly
+    return thread.modes.anomaly
 
 
 def set_anomaly_enabled(mode: bool) -> bool:
     """Turn anomaly checks (creation sites, NaN/Inf checks) on or off; returns the previous mode."""
+    modes = thread.modes
     prev = modes.anomaly
     modes.anomaly = bool(mode)
     return prev
@@ -50,6 +65,7 @@ def set_anomaly_enabled(mode: bool) -> bool:
 
 def set_recording_backward(mode: bool) -> bool:
     """Mark that a backward pass is recording its rules (anomaly messages say so)."""
+    modes = thread.modes
     prev = modes.recording_backward
     modes.recording_backward = bool(mode)
     return prev
@@ -57,11 +73,11 @@ def set_recording_backward(mode: bool) -> bool:
 
 def enter_grad() -> None:
     """A grad transformation starts running its function (so a grad inside it is nested)."""
-    modes.grad_depth += 1
+    thread.modes.grad_depth += 1
 
 
 def exit_grad() -> None:
-    modes.grad_depth -= 1
+    thread.modes.grad_depth -= 1
 
 
 def push_scope(entry: Any) -> tuple | None:
@@ -69,6 +85,7 @@ def push_scope(entry: Any) -> tuple | None:
 
     Convention: `entry` is `(qualified_name, module)`, e.g. `("layers.0", <Linear>)`.
     """
+    modes = thread.modes
     prev = modes.scope
     modes.scope = (entry,) if prev is None else prev + (entry,)
     return prev
@@ -76,9 +93,9 @@ def push_scope(entry: Any) -> tuple | None:
 
 def pop_scope(token: tuple | None) -> None:
     """Leave the scope entered by the `push_scope` call that returned `token`."""
-    modes.scope = token
+    thread.modes.scope = token
 
 
 def current_scope() -> tuple | None:
     """The active scope entries, outermost first, or None."""
-    return modes.scope
+    return thread.modes.scope

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import engine, ops
 from .ops.registry import PRIMITIVES, Call, Primitive
-from .state import modes
+from .state import thread
 
 _FLOAT_KINDS = "f"  # real floats only: the rules have no complex (conjugate) conventions
 _ndarray = np.ndarray
@@ -310,12 +310,20 @@ def _is_array_like(x: Any) -> bool:
 
 def lift_inputs(values: Sequence[Any], op: str) -> tuple[Tensor, ...]:
     """All inputs of an op as Tensors; Python numbers take the first float input's dtype."""
-    like = next((v for v in values if _is_array_like(v) and v.dtype.kind == "f"), None)
-    if like is None:
-        like = next((v for v in values if _is_array_like(v)), None)
-        if like is None and values:  # all plain values: the first sets the dtype of the rest
-            first = lift(values[0], None, op)
-            return (first,) + tuple(lift(v, first, op) for v in values[1:])
+    like = None
+    for v in values:
+        if v.__class__ is not Tensor:
+            break
+    else:
+        return tuple(values)  # the common case: all Tensors already
+    for v in values:
+        if _is_array_like(v) and (like is None or like.dtype.kind != "f"):
+            like = v
+            if like.dtype.kind == "f":
+                break
+    if like is None and values:  # all plain values: the first sets the dtype of the rest
+        first = lift(values[0], None, op)
+        return (first,) + tuple(lift(v, first, op) for v in values[1:])
     return tuple(lift(v, like, op) for v in values)
 
 
@@ -341,11 +349,20 @@ def _forward_error(prim: Primitive, args: Sequence[Tensor], params: dict | None,
 
 def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None) -> Tensor:
     """Run `prim` on Tensor `inputs`, and record the result in the graph when it needs grad."""
+    forward = prim.forward
     try:
+        n = len(inputs)  # spelled out by arity: no list built on the hot path
         if params:
-            out = prim.forward(*[x.data for x in inputs], **params)
+            if n == 1:
+                out = forward(inputs[0].data, **params)
+            else:
+                out = forward(*[x.data for x in inputs], **params)
+        elif n == 2:
+            out = forward(inputs[0].data, inputs[1].data)
+        elif n == 1:
+            out = forward(inputs[0].data)
         else:
-            out = prim.forward(*[x.data for x in inputs])
+            out = forward(*[x.data for x in inputs])
     except (ValueError, TypeError, IndexError) as err:
         raise _forward_error(prim, inputs, params, err) from None
     if out.__class__ is not _ndarray:
@@ -354,49 +371,51 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
     t.data = out
     t.grad = None
     t.name = None
-    if modes.grad_enabled and _any_needs_grad(prim, inputs):
-        t._needs_grad = True
-        t._op = prim
-        t._parents = inputs
-        t._params = params
-        t._scope = modes.scope
-        t._where = engine.record_site(prim, inputs, out) if modes.anomaly else None
-        if out.dtype.kind == "c":
-            raise TypeError(
-                f"{prim.name}: complex result from inputs ({engine.describe(inputs)}) in a graph "
-                "that needs gradients; autograd_nn differentiates real floating-point values only"
-            )
-        return t
+    m = thread.modes
+    if m.grad_enabled:
+        which = prim.grad_inputs
+        for x in (inputs if which is None else [inputs[i] for i in which]):
+            if x._needs_grad:
+                t._needs_grad = True
+                t._op = prim
+                t._parents = inputs
+                t._params = params
+                t._scope = m.scope
+                t._where = engine.record_site(prim, inputs, out) if m.anomaly else None
+                if out.dtype.kind == "c":
+                    raise TypeError(
+                        f"{prim.name}: complex result from inputs ({engine.describe(inputs)}) in "
+                        "a graph that needs gradients; autograd_nn differentiates real "
+                        "floating-point values only"
+                    )
+                return t
     t._needs_grad = False
     t._op = t._params = t._scope = t._where = None
     t._parents = ()
-    if modes.anomaly:
+    if m.anomaly:
         engine.record_site(prim, inputs, out)
     return t
-
-
-def _any_needs_grad(prim: Primitive, inputs: tuple[Tensor, ...]) -> bool:
-    which = prim.grad_inputs
-    if which is None:
-        for x in inputs:
-            if x._needs_grad:
-                return True
-        return False
-    for i in which:
-        if inputs[i]._needs_grad:
-            return True
-    return False
 
 
 # ---------------------------------------------------------------------------------------------
 # Public functions and Tensor methods, generated from the rows
 # ---------------------------------------------------------------------------------------------
-def _finish(prim: Primitive, result: Any, inputs: tuple[Tensor, ...]) -> Tensor:
-    """Turn what a row's `prepare` returned into the op's result."""
+def _prepared(prim: Primitive, inputs: tuple[Tensor, ...], rest: tuple, kwargs: dict) -> Tensor:
+    """Read the op's parameters with its row's `prepare`, then apply (or run what it returned)."""
+    try:
+        if prim.variadic:
+            result = prim.prepare(inputs, *rest, **kwargs)
+        else:
+            result = prim.prepare(*inputs, *rest, **kwargs)
+    except (ValueError, TypeError) as err:
+        message = str(err)
+        name = prim.name
+        raise type(err)(message if message.startswith(f"{name}:") else
+                        f"{name}: {message}") from None
+    if result.__class__ is dict:
+        return apply(prim, inputs, result)
     if result is None:
         return apply(prim, inputs, None)
-    if isinstance(result, dict):
-        return apply(prim, inputs, result)
     if isinstance(result, Call):
         return apply(result.prim, lift_inputs(result.inputs, result.prim.name), result.params)
     return lift(result, None, prim.name)  # a final value (the input itself, or a constant)
@@ -405,7 +424,19 @@ def _finish(prim: Primitive, result: Any, inputs: tuple[Tensor, ...]) -> Tensor:
 def _public_function(prim: Primitive) -> Callable[..., Tensor]:
     """The user-facing function of a row: lifts its arguments, reads its parameters, applies."""
     name, prepare, n_inputs = prim.name, prim.prepare, len(prim.inputs)
-    if prepare is None and prim.number_param is None and not prim.variadic:
+    if prim.variadic:
+        def function(tensors, *rest, **kwargs):
+            return _prepared(prim, _lift_sequence(tensors, name), rest, kwargs)
+    elif prim.number_param is not None:  # only `power`: a Python-number exponent runs "pow"
+        position, param, row = prim.number_param
+
+        def function(a, b):
+            if b.__class__ in (int, float) and position == 1 and isinstance(a, Tensor):
+                return apply(row, (a,), {param: b})
+            a, b = _pair(a, b, name)
+            return apply(prim, (a, b), None) if prepare is None else _prepared(
+                prim, (a, b), (), {})
+    elif prepare is None:
         if n_inputs == 1:
             def function(x):
                 return apply(prim, (x if x.__class__ is Tensor else lift(x, None, name),), None)
@@ -414,40 +445,23 @@ def _public_function(prim: Primitive) -> Callable[..., Tensor]:
                 return apply(prim, _pair(a, b, name), None)
         else:
             def function(*inputs):
+                if len(inputs) != n_inputs:
+                    raise TypeError(f"{name}: expected {n_inputs} inputs "
+                                    f"({', '.join(prim.inputs)}), got {len(inputs)}")
                 return apply(prim, lift_inputs(inputs, name), None)
-        return function
-
-    def function(*args: Any, **kwargs: Any) -> Tensor:
-        if prim.variadic:
-            inputs = _lift_sequence(args[0] if args else None, name)
-            rest = args[1:]
-        else:
+    elif n_inputs == 1:
+        def function(x, *rest, **kwargs):
+            return _prepared(prim, (x if x.__class__ is Tensor else lift(x, None, name),),
+                             rest, kwargs)
+    elif n_inputs == 2:
+        def function(a, b, *rest, **kwargs):
+            return _prepared(prim, _pair(a, b, name), rest, kwargs)
+    else:
+        def function(*args, **kwargs):
             if len(args) < n_inputs:
                 raise TypeError(f"{name}: expected {n_inputs} inputs "
                                 f"({', '.join(prim.inputs)}), got {len(args)}")
-            redirect = prim.number_param
-            if redirect is not None:
-                i, param, row = redirect
-                x = args[i]
-                if isinstance(x, (int, float)) and not isinstance(x, (bool, np.generic)) and \
-                        isinstance(args[0], Tensor):
-                    others = tuple(a for k, a in enumerate(args[:n_inputs]) if k != i)
-                    return apply(row, lift_inputs(others, row.name), {param: x})
-            inputs = lift_inputs(args[:n_inputs], name)
-            rest = args[n_inputs:]
-        if prepare is None:
-            if rest or kwargs:
-                raise TypeError(f"{name}: takes only its inputs ({', '.join(prim.inputs)})")
-            return apply(prim, inputs, None)
-        try:
-            result = prepare(inputs, *rest, **kwargs) if prim.variadic else \
-                prepare(*inputs, *rest, **kwargs)
-        except (ValueError, TypeError) as err:
-            message = str(err)
-            raise type(err)(message if message.startswith(f"{name}:") else
-                            f"{name}: {message}") from None
-        return _finish(prim, result, inputs)
-
+            return _prepared(prim, lift_inputs(args[:n_inputs], name), args[n_inputs:], kwargs)
     if prepare is not None:
         function.__signature__ = inspect.signature(prepare)
     return function
@@ -462,8 +476,16 @@ def _lift_sequence(tensors: Any, op: str) -> tuple[Tensor, ...]:
 
 
 def _reflected(function: Callable) -> Callable:
-    def method(self: Tensor, other: Any) -> Tensor:
-        return function(other, self)
+    """`other - self` for `Tensor.__rsub__` and friends."""
+    prim = function.primitive
+    if prim.prepare is None and prim.number_param is None:  # the common case, one call less
+        name = prim.name
+
+        def method(self: Tensor, other: Any) -> Tensor:
+            return apply(prim, _pair(other, self, name), None)
+    else:
+        def method(self: Tensor, other: Any) -> Tensor:
+            return function(other, self)
 
     return method
 

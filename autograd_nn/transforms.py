@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import engine, state
-from .state import modes
+from .state import thread
 from .tensor import FUNCTIONS, Tensor, constant
 
 reshape = FUNCTIONS["reshape"]
@@ -94,7 +94,7 @@ def _as_input(x: Any, where: str) -> Tensor:
     if isinstance(x, Tensor):
         if x.dtype.kind not in "f":
             raise TypeError(f"{where}: cannot differentiate with respect to a {x.dtype} tensor")
-        if x._needs_grad and modes.grad_enabled:
+        if x._needs_grad and thread.modes.grad_enabled:
             return reshape(x, x.shape)  # a new node on top of x: outer gradients flow through
         return Tensor(x.data, requires_grad=True, name=x.name)
     if x.__class__ is np.ndarray and x.dtype.kind == "f":  # the common case, without checks
@@ -144,7 +144,7 @@ def value_and_grad(
         nums = _argnums(argnums, len(args), where)
         args = list(args)
         per_arg = []
-        nested = modes.grad_depth > 0 and modes.grad_enabled  # inside another grad's function
+        nested = thread.modes.grad_depth > 0 and thread.modes.grad_enabled  # inside another grad's function
         for i in nums:
             leaves, rebuild = tree_flatten(args[i])
             inputs = [_as_input(x, where) for x in leaves]

@@ -61,9 +61,9 @@ class Primitive:
         if not variadic and len(self.inputs) != len(self.vjps):
             raise ValueError(f"primitive {name}: {len(self.inputs)} inputs but "
                              f"{len(self.vjps)} rules")
-        # which inputs can carry a gradient (None for variadic rows: all of them)
-        self.grad_inputs = None if variadic else tuple(
-            i for i, rule in enumerate(self.vjps) if rule is not None)
+        # which inputs can carry a gradient (None: all of them, the fast case)
+        which = tuple(i for i, rule in enumerate(self.vjps) if rule is not None)
+        self.grad_inputs = None if variadic or len(which) == len(self.vjps) else which
         # (*lifted inputs, *params) -> params dict, a Call, None (no params) or a final value
         self.prepare = prepare
         self.method = method  # True: a Tensor method of the same name; str: that name
