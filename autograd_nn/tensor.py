@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, ops
+from . import engine, ops  # noqa: F401 (importing ops registers every row)
 from .ops.registry import PRIMITIVES, Call, Primitive
 from .state import thread
 
@@ -46,7 +46,8 @@ class Tensor:
     `Tensor(data, requires_grad=False, name=None)`: data is a number, nested list or ndarray.
     Floating dtypes are kept (float64 by default, float32 honoured); only floating tensors may
     require grad. Tensors hash by identity, so they can be dict keys even though `==` is
-    elementwise.
+    elementwise. The operators and op methods (`x.exp()`, `x.sum(axis)`, ...) are generated
+    from the op rows at the end of this module.
     """
 
     __slots__ = (
@@ -272,12 +273,13 @@ def seed_gradient(root: Tensor, grad: Any, where: str) -> np.ndarray:
 _new_tensor = Tensor.__new__
 
 
-def constant(arr: np.ndarray) -> Tensor:
-    """A leaf Tensor around a numeric ndarray, without re-validating it (hot path)."""
+def constant(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """A leaf Tensor around a numeric (float, if requires_grad) ndarray, without re-validating
+    it: the hot path of lifting arguments and of `grad`'s inputs."""
     t = _new_tensor(Tensor)
     t.data = arr
     t.grad = t.name = t._op = t._params = t._scope = t._where = None
-    t._needs_grad = False
+    t._needs_grad = requires_grad
     t._parents = ()
     return t
 
@@ -508,18 +510,18 @@ def _generate() -> dict[str, Callable[..., Tensor]]:
 
 FUNCTIONS = _generate()
 
-# Python's operators on Tensors: (function, reflected)
+# Python's operators on Tensors: row's public function -> (operator, reflected operator)
 _OPERATORS = {
-    "__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div",
-    "__pow__": "power", "__matmul__": "matmul", "__eq__": "equal", "__ne__": "not_equal",
-    "__lt__": "less", "__le__": "less_equal", "__gt__": "greater", "__ge__": "greater_equal",
+    "add": ("__add__", "__radd__"), "sub": ("__sub__", "__rsub__"),
+    "mul": ("__mul__", "__rmul__"), "div": ("__truediv__", "__rtruediv__"),
+    "power": ("__pow__", "__rpow__"), "matmul": ("__matmul__", "__rmatmul__"),
+    "equal": ("__eq__", None), "not_equal": ("__ne__", None), "less": ("__lt__", None),
+    "less_equal": ("__le__", None), "greater": ("__gt__", None),
+    "greater_equal": ("__ge__", None), "neg": ("__neg__", None), "abs": ("__abs__", None),
+    "getitem": ("__getitem__", None),
 }
-for _dunder, _name in _OPERATORS.items():
-    setattr(Tensor, _dunder, FUNCTIONS[_name])
-    if _dunder in ("__add__", "__sub__", "__mul__", "__truediv__", "__pow__", "__matmul__"):
-        setattr(Tensor, "__r" + _dunder[2:], _reflected(FUNCTIONS[_name]))
-Tensor.__neg__ = FUNCTIONS["neg"]
-Tensor.__abs__ = FUNCTIONS["abs"]
-Tensor.__getitem__ = FUNCTIONS["getitem"]
-transpose = FUNCTIONS["transpose"]
-assert ops  # the rows are registered by importing autograd_nn.ops
+for _name, (_operator, _reflected_operator) in _OPERATORS.items():
+    setattr(Tensor, _operator, FUNCTIONS[_name])
+    if _reflected_operator:
+        setattr(Tensor, _reflected_operator, _reflected(FUNCTIONS[_name]))
+transpose = FUNCTIONS["transpose"]  # for Tensor.T

@@ -98,9 +98,7 @@ def _as_input(x: Any, where: str) -> Tensor:
             return reshape(x, x.shape)  # a new node on top of x: outer gradients flow through
         return Tensor(x.data, requires_grad=True, name=x.name)
     if x.__class__ is np.ndarray and x.dtype.kind == "f":  # the common case, without checks
-        t = constant(x)
-        t._needs_grad = True
-        return t
+        return constant(x, requires_grad=True)
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as err:  # e.g. ragged nested lists
@@ -144,7 +142,8 @@ def value_and_grad(
         nums = _argnums(argnums, len(args), where)
         args = list(args)
         per_arg = []
-        nested = thread.modes.grad_depth > 0 and thread.modes.grad_enabled  # inside another grad's function
+        modes = thread.modes
+        nested = modes.grad_depth > 0 and modes.grad_enabled  # inside another grad's function
         for i in nums:
             leaves, rebuild = tree_flatten(args[i])
             inputs = [_as_input(x, where) for x in leaves]
