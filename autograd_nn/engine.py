@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,50 +41,75 @@ def _released_error(node: Any) -> GraphReleasedError:
 
 
 # ---------------------------------------------------------------------------------------------
-# The one graph walk
+# The one graph walk: count the edges into every node, then list nodes consumers-first (Kahn)
 # ---------------------------------------------------------------------------------------------
+def _count_consumers(roots: Sequence[Any], needs_grad: bool,
+                     stop: set[int] | None) -> tuple[dict[int, int], bool]:
+    """How many recorded edges lead into each node reachable from `roots` (iterative; nodes
+    keyed by identity), and whether a leaf that requires grad lies outside `stop`. With
+    `needs_grad`, only nodes that require grad count and a released node raises."""
+    counts: dict[int, int] = {}
+    stack = []
+    stray = False
+    for r in roots:
+        if id(r) not in counts:
+            counts[id(r)] = 0
+            stack.append(r)
+    while stack:
+        node = stack.pop()
+        parents = node._parents
+        if parents is None:
+            if needs_grad and node._op is not None:
+                raise _released_error(node)
+            continue
+        if stop is not None and id(node) in stop:
+            continue
+        for p in parents:
+            if needs_grad and not p._needs_grad:
+                continue
+            pid = id(p)
+            c = counts.get(pid)
+            if c is None:
+                counts[pid] = 1
+                if p._op is not None:
+                    stack.append(p)
+                elif stop is not None and pid not in stop:
+                    stray = True
+            else:
+                counts[pid] = c + 1
+    return counts, stray
+
+
+def _consumers_first(roots: Sequence[Any], counts: dict[int, int], stop: set[int] | None,
+                     useful: set[int] | None = None) -> Iterator[Any]:
+    """Yield every counted node after all the nodes that consume it (consumes `counts`)."""
+    ready = [r for r in {id(r): r for r in roots}.values() if counts.get(id(r)) == 0]
+    ready.reverse()
+    while ready:
+        node = ready.pop()
+        parents = node._parents  # read first: the consumer may release them when it resumes us
+        yield node
+        if stop is not None and id(node) in stop:
+            continue
+        for p in parents or ():
+            pid = id(p)
+            c = counts.get(pid)
+            if c is None or (useful is not None and pid not in useful):
+                continue
+            counts[pid] = c - 1
+            if c == 1:
+                ready.append(p)
+
+
 def walk(roots: Sequence[Any], *, needs_grad: bool = False,
          stop: set[int] | None = None) -> list[Any]:
-    """Every node reachable from `roots`, each after its inputs (iterative post-order).
-
-    Deterministic (inputs in argument order); nodes keyed by identity. With `needs_grad`, only
-    nodes that require grad are visited, nodes whose id is in `stop` are not expanded, and a
-    released node raises GraphReleasedError; otherwise a released node appears without inputs.
-    """
-    order: list[Any] = []
-    seen: set[int] = set()
-    for root in roots:
-        if id(root) in seen:
-            continue
-        seen.add(id(root))
-        stack = [(root, iter(_inputs(root, needs_grad, stop)))]
-        while stack:
-            node, pending = stack[-1]
-            for p in pending:
-                pid = id(p)
-                if pid in seen or (needs_grad and not p._needs_grad):
-                    continue
-                seen.add(pid)
-                if p._op is None:  # a leaf is finished as soon as it is found
-                    order.append(p)
-                    continue
-                stack.append((p, iter(_inputs(p, needs_grad, stop))))
-                break
-            else:
-                stack.pop()
-                order.append(node)
+    """Every node reachable from `roots`, each after its inputs; deterministic (inputs in
+    argument order). With `needs_grad`, only nodes that require grad, not expanding nodes in
+    `stop`; otherwise a released node appears without its inputs."""
+    counts, _ = _count_consumers(roots, needs_grad, stop)
+    order = list(_consumers_first(roots, counts, stop))
+    order.reverse()
     return order
-
-
-def _inputs(node: Any, needs_grad: bool, stop: set[int] | None) -> tuple:
-    parents = node._parents
-    if parents is None:
-        if needs_grad and node._op is not None:
-            raise _released_error(node)
-        return ()
-    if stop is not None and id(node) in stop:
-        return ()
-    return parents
 
 
 def topological_order(roots: Sequence[Any]) -> list[Any]:
@@ -92,11 +117,8 @@ def topological_order(roots: Sequence[Any]) -> list[Any]:
     return walk(roots)
 
 
-def _towards(order: list[Any], stop: set[int]) -> set[int] | None:
-    """The nodes of `order` from which a `stop` node can be reached, or None when that is all
-    of them (no leaf that requires grad is left out, the usual case)."""
-    if all(t._op is not None or id(t) in stop for t in order):
-        return None
+def _towards(order: list[Any], stop: set[int]) -> set[int]:
+    """The nodes of `order` (inputs first) from which a `stop` node can be reached."""
     useful: set[int] = set()
     for node in order:
         nid = id(node)
@@ -130,8 +152,10 @@ def backward(
     soon as it has been propagated, and its links are released unless `retain_graph`.
     """
     stop = None if wanted is None else {id(t) for t in wanted}
-    order = walk(roots, needs_grad=True, stop=stop)
-    useful = None if stop is None else _towards(order, stop)
+    counts, stray = _count_consumers(roots, True, stop)
+    useful = None
+    if stray:  # prune the branches that lead to no wanted tensor (a closed-over graph, say)
+        useful = _towards(walk(roots, needs_grad=True, stop=stop), stop)
     grads: dict[int, Any] = {}
     for r, s in zip(roots, seeds, strict=True):
         prev = grads.get(id(r))
@@ -141,18 +165,21 @@ def backward(
     saved_recording = state.set_recording_backward(create_graph)
     anomaly = thread.modes.anomaly
     pop, get = grads.pop, grads.get
+    # the consumers-first order of `_consumers_first`, run inline: a node's gradient is complete
+    # once every consumer has been processed
+    ready = [r for r in {id(r): r for r in roots}.values() if counts.get(id(r)) == 0]
+    ready.reverse()
     try:
-        for node in reversed(order):
+        while ready:
+            node = ready.pop()
             nid = id(node)
             g = pop(nid, None)
-            if g is None:  # pruned, or reached only through inputs without gradient
-                continue
             prim = node._op
             if prim is None or (stop is not None and nid in stop):
-                if every_node or stop is None or nid in stop:
+                if g is not None and (every_node or stop is None or nid in stop):
                     found[nid] = (node, g)
                 continue
-            if every_node:
+            if every_node and g is not None:
                 found[nid] = (node, g)
             parents = node._parents
             if create_graph:
@@ -165,29 +192,39 @@ def backward(
             rules = prim.vjps
             variadic = prim.variadic
             for i, p in enumerate(parents):
-                if not p._needs_grad or (useful is not None and id(p) not in useful):
+                if not p._needs_grad:
                     continue
-                if variadic:
-                    gi = rules[0](i, g, ans, *ins, **params)
-                else:
-                    rule = rules[i]
-                    if rule is None:
-                        continue
-                    gi = rule(g, ans, *ins, **params) if params else rule(g, ans, *ins)
-                data = p.data
-                if (create_graph or gi.__class__ is not _ndarray or gi.shape != data.shape
-                        or gi.dtype is not data.dtype):
-                    gi = _fit(gi, p, node, i, create_graph)
-                if anomaly:
-                    _check_backward(node, i, gi)
                 pid = id(p)
-                prev = get(pid)
-                if prev is None:
-                    grads[pid] = gi
-                else:
-                    total = prev + gi
-                    # 0-d arrays add up to NumPy scalars; keep rules and results on ndarrays
-                    grads[pid] = np.asarray(total) if isinstance(total, np.generic) else total
+                c = counts.get(pid)
+                if c is None or (useful is not None and pid not in useful):
+                    continue  # leads to no wanted tensor (or lies behind one)
+                counts[pid] = c - 1
+                if g is not None:
+                    if variadic:
+                        gi = rules[0](i, g, ans, *ins, **params)
+                    elif rules[i] is None:
+                        gi = None
+                    elif params:
+                        gi = rules[i](g, ans, *ins, **params)
+                    else:
+                        gi = rules[i](g, ans, *ins)
+                    if gi is not None:
+                        data = p.data
+                        if (create_graph or gi.__class__ is not _ndarray
+                                or gi.shape != data.shape or gi.dtype is not data.dtype):
+                            gi = _fit(gi, p, node, i, create_graph)
+                        if anomaly:
+                            _check_backward(node, i, gi)
+                        prev = get(pid)
+                        if prev is None:
+                            grads[pid] = gi
+                        else:
+                            total = prev + gi
+                            # 0-d arrays add up to NumPy scalars; keep results on ndarrays
+                            grads[pid] = (np.asarray(total) if isinstance(total, np.generic)
+                                          else total)
+                if c == 1:
+                    ready.append(p)
             if not retain_graph:
                 node._parents = None
     finally:

@@ -351,20 +351,15 @@ def _forward_error(prim: Primitive, args: Sequence[Tensor], params: dict | None,
 
 def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None) -> Tensor:
     """Run `prim` on Tensor `inputs`, and record the result in the graph when it needs grad."""
-    forward = prim.forward
-    try:
-        n = len(inputs)  # spelled out by arity: no list built on the hot path
+    try:  # spelled out by arity: no list is built on the hot path
         if params:
-            if n == 1:
-                out = forward(inputs[0].data, **params)
-            else:
-                out = forward(*[x.data for x in inputs], **params)
-        elif n == 2:
-            out = forward(inputs[0].data, inputs[1].data)
-        elif n == 1:
-            out = forward(inputs[0].data)
+            out = prim.forward(*[x.data for x in inputs], **params)
+        elif len(inputs) == 2:
+            out = prim.forward(inputs[0].data, inputs[1].data)
+        elif len(inputs) == 1:
+            out = prim.forward(inputs[0].data)
         else:
-            out = forward(*[x.data for x in inputs])
+            out = prim.forward(*[x.data for x in inputs])
     except (ValueError, TypeError, IndexError) as err:
         raise _forward_error(prim, inputs, params, err) from None
     if out.__class__ is not _ndarray:
@@ -374,28 +369,30 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
     t.grad = None
     t.name = None
     m = thread.modes
+    needs_grad = False
     if m.grad_enabled:
-        which = prim.grad_inputs
-        for x in (inputs if which is None else [inputs[i] for i in which]):
+        for x in inputs if prim.grad_inputs is None else [inputs[i] for i in prim.grad_inputs]:
             if x._needs_grad:
-                t._needs_grad = True
-                t._op = prim
-                t._parents = inputs
-                t._params = params
-                t._scope = m.scope
-                t._where = engine.record_site(prim, inputs, out) if m.anomaly else None
-                if out.dtype.kind == "c":
-                    raise TypeError(
-                        f"{prim.name}: complex result from inputs ({engine.describe(inputs)}) in "
-                        "a graph that needs gradients; autograd_nn differentiates real "
-                        "floating-point values only"
-                    )
-                return t
-    t._needs_grad = False
-    t._op = t._params = t._scope = t._where = None
-    t._parents = ()
-    if m.anomaly:
-        engine.record_site(prim, inputs, out)
+                needs_grad = True
+                break
+    if needs_grad:
+        t._needs_grad = True
+        t._op = prim
+        t._parents = inputs
+        t._params = params
+        t._scope = m.scope
+        t._where = engine.record_site(prim, inputs, out) if m.anomaly else None
+        if out.dtype.kind == "c":
+            raise TypeError(
+                f"{prim.name}: complex result from inputs ({engine.describe(inputs)}) in a graph "
+                "that needs gradients; autograd_nn differentiates real floating-point values only"
+            )
+    else:
+        t._needs_grad = False
+        t._op = t._params = t._scope = t._where = None
+        t._parents = ()
+        if m.anomaly:
+            engine.record_site(prim, inputs, out)
     return t
 
 
