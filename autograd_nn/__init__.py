@@ -33,6 +33,8 @@ _LAZY = {
     "compare_grads": (".check", "compare_grads"),
     "explain": (".check", "explain"),
     "detect_anomaly": (".check", "detect_anomaly"),
+    "compile": (".compiler", "compile"),
+    "compiler": (".compiler", None),
 }
 
 

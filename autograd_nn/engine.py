@@ -164,6 +164,7 @@ def backward(
     saved_grad = state.set_grad_enabled(create_graph)
     saved_recording = state.set_recording_backward(create_graph)
     anomaly = thread.modes.anomaly
+    trace = thread.modes.tracing if create_graph else None  # ag.compile names the gradients
     pop, get = grads.pop, grads.get
     # the consumers-first order of `_consumers_first`, run inline: a node's gradient is complete
     # once every consumer has been processed
@@ -174,6 +175,8 @@ def backward(
             node = ready.pop()
             nid = id(node)
             g = pop(nid, None)
+            if trace is not None and g is not None:
+                trace.gradient(node, g)
             prim = node._op
             if prim is None or (stop is not None and nid in stop):
                 if g is not None and (every_node or stop is None or nid in stop):
@@ -260,15 +263,17 @@ def _fit(g: Any, p: Any, node: Any, i: int, create_graph: bool) -> Any:
 # Anomaly mode: where was an op created, and did it produce NaN/Inf?
 # ---------------------------------------------------------------------------------------------
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_COURSE_DIR = os.path.join(_PACKAGE_DIR, "tutorials")  # course material is user code here
 
 
 def user_frame_site() -> str:
-    """'file:line in function' of the innermost caller outside this package."""
+    """'file:line in function' of the innermost caller outside the library."""
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
-            return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_PACKAGE_DIR + os.sep) or \
+                filename.startswith(_COURSE_DIR + os.sep):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
         frame = frame.f_back
     return "<unknown>"
 

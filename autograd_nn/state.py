@@ -14,7 +14,8 @@ from typing import Any
 class Modes:
     """The modes of one thread (read on every op: plain slots, one thread-local lookup)."""
 
-    __slots__ = ("grad_enabled", "anomaly", "scope", "grad_depth", "recording_backward")
+    __slots__ = ("grad_enabled", "anomaly", "scope", "grad_depth", "recording_backward",
+                 "tracing")
 
     def __init__(self) -> None:
         self.grad_enabled = True  # ops record a graph (False inside no_grad)
@@ -22,6 +23,7 @@ class Modes:
         self.scope: tuple | None = None  # active naming scopes, outermost first (Modules)
         self.grad_depth = 0  # how many grad transformations are running their function
         self.recording_backward = False  # a backward pass is recording its rules
+        self.tracing: Any = None  # an `ag.compile` trace: record every op on traced values
 
 
 class _PerThread(threading.local):
@@ -78,6 +80,14 @@ def enter_grad() -> None:
 
 def exit_grad() -> None:
     thread.modes.grad_depth -= 1
+
+
+def set_tracing(trace: Any) -> Any:
+    """Start (or with None, stop) recording every op on traced values; returns the previous."""
+    modes = thread.modes
+    prev = modes.tracing
+    modes.tracing = trace
+    return prev
 
 
 def push_scope(entry: Any) -> tuple | None:

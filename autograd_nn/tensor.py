@@ -154,13 +154,15 @@ class Tensor:
                 f"item(): only a tensor with one element can be converted, this one has shape "
                 f"{self.shape}"
             )
-        return self.data.item()
+        return self._concrete(self.data.item(), "item")
 
     def __float__(self) -> float:
-        return float(self.item())
+        return self._concrete(float(self.data.item()) if self.data.size == 1 else self.item(),
+                              "float")
 
     def __int__(self) -> int:
-        return int(self.item())
+        return self._concrete(int(self.data.item()) if self.data.size == 1 else self.item(),
+                              "int")
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
@@ -168,7 +170,15 @@ class Tensor:
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                 "use (t == x).all() style reductions on .data"
             )
-        return bool(self.data)
+        return self._concrete(bool(self.data), "bool")
+
+    def _concrete(self, value: Any, how: str) -> Any:
+        """A Python value read from this tensor; while `ag.compile` traces, the trace guards it
+        (the compiled code checks it on every call and traces again when it changes)."""
+        trace = thread.modes.tracing
+        if trace is not None and trace.traces_any((self,)):
+            trace.guard(self, value, how)
+        return value
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         # NumPy functions (np.dot, np.asarray, ...) would silently drop the graph of a tensor
@@ -382,11 +392,21 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
         t._params = params
         t._scope = m.scope
         t._where = engine.record_site(prim, inputs, out) if m.anomaly else None
+        if m.tracing is not None:
+            t._where = m.tracing.site()
         if out.dtype.kind == "c":
             raise TypeError(
                 f"{prim.name}: complex result from inputs ({engine.describe(inputs)}) in a graph "
                 "that needs gradients; autograd_nn differentiates real floating-point values only"
             )
+    elif m.tracing is not None and m.tracing.traces_any(inputs, params):
+        # `ag.compile` records every op on traced values, with or without gradient
+        t._needs_grad = False
+        t._op = prim
+        t._parents = inputs
+        t._params = params
+        t._scope = m.scope
+        t._where = m.tracing.site()
     else:
         t._needs_grad = False
         t._op = t._params = t._scope = t._where = None

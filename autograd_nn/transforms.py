@@ -144,6 +144,8 @@ def value_and_grad(
         per_arg = []
         modes = thread.modes
         nested = modes.grad_depth > 0 and modes.grad_enabled  # inside another grad's function
+        # ag.compile traces at depth 1: a grad that is top level in the user's code
+        top_level_in_trace = modes.tracing is not None and modes.grad_depth == 1
         for i in nums:
             leaves, rebuild = tree_flatten(args[i])
             inputs = [_as_input(x, where) for x in leaves]
@@ -181,6 +183,8 @@ def value_and_grad(
             k += len(inputs)
         value = out if nested else (out.data if isinstance(out, Tensor) else np.asarray(out))
         grads_out = results[0] if isinstance(argnums, int) else tuple(results)
+        if top_level_in_trace:
+            modes.tracing.returned_at_top_level((value, aux, grads_out))
         return ((value, aux) if has_aux else value), grads_out
 
     return wrapped

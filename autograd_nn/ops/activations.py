@@ -22,6 +22,7 @@ def _sigmoid_forward(x):
 sigmoid = primitive(
     "sigmoid", _sigmoid_forward, lambda g, ans, x: g * ans * (1 - ans),
     doc="1 / (1 + exp(-x)), computed without overflow for any x.", method=True,
+    helper={"sigmoid": _sigmoid_forward}, source="sigmoid({x})",
     formula=("{g} * sigmoid'({x})",), notes=("sigmoid'({x}) = {out}*(1-{out})",),
 )
 tanh = primitive(
@@ -32,6 +33,7 @@ tanh = primitive(
 relu = primitive(
     "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0),
     doc="max(x, 0); the gradient at exactly 0 is 0 (relu'(0) = 0).", method=True,
+    source="np.maximum({x}, 0)",
     formula=("{g} * relu'({x})",), notes=("relu'({x}) = ({x} > 0)",), kink=_kink_at_zero,
 )
 
@@ -50,7 +52,8 @@ def _softmax_forward(x, axis):
 softmax = primitive(
     "softmax", _softmax_forward,
     lambda g, ans, x, axis: ans * (g - prims.sum(g * ans, axis=axis, keepdims=True)),
-    prepare=_one_axis, method=True,
+    prepare=_one_axis, method=True, helper={"softmax": _softmax_forward},
+    source="softmax({x}, {axis})",
     doc="exp(x) / sum(exp(x)) along `axis`, with the maximum subtracted first.",
     formula=("{out} * ({g} - sum({g} * {out}, axis={axis}))",),
 )
@@ -64,7 +67,8 @@ def _log_softmax_forward(x, axis):
 log_softmax = primitive(
     "log_softmax", _log_softmax_forward,
     lambda g, ans, x, axis: g - prims.exp(ans) * prims.sum(g, axis=axis, keepdims=True),
-    prepare=_one_axis, method=True,
+    prepare=_one_axis, method=True, helper={"log_softmax": _log_softmax_forward},
+    source="log_softmax({x}, {axis})",
     doc="log(softmax(x)) along `axis`, computed as x - logsumexp(x) (no log of 0).",
     formula=("{g} - exp({out}) * sum({g}, axis={axis})",),
 )
@@ -91,6 +95,7 @@ def _axes_keepdims(x, axis=None, keepdims: bool = False) -> dict:
 
 logsumexp = primitive(
     "logsumexp", _logsumexp_forward, _logsumexp_vjp, prepare=_axes_keepdims, method=True,
+    helper={"logsumexp": _logsumexp_forward}, source="logsumexp({x}, {axis}, {keepdims})",
     doc="log(sum(exp(x))) over `axis` (all axes by default), stable for large |x|.",
     formula=("{g} * exp({x} - {out})",),
 )

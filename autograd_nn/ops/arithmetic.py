@@ -17,33 +17,34 @@ add = primitive(
     "add", np.add,
     lambda g, ans, a, b: g,
     lambda g, ans, a, b: g,
-    doc="a + b with broadcasting.", display="{a} + {b}", formula=("{g}", "{g}"),
+    doc="a + b with broadcasting.", display="{a} + {b}", source="{a} + {b}", formula=("{g}", "{g}"),
     elementwise=True,
 )
 sub = primitive(
     "sub", np.subtract,
     lambda g, ans, a, b: g,
     lambda g, ans, a, b: -g,
-    doc="a - b with broadcasting.", display="{a} - {b}", formula=("{g}", "-{g}"),
+    doc="a - b with broadcasting.", display="{a} - {b}", source="{a} - {b}",
+    formula=("{g}", "-{g}"),
     elementwise=True,
 )
 mul = primitive(
     "mul", np.multiply,
     lambda g, ans, a, b: g * b,
     lambda g, ans, a, b: g * a,
-    doc="a * b elementwise with broadcasting.", display="{a} * {b}",
+    doc="a * b elementwise with broadcasting.", display="{a} * {b}", source="{a} * {b}",
     formula=("{g} * {b}", "{g} * {a}"), elementwise=True,
 )
 div = primitive(
     "div", np.true_divide,
     lambda g, ans, a, b: g / b,
     lambda g, ans, a, b: -g * ans / b,
-    doc="a / b elementwise with broadcasting.", display="{a} / {b}",
+    doc="a / b elementwise with broadcasting.", display="{a} / {b}", source="{a} / {b}",
     formula=("{g} / {b}", "-{g} * {out} / {b}"), elementwise=True,
 )
 neg = primitive(
     "neg", np.negative, lambda g, ans, x: -g,
-    doc="-x.", display="-{x}", formula=("-{g}",),
+    doc="-x.", display="-{x}", formula=("-{g}",), source="-{x}",
 )
 
 
@@ -103,6 +104,7 @@ pow_scalar = primitive(
     doc="x ** c for a constant Python number c.",
     display=lambda ctx: f"{ctx.x} ** {constant_text(ctx.params['exponent'])}",
     formula=(lambda ctx: _power_text(ctx.params["exponent"], ctx.x),),
+    source=lambda params, shapes: "{x} ** " + repr(params["exponent"]),
     public=None,  # reached through power(x, c) and x ** c
 )
 
@@ -111,6 +113,7 @@ power = primitive(
     "pow_tensor", np.power, _pow_vjp_base, _pow_vjp_exponent,
     doc="a ** b elementwise; the gradient for b uses log(a) and is 0 where a <= 0.",
     display="{a} ** {b}", formula=(_pow_base_formula, "{g} * {out}*log({a})"),
+    source="{a} ** {b}",
     elementwise=True, number_param=(1, "exponent", pow_scalar), public="power",
 )
 
@@ -130,7 +133,7 @@ maximum = primitive(
     lambda g, ans, a, b: g * _tie_weights(a, b, a > b),
     lambda g, ans, a, b: g * _tie_weights(b, a, b > a),
     doc="Elementwise maximum; where a == b the gradient is split equally between them.",
-    formula=("{g} * ({a} > {b})", "{g} * ({b} > {a})"),
+    formula=("{g} * ({a} > {b})", "{g} * ({b} > {a})"), source="np.maximum({a}, {b})",
     notes=("ties between {a} and {b} share the gradient equally",), kink=_near_tie,
     elementwise=True,
 )
@@ -139,7 +142,7 @@ minimum = primitive(
     lambda g, ans, a, b: g * _tie_weights(a, b, a < b),
     lambda g, ans, a, b: g * _tie_weights(b, a, b < a),
     doc="Elementwise minimum; where a == b the gradient is split equally between them.",
-    formula=("{g} * ({a} < {b})", "{g} * ({b} < {a})"),
+    formula=("{g} * ({a} < {b})", "{g} * ({b} < {a})"), source="np.minimum({a}, {b})",
     notes=("ties between {a} and {b} share the gradient equally",), kink=_near_tie,
     elementwise=True,
 )
@@ -160,7 +163,7 @@ where = primitive(
     doc="Elementwise `a if condition else b`; condition is a constant (no gradient).\n\n"
         "Masking does not stop NaN: where(c, sqrt(x), 0) at x = 0 still has an infinite "
         "sqrt'(0) in the untaken branch. Make the untaken input safe first (double where).",
-    display="where({condition}, {a}, {b})",
+    display="where({condition}, {a}, {b})", source="np.where({condition}, {a}, {b})",
     formula=(None, "where({condition}, {g}, 0)", "where({condition}, 0, {g})"),
     elementwise=True,
 )
@@ -170,7 +173,7 @@ def _comparison(name: str, ufunc: Any, symbol: str):
     return primitive(
         name, ufunc, None, None,
         doc=f"a {symbol} b elementwise: a boolean Tensor without gradient.",
-        display=f"{{a}} {symbol} {{b}}",
+        display=f"{{a}} {symbol} {{b}}", source=f"{{a}} {symbol} {{b}}",
     )
 
 

@@ -48,6 +48,19 @@ def numpy_reduction(function):
     return method
 
 
+def _reduction_source(method: str):
+    def source(params, shapes) -> str:
+        axis, keep = params["axis"], params["keepdims"]
+        if isinstance(axis, int):  # rules pass a single axis as an int
+            axis = (axis,)
+        if axis is None and not keep:
+            return "{x}." + method + "()"
+        axis_text = "None" if axis is None else str(axis[0]) if len(axis) == 1 else str(axis)
+        return "{x}." + method + f"(axis={axis_text}{', keepdims=True' if keep else ''})"
+
+    return source
+
+
 def _reduced_shape_formula(ctx) -> str:
     one = ctx.g == "1"
     base = f"ones{ctx.x_shape}" if one else f"broadcast({{g}}, {ctx.x_shape})"
@@ -59,12 +72,14 @@ def _reduced_shape_formula(ctx) -> str:
 sum = primitive(  # noqa: A001
     "sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),
     lambda g, ans, x, axis, keepdims: _restore(g, x, axis, keepdims),
+    source=_reduction_source("sum"),
     prepare=_axes, method=numpy_reduction,
     doc="Sum over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
 )
 mean = primitive(
     "mean", lambda x, axis, keepdims: x.mean(axis=axis, keepdims=keepdims),
     lambda g, ans, x, axis, keepdims: _restore(g, x, axis, keepdims) / _count(x.shape, axis),
+    source=_reduction_source("mean"),
     prepare=_axes, method=numpy_reduction,
     doc="Arithmetic mean over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
 )
@@ -98,14 +113,16 @@ def _near_tie(inputs, params, op):
 
 
 max = primitive(  # noqa: A001
-    "max", lambda x, axis, keepdims: x.max(axis=axis, keepdims=keepdims), _extreme_vjp,
+    "max", lambda x, axis, keepdims: x.max(axis=axis, keepdims=keepdims),
+    _extreme_vjp, source=_reduction_source("max"),
     prepare=_nonempty_axes, method=numpy_reduction,
     doc="Maximum over `axis`; tied maxima share the gradient equally.",
     formula=("{g} at the max entries of {x} (ties share)",),
     kink=lambda inputs, params: _near_tie(inputs, params, "max"),
 )
 min = primitive(  # noqa: A001
-    "min", lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims), _extreme_vjp,
+    "min", lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims),
+    _extreme_vjp, source=_reduction_source("min"),
     prepare=_nonempty_axes, method=numpy_reduction,
     doc="Minimum over `axis`; tied minima share the gradient equally.",
     formula=("{g} at the min entries of {x} (ties share)",),

@@ -39,7 +39,7 @@ class Primitive:
     __slots__ = (
         "name", "forward", "vjps", "inputs", "variadic", "grad_inputs", "prepare", "method",
         "doc", "display", "formula", "notes", "kink", "elementwise", "number_param", "public",
-        "jvp", "batch", "source",
+        "source", "helper", "jvp", "batch",
     )
 
     def __init__(self, name: str, forward: Callable, vjps: Sequence[Callable | None], *,
@@ -49,7 +49,8 @@ class Primitive:
                  formula: Sequence[str | Callable] | None = None,
                  notes: Sequence[str] = (), kink: Callable | None = None,
                  elementwise: bool = False, number_param: tuple | None = None,
-                 public: str | None = "") -> None:
+                 public: str | None = "", source: str | Callable | None = None,
+                 helper: dict[str, Callable] | None = None) -> None:
         self.name = name
         self.forward = forward
         self.vjps = tuple(vjps)
@@ -76,9 +77,12 @@ class Primitive:
         # (i, param, row): a plain Python number as input #i runs `row` with it as `param`
         self.number_param = number_param
         self.public = name if public == "" else public  # the public function's name, or None
-        # room for what the coming issues add: a forward-mode rule, a batching rule, the
-        # source form the compiler emits
-        self.jvp = self.batch = self.source = None
+        # the NumPy expression `ag.compile` writes ("{a} + {b}"; NumPy ufunc rows default to
+        # "np.<ufunc>(...)"), or (params, input shapes) -> such a template; `helper`: name ->
+        # self-contained function the compiled module defines under that name ("sigmoid")
+        self.source = source
+        self.helper = helper
+        self.jvp = self.batch = None  # room for forward-mode and batching rules
 
     def __call__(self, *inputs: Any, **params: Any) -> Any:
         """Run on arrays (NumPy, no graph), or record when any input is a Tensor."""

@@ -30,7 +30,7 @@ def _reshape_params(x, shape) -> dict:
 reshape = primitive(
     "reshape", lambda x, shape: np.reshape(x, shape),
     lambda g, ans, x, shape: prims.reshape(g, shape=x.shape),
-    prepare=_reshape_params, method=_sequence_method,
+    prepare=_reshape_params, method=_sequence_method, source="{x}.reshape({shape})",
     doc="The same elements in a new shape (one entry may be -1).",
     formula=("reshape({g}, {x_shape})",),
 )
@@ -55,6 +55,8 @@ def _transpose_vjp(g, ans, x, axes):
 transpose = primitive(
     "transpose", lambda x, axes: np.transpose(x, axes), _transpose_vjp,
     prepare=_transpose_params, method=_sequence_method,
+    source=lambda params, shapes: "{x}.T" if params["axes"] is None or (
+        len(params["axes"]) == 2) else "{x}.transpose({axes})",
     doc="Permute axes (reverse them by default, like ndarray.T).",
     display=lambda ctx: f"{ctx.x}.T" if ctx.params.get("axes") is None else None,
     formula=(lambda ctx: "{g}.T" if ctx.params.get("axes") is None
@@ -69,13 +71,13 @@ def _swapaxes_params(x, axis1: int, axis2: int) -> dict:
 swapaxes = primitive(
     "swapaxes", lambda x, axis1, axis2: np.swapaxes(x, axis1, axis2),
     lambda g, ans, x, axis1, axis2: prims.swapaxes(g, axis1=axis1, axis2=axis2),
-    prepare=_swapaxes_params, doc="Exchange two axes.",
+    prepare=_swapaxes_params, doc="Exchange two axes.", source="np.swapaxes({x}, {axis1}, {axis2})",
     formula=("swapaxes({g}, {axis1}, {axis2})",),
 )
 expand_dims = primitive(
     "expand_dims", lambda x, axis: np.expand_dims(x, axis),
     lambda g, ans, x, axis: prims.reshape(g, shape=x.shape),
-    prepare=lambda x, axis: {"axis": axis},
+    prepare=lambda x, axis: {"axis": axis}, source="np.expand_dims({x}, {axis})",
     doc="Insert size-1 axes at `axis` (positions in the result).",
     formula=("reshape({g}, {x_shape})",),
 )
@@ -98,14 +100,28 @@ broadcast_to = primitive(
     "broadcast_to", _broadcast_forward,
     lambda g, ans, x, shape: prims.sum_to(g, shape=x.shape),
     prepare=_shape_param, doc="Broadcast to `shape`; the gradient is summed back.",
+    source="np.broadcast_to({x}, {shape})",
     formula=("sum_to({g}, {x_shape})",),
 )
 sum_to = primitive(
     "sum_to", sum_to_shape, lambda g, ans, x, shape: prims.broadcast_to(g, shape=x.shape),
-    prepare=_shape_param,
+    prepare=_shape_param, source=lambda params, shapes: _sum_to_source(shapes[0], params["shape"]),
     doc="Sum a broadcast tensor down to `shape` (the inverse of broadcast_to for gradients).",
     formula=("broadcast({g}, {x_shape})",),
 )
+
+
+def _sum_to_source(in_shape: tuple, shape: tuple) -> str:
+    """sum_to written for the shapes at hand: `{x}.sum(axis=0)`, with keepdims where needed."""
+    lead = len(in_shape) - len(shape)
+    kept = tuple(lead + i for i, n in enumerate(shape) if n == 1 and in_shape[lead + i] != 1)
+    text = "{x}"
+    if kept:
+        text += f".sum(axis={kept[0] if len(kept) == 1 else kept}, keepdims=True)"
+    if lead:
+        axes = tuple(range(lead))
+        text += f".sum(axis={axes[0] if lead == 1 else axes})"
+    return text
 
 
 def _is_basic(index: Any) -> bool:
@@ -116,13 +132,22 @@ def _is_basic(index: Any) -> bool:
     )
 
 
-def _scatter_add_forward(g, index, shape):
+def _scatter_accumulate(g, index, shape):
+    """Zeros of `shape` with g added at `index` (repeated indices accumulate)."""
     out = np.zeros(shape, dtype=g.dtype)
-    if _is_basic(index):
-        out[index] = g
-    else:
-        np.add.at(out, index, g)  # repeated indices accumulate
+    np.add.at(out, index, g)
     return out
+
+
+def _scatter_set(g, index, shape):
+    """Zeros of `shape` with g written at a basic index (which never repeats an element)."""
+    out = np.zeros(shape, dtype=g.dtype)
+    out[index] = g
+    return out
+
+
+def _scatter_add_forward(g, index, shape):
+    return (_scatter_set if _is_basic(index) else _scatter_accumulate)(g, index, shape)
 
 
 def _index_param(index: Any) -> Any:
@@ -139,7 +164,7 @@ def _index_param(index: Any) -> Any:
 getitem = primitive(
     "getitem", lambda x, index: x[index],
     lambda g, ans, x, index: prims.scatter_add(g, index=index, shape=x.shape),
-    prepare=lambda x, index: {"index": _index_param(index)},
+    prepare=lambda x, index: {"index": _index_param(index)}, source="{x}[{index}]",
     doc="x[index]: slices, integers, integer/boolean arrays; repeated indices accumulate.",
     display="{x}[{index!r}]",
     formula=("{g} scattered into zeros{x_shape} at [{index!r}]",),
@@ -147,6 +172,9 @@ getitem = primitive(
 scatter_add = primitive(
     "scatter_add", _scatter_add_forward,
     lambda g, ans, src, index, shape: prims.getitem(g, index=index),
+    source=lambda params, shapes: ("scatter_set" if _is_basic(params["index"]) else
+                                   "scatter_add") + "({x}, {index}, {shape})",
+    helper={"scatter_add": _scatter_accumulate, "scatter_set": _scatter_set},
     prepare=lambda src, index, shape: {"index": _index_param(index), "shape": tuple(shape)},
     doc="A zero tensor of `shape` with `src` added at `index` (repeated indices accumulate).",
     formula=("{g}[{index!r}]",),
@@ -168,12 +196,14 @@ def _stack_vjp(i, g, ans, *xs, axis):
 concatenate = primitive(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concatenate_vjp,
     variadic=True, prepare=lambda xs, axis=0: {"axis": normalize_axis(axis, xs[0].ndim)[0]},
+    source="np.concatenate([{xs}], axis={axis})",
     doc="Join tensors along an existing axis.",
     formula=("{g} (the part from input #{i} of concatenate)",),
 )
 stack = primitive(
     "stack", lambda *xs, axis: np.stack(xs, axis=axis), _stack_vjp,
     variadic=True, prepare=lambda xs, axis=0: {"axis": normalize_axis(axis, xs[0].ndim + 1)[0]},
+    source="np.stack([{xs}], axis={axis})",
     doc="Join tensors along a new axis.", formula=("{g} (the part from input #{i} of stack)",),
 )
 

@@ -82,7 +82,7 @@ def _clip_kink(inputs, params):
 
 
 clip = primitive(
-    "clip", _clip_forward, _clip_vjp, prepare=_clip_params,
+    "clip", _clip_forward, _clip_vjp, prepare=_clip_params, source="np.clip({x}, {lo}, {hi})",
     doc="Limit values to [lo, hi]; the gradient is 1 inside the range (bounds included), else 0.",
     formula=(_clip_formula,), kink=_clip_kink,
 )
@@ -100,7 +100,7 @@ def _astype_params(x, dtype):
 astype = primitive(
     "astype", lambda x, dtype: x.astype(dtype),
     lambda g, ans, x, dtype: prims.astype(g, dtype=x.dtype),
-    prepare=_astype_params, method=True,
+    prepare=_astype_params, method=True, source="{x}.astype(np.{dtype})",
     doc="Cast to `dtype`; the gradient is cast back. Casts to non-float dtypes leave the graph.",
     formula=("{g} cast to {x_dtype}",),
 )

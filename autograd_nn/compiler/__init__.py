@@ -1,0 +1,150 @@
+"""`ag.compile`: trace a function once, then run it as readable straight-line NumPy.
+
+    step = ag.compile(ag.value_and_grad(loss))
+    value, grads = step(params, X, Y)   # traced on this call, generated NumPy afterwards
+    print(step.source)                  # the backprop code the model amounts to
+
+Every array argument (and Tensor) is an input; Python numbers and strings are static. Each new
+signature (shapes, dtypes, static values) traces again; a value the traced code read from a
+Tensor (`if loss > 0:`, `t.item()`) is checked on every call and a change traces again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import inspect
+import pathlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor
+from ..transforms import tree_flatten
+from .codegen import CompileError, Program, describe_signature, generate
+from .trace import is_array_leaf, run
+
+__all__ = ["CompileError", "Compiled", "compile"]
+
+
+@dataclass
+class _Entry:
+    program: Program
+    function: Callable
+    specialisation_error: type
+    tensor_leaves: list[bool]
+
+
+def _key(tree: Any) -> Any:
+    """What a compiled specialisation depends on: structure, shapes, dtypes, static values."""
+    if isinstance(tree, dict):
+        return ("dict", tuple((k, _key(v)) for k, v in tree.items()))
+    if isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
+        return (type(tree).__name__, tuple(_key(v) for v in tree))
+    if is_array_leaf(tree):
+        return ("array", tree.shape, tree.dtype.str)
+    try:
+        hash(tree)
+    except TypeError:
+        raise TypeError(f"compile: cannot use {type(tree).__name__} as an argument (arrays, "
+                        "Tensors, numbers, strings and dicts/lists/tuples of them)") from None
+    return ("static", type(tree).__name__, tree)
+
+
+class Compiled:
+    """A traced-and-generated version of `fn`; call it like `fn`. `.source` is the generated
+    module of the latest specialisation, `.save(path)` writes it."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+        self.name = getattr(fn, "__name__", "function")
+        self._entries: dict[Any, list[_Entry]] = {}
+        self._latest: _Entry | None = None
+        self.traces = 0  # how many times fn was traced
+        try:
+            self._arg_names = [p.name for p in inspect.signature(fn).parameters.values()
+                               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):
+            self._arg_names = []
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        for v in kwargs.values():
+            if any(is_array_leaf(x) for x in tree_flatten(v)[0]):
+                raise TypeError(f"compile: pass arrays to {self.name} as positional arguments "
+                                "(keyword arguments are static)")
+        key = (_key(args), _key(kwargs))
+        for entry in self._entries.get(key, []):
+            try:
+                return self._finish(entry, entry.function(*args))
+            except entry.specialisation_error:
+                continue  # a guarded value changed: try the next specialisation, or trace
+        entry = self._compile(args, kwargs)
+        self._entries.setdefault(key, []).append(entry)
+        self._latest = entry
+        return self._finish(entry, entry.function(*args))
+
+    def _compile(self, args: tuple, kwargs: dict) -> _Entry:
+        names = self._arg_names + [f"arg{i}" for i in range(len(self._arg_names), len(args))]
+        traced = run(self.fn, args, kwargs, names)
+        self.traces += 1
+        signature = describe_signature(names, args) + [
+            f"{k} = {v!r} (static)" for k, v in kwargs.items()]
+        program = generate(traced, self.name, names, args, signature)
+        namespace: dict[str, Any] = {"__name__": f"autograd_nn_compiled_{program.entry}"}
+        code = builtins.compile(program.source, f"<compiled {self.name}>", "exec")
+        exec(code, namespace)  # noqa: S102 (our own generated source)
+        error = namespace.get("SpecialisationError", _NeverRaised)
+        # how each output leaf comes back: 2 an array (a top-level grad returned it), 1 a Tensor
+        tensor_leaves = [0 if not isinstance(x, Tensor) else
+                         2 if id(x) in traced.trace.top_level else 1
+                         for x in traced.output_leaves]
+        return _Entry(program, namespace[program.entry], error, tensor_leaves)
+
+    def _finish(self, entry: _Entry, out: Any) -> Any:
+        """Give the result the types the function itself returns."""
+        leaves, rebuild = tree_flatten(out)
+        done = []
+        for leaf, kind in zip(leaves, entry.tensor_leaves, strict=True):
+            if kind:
+                leaf = np.asarray(leaf) if kind == 2 else Tensor(np.asarray(leaf))
+            done.append(leaf)
+        return rebuild(done)
+
+    @property
+    def source(self) -> str:
+        """The generated module of the latest specialisation (call the function first)."""
+        if self._latest is None:
+            raise RuntimeError(f"compile: {self.name} has not been called yet, so it has not "
+                               "been traced; call it once with example arguments")
+        return self._latest.program.source
+
+    def save(self, path: str | pathlib.Path) -> pathlib.Path:
+        """Write the latest specialisation as a module that needs only NumPy."""
+        path = pathlib.Path(path)
+        path.write_text(self.source, encoding="utf-8")
+        return path
+
+    def __repr__(self) -> str:
+        return f"<compiled {self.name}: {self.traces} trace(s)>"
+
+
+class _NeverRaised(Exception):
+    """Stands in for SpecialisationError in code without guards."""
+
+
+def compile(fn: Callable | None = None) -> Any:  # noqa: A001 (the name users expect)
+    """Trace `fn` on its first call and run generated straight-line NumPy from then on.
+
+    Works as `ag.compile(f)` and as a decorator, on plain functions, on `ag.grad(f)` and
+    `ag.value_and_grad(f)` (any nesting), and on Modules through `ag.nn.functional_call`.
+    """
+    if fn is None:
+        return compile
+    if isinstance(fn, Compiled):
+        return fn
+    if not callable(fn):
+        raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
+    return Compiled(fn)

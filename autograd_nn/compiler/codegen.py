@@ -1,0 +1,568 @@
+"""Code generation for `ag.compile`: a traced graph as readable straight-line NumPy.
+
+Steps: constants fold (a node that depends on no input is its traced value), identity ops
+vanish (reshape to the same shape, `* 1`, `** 1`, ...), equal ops are computed once, dead code
+goes, single-use temporaries are written inline, and every remaining value is one statement
+named as `ag.explain` names it (user names, z1/h1, L) with gradients as d_<name>.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import engine
+from ..formatting import shape_text
+from ..naming import node_names
+from ..tensor import Tensor
+from .trace import Traced
+
+# precedence levels of Python expressions (higher binds tighter)
+_COMPARE, _ADD, _MUL, _UNARY, _POWER, _ATOM = 0, 1, 2, 3, 4, 5
+_BINARY = {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "@": _MUL, "**": _POWER,
+           "==": _COMPARE, "!=": _COMPARE, "<": _COMPARE, "<=": _COMPARE, ">": _COMPARE,
+           ">=": _COMPARE}
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_RESERVED = {"np", "sigmoid", "softmax", "log_softmax", "logsumexp", "scatter_add",
+             "scatter_set", "SpecialisationError"}
+
+
+class CompileError(RuntimeError):
+    """The function cannot be compiled faithfully (the message says why and where)."""
+
+
+@dataclass
+class Program:
+    """The generated module: its source and the facts the compiled callable needs."""
+
+    source: str
+    entry: str
+    guards: int
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _template(node: Tensor) -> str:
+    """The row's NumPy source form for this node (NumPy ufunc rows default to np.<name>)."""
+    prim = node._op
+    spec = prim.source
+    if callable(spec):
+        spec = spec(node._params or {}, [p.shape for p in node.parents])
+    if spec is None:
+        fn = prim.forward
+        if isinstance(fn, np.ufunc) or getattr(np, getattr(fn, "__name__", ""), None) is fn:
+            spec = f"np.{fn.__name__}(" + ", ".join("{" + n + "}" for n in prim.inputs) + ")"
+        else:
+            raise CompileError(f"compile: the op {prim.name} has no source form in its row")
+    return spec
+
+
+def _precedence(template: str) -> int:
+    stripped = _PLACEHOLDER.sub("x", template)
+    m = re.fullmatch(r"x (\S+) (x|\S+)", stripped)
+    if m and m.group(1) in _BINARY:
+        return _BINARY[m.group(1)]
+    if re.fullmatch(r"-x", stripped):
+        return _UNARY
+    return _ATOM
+
+
+def _slot_levels(template: str, level: int) -> list[int]:
+    """For each placeholder, the least precedence an expression needs to go there bare."""
+    needs = []
+    for k, m in enumerate(_PLACEHOLDER.finditer(template)):
+        after = template[m.end():m.end() + 1]
+        before = template[max(0, m.start() - 1):m.start()]
+        if after in (".", "["):
+            needs.append(_ATOM)
+        elif before in ("(", "[", " ") and after in (")", ",", "]") and level == _ATOM:
+            needs.append(_COMPARE)
+        elif level == _POWER:
+            needs.append(_ATOM)
+        elif level == _UNARY:
+            needs.append(_UNARY)
+        else:
+            needs.append(level if k == 0 else level + 1)
+    return needs
+
+
+def _literal(value: Any) -> str:
+    """A Python literal for a parameter value (tuples, numbers, None, slices, dtypes)."""
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if isinstance(value, slice):
+        parts = ["" if v is None else repr(v) for v in (value.start, value.stop, value.step)]
+        return ":".join(parts[:2]) + (f":{parts[2]}" if value.step is not None else "")
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return repr(value.item())
+    if value is Ellipsis:
+        return "..."
+    return repr(value)
+
+
+class _Writer:
+    """Turns one traced graph into the statements of one function."""
+
+    def __init__(self, traced: Traced, fn_name: str) -> None:
+        self.traced = traced
+        self.fn_name = fn_name
+        self.trace = traced.trace
+        roots = [x for x in traced.output_leaves if isinstance(x, Tensor)]
+        roots += [g.tensor for g in self.trace.guards]
+        self.roots = roots
+        self.order = engine.walk(roots) if roots else []
+        self.input_ids = {id(t) for t in traced.inputs}
+        self.input_data = {id(t.data): t for t in traced.inputs}
+        self.depends: dict[int, bool] = {}
+        self.replace: dict[int, Tensor] = {}
+        self.constants: dict[str, np.ndarray] = {}
+        self.constant_names: dict[int, str] = {}
+        self.helpers: dict[str, Any] = {}
+
+    # --- analysis ------------------------------------------------------------------------
+    def resolve(self, t: Any) -> Any:
+        while isinstance(t, Tensor) and id(t) in self.replace:
+            t = self.replace[id(t)]
+        return t
+
+    def is_constant(self, t: Tensor) -> bool:
+        return not self.depends.get(id(t), False)
+
+    def analyse(self) -> None:
+        for t in self.order:
+            if id(t) in self.input_ids:
+                self.depends[id(t)] = True
+            elif t._op is None:
+                if t.requires_grad:
+                    raise CompileError(
+                        f"compile: {self.fn_name} uses a Tensor that requires grad but is not an "
+                        f"argument ({t.shape} {t.dtype}{', ' + repr(t.name) if t.name else ''});"
+                        " pass it as an argument (e.g. in a params dict) so that each call uses "
+                        "its current value")
+                self.depends[id(t)] = False
+            else:
+                self.depends[id(t)] = any(self.depends.get(id(p), False) for p in t.parents) \
+                    or self._params_read_inputs(t._params)
+        seen: dict[tuple, Tensor] = {}
+        for t in self.order:
+            if t._op is None or self.is_constant(t):
+                continue
+            same = self._identity_of(t)
+            if same is not None:
+                self.replace[id(t)] = same
+                continue
+            key = self._key(t)
+            if key in seen:
+                self.replace[id(t)] = seen[key]
+            else:
+                seen[key] = t
+
+    def _params_read_inputs(self, params: Any) -> bool:
+        """True when an op's parameters hold an input's array (an index array, say)."""
+        if isinstance(params, dict):
+            return any(self._params_read_inputs(v) for v in params.values())
+        if isinstance(params, (tuple, list)):
+            return any(self._params_read_inputs(v) for v in params)
+        if isinstance(params, np.ndarray):
+            return any(params is t.data or np.shares_memory(params, t.data)
+                       for t in self.traced.inputs)
+        return False
+
+    def _identity_of(self, t: Tensor) -> Tensor | None:
+        """The input this op leaves unchanged, if it does (specialised to the traced shapes)."""
+        op, params = t.op, t._params or {}
+        ins = [self.resolve(p) for p in t.parents]
+
+        def same_as(x: Tensor) -> bool:
+            return x.shape == t.shape and x.dtype == t.dtype
+
+        def constant_equal(x: Tensor, v: float) -> bool:
+            return self.is_constant(x) and x.size > 0 and bool(np.all(x.data == v))
+
+        if op in ("reshape", "broadcast_to", "sum_to", "astype", "expand_dims") and \
+                same_as(ins[0]):
+            return ins[0]
+        if op == "transpose" and ins[0].ndim <= 1:
+            return ins[0]
+        if op == "pow" and params.get("exponent") == 1 and same_as(ins[0]):
+            return ins[0]
+        if op == "mul":
+            for a, b in ((ins[0], ins[1]), (ins[1], ins[0])):
+                if constant_equal(b, 1) and same_as(a):
+                    return a
+        if op == "div" and constant_equal(ins[1], 1) and same_as(ins[0]):
+            return ins[0]
+        if op in ("add", "sub") and constant_equal(ins[1], 0) and same_as(ins[0]):
+            return ins[0]
+        if op == "add" and constant_equal(ins[0], 0) and same_as(ins[1]):
+            return ins[1]
+        if op == "neg" and ins[0]._op is not None and ins[0].op == "neg" and \
+                not self.is_constant(ins[0]):
+            inner = self.resolve(ins[0].parents[0])
+            if same_as(inner):
+                return inner
+        return None
+
+    def _key(self, t: Tensor) -> tuple:
+        parts = []
+        for p in t.parents:
+            p = self.resolve(p)
+            if self.is_constant(p) and p.size == 1:
+                parts.append(("c", p.dtype.str, p.data.reshape(-1)[0].item()))
+            else:
+                parts.append(id(p))
+        params = t._params or {}
+        return (t.op, tuple(parts), tuple(sorted((k, _param_key(v)) for k, v in params.items())))
+
+    # --- naming ---------------------------------------------------------------------------
+    def live_nodes(self) -> list[Tensor]:
+        """The values the outputs need, each after its inputs, in the order of the outputs (so
+        the forward pass comes before the gradients), iterative depth-first."""
+        order: list[Tensor] = []
+        done: set[int] = set()
+        for root in self.roots:
+            stack = [(self.resolve(root), False)]
+            while stack:
+                t, expanded = stack.pop()
+                if expanded:
+                    order.append(t)
+                    continue
+                if id(t) in done:
+                    continue
+                done.add(id(t))
+                stack.append((t, True))
+                if t._op is not None and not self.is_constant(t):
+                    stack.extend((self.resolve(p), False) for p in reversed(t.parents))
+        return order
+
+    def name_nodes(self, live: list[Tensor]) -> dict[int, str]:
+        used = set(_RESERVED)
+        names: dict[int, str] = {}
+
+        def claim(t: Tensor, name: str) -> None:
+            name = _identifier(name)
+            base, k = name, 2
+            while name in used or keyword.iskeyword(name):
+                name = f"{base}_{k}"
+                k += 1
+            used.add(name)
+            names[id(t)] = name
+
+        for t in self.traced.inputs:
+            claim(t, self.trace.inputs[id(t)][1])
+        first = next((self.resolve(x) for x in self.traced.output_leaves
+                      if isinstance(x, Tensor)), None)
+        auto = node_names(live, first, {}) if first is not None else {}
+        grads = {}
+        for t in live:  # the gradients, named after the value they are the gradient of
+            entry = self.trace.grad_of.get(id(t))
+            if entry is not None and entry[0] is t:
+                grads[id(t)] = entry[1]
+        for t in live:  # user names, then d_<value>, then explain's z1/h1/L
+            if id(t) in names or t._op is None or self.is_constant(t):
+                continue
+            if t.name:
+                claim(t, t.name)
+        pending = [t for t in live if id(t) not in names and t._op is not None
+                   and not self.is_constant(t)]
+        for t in pending:
+            auto_name = auto.get(id(t), "")
+            if id(t) in grads:
+                continue
+            if re.fullmatch(r"[zh]\d+|L", auto_name):
+                claim(t, auto_name)
+        for t in pending:
+            if id(t) in grads and id(t) not in names:
+                of = self.resolve(grads[id(t)])
+                base = names.get(id(of)) or auto.get(id(of)) or "t"
+                claim(t, f"d_{base}")
+        self.temporary: set[int] = set()
+        for t in pending:
+            if id(t) not in names:
+                claim(t, auto.get(id(t)) or "t")
+                self.temporary.add(id(t))
+        return names
+
+    # --- writing --------------------------------------------------------------------------
+    def write(self) -> tuple[list[str], list[str]]:
+        """The function's body lines and the module-level lines (helpers, constants)."""
+        self.analyse()
+        live = self.live_nodes()
+        self.names = self.name_nodes(live)
+        uses: dict[int, int] = {}
+        for t in live:
+            if t._op is not None and not self.is_constant(t):
+                for p in t.parents:
+                    p = self.resolve(p)
+                    uses[id(p)] = uses.get(id(p), 0) + 1
+        forced = {id(self.resolve(r)) for r in self.roots}
+        self.inline = {id(t) for t in live if id(t) in self.temporary
+                       and uses.get(id(t), 0) == 1 and id(t) not in forced}
+        guards_at: dict[int, list] = {}
+        for g in self.trace.guards:
+            guards_at.setdefault(id(self.resolve(g.tensor)), []).append(g)
+        body = []
+        for t in live:
+            if t._op is None or self.is_constant(t) or id(t) in self.inline:
+                continue
+            expr, _ = self.expression(t)
+            body.append(_with_comment(f"{self.names[id(t)]} = {expr}", self.comment(t)))
+            for g in guards_at.get(id(t), []):
+                body += self.guard_lines(t, g)
+        for t in self.traced.inputs:  # guards on inputs themselves
+            for g in guards_at.get(id(t), []):
+                body += self.guard_lines(t, g)
+        body.append("return " + self.output_text(self.traced.outputs))
+        module = []
+        for name, fn in self.helpers.items():
+            module.append(_helper_source(name, fn))
+        for name, arr in self.constants.items():
+            module.append(f"{name} = {_array_literal(arr)}")
+        return body, module
+
+    def guard_lines(self, t: Tensor, g: Any) -> list[str]:
+        ref = self.reference(t)
+        read = {"bool": f"bool({ref})", "item": f"{ref}.item()", "float": f"float({ref})",
+                "int": f"int({ref})"}[g.how]
+        site = _short_site(g.site)
+        message = f"{read} != {g.value!r} (traced at {site})"
+        return [f"if {read} != {g.value!r}:  # the traced code read {g.how}() == {g.value!r}"
+                f" at {site}",
+                f"    raise SpecialisationError({message!r})"]
+
+    def comment(self, t: Tensor) -> str:
+        site = _short_site(t._where) if t._where else ""
+        return f"{shape_text(t.shape, 'spaced')} {t.dtype}" + (f"  {site}" if site else "")
+
+    def reference(self, t: Any, consumer: Tensor | None = None) -> str:
+        """How an input of an expression is written: a name, a constant, or inline code."""
+        t = self.resolve(t)
+        if id(t) in self.names and id(t) not in self.inline:
+            return self.names[id(t)]
+        if self.is_constant(t):
+            return self.constant(t, consumer)
+        return self.expression(t)[0]
+
+    def constant(self, t: Tensor, consumer: Tensor | None) -> str:
+        arr = t.data
+        if arr.ndim == 0:
+            v = arr.item()
+            if arr.dtype == np.bool_:
+                return repr(bool(v))
+            others = [p for p in (consumer.parents if consumer is not None else ())
+                      if self.resolve(p) is not t]
+            if arr.dtype.kind == "f" and all(p.dtype == arr.dtype for p in others) and others:
+                return repr(float(v))
+            return f"np.{arr.dtype.name}({v!r})"
+        return self.array_constant(arr)
+
+    def array_constant(self, arr: np.ndarray) -> str:
+        for t in self.traced.inputs:
+            if arr is t.data:
+                return self.names[id(t)]
+            if np.shares_memory(arr, t.data):
+                raise CompileError(
+                    f"compile: {self.fn_name} computed a value from the input "
+                    f"{self.names[id(t)]!r} with NumPy outside autograd_nn's ops; it would be "
+                    "baked into the compiled code. Compute it with Tensor ops, or pass it as an "
+                    "argument")
+        key = id(arr)
+        if key not in self.constant_names:
+            name = f"C{len(self.constant_names) + 1}"
+            self.constant_names[key] = name
+            self.constants[name] = arr
+        return self.constant_names[key]
+
+    def expression(self, t: Tensor) -> tuple[str, int]:
+        prim = t._op
+        if prim.helper:
+            self.helpers.update(prim.helper)
+        template = _template(t)
+        level = _precedence(template)
+        needs = _slot_levels(template, level)
+        params = t._params or {}
+        values: dict[str, str] = {}
+        slot = 0
+        labels = prim.inputs
+        for m in _PLACEHOLDER.finditer(template):
+            key = m.group(1)
+            if key in values:
+                slot += 1
+                continue
+            if prim.variadic and key == labels[0]:
+                values[key] = ", ".join(self.reference(p, t) for p in t.parents)
+            elif key in labels:
+                p = t.parents[labels.index(key)]
+                values[key] = self.wrap(p, needs[slot], t)
+            else:
+                subscript = template[max(0, m.start() - 1):m.start()] == "["
+                values[key] = self.param_text(key, params.get(key), subscript)
+            slot += 1
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template), level
+
+    def wrap(self, p: Tensor, need: int, consumer: Tensor) -> str:
+        p = self.resolve(p)
+        text = self.reference(p, consumer)
+        if id(p) in self.inline:
+            level = _precedence(_template(p))
+        elif self.is_constant(p) and text.startswith("-"):
+            level = _UNARY
+        else:
+            level = _ATOM
+        return f"({text})" if level < need else text
+
+    def param_text(self, key: str, value: Any, subscript: bool = False) -> str:
+        if key == "index":
+            items = value if isinstance(value, tuple) else (value,)
+            parts = [self.array_constant(v) if isinstance(v, np.ndarray) else
+                     _literal(v) if subscript or not isinstance(v, slice) else
+                     f"slice({v.start!r}, {v.stop!r}, {v.step!r})" if v != slice(None) else
+                     "slice(None)" for v in items]
+            parts = [p if subscript or p != "..." else "Ellipsis" for p in parts]
+            text = ", ".join(parts) + ("," if isinstance(value, tuple) and len(items) == 1 else "")
+            if not isinstance(value, tuple):
+                return text
+            return (text or "()") if subscript else f"({text})"
+        if key == "dtype":
+            return np.dtype(value).name
+        if isinstance(value, np.ndarray):
+            return self.array_constant(value)
+        return _literal(value)
+
+    def output_text(self, out: Any) -> str:
+        if isinstance(out, Tensor):
+            return self.reference(out)
+        if isinstance(out, dict):
+            return "{" + ", ".join(f"{k!r}: {self.output_text(v)}" for k, v in out.items()) + "}"
+        if isinstance(out, tuple):
+            inner = ", ".join(self.output_text(v) for v in out)
+            return f"({inner}{',' if len(out) == 1 else ''})"
+        if isinstance(out, list):
+            return "[" + ", ".join(self.output_text(v) for v in out) + "]"
+        if isinstance(out, np.ndarray):
+            return self.array_constant(out)
+        return repr(out)
+
+
+def _param_key(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return ("array", id(v))
+    if isinstance(v, tuple):
+        return tuple(_param_key(x) for x in v)
+    if isinstance(v, slice):
+        return ("slice", v.start, v.stop, v.step)
+    if isinstance(v, np.dtype):
+        return ("dtype", v.str)
+    return repr(v)
+
+
+def _identifier(name: str) -> str:
+    name = re.sub(r"\W", "_", name) or "v"
+    return f"v_{name}" if name[0].isdigit() else name
+
+
+def _short_site(site: str | None) -> str:
+    if not site:
+        return ""
+    return re.sub(r"(/[^\s:]*/)?([^/\s:]+\.py):(\d+)", lambda m: f"{m.group(2)}:{m.group(3)}",
+                  site).replace(" in <module>", "")
+
+
+def _with_comment(code: str, comment: str) -> str:
+    return f"{code}  # {comment}" if comment else code
+
+
+def _helper_source(name: str, fn: Any) -> str:
+    src = textwrap.dedent(inspect.getsource(fn))
+    return re.sub(r"^def \w+\(", f"def {name}(", src, count=1).rstrip()
+
+
+def _array_literal(arr: np.ndarray) -> str:
+    dtype = f"np.{arr.dtype.name}"
+    flat = arr.reshape(-1)
+    if flat.size and np.all(flat == flat[0]):
+        return f"np.full({arr.shape!r}, {flat[0].item()!r}, dtype={dtype})"
+    if arr.ndim == 1 and arr.dtype.kind in "iu" and np.array_equal(arr, np.arange(arr.size)):
+        return f"np.arange({arr.size}, dtype={dtype})"
+    return f"np.array({arr.tolist()!r}, dtype={dtype})"
+
+
+def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple,
+             signature_lines: Sequence[str]) -> Program:
+    """The module text of one compiled specialisation of `fn_name`."""
+    writer = _Writer(traced, fn_name)
+    body, module = writer.write()
+    unpack = _unpack_lines(traced, writer.names, arg_names, args)
+    entry = _identifier(fn_name if fn_name.isidentifier() else "compiled")
+    if entry in _RESERVED or keyword.iskeyword(entry):
+        entry += "_compiled"
+    params = ", ".join(arg_names[:len(args)])
+    doc = ['"""Generated by autograd_nn.compile from ' + fn_name + ", specialised to:"]
+    doc += [f"    {line}" for line in signature_lines]
+    doc += ["Called with other shapes, dtypes or static values, the compiled function traces "
+            'again."""']
+    lines = [f"def {entry}({params}):"] + [f"    {d}" for d in doc]
+    lines += [f"    {line}" for line in unpack + body]
+    header = ['"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""', "",
+              "import numpy as np", "", f"__all__ = [{entry!r}]", ""]
+    if traced.trace.guards:
+        header += ["", "class SpecialisationError(ValueError):",
+                   '    """A value the code was specialised to has changed."""', ""]
+    source = "\n".join(header + [f"\n{m}\n" for m in module] + ["", *lines]) + "\n"
+    source = re.sub(r"\n{3,}", "\n\n\n", source)
+    return Program(source, entry, len(traced.trace.guards), writer.constants)
+
+
+def _unpack_lines(traced: Traced, names: dict[int, str], arg_names: Sequence[str],
+                  args: tuple) -> list[str]:
+    """`weights1 = params["weights1"]` for every input inside a container argument."""
+    lines = []
+    inputs = iter(traced.inputs)
+
+    def visit(tree: Any, access: str) -> None:
+        if isinstance(tree, dict):
+            for k, v in tree.items():
+                visit(v, f"{access}[{k!r}]")
+        elif isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
+            for i, v in enumerate(tree):
+                visit(v, f"{access}[{i}]")
+        elif isinstance(tree, (np.ndarray, Tensor)):
+            t = next(inputs)
+            name = names[id(t)]
+            value = f"{access}.data" if isinstance(tree, Tensor) else access
+            if name != value:
+                lines.append(f"{name} = {value}")
+
+    for i, a in enumerate(args):
+        visit(a, arg_names[i])
+    return lines
+
+
+def describe_signature(arg_names: Sequence[str], args: tuple) -> list[str]:
+    """One line per argument leaf: its access path and shape/dtype (or static value)."""
+    lines = []
+
+    def visit(tree: Any, access: str) -> None:
+        if isinstance(tree, dict):
+            for k, v in tree.items():
+                visit(v, f"{access}[{k!r}]")
+        elif isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
+            for i, v in enumerate(tree):
+                visit(v, f"{access}[{i}]")
+        elif isinstance(tree, (np.ndarray, Tensor)):
+            lines.append(f"{access}: {shape_text(tree.shape, 'spaced')} {tree.dtype}")
+        else:
+            lines.append(f"{access} = {tree!r} (static)")
+
+    for i, a in enumerate(args):
+        visit(a, arg_names[i])
+    return lines
+
+
+__all__ = ["CompileError", "Program", "describe_signature", "generate"]

@@ -1,0 +1,146 @@
+"""Tracing for `ag.compile`: run the function once on Tensors and record every op on its inputs.
+
+Array arguments become traced input Tensors (float ones require grad, so a `grad` inside the
+function records its backward pass as ops too); Python numbers and strings stay static. While
+tracing, every op on a traced value is recorded, with or without gradient, with the user's
+file:line; each Python value read from a traced Tensor (`bool(t)`, `t.item()`, `float(t)`) is a
+guard that the compiled code checks on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import engine, state
+from ..tensor import Tensor, constant
+from ..transforms import tree_flatten
+
+
+@dataclass
+class Guard:
+    """A Python value the traced function read from a traced Tensor."""
+
+    tensor: Tensor
+    value: Any
+    how: str  # "bool", "item", "float" or "int"
+    site: str
+
+
+@dataclass
+class Trace:
+    """What one run of the function recorded."""
+
+    inputs: dict[int, tuple[Tensor, str]] = field(default_factory=dict)  # id -> (tensor, name)
+    guards: list[Guard] = field(default_factory=list)
+    # id(gradient) -> (gradient, the node it is the gradient of); holding the gradient keeps
+    # its id from being reused by another tensor
+    grad_of: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    top_level: set[int] = field(default_factory=set)  # tensors a top-level grad returned
+    current: Tensor | None = None  # the node whose rules the backward pass is running
+
+    def traces_any(self, tensors: Sequence[Tensor], params: Any = None) -> bool:
+        """True when some of `tensors` is a traced input or was computed from one, or the op's
+        parameters hold an input's array (an index array, say)."""
+        for x in tensors:
+            if x._op is not None or id(x) in self.inputs:
+                return True
+        return params is not None and self._holds_input(params)
+
+    def _holds_input(self, value: Any) -> bool:
+        if isinstance(value, dict):
+            return any(self._holds_input(v) for v in value.values())
+        if isinstance(value, (tuple, list)):
+            return any(self._holds_input(v) for v in value)
+        if isinstance(value, np.ndarray):
+            return any(np.shares_memory(value, t.data) for t, _ in self.inputs.values())
+        return False
+
+    def site(self) -> str:
+        if state.thread.modes.recording_backward and self.current is not None:
+            return f"backward of {self.current.op} at {self.current._where or '?'}"
+        return engine.user_frame_site()
+
+    def gradient(self, node: Tensor, g: Any) -> None:
+        """The backward pass completed `node`'s gradient `g` (the first, outermost, names it)."""
+        if isinstance(g, Tensor):
+            self.grad_of.setdefault(id(g), (g, node))
+        self.current = node
+
+    def returned_at_top_level(self, values: Any) -> None:
+        """A grad that is top level in the user's code returned these (eagerly: arrays)."""
+        for leaf in tree_flatten(values)[0]:
+            if isinstance(leaf, Tensor):
+                self.top_level.add(id(leaf))
+
+    def guard(self, tensor: Tensor, value: Any, how: str) -> None:
+        self.guards.append(Guard(tensor, value, how, engine.user_frame_site()))
+
+
+@dataclass
+class Traced:
+    """A finished trace: the outputs (nested as the function returned them) and what it saw."""
+
+    trace: Trace
+    inputs: list[Tensor]  # in argument order (flattened)
+    input_names: list[str]
+    outputs: Any
+    output_leaves: list[Any]
+    rebuild_output: Callable[[list[Any]], Any]
+
+
+def _leaf_names(tree: Any, prefix: str) -> list[str]:
+    """Readable names of the leaves of one argument: its name, or its dict keys."""
+    if isinstance(tree, dict):
+        return [n for k, v in tree.items() for n in _leaf_names(v, _identifier(str(k), prefix))]
+    if isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
+        return [n for i, v in enumerate(tree) for n in _leaf_names(v, f"{prefix}_{i}")]
+    return [prefix]
+
+
+def _identifier(text: str, fallback: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in text)
+    if not cleaned or cleaned[0].isdigit():
+        cleaned = f"{fallback}_{cleaned}"
+    return cleaned
+
+
+def is_array_leaf(x: Any) -> bool:
+    """Arrays and Tensors are inputs of a compiled function; numbers and strings are static."""
+    return isinstance(x, (np.ndarray, Tensor))
+
+
+def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced:
+    """Run `fn(*args, **kwargs)` once with every array leaf of `args` as a traced input."""
+    leaves, rebuild = tree_flatten(list(args))
+    names: list[str] = []
+    for i, a in enumerate(args):
+        names += _leaf_names(a, arg_names[i] if i < len(arg_names) else f"arg{i}")
+    trace = Trace()
+    traced_leaves, inputs, input_names = [], [], []
+    for leaf, name in zip(leaves, names, strict=True):
+        if not is_array_leaf(leaf):
+            traced_leaves.append(leaf)
+            continue
+        arr = leaf.data if isinstance(leaf, Tensor) else leaf
+        t = constant(arr, requires_grad=arr.dtype.kind == "f")
+        t.name = leaf.name if isinstance(leaf, Tensor) and leaf.name else name
+        trace.inputs[id(t)] = (t, t.name)
+        inputs.append(t)
+        input_names.append(t.name)
+        traced_leaves.append(t)
+    traced_args = rebuild(traced_leaves)
+    prev_trace = state.set_tracing(trace)
+    prev_grad = state.set_grad_enabled(True)
+    state.enter_grad()  # a grad inside the function records its backward pass (nested mode)
+    try:
+        outputs = fn(*traced_args, **kwargs)
+    finally:
+        state.exit_grad()
+        state.set_grad_enabled(prev_grad)
+        state.set_tracing(prev_trace)
+    out_leaves, rebuild_out = tree_flatten(outputs)
+    return Traced(trace, inputs, input_names, outputs, out_leaves, rebuild_out)
