@@ -162,6 +162,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    reports = _course("reports")
+    texts = [reports.compile_text(k, args.seed) for k in _selected(args.tutorial)]
+    print("\n".join(texts), end="")
+    return 0
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     import autograd_nn as ag
 
@@ -220,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default="all", help=tut_help)
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("compile", help="the backprop NumPy ag.compile writes for a tutorial",
+                       description="Print a tutorial's hand-written backprop next to the "
+                                   "straight-line NumPy forward and backward that ag.compile "
+                                   "generates for the same loss.")
+    p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default="all", help=tut_help)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
+    p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("graph", help="draw a tutorial's compute graph to a file",
                        description="Draw a tutorial's loss graph with ag.draw_graph. The format "

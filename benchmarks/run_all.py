@@ -257,6 +257,138 @@ def mlp_step(repeats: int) -> dict:
     }
 
 
+# --- 5. compiled (ag.compile) next to eager and hand-written NumPy -----------------------------
+def _stable_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1 + e)
+
+
+def tutorial1_numpy_stable(w1, w2, steps):
+    """The tutorial's loop with the overflow-free sigmoid autograd_nn uses (same arithmetic
+    otherwise): the fair floor for code that must not warn or overflow."""
+    w1, w2 = w1.copy(), w2.copy()
+    for _ in range(steps):
+        layer1 = _stable_sigmoid(np.dot(X1, w1))
+        output = _stable_sigmoid(np.dot(layer1, w2))
+        d2 = 2 * (Y1 - output) * (output * (1.0 - output))
+        d_w2 = np.dot(layer1.T, d2)
+        d_w1 = np.dot(X1.T, np.dot(d2, w2.T) * (layer1 * (1.0 - layer1)))
+        w1 += d_w1
+        w2 += d_w2
+    return w1, w2
+
+
+def _loss1_xy(params, X, Y):
+    out = ag.sigmoid(ag.dot(ag.sigmoid(ag.dot(X, params["w1"])), params["w2"]))
+    return ((Y - out) ** 2).sum()
+
+
+def tutorial1_compiled(w1, w2, steps, step):
+    params = {"w1": w1.copy(), "w2": w2.copy()}
+    for _ in range(steps):
+        grads = step(params, X1, Y1)
+        params = {k: params[k] - grads[k] for k in params}
+    return params["w1"], params["w2"]
+
+
+def compiled_tutorial1(repeats: int, steps: int = 1500) -> dict:
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.random((3, 4)), rng.random((4, 1))
+    t0 = time.perf_counter()
+    step = ag.compile(ag.grad(_loss1_xy))
+    step({"w1": w1, "w2": w2}, X1, Y1)
+    compile_ms = (time.perf_counter() - t0) * 1e3
+    ref = tutorial1_numpy(w1, w2, steps)
+    for a, b in zip(tutorial1_compiled(w1, w2, steps, step), ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    return {
+        "compile_ms": compile_ms,
+        "numpy_ms": best_of(timed(lambda: tutorial1_numpy(w1, w2, steps)), repeats) * 1e3,
+        "stable_ms": best_of(timed(lambda: tutorial1_numpy_stable(w1, w2, steps)), repeats) * 1e3,
+        "compiled_ms": best_of(timed(lambda: tutorial1_compiled(w1, w2, steps, step)),
+                               repeats) * 1e3,
+    }
+
+
+def _mlp_params(sizes, dtype, rng):
+    p = {}
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        p[f"W{i}"] = (rng.normal(size=(a, b)) * np.sqrt(2.0 / a)).astype(dtype)
+        p[f"b{i}"] = np.zeros(b, dtype=dtype)
+    return p
+
+
+def _mlp_numpy_grads(p, X, y, n_layers):
+    """Forward and backward of a relu MLP with mean softmax cross-entropy, by hand."""
+    hs = [X]
+    for i in range(n_layers - 1):
+        hs.append(np.maximum(hs[-1] @ p[f"W{i}"] + p[f"b{i}"], 0))
+    logits = hs[-1] @ p[f"W{n_layers - 1}"] + p[f"b{n_layers - 1}"]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    probs = e / e.sum(axis=1, keepdims=True)
+    g = probs
+    g[np.arange(len(y)), y] -= 1
+    g /= len(y)
+    grads = {}
+    for i in range(n_layers - 1, -1, -1):
+        grads[f"W{i}"] = hs[i].T @ g
+        grads[f"b{i}"] = g.sum(axis=0)
+        if i:
+            g = (g @ p[f"W{i}"].T) * (hs[i] > 0)
+    return grads
+
+
+def _mlp_loss(p, X, y):
+    n_layers = len(p) // 2
+    h = X
+    for i in range(n_layers - 1):
+        h = ag.relu(h @ p[f"W{i}"] + p[f"b{i}"])
+    return ag.nn.functional.cross_entropy(h @ p[f"W{n_layers - 1}"] + p[f"b{n_layers - 1}"], y)
+
+
+def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
+    rng = np.random.default_rng(0)
+    p = _mlp_params(sizes, dtype, rng)
+    X = rng.normal(size=(batch, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], size=batch)
+    n_layers = len(sizes) - 1
+    eager = ag.grad(_mlp_loss)
+    t0 = time.perf_counter()
+    step = ag.compile(eager)
+    step(p, X, y)
+    compile_ms = (time.perf_counter() - t0) * 1e3
+    tol = 1e-9 if dtype == np.float64 else 2e-4
+    ref = _mlp_numpy_grads(p, X, y, n_layers)
+    for got in (eager(p, X, y), step(p, X, y)):
+        for k in ref:
+            np.testing.assert_allclose(got[k], ref[k], rtol=tol, atol=tol * 1e-2)
+
+    def loop(fn):
+        return timed(lambda: [fn() for _ in range(steps)])
+
+    out = {
+        "compile_ms": compile_ms,
+        "numpy_ms": best_of(loop(lambda: _mlp_numpy_grads(p, X, y, n_layers)), repeats) * 1e3,
+        "eager_ms": best_of(loop(lambda: eager(p, X, y)), repeats) * 1e3,
+        "compiled_ms": best_of(loop(lambda: step(p, X, y)), repeats) * 1e3,
+    }
+    if torch is not None:
+        tp = {k: torch.tensor(v, requires_grad=True) for k, v in p.items()}
+        tx, ty = torch.tensor(X), torch.tensor(y)
+
+        def torch_step():
+            h = tx
+            for i in range(n_layers - 1):
+                h = torch.relu(h @ tp[f"W{i}"] + tp[f"b{i}"])
+            loss = torch.nn.functional.cross_entropy(
+                h @ tp[f"W{n_layers - 1}"] + tp[f"b{n_layers - 1}"], ty)
+            return torch.autograd.grad(loss, list(tp.values()))
+
+        out["torch_ms"] = best_of(loop(torch_step), repeats) * 1e3
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -311,6 +443,36 @@ def main(argv: list[str] | None = None) -> int:
         f"| NumPy by hand | {mlp['numpy_ms']:.1f} | 1.0× |",
         f"| autograd_nn ag.grad | {mlp['ag_ms']:.1f} | {mlp['ag_ms'] / mlp['numpy_ms']:.2f}× |",
     ]
+    c1 = compiled_tutorial1(max(repeats // 2, 2))
+    lines += [
+        "",
+        "| ag.compile: tutorial 1 network, 1500 steps | ms | ratio to the tutorial's NumPy |"
+        " ratio to NumPy with the stable sigmoid |",
+        "|---|---|---|---|",
+        f"| NumPy by hand (the tutorial's naive sigmoid) | {c1['numpy_ms']:.1f} | 1.0× | "
+        f"{c1['numpy_ms'] / c1['stable_ms']:.2f}× |",
+        f"| NumPy by hand, stable sigmoid | {c1['stable_ms']:.1f} | "
+        f"{c1['stable_ms'] / c1['numpy_ms']:.2f}× | 1.0× |",
+        f"| autograd_nn compiled (ag.compile(ag.grad(loss))) | {c1['compiled_ms']:.1f} | "
+        f"{c1['compiled_ms'] / c1['numpy_ms']:.2f}× | {c1['compiled_ms'] / c1['stable_ms']:.2f}× |",
+        f"| first call (trace + generate) | {c1['compile_ms']:.1f} | | |",
+    ]
+    rows = [("digits MLP 64-128-64-10, batch 32, float64", [64, 128, 64, 10], 32, np.float64, 200),
+            ("digits MLP 64-128-64-10, batch 32, float32", [64, 128, 64, 10], 32, np.float32, 200),
+            ("MLP 784-1024-1024-10, batch 512, float32", [784, 1024, 1024, 10], 512, np.float32,
+             3)]
+    lines += ["", "| ag.compile: one gradient (ms per step) | NumPy by hand | eager | ratio | "
+                  "compiled | ratio | first call ms |" + (" PyTorch | ratio |" if torch else ""),
+              "|---|---|---|---|---|---|---|" + ("---|---|" if torch else "")]
+    for label, sizes, batch, dtype, steps in rows:
+        r = compiled_mlp(sizes, batch, dtype, max(repeats // 2, 2), steps)
+        per = {k: v / steps for k, v in r.items() if k != "compile_ms"}
+        line = (f"| {label} | {per['numpy_ms']:.3f} | {per['eager_ms']:.3f} | "
+                f"{per['eager_ms'] / per['numpy_ms']:.2f}× | {per['compiled_ms']:.3f} | "
+                f"{per['compiled_ms'] / per['numpy_ms']:.2f}× | {r['compile_ms']:.0f} |")
+        if torch is not None:
+            line += f" {per['torch_ms']:.3f} | {per['torch_ms'] / per['numpy_ms']:.2f}× |"
+        lines.append(line)
     text = "\n".join(lines)
     print(text)
     if args.markdown:

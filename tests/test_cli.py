@@ -370,3 +370,14 @@ def test_installed_console_script_runs(tmp_path):
     r = subprocess.run([str(script), "nonsense"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_compile_prints_handwritten_and_generated_backprop(capsys):
+    assert main(["compile", "--tutorial", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "d_weights2 = np.dot(self.layer1.T" in out  # the tutorial's own line
+    assert "d_weights1 = X.T @ d_z1" in out and "d_z2 = d_h2 * h2 * (1.0 - h2)" in out
+    assert "SpecialisationError" not in out  # argument checks left out of the listing
+    assert main(["compile", "--tutorial", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "delta2 = (y_pred - y)" in out and "0.25 * t1" in out

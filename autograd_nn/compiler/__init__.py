@@ -33,8 +33,10 @@ __all__ = ["CompileError", "Compiled", "compile"]
 class _Entry:
     program: Program
     function: Callable
-    specialisation_error: type
-    tensor_leaves: list[bool]
+    mismatch: tuple[type, ...]  # what the code raises when the arguments no longer fit it
+    tensor_leaves: list[int]
+    kwargs: dict
+    needs_finish: bool
 
 
 def _key(tree: Any) -> Any:
@@ -44,7 +46,7 @@ def _key(tree: Any) -> Any:
     if isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
         return (type(tree).__name__, tuple(_key(v) for v in tree))
     if is_array_leaf(tree):
-        return ("array", tree.shape, tree.dtype.str)
+        return (type(tree).__name__, tree.shape, tree.dtype.str)
     try:
         hash(tree)
     except TypeError:
@@ -75,12 +77,22 @@ class Compiled:
             if any(is_array_leaf(x) for x in tree_flatten(v)[0]):
                 raise TypeError(f"compile: pass arrays to {self.name} as positional arguments "
                                 "(keyword arguments are static)")
+        entry = self._latest  # the fast path: the generated code checks its own arguments
+        if entry is not None and kwargs == entry.kwargs:
+            try:
+                out = entry.function(*args)
+            except entry.mismatch:
+                pass
+            else:
+                return self._finish(entry, out) if entry.needs_finish else out
         key = (_key(args), _key(kwargs))
         for entry in self._entries.get(key, []):
             try:
-                return self._finish(entry, entry.function(*args))
-            except entry.specialisation_error:
+                out = entry.function(*args)
+            except entry.mismatch:
                 continue  # a guarded value changed: try the next specialisation, or trace
+            self._latest = entry
+            return self._finish(entry, out)
         entry = self._compile(args, kwargs)
         self._entries.setdefault(key, []).append(entry)
         self._latest = entry
@@ -96,12 +108,15 @@ class Compiled:
         namespace: dict[str, Any] = {"__name__": f"autograd_nn_compiled_{program.entry}"}
         code = builtins.compile(program.source, f"<compiled {self.name}>", "exec")
         exec(code, namespace)  # noqa: S102 (our own generated source)
-        error = namespace.get("SpecialisationError", _NeverRaised)
+        # a changed guard, or arguments of another structure (a missing key, a list for an array)
+        mismatch = (namespace["SpecialisationError"], KeyError, IndexError, TypeError,
+                    AttributeError)
         # how each output leaf comes back: 2 an array (a top-level grad returned it), 1 a Tensor
         tensor_leaves = [0 if not isinstance(x, Tensor) else
                          2 if id(x) in traced.trace.top_level else 1
                          for x in traced.output_leaves]
-        return _Entry(program, namespace[program.entry], error, tensor_leaves)
+        return _Entry(program, namespace[program.entry], mismatch, tensor_leaves, dict(kwargs),
+                      needs_finish=1 in tensor_leaves)
 
     def _finish(self, entry: _Entry, out: Any) -> Any:
         """Give the result the types the function itself returns."""
@@ -129,10 +144,6 @@ class Compiled:
 
     def __repr__(self) -> str:
         return f"<compiled {self.name}: {self.traces} trace(s)>"
-
-
-class _NeverRaised(Exception):
-    """Stands in for SpecialisationError in code without guards."""
 
 
 def compile(fn: Callable | None = None) -> Any:  # noqa: A001 (the name users expect)

@@ -360,6 +360,12 @@ class _Writer:
             if arr.dtype.kind == "f" and all(p.dtype == arr.dtype for p in others) and others:
                 return repr(float(v))
             return f"np.{arr.dtype.name}({v!r})"
+        if consumer is not None and consumer._op.elementwise and arr.size and \
+                np.all(arr == arr.reshape(-1)[0]):
+            others = [self.resolve(p) for p in consumer.parents if self.resolve(p) is not t]
+            if others and np.broadcast_shapes(*[p.shape for p in others]) == consumer.shape \
+                    and np.result_type(*[p.dtype for p in others]) == consumer.dtype:
+                return self.constant(constant_scalar(arr), consumer)  # one value: a scalar
         return self.array_constant(arr)
 
     def array_constant(self, arr: np.ndarray) -> str:
@@ -380,6 +386,9 @@ class _Writer:
         return self.constant_names[key]
 
     def expression(self, t: Tensor) -> tuple[str, int]:
+        folded = self._negated_product(t)
+        if folded is not None:
+            return folded, _MUL
         prim = t._op
         if prim.helper:
             self.helpers.update(prim.helper)
@@ -405,6 +414,18 @@ class _Writer:
                 values[key] = self.param_text(key, params.get(key), subscript)
             slot += 1
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template), level
+
+    def _negated_product(self, t: Tensor) -> str | None:
+        """-(c * x) with a scalar constant c, written (-c) * x: one NumPy call fewer."""
+        if t.op != "neg":
+            return None
+        inner = self.resolve(t.parents[0])
+        if id(inner) not in self.inline or inner.op != "mul":
+            return None
+        c, x = (self.resolve(p) for p in inner.parents)
+        if not (self.is_constant(c) and c.size == 1 and c.ndim == 0 and c.dtype == t.dtype):
+            return None
+        return f"{-float(c.data.item())!r} * {self.wrap(x, _MUL + 1, inner)}"
 
     def wrap(self, p: Tensor, need: int, consumer: Tensor) -> str:
         p = self.resolve(p)
@@ -437,7 +458,10 @@ class _Writer:
 
     def output_text(self, out: Any) -> str:
         if isinstance(out, Tensor):
-            return self.reference(out)
+            ref = self.reference(out)
+            if out.ndim == 0 or self.is_constant(self.resolve(out)):  # arrays, never scalars or
+                return f"np.array({ref})"  # shared constants, as the eager call returns
+            return ref
         if isinstance(out, dict):
             return "{" + ", ".join(f"{k!r}: {self.output_text(v)}" for k, v in out.items()) + "}"
         if isinstance(out, tuple):
@@ -448,6 +472,11 @@ class _Writer:
         if isinstance(out, np.ndarray):
             return self.array_constant(out)
         return repr(out)
+
+
+def constant_scalar(arr: np.ndarray) -> Tensor:
+    """A constant array whose entries are all equal, as a 0-d constant of its dtype."""
+    return Tensor(arr.reshape(-1)[0].copy())
 
 
 def _param_key(v: Any) -> Any:
@@ -511,33 +540,53 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     lines += [f"    {line}" for line in unpack + body]
     header = ['"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""', "",
               "import numpy as np", "", f"__all__ = [{entry!r}]", ""]
-    if traced.trace.guards:
-        header += ["", "class SpecialisationError(ValueError):",
-                   '    """A value the code was specialised to has changed."""', ""]
+    dtypes = sorted({x.dtype.name for x in ag_leaves(args)})
+    header += [f"{d} = np.dtype({d!r})" for d in dtypes]
+    header += ["", "class SpecialisationError(ValueError):",
+               '    """An argument or a value the code was specialised to has changed."""', ""]
     source = "\n".join(header + [f"\n{m}\n" for m in module] + ["", *lines]) + "\n"
     source = re.sub(r"\n{3,}", "\n\n\n", source)
     return Program(source, entry, len(traced.trace.guards), writer.constants)
 
 
+def ag_leaves(args: Any) -> list[Any]:
+    """The array leaves of the arguments."""
+    from ..transforms import tree_flatten
+
+    return [x for x in tree_flatten(list(args))[0] if isinstance(x, (np.ndarray, Tensor))]
+
+
 def _unpack_lines(traced: Traced, names: dict[int, str], arg_names: Sequence[str],
                   args: tuple) -> list[str]:
-    """`weights1 = params["weights1"]` for every input inside a container argument."""
+    """`weights1 = params["weights1"]` for every input inside a container argument, and the
+    checks that the arguments still have the structure, shapes, dtypes and static values the
+    code was specialised to."""
     lines = []
     inputs = iter(traced.inputs)
 
+    def check(condition: str, what: str) -> None:
+        lines.append(f"if {condition}:")
+        lines.append(f"    raise SpecialisationError({what!r})")
+
     def visit(tree: Any, access: str) -> None:
-        if isinstance(tree, dict):
-            for k, v in tree.items():
+        if isinstance(tree, (dict, list, tuple)) and not isinstance(tree, Tensor):
+            kind = type(tree).__name__
+            check(f"type({access}) is not {kind} or len({access}) != {len(tree)}",
+                  f"{access} must be a {kind} of {len(tree)} items")
+            items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+            for k, v in items:
                 visit(v, f"{access}[{k!r}]")
-        elif isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
-            for i, v in enumerate(tree):
-                visit(v, f"{access}[{i}]")
         elif isinstance(tree, (np.ndarray, Tensor)):
             t = next(inputs)
             name = names[id(t)]
             value = f"{access}.data" if isinstance(tree, Tensor) else access
             if name != value:
                 lines.append(f"{name} = {value}")
+            check(f"{name}.shape != {tuple(tree.shape)!r} or {name}.dtype != {tree.dtype.name}",
+                  f"{access} must have shape {tuple(tree.shape)} and dtype {tree.dtype.name}")
+        else:
+            check(f"type({access}) is not {type(tree).__name__} or {access} != {tree!r}",
+                  f"{access} was {tree!r} when traced")
 
     for i, a in enumerate(args):
         visit(a, arg_names[i])

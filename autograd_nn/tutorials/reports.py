@@ -5,14 +5,18 @@ What `autograd-nn compare|explain|graph` print or draw, and the demo's compare.t
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
+import textwrap
 from types import ModuleType
 from typing import Any
 
 from ..check import compare_backprop, explain
 from ..tensor import Tensor
 
-__all__ = ["TUTORIALS", "compare_text", "explain_text", "named_loss", "tutorial"]
+__all__ = ["TUTORIALS", "compare_text", "compile_text", "explain_text", "named_loss",
+           "tutorial"]
 
 TUTORIALS = ("1", "2")
 
@@ -53,3 +57,38 @@ def explain_text(k: str, seed: int = 0) -> str:
     loss, names = named_loss(k, seed)
     title = f"Tutorial {k}: the chain rule of autograd's loss (initial weights, seed {seed})"
     return "\n".join([title, "=" * len(title), str(explain(loss, names)), ""])
+
+
+def _handwritten_backprop(k: str) -> str:
+    """The tutorial's own backprop lines, verbatim from its rebuilt class."""
+    mod = tutorial(k)
+    method = mod.NeuralNetwork.d_weights if k == "1" else mod.NeuralNetwork.gradients
+    source = textwrap.dedent(inspect.getsource(method))
+    statements = ast.parse(source).body[0].body
+    if isinstance(statements[0], ast.Expr):  # the docstring
+        statements = statements[1:]
+    lines = source.splitlines()[statements[0].lineno - 1:]
+    return textwrap.dedent("\n".join(ln.replace("  # noqa: E501", "") for ln in lines
+                                     if ln.strip() and not ln.strip().startswith("#")))
+
+
+def compile_text(k: str, seed: int = 0) -> str:
+    """Tutorial k's hand-written backprop, then the NumPy `ag.compile` generates for its loss."""
+    from ..compiler import compile as ag_compile
+    from ..transforms import value_and_grad
+
+    mod = tutorial(k)
+    step = ag_compile(value_and_grad(mod.loss))
+    step(mod.initial_weights(seed), mod.X, mod.Y)
+    source = step.source
+    entry = source[source.index("def loss("):]
+    title = f"Tutorial {k}: the backprop the tutorial writes by hand, and what ag.compile writes"
+    return "\n".join([
+        title, "=" * len(title), "",
+        "The tutorial's hand-written backprop:", "",
+        textwrap.indent(_handwritten_backprop(k), "    "), "",
+        "ag.compile(ag.value_and_grad(loss)) generates (a module that needs only NumPy; helpers "
+        "and the argument checks are left out here):", "",
+        "\n".join(ln for ln in entry.splitlines()
+                  if not ln.strip().startswith(("if ", "raise "))), "",
+    ])
