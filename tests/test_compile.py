@@ -241,3 +241,15 @@ np.save({str(tmp_path / 'out.npy')!r}, np.concatenate([np.ravel(value), grads["w
     np.testing.assert_array_equal(out, expected)
     with pytest.raises(RuntimeError, match="not been called"):
         _ = ag.compile(t1.loss).source
+
+
+def test_readme_listing_is_what_compile_writes():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    section = readme[readme.index("### Compile"):]
+    listing = section[section.index("```text\n") + 8:section.index("```", section.index("```text") + 7)]
+    step = ag.compile(ag.value_and_grad(t1.loss))
+    step(t1.initial_weights(0), t1.X, t1.Y)
+    for line in listing.strip("\n").splitlines():
+        assert line in step.source, line

@@ -30,6 +30,7 @@ _BINARY = {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "@": _MUL, "**": _POWER,
            "==": _COMPARE, "!=": _COMPARE, "<": _COMPARE, "<=": _COMPARE, ">": _COMPARE,
            ">=": _COMPARE}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_FREE_BYTES = 1 << 18  # values this big are deleted after their last use (memory is reused)
 _RESERVED = {"np", "sigmoid", "softmax", "log_softmax", "logsumexp", "scatter_add",
              "scatter_set", "SpecialisationError"}
 
@@ -308,13 +309,16 @@ class _Writer:
         for g in self.trace.guards:
             guards_at.setdefault(id(self.resolve(g.tensor)), []).append(g)
         body = []
-        for t in live:
-            if t._op is None or self.is_constant(t) or id(t) in self.inline:
-                continue
+        statements = [t for t in live if t._op is not None and not self.is_constant(t)
+                      and id(t) not in self.inline]
+        last_use = self._last_uses(statements, forced)
+        for k, t in enumerate(statements):
             expr, _ = self.expression(t)
             body.append(_with_comment(f"{self.names[id(t)]} = {expr}", self.comment(t)))
             for g in guards_at.get(id(t), []):
                 body += self.guard_lines(t, g)
+            if last_use.get(k):  # big values are freed after their last use, as by hand
+                body.append("del " + ", ".join(last_use[k]))
         for t in self.traced.inputs:  # guards on inputs themselves
             for g in guards_at.get(id(t), []):
                 body += self.guard_lines(t, g)
@@ -325,6 +329,32 @@ class _Writer:
         for name, arr in self.constants.items():
             module.append(f"{name} = {_array_literal(arr)}")
         return body, module
+
+    def _last_uses(self, statements: list[Tensor], forced: set[int]) -> dict[int, list[str]]:
+        """statement index -> the large intermediate values no later statement reads."""
+        position = {id(t): k for k, t in enumerate(statements)}
+        last: dict[int, int] = {}
+        for k, t in enumerate(statements):
+            for p in self._reads(t):
+                if id(p) in position:
+                    last[id(p)] = k
+        out: dict[int, list[str]] = {}
+        for t in statements:
+            k = last.get(id(t))
+            if k is not None and id(t) not in forced and t.data.nbytes >= _FREE_BYTES:
+                out.setdefault(k, []).append(self.names[id(t)])
+        return out
+
+    def _reads(self, t: Tensor) -> list[Tensor]:
+        """The named values a statement reads (through the expressions written inline)."""
+        found, stack = [], [self.resolve(p) for p in t.parents]
+        while stack:
+            p = stack.pop()
+            if id(p) in self.inline:
+                stack.extend(self.resolve(q) for q in p.parents)
+            else:
+                found.append(p)
+        return found
 
     def guard_lines(self, t: Tensor, g: Any) -> list[str]:
         ref = self.reference(t)
