@@ -248,7 +248,8 @@ def test_readme_listing_is_what_compile_writes():
 
     readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
     section = readme[readme.index("### Compile"):]
-    listing = section[section.index("```text\n") + 8:section.index("```", section.index("```text") + 7)]
+    start = section.index("```text\n") + len("```text\n")
+    listing = section[start:section.index("```", start)]
     step = ag.compile(ag.value_and_grad(t1.loss))
     step(t1.initial_weights(0), t1.X, t1.Y)
     for line in listing.strip("\n").splitlines():
