@@ -393,7 +393,7 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
         t._scope = m.scope
         t._where = engine.record_site(prim, inputs, out) if m.anomaly else None
         if m.tracing is not None:
-            t._where = m.tracing.site()
+            m.tracing.recorded(t)
         if out.dtype.kind == "c":
             raise TypeError(
                 f"{prim.name}: complex result from inputs ({engine.describe(inputs)}) in a graph "
@@ -406,7 +406,7 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
         t._parents = inputs
         t._params = params
         t._scope = m.scope
-        t._where = m.tracing.site()
+        m.tracing.recorded(t)
     else:
         t._needs_grad = False
         t._op = t._params = t._scope = t._where = None

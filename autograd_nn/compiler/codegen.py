@@ -117,8 +117,8 @@ class _Writer:
         roots = [x for x in traced.output_leaves if isinstance(x, Tensor)]
         roots += [g.tensor for g in self.trace.guards]
         self.roots = roots
-        self.order = engine.walk(roots) if roots else []
         self.input_ids = {id(t) for t in traced.inputs}
+        self.order = self._collect(roots)
         self.input_data = {id(t.data): t for t in traced.inputs}
         self.depends: dict[int, bool] = {}
         self.replace: dict[int, Tensor] = {}
@@ -135,21 +135,59 @@ class _Writer:
     def is_constant(self, t: Tensor) -> bool:
         return not self.depends.get(id(t), False)
 
+    def _aliased(self, t: Tensor) -> Tensor | None:
+        """The recorded node whose very array this constant leaf holds (a value taken out with
+        `.data` and put back): the leaf then stands for that node."""
+        if t._op is not None or id(t) in self.input_ids:
+            return None
+        node = self.trace.traced_value(t.data)
+        return node if node is not None and node.data is t.data else None
+
+    def param_nodes(self, t: Tensor) -> list[Tensor]:
+        """Recorded nodes whose arrays an op's parameters hold (an index computed as a Tensor)."""
+        found = []
+        for arr in _param_arrays(t._params):
+            node = self.trace.traced_value(arr)
+            if node is not None and node.data is arr:
+                found.append(node)
+        return found
+
+    def _collect(self, roots: list[Tensor]) -> list[Tensor]:
+        """Every node the outputs need: through inputs, and through values that came back in as
+        constants or index parameters."""
+        extra: list[Tensor] = []
+        while True:
+            order = engine.walk(roots + extra) if roots else []
+            have = {id(t) for t in order}
+            new = [n for t in order for n in [self._aliased(t), *self.param_nodes(t)]
+                   if n is not None and id(n) not in have]
+            if not new:
+                return order
+            extra += new
+
     def analyse(self) -> None:
         for t in self.order:
-            if id(t) in self.input_ids:
+            alias = self._aliased(t)
+            if alias is not None:
+                self.replace[id(t)] = alias
+                self.depends[id(t)] = True
+            elif id(t) in self.input_ids:
                 self.depends[id(t)] = True
             elif t._op is None:
                 if t.requires_grad:
+                    user = next((c for c in self.order if any(p is t for p in c.parents)), None)
+                    where = f" at {_short_site(user._where)}" if user is not None and \
+                        user._where else ""
                     raise CompileError(
                         f"compile: {self.fn_name} uses a Tensor that requires grad but is not an "
-                        f"argument ({t.shape} {t.dtype}{', ' + repr(t.name) if t.name else ''});"
-                        " pass it as an argument (e.g. in a params dict) so that each call uses "
-                        "its current value")
+                        f"argument ({t.shape} {t.dtype}{', ' + repr(t.name) if t.name else ''})"
+                        f"{where}; pass it as an argument (e.g. in a params dict) so that each "
+                        "call uses its current value")
                 self.depends[id(t)] = False
             else:
                 self.depends[id(t)] = any(self.depends.get(id(p), False) for p in t.parents) \
-                    or self._params_read_inputs(t._params)
+                    or self._params_read_inputs(t._params) \
+                    or any(self.depends.get(id(n), False) for n in self.param_nodes(t))
         seen: dict[tuple, Tensor] = {}
         for t in self.order:
             if t._op is None or self.is_constant(t):
@@ -240,6 +278,7 @@ class _Writer:
                 stack.append((t, True))
                 if t._op is not None and not self.is_constant(t):
                     stack.extend((self.resolve(p), False) for p in reversed(t.parents))
+                    stack.extend((n, False) for n in self.param_nodes(t))
         return order
 
     def name_nodes(self, live: list[Tensor]) -> dict[int, str]:
@@ -303,6 +342,7 @@ class _Writer:
                     p = self.resolve(p)
                     uses[id(p)] = uses.get(id(p), 0) + 1
         forced = {id(self.resolve(r)) for r in self.roots}
+        forced |= {id(n) for t in live if t._op is not None for n in self.param_nodes(t)}
         self.inline = {id(t) for t in live if id(t) in self.temporary
                        and uses.get(id(t), 0) == 1 and id(t) not in forced}
         guards_at: dict[int, list] = {}
@@ -347,7 +387,7 @@ class _Writer:
 
     def _reads(self, t: Tensor) -> list[Tensor]:
         """The named values a statement reads (through the expressions written inline)."""
-        found, stack = [], [self.resolve(p) for p in t.parents]
+        found, stack = list(self.param_nodes(t)), [self.resolve(p) for p in t.parents]
         while stack:
             p = stack.pop()
             if id(p) in self.inline:
@@ -381,6 +421,8 @@ class _Writer:
 
     def constant(self, t: Tensor, consumer: Tensor | None) -> str:
         arr = t.data
+        if self.trace.traced_value(arr) is not None:
+            return self.array_constant(arr, consumer)  # refuses: a traced value leaked out
         if arr.ndim == 0:
             v = arr.item()
             if arr.dtype == np.bool_:
@@ -398,16 +440,28 @@ class _Writer:
                 return self.constant(constant_scalar(arr), consumer)  # one value: a scalar
         return self.array_constant(arr)
 
-    def array_constant(self, arr: np.ndarray) -> str:
+    def array_constant(self, arr: np.ndarray, user: Tensor | None = None) -> str:
+        leaked = self.trace.traced_value(arr)
+        if leaked is not None and leaked.data is arr and id(leaked) in getattr(self, "names", {}):
+            return self.names[id(leaked)]  # a computed index: the value's own variable
+        if leaked is not None:
+            used = "" if user is None else f" in {user.op} at {_short_site(user._where)}"
+            raise CompileError(
+                f"compile: {self.fn_name} read the value of a traced Tensor through .data or "
+                f"NumPy (the {leaked.op} created at {_short_site(leaked._where)}), changed it "
+                f"and used it again{used}; it would be baked into the compiled code. Keep it "
+                "a Tensor")
         for t in self.traced.inputs:
             if arr is t.data:
                 return self.names[id(t)]
             if np.shares_memory(arr, t.data):
+                where = f" (used by {user.op} at {_short_site(user._where)})" if user is not None \
+                    and user._where else ""
                 raise CompileError(
                     f"compile: {self.fn_name} computed a value from the input "
-                    f"{self.names[id(t)]!r} with NumPy outside autograd_nn's ops; it would be "
-                    "baked into the compiled code. Compute it with Tensor ops, or pass it as an "
-                    "argument")
+                    f"{self.names[id(t)]!r} with NumPy outside autograd_nn's ops{where}; it "
+                    "would be baked into the compiled code. Compute it with Tensor ops, or pass "
+                    "it as an argument")
         key = id(arr)
         if key not in self.constant_names:
             name = f"C{len(self.constant_names) + 1}"
@@ -441,7 +495,7 @@ class _Writer:
                 values[key] = self.wrap(p, needs[slot], t)
             else:
                 subscript = template[max(0, m.start() - 1):m.start()] == "["
-                values[key] = self.param_text(key, params.get(key), subscript)
+                values[key] = self.param_text(key, params.get(key), subscript, t)
             slot += 1
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template), level
 
@@ -468,10 +522,11 @@ class _Writer:
             level = _ATOM
         return f"({text})" if level < need else text
 
-    def param_text(self, key: str, value: Any, subscript: bool = False) -> str:
+    def param_text(self, key: str, value: Any, subscript: bool = False,
+                   user: Tensor | None = None) -> str:
         if key == "index":
             items = value if isinstance(value, tuple) else (value,)
-            parts = [self.array_constant(v) if isinstance(v, np.ndarray) else
+            parts = [self.array_constant(v, user) if isinstance(v, np.ndarray) else
                      _literal(v) if subscript or not isinstance(v, slice) else
                      f"slice({v.start!r}, {v.stop!r}, {v.step!r})" if v != slice(None) else
                      "slice(None)" for v in items]
@@ -483,7 +538,7 @@ class _Writer:
         if key == "dtype":
             return np.dtype(value).name
         if isinstance(value, np.ndarray):
-            return self.array_constant(value)
+            return self.array_constant(value, user)
         return _literal(value)
 
     def output_text(self, out: Any) -> str:
@@ -502,6 +557,14 @@ class _Writer:
         if isinstance(out, np.ndarray):
             return self.array_constant(out)
         return repr(out)
+
+
+def _param_arrays(value: Any) -> list[np.ndarray]:
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in _param_arrays(v)]
+    if isinstance(value, (tuple, list)):
+        return [a for v in value for a in _param_arrays(v)]
+    return [value] if isinstance(value, np.ndarray) else []
 
 
 def constant_scalar(arr: np.ndarray) -> Tensor:

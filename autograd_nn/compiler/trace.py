@@ -40,6 +40,7 @@ class Trace:
     # its id from being reused by another tensor
     grad_of: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
     top_level: set[int] = field(default_factory=set)  # tensors a top-level grad returned
+    values: dict[int, Tensor] = field(default_factory=dict)  # id(data) -> recorded node
     current: Tensor | None = None  # the node whose rules the backward pass is running
 
     def traces_any(self, tensors: Sequence[Tensor], params: Any = None) -> bool:
@@ -47,6 +48,9 @@ class Trace:
         parameters hold an input's array (an index array, say)."""
         for x in tensors:
             if x._op is not None or id(x) in self.inputs:
+                return True
+            node = self.values.get(id(x.data))  # a traced value put back in as a constant
+            if node is not None and node.data is x.data:
                 return True
         return params is not None and self._holds_input(params)
 
@@ -56,8 +60,23 @@ class Trace:
         if isinstance(value, (tuple, list)):
             return any(self._holds_input(v) for v in value)
         if isinstance(value, np.ndarray):
-            return any(np.shares_memory(value, t.data) for t, _ in self.inputs.values())
+            return any(np.shares_memory(value, t.data) for t, _ in self.inputs.values()) or \
+                self.traced_value(value) is not None
         return False
+
+    def recorded(self, t: Tensor) -> None:
+        """An op was recorded: note where, and its array (to recognise it if it leaks out)."""
+        t._where = self.site()
+        self.values[id(t.data)] = t
+
+    def traced_value(self, arr: np.ndarray) -> Tensor | None:
+        """The recorded node whose array `arr` is (or views), if any."""
+        while isinstance(arr, np.ndarray):
+            node = self.values.get(id(arr))
+            if node is not None and node.data is arr:
+                return node
+            arr = arr.base
+        return None
 
     def site(self) -> str:
         if state.thread.modes.recording_backward and self.current is not None:
