@@ -213,7 +213,7 @@ class Tensor:
         seed = seed_gradient(self, grad, "backward")
         found = engine.backward([self], [seed], retain_graph=retain_graph)
         for leaf, g in found.values():
-            if g.__class__ is not np.ndarray:
+            if g.__class__ is not _ndarray:
                 g = g.data
             # a fresh array: never alias one that another node or the caller may hold
             leaf.grad = np.array(g) if leaf.grad is None else np.asarray(leaf.grad + g)
@@ -302,8 +302,10 @@ def lift(x: Any, like: Any = None, op: str = "op") -> Tensor:
     if x.__class__ is _ndarray and x.dtype.kind in "biufc":
         return constant(x)
     if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
-        if like is not None and like.dtype.kind in "fc":
-            return constant(np.asarray(x, dtype=like.dtype))
+        if like is not None:
+            dtype = like.data.dtype if like.__class__ is Tensor else like.dtype
+            if dtype.kind in "fc":
+                return constant(np.asarray(x, dtype=dtype))
         return constant(np.asarray(x))
     if isinstance(x, (_ndarray, np.generic, list, tuple, Number)):
         try:
@@ -361,12 +363,13 @@ def _forward_error(prim: Primitive, args: Sequence[Tensor], params: dict | None,
 
 def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None) -> Tensor:
     """Run `prim` on Tensor `inputs`, and record the result in the graph when it needs grad."""
+    n = len(inputs)
     try:  # spelled out by arity: no list is built on the hot path
         if params:
             out = prim.forward(*[x.data for x in inputs], **params)
-        elif len(inputs) == 2:
+        elif n == 2:
             out = prim.forward(inputs[0].data, inputs[1].data)
-        elif len(inputs) == 1:
+        elif n == 1:
             out = prim.forward(inputs[0].data)
         else:
             out = prim.forward(*[x.data for x in inputs])
@@ -379,12 +382,13 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
     t.grad = None
     t.name = None
     m = thread.modes
-    needs_grad = False
-    if m.grad_enabled:
-        for x in inputs if prim.grad_inputs is None else [inputs[i] for i in prim.grad_inputs]:
-            if x._needs_grad:
-                needs_grad = True
-                break
+    if not m.grad_enabled:
+        needs_grad = False
+    elif prim.grad_inputs is None:  # every input can carry a gradient (nearly every op)
+        needs_grad = inputs[0]._needs_grad or (n > 1 and (
+            inputs[1]._needs_grad or any(x._needs_grad for x in inputs[2:])))
+    else:  # some inputs carry no gradient (where's condition, comparisons)
+        needs_grad = any(inputs[i]._needs_grad for i in prim.grad_inputs)
     if needs_grad:
         t._needs_grad = True
         t._op = prim

@@ -35,6 +35,8 @@ def numpy_reduction(function):
     extra keywords (dtype=None, out=None, ...) are accepted only at their no-op defaults."""
 
     def method(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any):
+        if not numpy_kwargs:  # the usual call, t.sum(axis)
+            return function(self, axis, keepdims)
         extra = {k: v for k, v in numpy_kwargs.items() if v is not None and k != "where"}
         if numpy_kwargs.get("where", True) is not True:
             extra["where"] = numpy_kwargs["where"]
