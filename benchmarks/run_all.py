@@ -35,6 +35,16 @@ def best_of(fn: Callable[[], float], repeats: int) -> float:
     return min(fn() for _ in range(repeats))
 
 
+def best_of_interleaved(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """The fastest run of each of `fns`, run in turn (a b c a b c ...) so that a burst of noise
+    from the shared machine hits every side alike."""
+    best = {k: float("inf") for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            best[k] = min(best[k], fn())
+    return best
+
+
 def timed(fn: Callable[[], object]) -> Callable[[], float]:
     def run() -> float:
         t0 = time.perf_counter()
@@ -301,13 +311,12 @@ def compiled_tutorial1(repeats: int, steps: int = 1500) -> dict:
     ref = tutorial1_numpy(w1, w2, steps)
     for a, b in zip(tutorial1_compiled(w1, w2, steps, step), ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
-    return {
-        "compile_ms": compile_ms,
-        "numpy_ms": best_of(timed(lambda: tutorial1_numpy(w1, w2, steps)), repeats) * 1e3,
-        "stable_ms": best_of(timed(lambda: tutorial1_numpy_stable(w1, w2, steps)), repeats) * 1e3,
-        "compiled_ms": best_of(timed(lambda: tutorial1_compiled(w1, w2, steps, step)),
-                               repeats) * 1e3,
-    }
+    best = best_of_interleaved({
+        "numpy_ms": timed(lambda: tutorial1_numpy(w1, w2, steps)),
+        "stable_ms": timed(lambda: tutorial1_numpy_stable(w1, w2, steps)),
+        "compiled_ms": timed(lambda: tutorial1_compiled(w1, w2, steps, step)),
+    }, repeats)
+    return {"compile_ms": compile_ms, **{k: v * 1e3 for k, v in best.items()}}
 
 
 def _mlp_params(sizes, dtype, rng):
@@ -367,11 +376,10 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
     def loop(fn):
         return timed(lambda: [fn() for _ in range(steps)])
 
-    out = {
-        "compile_ms": compile_ms,
-        "numpy_ms": best_of(loop(lambda: _mlp_numpy_grads(p, X, y, n_layers)), repeats) * 1e3,
-        "eager_ms": best_of(loop(lambda: eager(p, X, y)), repeats) * 1e3,
-        "compiled_ms": best_of(loop(lambda: step(p, X, y)), repeats) * 1e3,
+    fns = {
+        "numpy_ms": loop(lambda: _mlp_numpy_grads(p, X, y, n_layers)),
+        "eager_ms": loop(lambda: eager(p, X, y)),
+        "compiled_ms": loop(lambda: step(p, X, y)),
     }
     if torch is not None:
         tp = {k: torch.tensor(v, requires_grad=True) for k, v in p.items()}
@@ -385,8 +393,9 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
                 h @ tp[f"W{n_layers - 1}"] + tp[f"b{n_layers - 1}"], ty)
             return torch.autograd.grad(loss, list(tp.values()))
 
-        out["torch_ms"] = best_of(loop(torch_step), repeats) * 1e3
-    return out
+        fns["torch_ms"] = loop(torch_step)
+    best = best_of_interleaved(fns, repeats)
+    return {"compile_ms": compile_ms, **{k: v * 1e3 for k, v in best.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -443,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| NumPy by hand | {mlp['numpy_ms']:.1f} | 1.0× |",
         f"| autograd_nn ag.grad | {mlp['ag_ms']:.1f} | {mlp['ag_ms'] / mlp['numpy_ms']:.2f}× |",
     ]
-    c1 = compiled_tutorial1(max(repeats // 2, 2))
+    c1 = compiled_tutorial1(repeats)
     lines += [
         "",
         "| ag.compile: tutorial 1 network, 1500 steps | ms | ratio to the tutorial's NumPy |"
@@ -465,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
                   "compiled | ratio | first call ms |" + (" PyTorch | ratio |" if torch else ""),
               "|---|---|---|---|---|---|---|" + ("---|---|" if torch else "")]
     for label, sizes, batch, dtype, steps in rows:
-        r = compiled_mlp(sizes, batch, dtype, max(repeats // 2, 2), steps)
+        r = compiled_mlp(sizes, batch, dtype, repeats, steps)
         per = {k: v / steps for k, v in r.items() if k != "compile_ms"}
         line = (f"| {label} | {per['numpy_ms']:.3f} | {per['eager_ms']:.3f} | "
                 f"{per['eager_ms'] / per['numpy_ms']:.2f}× | {per['compiled_ms']:.3f} | "
