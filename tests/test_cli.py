@@ -6,18 +6,17 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
-import struct
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from pictures import png_size, svg_nodes
 
 import autograd_nn
 from autograd_nn.cli import main
 
 ROOT = pathlib.Path(autograd_nn.__file__).resolve().parent.parent
-SVG = "{http://www.w3.org/2000/svg}"
 
 
 def run_module(*args: str, cwd: pathlib.Path | None = None) -> subprocess.CompletedProcess:
@@ -273,16 +272,6 @@ def test_cli_tutorials_are_the_courses():
 
 
 # --- the demo's graph pictures (moved from test_viz_render.py with the demo) -------------------
-def _svg_nodes(svg: str) -> dict[str, ET.Element]:
-    root = ET.fromstring(svg)
-    return {g.find(f"{SVG}title").text: g for g in root.iter(f"{SVG}g")
-            if g.get("class") == "node"}
-
-
-def _png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
@@ -294,10 +283,10 @@ def test_demo_writes_svg_and_png(tmp_path):
     for p in paths:
         assert p.exists() and p.parent == tmp_path
         if p.suffix == ".svg":
-            nodes = _svg_nodes(p.read_text(encoding="utf-8"))
+            nodes = svg_nodes(p.read_text(encoding="utf-8"))
             assert any(k.endswith("v0") for k in nodes)
         else:
-            w, h = _png_size(p.read_bytes())
+            w, h = png_size(p.read_bytes())
             assert 300 < w < 5000 and 300 < h < 5000
     flow = (tmp_path / "tutorial2_gradient_flow.svg").read_text(encoding="utf-8")
     assert "Network" in flow and "FixedNetwork" in flow

@@ -4,12 +4,12 @@ pictures are tested in test_cli.py)."""
 from __future__ import annotations
 
 import shutil
-import struct
 import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from pictures import SVG, XLINK, png_size, svg_nodes
 
 import autograd_nn as ag
 
@@ -18,8 +18,6 @@ pytestmark = pytest.mark.skipif(
     reason="Graphviz's `dot` program is not installed (scripts/ensure_graphviz.sh installs it)",
 )
 
-SVG = "{http://www.w3.org/2000/svg}"
-XLINK = "{http://www.w3.org/1999/xlink}"
 
 
 def _loss():
@@ -30,22 +28,12 @@ def _loss():
     return ((ag.sigmoid(ag.sigmoid(X @ w1) @ w2) - 1.0) ** 2).sum()
 
 
-def _svg_nodes(svg: str) -> dict[str, ET.Element]:
-    root = ET.fromstring(svg)
-    return {g.find(f"{SVG}title").text: g for g in root.iter(f"{SVG}g")
-            if g.get("class") == "node"}
-
-
-def _png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
 
 
 def test_svg_has_one_group_per_node_with_tooltips():
     pic = ag.draw_graph(_loss(), color_by="grad")
     svg = pic.pipe(format="svg", encoding="utf-8")
-    nodes = _svg_nodes(svg)
+    nodes = svg_nodes(svg)
     m = pic.model
     drawn = {n.id for n in m.all_nodes()} | {n.id for n in m.legend.samples} | {"legend_scale"}
     assert set(nodes) == drawn
@@ -61,11 +49,11 @@ def test_svg_has_one_group_per_node_with_tooltips():
 def test_png_render_and_jupyter_display(tmp_path):
     pic = ag.draw_graph(_loss())
     data = pic.pipe(format="png")
-    w, h = _png_size(data)
+    w, h = png_size(data)
     assert 200 < w < 4000 and 200 < h < 4000
     out = pic.render(tmp_path / "graph", format="png", cleanup=True)
     with open(out, "rb") as f:
-        assert _png_size(f.read()) == (w, h)
+        assert png_size(f.read()) == (w, h)
     bundle = pic._repr_mimebundle_()
     assert "<svg" in bundle["image/svg+xml"]
 
@@ -77,7 +65,7 @@ def test_ten_thousand_node_graph_renders_small():
     pic = ag.draw_graph(total)
     svg = pic.pipe(format="svg", encoding="utf-8")
     elapsed = time.perf_counter() - t0
-    assert len(_svg_nodes(svg)) <= 500 + 5  # budget + legend samples
+    assert len(svg_nodes(svg)) <= 500 + 5  # budget + legend samples
     assert elapsed < 60
 
 

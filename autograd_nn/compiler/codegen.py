@@ -186,7 +186,7 @@ class _Writer:
                 self.depends[id(t)] = False
             else:
                 self.depends[id(t)] = any(self.depends.get(id(p), False) for p in t.parents) \
-                    or self._params_read_inputs(t._params) \
+                    or (t._params is not None and self.trace.holds_input(t._params)) \
                     or any(self.depends.get(id(n), False) for n in self.param_nodes(t))
         seen: dict[tuple, Tensor] = {}
         for t in self.order:
@@ -201,17 +201,6 @@ class _Writer:
                 self.replace[id(t)] = seen[key]
             else:
                 seen[key] = t
-
-    def _params_read_inputs(self, params: Any) -> bool:
-        """True when an op's parameters hold an input's array (an index array, say)."""
-        if isinstance(params, dict):
-            return any(self._params_read_inputs(v) for v in params.values())
-        if isinstance(params, (tuple, list)):
-            return any(self._params_read_inputs(v) for v in params)
-        if isinstance(params, np.ndarray):
-            return any(params is t.data or np.shares_memory(params, t.data)
-                       for t in self.traced.inputs)
-        return False
 
     def _identity_of(self, t: Tensor) -> Tensor | None:
         """The input this op leaves unchanged, if it does (specialised to the traced shapes)."""

@@ -52,13 +52,14 @@ class Trace:
             node = self.values.get(id(x.data))  # a traced value put back in as a constant
             if node is not None and node.data is x.data:
                 return True
-        return params is not None and self._holds_input(params)
+        return params is not None and self.holds_input(params)
 
-    def _holds_input(self, value: Any) -> bool:
+    def holds_input(self, value: Any) -> bool:
+        """True when `value` (an op's parameters) holds an input's array or a traced value."""
         if isinstance(value, dict):
-            return any(self._holds_input(v) for v in value.values())
+            return any(self.holds_input(v) for v in value.values())
         if isinstance(value, (tuple, list)):
-            return any(self._holds_input(v) for v in value)
+            return any(self.holds_input(v) for v in value)
         if isinstance(value, np.ndarray):
             return any(np.shares_memory(value, t.data) for t, _ in self.inputs.values()) or \
                 self.traced_value(value) is not None
