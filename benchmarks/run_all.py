@@ -19,6 +19,26 @@ import numpy as np
 import autograd_nn as ag
 
 torch = None  # imported in main(), after the deep-chain run: its many objects slow the collector
+hips = jax = None  # optional comparison rows (the `bench` extra), when installed
+
+
+def _load_optional() -> None:
+    """HIPS autograd and JAX, for comparison rows only: never needed by autograd_nn."""
+    global hips, jax
+    try:
+        import autograd as _hips
+        import autograd.numpy  # noqa: F401
+
+        hips = _hips
+    except ImportError:
+        pass
+    try:
+        import jax as _jax
+
+        _jax.config.update("jax_enable_x64", True)
+        jax = _jax
+    except ImportError:
+        pass
 
 
 def _load_torch() -> None:
@@ -368,6 +388,39 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
         "eager_ms": loop(lambda: eager(p, X, y)),
         "compiled_ms": loop(lambda: step(p, X, y)),
     }
+    if hips is not None:
+        hnp = hips.numpy
+
+        def hips_loss(q, X, y):
+            h = X
+            for i in range(n_layers - 1):
+                h = hnp.maximum(hnp.dot(h, q[f"W{i}"]) + q[f"b{i}"], 0)
+            z = hnp.dot(h, q[f"W{n_layers - 1}"]) + q[f"b{n_layers - 1}"]
+            z = z - hnp.max(z, axis=1, keepdims=True)
+            logp = z - hnp.log(hnp.sum(hnp.exp(z), axis=1, keepdims=True))
+            return -hnp.mean(logp[np.arange(len(y)), y])
+
+        hips_grad = hips.grad(hips_loss)
+        for k, v in hips_grad(p, X, y).items():
+            np.testing.assert_allclose(v, ref[k], rtol=tol, atol=tol * 1e-2)
+        fns["hips_ms"] = loop(lambda: hips_grad(p, X, y))
+    if jax is not None:
+        jnp = jax.numpy
+
+        def jax_loss(q, X, y):
+            h = X
+            for i in range(n_layers - 1):
+                h = jnp.maximum(h @ q[f"W{i}"] + q[f"b{i}"], 0)
+            z = h @ q[f"W{n_layers - 1}"] + q[f"b{n_layers - 1}"]
+            logp = jax.nn.log_softmax(z, axis=1)
+            return -jnp.mean(logp[jnp.arange(len(y)), y])
+
+        jax_grad = jax.jit(jax.grad(jax_loss))
+        jp = {k: jnp.asarray(v) for k, v in p.items()}
+        jx, jy = jnp.asarray(X), jnp.asarray(y)
+        for k, v in jax_grad(jp, jx, jy).items():
+            np.testing.assert_allclose(np.asarray(v), ref[k], rtol=tol, atol=tol * 1e-2)
+        fns["jax_ms"] = loop(lambda: jax.block_until_ready(jax_grad(jp, jx, jy)))
     if torch is not None:
         tp = {k: torch.tensor(v, requires_grad=True) for k, v in p.items()}
         tx, ty = torch.tensor(X), torch.tensor(y)
@@ -393,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = 3 if args.quick else 7
     chain = deep_chain()  # first, in a process that has not imported PyTorch
     _load_torch()
+    _load_optional()
     lines = [
         f"Machine: {platform.machine()}, Python {platform.python_version()}, "
         f"NumPy {np.__version__}"
@@ -457,17 +511,21 @@ def main(argv: list[str] | None = None) -> int:
             ("digits MLP 64-128-64-10, batch 32, float32", [64, 128, 64, 10], 32, np.float32, 200),
             ("MLP 784-1024-1024-10, batch 512, float32", [784, 1024, 1024, 10], 512, np.float32,
              3)]
+    extra = [(k, label) for k, label, mod in (("torch_ms", "PyTorch", torch),
+                                              ("hips_ms", "HIPS autograd", hips),
+                                              ("jax_ms", "JAX jit", jax)) if mod is not None]
     lines += ["", "| ag.compile: one gradient (ms per step) | NumPy by hand | eager | ratio | "
-                  "compiled | ratio | first call ms |" + (" PyTorch | ratio |" if torch else ""),
-              "|---|---|---|---|---|---|---|" + ("---|---|" if torch else "")]
+                  "compiled | ratio | first call ms |" + "".join(f" {lb} | ratio |"
+                                                                for _, lb in extra),
+              "|---|---|---|---|---|---|---|" + "---|---|" * len(extra)]
     for label, sizes, batch, dtype, steps in rows:
         r = compiled_mlp(sizes, batch, dtype, repeats, steps)
         per = {k: v / steps for k, v in r.items() if k != "compile_ms"}
         line = (f"| {label} | {per['numpy_ms']:.3f} | {per['eager_ms']:.3f} | "
                 f"{per['eager_ms'] / per['numpy_ms']:.2f}× | {per['compiled_ms']:.3f} | "
                 f"{per['compiled_ms'] / per['numpy_ms']:.2f}× | {r['compile_ms']:.0f} |")
-        if torch is not None:
-            line += f" {per['torch_ms']:.3f} | {per['torch_ms'] / per['numpy_ms']:.2f}× |"
+        for k, _ in extra:
+            line += f" {per[k]:.3f} | {per[k] / per['numpy_ms']:.2f}× |"
         lines.append(line)
     text = "\n".join(lines)
     print(text)
