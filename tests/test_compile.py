@@ -298,3 +298,15 @@ def test_every_loss_compiles_with_its_gradient(name, rng):
     p, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
     eager = ag.value_and_grad(lambda p, y: f(p, y))
     _assert_tree_close(ag.compile(eager)(p, y), eager(p, y))
+
+
+def test_differentiating_through_a_compiled_function_is_refused(rng):
+    f = ag.compile(lambda x: (x * x).sum())
+    x = rng.normal(size=3)
+    np.testing.assert_allclose(f(x).data, (x * x).sum())
+    with pytest.raises(TypeError, match=r"compile the gradient instead|Compile the gradient"):
+        ag.grad(f)(x)  # would silently be zero: the generated code records no graph
+    g = ag.compile(lambda x: (x * 2.0).sum())
+    g(ag.Tensor(x))  # traced with a Tensor argument that needs no grad: fine
+    with pytest.raises(TypeError, match="requires grad"):
+        g(ag.Tensor(x, requires_grad=True))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import state
 from ..tensor import Tensor
 from ..transforms import tree_flatten
 from .codegen import CompileError, Program, describe_signature, generate
@@ -37,6 +38,7 @@ class _Entry:
     tensor_leaves: list[int]
     kwargs: dict
     needs_finish: bool
+    tensor_args: bool  # traced with Tensor arguments: check they are not being differentiated
 
 
 def _key(tree: Any) -> Any:
@@ -78,6 +80,8 @@ class Compiled:
                 raise TypeError(f"compile: pass arrays to {self.name} as positional arguments "
                                 "(keyword arguments are static)")
         entry = self._latest  # the fast path: the generated code checks its own arguments
+        if entry is not None and entry.tensor_args:
+            self._refuse_differentiation(args)
         if entry is not None and kwargs == entry.kwargs:
             try:
                 out = entry.function(*args)
@@ -98,7 +102,16 @@ class Compiled:
         self._latest = entry
         return self._finish(entry, entry.function(*args))
 
+    def _refuse_differentiation(self, args: tuple) -> None:
+        if state.is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad
+                                           for x in tree_flatten(list(args))[0]):
+            raise TypeError(
+                f"compile: the compiled {self.name} got a Tensor that requires grad; its "
+                "generated code records no graph, so a gradient through it would be zero. "
+                "Compile the gradient instead: ag.compile(ag.grad(f))")
+
     def _compile(self, args: tuple, kwargs: dict) -> _Entry:
+        self._refuse_differentiation(args)
         names = self._arg_names + [f"arg{i}" for i in range(len(self._arg_names), len(args))]
         traced = run(self.fn, args, kwargs, names)
         self.traces += 1
@@ -115,8 +128,9 @@ class Compiled:
         tensor_leaves = [0 if not isinstance(x, Tensor) else
                          2 if id(x) in traced.trace.top_level else 1
                          for x in traced.output_leaves]
+        tensor_args = any(isinstance(x, Tensor) for x in tree_flatten(list(args))[0])
         return _Entry(program, namespace[program.entry], mismatch, tensor_leaves, dict(kwargs),
-                      needs_finish=1 in tensor_leaves)
+                      needs_finish=1 in tensor_leaves, tensor_args=tensor_args)
 
     def _finish(self, entry: _Entry, out: Any) -> Any:
         """Give the result the types the function itself returns."""
