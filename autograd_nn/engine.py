@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,34 +80,33 @@ def _count_consumers(roots: Sequence[Any], needs_grad: bool,
     return counts, stray
 
 
-def _consumers_first(roots: Sequence[Any], counts: dict[int, int], stop: set[int] | None,
-                     useful: set[int] | None = None) -> Iterator[Any]:
-    """Yield every counted node after all the nodes that consume it (consumes `counts`)."""
+def _ready_roots(roots: Sequence[Any], counts: dict[int, int]) -> list[Any]:
+    """The roots no other root consumes, as a stack that pops them in argument order."""
     ready = [r for r in {id(r): r for r in roots}.values() if counts.get(id(r)) == 0]
     ready.reverse()
-    while ready:
-        node = ready.pop()
-        parents = node._parents  # read first: the consumer may release them when it resumes us
-        yield node
-        if stop is not None and id(node) in stop:
-            continue
-        for p in parents or ():
-            pid = id(p)
-            c = counts.get(pid)
-            if c is None or (useful is not None and pid not in useful):
-                continue
-            counts[pid] = c - 1
-            if c == 1:
-                ready.append(p)
+    return ready
 
 
 def walk(roots: Sequence[Any], *, needs_grad: bool = False,
          stop: set[int] | None = None) -> list[Any]:
     """Every node reachable from `roots`, each after its inputs; deterministic (inputs in
     argument order). With `needs_grad`, only nodes that require grad, not expanding nodes in
-    `stop`; otherwise a released node appears without its inputs."""
+    `stop`; otherwise a released node appears without its inputs. (`backward` runs the same
+    consumers-first order inline, propagating gradients as it goes.)"""
     counts, _ = _count_consumers(roots, needs_grad, stop)
-    order = list(_consumers_first(roots, counts, stop))
+    order: list[Any] = []
+    ready = _ready_roots(roots, counts)
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        if stop is not None and id(node) in stop:
+            continue
+        for p in node._parents or ():
+            c = counts.get(id(p))
+            if c is not None:
+                counts[id(p)] = c - 1
+                if c == 1:
+                    ready.append(p)
     order.reverse()
     return order
 
@@ -166,10 +165,9 @@ def backward(
     anomaly = thread.modes.anomaly
     trace = thread.modes.tracing if create_graph else None  # ag.compile names the gradients
     pop, get = grads.pop, grads.get
-    # the consumers-first order of `_consumers_first`, run inline: a node's gradient is complete
-    # once every consumer has been processed
-    ready = [r for r in {id(r): r for r in roots}.values() if counts.get(id(r)) == 0]
-    ready.reverse()
+    # the consumers-first order of `walk`, run inline: a node's gradient is complete once every
+    # consumer has been processed
+    ready = _ready_roots(roots, counts)
     try:
         while ready:
             node = ready.pop()

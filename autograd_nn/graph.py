@@ -2,8 +2,8 @@
 
 `explain` and `draw_graph` both start here, so the walk (topological order), the naming
 (autograd_nn/naming.py) and the gradient of every node are computed in one place. Nodes are
-numbered in the order of an iterative depth-first post-order walk from the roots (inputs first,
-roots last), which is deterministic for a given graph: nothing depends on `id()`.
+numbered in the order of the engine's walk (inputs first, roots last), which is deterministic
+for a given graph: nothing depends on `id()`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ __all__ = ["GradientsUnavailable", "GraphView", "node_gradients", "view_graph"]
 class GraphView:
     """The graph behind some roots, in topological order (every node after its inputs).
 
-    Positions (k) index `tensors`; `names[k]` is the name explain and the pictures use;
-    `grads[k]` is d(root)/d(node k) when gradients were asked for and the node needs one.
+    Positions (k) index `tensors`; `names[k]` is the name explain and the pictures use.
     """
 
     tensors: list[Tensor]
@@ -36,23 +35,14 @@ class GraphView:
     roots: list[int]
     released: list[int] = field(default_factory=list)  # op nodes whose links were released
     names: list[str] = field(default_factory=list)
-    grads: dict[int, np.ndarray] = field(default_factory=dict)
-
-    def name_of(self, t: Tensor) -> str:
-        return self.names[self.index[id(t)]]
-
-    def grad_of(self, t: Tensor) -> np.ndarray | None:
-        return self.grads.get(self.index[id(t)])
 
 
 class GradientsUnavailable(RuntimeError):
     """The gradients of intermediate nodes cannot be computed for this graph."""
 
 
-def view_graph(roots: Sequence[Tensor], given: Mapping[int, str] | None = None, *,
-               gradients: bool = False, seed: Any = None) -> GraphView:
-    """Walk the graph behind `roots` (iteratively), name its nodes, and optionally compute
-    d(roots[0])/d(node) for every node (see `node_gradients`; raises GradientsUnavailable)."""
+def view_graph(roots: Sequence[Tensor], given: Mapping[int, str] | None = None) -> GraphView:
+    """Walk the graph behind `roots` (iteratively) and name its nodes (`given` first)."""
     tensors = engine.topological_order(roots)
     index = {id(t): k for k, t in enumerate(tensors)}
     parents = [tuple(index[id(p)] for p in t.parents) for t in tensors]
@@ -63,12 +53,8 @@ def view_graph(roots: Sequence[Tensor], given: Mapping[int, str] | None = None, 
             consumers[p].append(k)
     root_pos = list(dict.fromkeys(index[id(r)] for r in roots))
     by_id = node_names(tensors, roots[0], given or {})
-    view = GraphView(tensors, index, parents, consumers, root_pos, released,
+    return GraphView(tensors, index, parents, consumers, root_pos, released,
                      [by_id[id(t)] for t in tensors])
-    if gradients:
-        by_grad = node_gradients(roots[0], seed)
-        view.grads = {k: by_grad[id(t)] for k, t in enumerate(tensors) if id(t) in by_grad}
-    return view
 
 
 def node_gradients(root: Tensor, seed: Any = None) -> dict[int, np.ndarray]:

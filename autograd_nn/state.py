@@ -34,11 +34,6 @@ class _PerThread(threading.local):
 thread = _PerThread()  # thread.modes: this thread's Modes
 
 
-def current() -> Modes:
-    """This thread's modes (the engine reads them; change them with the functions below)."""
-    return thread.modes
-
-
 def is_grad_enabled() -> bool:
     """True when operations record a graph (False inside `no_grad`)."""
     return thread.modes.grad_enabled

@@ -157,12 +157,10 @@ class Tensor:
         return self._concrete(self.data.item(), "item")
 
     def __float__(self) -> float:
-        return self._concrete(float(self.data.item()) if self.data.size == 1 else self.item(),
-                              "float")
+        return float(self.item())  # item() is what ag.compile guards
 
     def __int__(self) -> int:
-        return self._concrete(int(self.data.item()) if self.data.size == 1 else self.item(),
-                              "int")
+        return int(self.item())
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
@@ -451,14 +449,12 @@ def _public_function(prim: Primitive) -> Callable[..., Tensor]:
         def function(tensors, *rest, **kwargs):
             return _prepared(prim, _lift_sequence(tensors, name), rest, kwargs)
     elif prim.number_param is not None:  # only `power`: a Python-number exponent runs "pow"
-        position, param, row = prim.number_param
+        param, row = prim.number_param
 
         def function(a, b):
-            if b.__class__ in (int, float) and position == 1 and isinstance(a, Tensor):
+            if b.__class__ in (int, float) and isinstance(a, Tensor):
                 return apply(row, (a,), {param: b})
-            a, b = _pair(a, b, name)
-            return apply(prim, (a, b), None) if prepare is None else _prepared(
-                prim, (a, b), (), {})
+            return apply(prim, _pair(a, b, name), None)
     elif prepare is None:
         if n_inputs == 1:
             def function(x):

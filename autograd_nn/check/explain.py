@@ -189,9 +189,9 @@ def _edge_term(node: Tensor, i: int, g: str, n: dict[int, str]) -> tuple[str, li
     """Contribution of `node` (= op(parents)) to the gradient of its input #i, from its row."""
     prim = node._op
     ctx = _context(node, n, g, i)
+    k = 0 if prim.variadic else i  # a variadic row has one formula for all its inputs
     formulas = prim.formula or ()
-    spec = formulas[0 if prim.variadic else i] if len(formulas) > (0 if prim.variadic else i) \
-        else None
+    spec = formulas[k] if k < len(formulas) else None
     term = _render(spec, ctx) or f"vjp_{node.op}[{i}]({g})"
     notes = [_fill(note, ctx) for note in prim.notes]
     x = node.parents[i]

@@ -12,8 +12,8 @@ import inspect
 import keyword
 import re
 import textwrap
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,9 +44,7 @@ class Program:
     """The generated module: its source and the facts the compiled callable needs."""
 
     source: str
-    entry: str
-    guards: int
-    constants: dict[str, np.ndarray] = field(default_factory=dict)
+    entry: str  # the name of the generated function
 
 
 def _template(node: Tensor) -> str:
@@ -119,7 +117,6 @@ class _Writer:
         self.roots = roots
         self.input_ids = {id(t) for t in traced.inputs}
         self.order = self._collect(roots)
-        self.input_data = {id(t.data): t for t in traced.inputs}
         self.depends: dict[int, bool] = {}
         self.replace: dict[int, Tensor] = {}
         self.constants: dict[str, np.ndarray] = {}
@@ -387,8 +384,7 @@ class _Writer:
 
     def guard_lines(self, t: Tensor, g: Any) -> list[str]:
         ref = self.reference(t)
-        read = {"bool": f"bool({ref})", "item": f"{ref}.item()", "float": f"float({ref})",
-                "int": f"int({ref})"}[g.how]
+        read = f"bool({ref})" if g.how == "bool" else f"{ref}.item()"
         site = _short_site(g.site)
         message = f"{read} != {g.value!r} (traced at {site})"
         return [f"if {read} != {g.value!r}:  # the traced code read {g.how}() == {g.value!r}"
@@ -622,20 +618,30 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     lines += [f"    {line}" for line in unpack + body]
     header = ['"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""', "",
               "import numpy as np", "", f"__all__ = [{entry!r}]", ""]
-    dtypes = sorted({x.dtype.name for x in ag_leaves(args)})
+    dtypes = sorted({tree.dtype.name for _, tree in _argument_parts(args, arg_names)
+                     if isinstance(tree, (np.ndarray, Tensor))})
     header += [f"{d} = np.dtype({d!r})" for d in dtypes]
     header += ["", "class SpecialisationError(ValueError):",
                '    """An argument or a value the code was specialised to has changed."""', ""]
     source = "\n".join(header + [f"\n{m}\n" for m in module] + ["", *lines]) + "\n"
     source = re.sub(r"\n{3,}", "\n\n\n", source)
-    return Program(source, entry, len(traced.trace.guards), writer.constants)
+    return Program(source, entry)
 
 
-def ag_leaves(args: Any) -> list[Any]:
-    """The array leaves of the arguments."""
-    from ..transforms import tree_flatten
+def _argument_parts(args: tuple, arg_names: Sequence[str]) -> Iterator[tuple[str, Any]]:
+    """(access path, value) for every container and leaf of the arguments, outermost first:
+    `params`, `params['weights1']`, `X`, ..."""
+    stack = [(arg_names[i], a) for i, a in reversed(list(enumerate(args)))]
+    while stack:
+        access, tree = stack.pop()
+        yield access, tree
+        if isinstance(tree, (dict, list, tuple)) and not isinstance(tree, Tensor):
+            items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+            stack.extend(reversed([(f"{access}[{k!r}]", v) for k, v in items]))
 
-    return [x for x in tree_flatten(list(args))[0] if isinstance(x, (np.ndarray, Tensor))]
+
+def _is_container(tree: Any) -> bool:
+    return isinstance(tree, (dict, list, tuple)) and not isinstance(tree, Tensor)
 
 
 def _unpack_lines(traced: Traced, names: dict[int, str], arg_names: Sequence[str],
@@ -644,23 +650,19 @@ def _unpack_lines(traced: Traced, names: dict[int, str], arg_names: Sequence[str
     checks that the arguments still have the structure, shapes, dtypes and static values the
     code was specialised to."""
     lines = []
-    inputs = iter(traced.inputs)
+    inputs = iter(traced.inputs)  # in the order of the argument leaves
 
     def check(condition: str, what: str) -> None:
         lines.append(f"if {condition}:")
         lines.append(f"    raise SpecialisationError({what!r})")
 
-    def visit(tree: Any, access: str) -> None:
-        if isinstance(tree, (dict, list, tuple)) and not isinstance(tree, Tensor):
+    for access, tree in _argument_parts(args, arg_names):
+        if _is_container(tree):
             kind = type(tree).__name__
             check(f"type({access}) is not {kind} or len({access}) != {len(tree)}",
                   f"{access} must be a {kind} of {len(tree)} items")
-            items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-            for k, v in items:
-                visit(v, f"{access}[{k!r}]")
         elif isinstance(tree, (np.ndarray, Tensor)):
-            t = next(inputs)
-            name = names[id(t)]
+            name = names[id(next(inputs))]
             value = f"{access}.data" if isinstance(tree, Tensor) else access
             if name != value:
                 lines.append(f"{name} = {value}")
@@ -669,31 +671,14 @@ def _unpack_lines(traced: Traced, names: dict[int, str], arg_names: Sequence[str
         else:
             check(f"type({access}) is not {type(tree).__name__} or {access} != {tree!r}",
                   f"{access} was {tree!r} when traced")
-
-    for i, a in enumerate(args):
-        visit(a, arg_names[i])
     return lines
 
 
 def describe_signature(arg_names: Sequence[str], args: tuple) -> list[str]:
     """One line per argument leaf: its access path and shape/dtype (or static value)."""
-    lines = []
-
-    def visit(tree: Any, access: str) -> None:
-        if isinstance(tree, dict):
-            for k, v in tree.items():
-                visit(v, f"{access}[{k!r}]")
-        elif isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
-            for i, v in enumerate(tree):
-                visit(v, f"{access}[{i}]")
-        elif isinstance(tree, (np.ndarray, Tensor)):
-            lines.append(f"{access}: {shape_text(tree.shape, 'spaced')} {tree.dtype}")
-        else:
-            lines.append(f"{access} = {tree!r} (static)")
-
-    for i, a in enumerate(args):
-        visit(a, arg_names[i])
-    return lines
+    return [f"{access}: {shape_text(tree.shape, 'spaced')} {tree.dtype}"
+            if isinstance(tree, (np.ndarray, Tensor)) else f"{access} = {tree!r} (static)"
+            for access, tree in _argument_parts(args, arg_names) if not _is_container(tree)]
 
 
 __all__ = ["CompileError", "Program", "describe_signature", "generate"]

@@ -26,7 +26,7 @@ class Guard:
 
     tensor: Tensor
     value: Any
-    how: str  # "bool", "item", "float" or "int"
+    how: str  # "bool" or "item" (float(t) and int(t) read t.item())
     site: str
 
 
@@ -109,7 +109,6 @@ class Traced:
     input_names: list[str]
     outputs: Any
     output_leaves: list[Any]
-    rebuild_output: Callable[[list[Any]], Any]
 
 
 def _leaf_names(tree: Any, prefix: str) -> list[str]:
@@ -162,5 +161,4 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
         state.exit_grad()
         state.set_grad_enabled(prev_grad)
         state.set_tracing(prev_trace)
-    out_leaves, rebuild_out = tree_flatten(outputs)
-    return Traced(trace, inputs, input_names, outputs, out_leaves, rebuild_out)
+    return Traced(trace, inputs, input_names, outputs, tree_flatten(outputs)[0])

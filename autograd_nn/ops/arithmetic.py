@@ -114,7 +114,7 @@ power = primitive(
     doc="a ** b elementwise; the gradient for b uses log(a) and is 0 where a <= 0.",
     display="{a} ** {b}", formula=(_pow_base_formula, "{g} * {out}*log({a})"),
     source="{a} ** {b}",
-    elementwise=True, number_param=(1, "exponent", pow_scalar), public="power",
+    elementwise=True, number_param=("exponent", pow_scalar), public="power",
 )
 
 

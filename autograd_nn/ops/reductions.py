@@ -114,19 +114,17 @@ def _near_tie(inputs, params, op):
                  f"(gap {gap:.2g}): the gradient jumps between the tied entries")
 
 
-max = primitive(  # noqa: A001
-    "max", lambda x, axis, keepdims: x.max(axis=axis, keepdims=keepdims),
-    _extreme_vjp, source=_reduction_source("max"),
-    prepare=_nonempty_axes, method=numpy_reduction,
-    doc="Maximum over `axis`; tied maxima share the gradient equally.",
-    formula=("{g} at the max entries of {x} (ties share)",),
-    kink=lambda inputs, params: _near_tie(inputs, params, "max"),
-)
-min = primitive(  # noqa: A001
-    "min", lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims),
-    _extreme_vjp, source=_reduction_source("min"),
-    prepare=_nonempty_axes, method=numpy_reduction,
-    doc="Minimum over `axis`; tied minima share the gradient equally.",
-    formula=("{g} at the min entries of {x} (ties share)",),
-    kink=lambda inputs, params: _near_tie(inputs, params, "min"),
-)
+def _extreme(op: str, doc: str):
+    """The row of max or min: the same rule (ties share), forward and kink by name."""
+    return primitive(
+        op, lambda x, axis, keepdims: getattr(x, op)(axis=axis, keepdims=keepdims),
+        _extreme_vjp, source=_reduction_source(op), prepare=_nonempty_axes,
+        method=numpy_reduction,
+        doc=doc,
+        formula=(f"{{g}} at the {op} entries of {{x}} (ties share)",),
+        kink=lambda inputs, params: _near_tie(inputs, params, op),
+    )
+
+
+max = _extreme("max", "Maximum over `axis`; tied maxima share the gradient equally.")  # noqa: A001
+min = _extreme("min", "Minimum over `axis`; tied minima share the gradient equally.")  # noqa: A001

@@ -74,7 +74,8 @@ class Primitive:
         self.notes = tuple(notes)  # extra explain lines ("sigmoid'({x}) = {out}*(1-{out})")
         self.kink = kink  # (input arrays, params) -> (distance to a kink, where), or None
         self.elementwise = elementwise  # broadcasting elementwise op: explain names summed axes
-        # (i, param, row): a plain Python number as input #i runs `row` with it as `param`
+        # (param, row): a plain Python number as the second operand runs `row` with it as
+        # `param` (x ** 2 runs "pow" with exponent=2)
         self.number_param = number_param
         self.public = name if public == "" else public  # the public function's name, or None
         # the NumPy expression `ag.compile` writes ("{a} + {b}"; NumPy ufunc rows default to
