@@ -183,8 +183,13 @@ def backward(
             if every_node and g is not None:
                 found[nid] = (node, g)
             parents = node._parents
+            saved = node._saved
+            if saved is not None:
+                saved.check(node)  # nothing it reads was written in place since the forward
             if create_graph:
                 ins, ans = parents, node
+            elif saved is not None:  # the arrays the forward saw
+                ins, ans = saved.arrays, node.data
             elif len(parents) == 1:
                 ins, ans = (parents[0].data,), node.data
             else:
@@ -227,7 +232,7 @@ def backward(
                 if c == 1:
                     ready.append(p)
             if not retain_graph:
-                node._parents = None
+                node._parents = node._saved = None
     finally:
         state.set_grad_enabled(saved_grad)
         state.set_recording_backward(saved_recording)

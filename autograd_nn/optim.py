@@ -1,6 +1,7 @@
 """Optimizers: `SGD` and `Adam` on parameter Tensors, and pure-function updates on dicts.
 
-The classes update each parameter's `.data` in place from its `.grad` (parameters whose grad is
+The classes update each parameter's `.data` in place from its `.grad` (into a new array
+while a live graph still reads the old one) (parameters whose grad is
 None are skipped) and follow PyTorch's update rules exactly, so trajectories can be compared.
 The functional forms (`sgd_update`, `adam_init`, `adam_update`) take nested dicts/lists of
 arrays — what `ag.value_and_grad` returns — and return new ones without mutating their inputs.
@@ -159,7 +160,7 @@ class SGD(Optimizer):
                     buf *= mom
                     buf += (1 - self.dampening) * g
                 g = g + mom * buf if self.nesterov else buf
-            p.data -= lr * g
+            _subtract(p, lr * g)
 
 
 class Adam(Optimizer):
@@ -199,7 +200,16 @@ class Adam(Optimizer):
             update, st["m"], st["v"], st["step"] = _adam_delta(
                 p.data, g, st["m"], st["v"], st["step"], lr, b1, b2, self.eps, self.weight_decay
             )
-            p.data -= update
+            _subtract(p, update)
+
+
+def _subtract(p: Any, delta: np.ndarray) -> None:
+    """p.data -= delta: in place, or into a new array while a live graph still reads the old
+    one (see autograd_nn/saved.py), so that graph's backward stays right."""
+    if p.data.flags.writeable:
+        p.data -= delta
+    else:
+        p.data = np.subtract(p.data, delta, dtype=p.data.dtype, casting="same_kind")
 
 
 def _adam_delta(p, g, m, v, step, lr, b1, b2, eps, wd):

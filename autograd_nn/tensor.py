@@ -17,6 +17,7 @@ import numpy as np
 
 from . import engine, ops  # noqa: F401 (importing ops registers every row)
 from .ops.registry import PRIMITIVES, Call, Primitive
+from .saved import Saved
 from .state import thread
 
 _FLOAT_KINDS = "f"  # real floats only: the rules have no complex (conjugate) conventions
@@ -52,7 +53,7 @@ class Tensor:
 
     __slots__ = (
         "data", "grad", "name", "_needs_grad", "_op", "_parents", "_params", "_scope", "_where",
-        "__weakref__",
+        "_saved", "__weakref__",
     )
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of NumPy
     __array_priority__ = 1000
@@ -70,6 +71,7 @@ class Tensor:
         self._params = None
         self._scope = None
         self._where = None
+        self._saved = None
         if requires_grad:
             self.requires_grad = True
 
@@ -286,7 +288,7 @@ def constant(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
     it: the hot path of lifting arguments and of `grad`'s inputs."""
     t = _new_tensor(Tensor)
     t.data = arr
-    t.grad = t.name = t._op = t._params = t._scope = t._where = None
+    t.grad = t.name = t._op = t._params = t._scope = t._where = t._saved = None
     t._needs_grad = requires_grad
     t._parents = ()
     return t
@@ -363,14 +365,13 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
     """Run `prim` on Tensor `inputs`, and record the result in the graph when it needs grad."""
     n = len(inputs)
     try:  # spelled out by arity: no list is built on the hot path
-        if params:
-            out = prim.forward(*[x.data for x in inputs], **params)
-        elif n == 2:
-            out = prim.forward(inputs[0].data, inputs[1].data)
+        if n == 2:
+            arrays = (inputs[0].data, inputs[1].data)
         elif n == 1:
-            out = prim.forward(inputs[0].data)
+            arrays = (inputs[0].data,)
         else:
-            out = prim.forward(*[x.data for x in inputs])
+            arrays = tuple([x.data for x in inputs])
+        out = prim.forward(*arrays, **params) if params else prim.forward(*arrays)
     except (ValueError, TypeError, IndexError) as err:
         raise _forward_error(prim, inputs, params, err) from None
     if out.__class__ is not _ndarray:
@@ -394,6 +395,10 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
         t._params = params
         t._scope = m.scope
         t._where = engine.record_site(prim, inputs, out) if m.anomaly else None
+        saves = prim.saves
+        if saves is None:
+            saves = prim.find_reads()
+        t._saved = Saved(arrays, prim.read_inputs, out, prim.reads_ans) if saves else None
         if m.tracing is not None:
             m.tracing.recorded(t)
         if out.dtype.kind == "c":
@@ -408,10 +413,11 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
         t._parents = inputs
         t._params = params
         t._scope = m.scope
+        t._where = t._saved = None
         m.tracing.recorded(t)
     else:
         t._needs_grad = False
-        t._op = t._params = t._scope = t._where = None
+        t._op = t._params = t._scope = t._where = t._saved = None
         t._parents = ()
         if m.anomaly:
             engine.record_site(prim, inputs, out)

@@ -9,11 +9,11 @@ import numpy as np
 from .registry import normalize_axis, primitive, prims
 
 
-def _restore(g, x, axis, keepdims):
-    """Broadcast a reduced gradient back to x's shape."""
+def _restore(g, shape, axis, keepdims):
+    """Broadcast a reduced gradient back to the input's shape."""
     if axis is not None and not keepdims:
         g = prims.expand_dims(g, axis=axis)
-    return prims.broadcast_to(g, shape=x.shape)
+    return prims.broadcast_to(g, shape=shape)
 
 
 def _axes(x, axis: Any = None, keepdims: bool = False) -> dict:
@@ -73,14 +73,14 @@ def _reduced_shape_formula(ctx) -> str:
 
 sum = primitive(  # noqa: A001
     "sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),
-    lambda g, ans, x, axis, keepdims: _restore(g, x, axis, keepdims),
+    lambda g, ans, x, axis, keepdims: _restore(g, x.shape, axis, keepdims),
     source=_reduction_source("sum"),
     prepare=_axes, method=numpy_reduction,
     doc="Sum over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
 )
 mean = primitive(
     "mean", lambda x, axis, keepdims: x.mean(axis=axis, keepdims=keepdims),
-    lambda g, ans, x, axis, keepdims: _restore(g, x, axis, keepdims) / _count(x.shape, axis),
+    lambda g, ans, x, axis, keepdims: _restore(g, x.shape, axis, keepdims) / _count(x.shape, axis),
     source=_reduction_source("mean"),
     prepare=_axes, method=numpy_reduction,
     doc="Arithmetic mean over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
@@ -93,7 +93,7 @@ def _extreme_vjp(g, ans, x, axis, keepdims):
         ans = prims.expand_dims(ans, axis=axis)
     hits = prims.astype(x == ans, dtype=x.dtype)
     share = hits / prims.sum(hits, axis=axis, keepdims=True)
-    return _restore(g, x, axis, keepdims) * share
+    return _restore(g, x.shape, axis, keepdims) * share
 
 
 def _near_tie(inputs, params, op):

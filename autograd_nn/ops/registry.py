@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..saved import row_reads
+
 __all__ = [
     "Call", "PRIMITIVES", "Primitive", "normalize_axis", "primitive", "prims", "sum_to_shape",
     "value_of",
@@ -39,7 +41,8 @@ class Primitive:
     __slots__ = (
         "name", "forward", "vjps", "inputs", "variadic", "grad_inputs", "prepare", "method",
         "doc", "display", "formula", "notes", "kink", "elementwise", "number_param", "public",
-        "source", "helper", "jvp", "batch",
+        "source", "helper", "jvp", "batch", "reads_ans", "read_inputs",
+        "saves",
     )
 
     def __init__(self, name: str, forward: Callable, vjps: Sequence[Callable | None], *,
@@ -65,6 +68,9 @@ class Primitive:
         # which inputs can carry a gradient (None: all of them, the fast case)
         which = tuple(i for i, rule in enumerate(self.vjps) if rule is not None)
         self.grad_inputs = None if variadic or len(which) == len(self.vjps) else which
+        # what backward reads (the result? which inputs?), found from the rules' code when the
+        # row first records (autograd_nn/saved.py); None until then
+        self.reads_ans = self.read_inputs = self.saves = None
         # (*lifted inputs, *params) -> params dict, a Call, None (no params) or a final value
         self.prepare = prepare
         self.method = method  # True: a Tensor method of the same name; str: that name
@@ -93,6 +99,12 @@ class Primitive:
                 if record is not None:
                     return record(self, inputs, params)
         return self.forward(*inputs, **params)
+
+    def find_reads(self) -> bool:
+        """Fill `reads_ans`, `read_inputs` and `saves` (whether backward reads any value)."""
+        self.reads_ans, self.read_inputs = row_reads(self.vjps, self.inputs, self.variadic)
+        self.saves = self.reads_ans or self.read_inputs != ()
+        return self.saves
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

@@ -183,8 +183,8 @@ scatter_add = primitive(
 
 def _concatenate_vjp(i, g, ans, *xs, axis):
     start = 0
-    for x in xs[:i]:
-        start += x.shape[axis]
+    for k in range(i):
+        start += xs[k].shape[axis]
     index = (slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)
     return prims.getitem(g, index=index)
 

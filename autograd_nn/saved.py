@@ -1,0 +1,211 @@
+"""What a live graph keeps for backward, and how writes into it are caught.
+
+Rule: don't write in place into an array that a recorded op's backward will read (an input of
+the op, or its result) until that graph is done (`backward()` without `retain_graph`, or the
+graph dropped). Such a write would make backward compute gradients at values the forward never
+saw, so it is caught: an array of up to `SMALL` bytes is copied when the op records and
+compared when backward reaches the op, which raises `ModifiedInPlaceError` naming the op and
+the input; a larger array (a copy would cost real time and memory) is made read-only while the
+graph holds it, so NumPy refuses the write itself ("assignment destination is read-only").
+Rebinding `t.data` to a new array is always fine: the graph keeps the arrays it saw; the
+optimizers step a parameter that a live graph still reads by rebinding, not in place.
+
+Which arguments a rule reads is found once per row from the rule's code (`reads`); reading only
+`.shape`, `.ndim`, `.dtype` or `.size` does not count, so `add` or `sum` keep nothing.
+"""
+
+from __future__ import annotations
+
+import dis
+import inspect
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+_ndarray = np.ndarray
+_SHAPE_ONLY = frozenset({"shape", "ndim", "dtype", "size"})
+_LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_DEREF", "LOAD_CLOSURE",
+                    "LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW",
+                    "LOAD_FAST_BORROW_LOAD_FAST_BORROW"})
+
+SMALL = 8192  # bytes: arrays up to this size are copied and compared, larger ones locked
+_counts: dict[int, int] = {}  # id(array) -> how many live graphs hold it read-only
+_mutex = threading.Lock()
+_acquire, _release = _mutex.acquire, _mutex.release
+
+
+def reads(rule: Callable | None, names: Sequence[str]) -> set[str]:
+    """Which of `names` (a rule's parameters) the rule reads beyond their shape and dtype;
+    every name when the rule's code cannot be read."""
+    if rule is None:
+        return set()
+    code = getattr(rule, "__code__", None)
+    if code is None:
+        return set(names)
+    wanted = set(names)
+    found: set[str] = set()
+    instructions = list(dis.get_instructions(code))
+    for k, ins in enumerate(instructions):
+        if ins.opname not in _LOADS:
+            continue
+        loaded = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
+        for name in loaded:
+            if name in wanted and not (len(loaded) == 1 and _shape_only(instructions, k + 1)):
+                found.add(name)
+    # a nested function reading a parameter counts as reading it
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            found |= wanted & (set(const.co_freevars) | set(code.co_cellvars))
+    return found
+
+
+def _shape_only(instructions: list, k: int) -> bool:
+    """Whether the value loaded just before instruction `k` is only asked its shape: `x.shape`,
+    or `xs[i].shape` for a sequence of inputs."""
+    def op(j: int) -> Any:
+        return instructions[j] if j < len(instructions) else None
+
+    first = op(k)
+    if first is not None and first.opname == "LOAD_ATTR" and first.argval in _SHAPE_ONLY:
+        return True
+    index, subscript, attr = op(k), op(k + 1), op(k + 2)
+    return (index is not None and index.opname in ("LOAD_FAST", "LOAD_CONST")
+            and subscript is not None and subscript.opname == "BINARY_SUBSCR"
+            and attr is not None and attr.opname == "LOAD_ATTR" and attr.argval in _SHAPE_ONLY)
+
+
+def _parameters(rule: Callable) -> list[str] | None:
+    try:
+        return list(inspect.signature(rule).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+def row_reads(vjps: Sequence[Callable | None], inputs: Sequence[str],
+              variadic: bool) -> tuple[bool, tuple[int, ...] | None]:
+    """(whether some rule reads the result, which inputs some rule reads; None = all of a
+    variadic row's inputs)."""
+    if variadic:  # rule(i, g, ans, *xs, **params)
+        params = _parameters(vjps[0])
+        if params is None or len(params) < 4:
+            return True, None
+        used = reads(vjps[0], (params[2], params[3]))
+        return params[2] in used, (None if params[3] in used else ())
+    uses_ans = False
+    used_inputs: set[int] = set()
+    for rule in vjps:
+        if rule is None:
+            continue
+        params = _parameters(rule)
+        if params is None or len(params) < 2 + len(inputs):  # unusual: assume it reads all
+            return True, tuple(range(len(inputs)))
+        ans_name, input_names = params[1], params[2:2 + len(inputs)]
+        used = reads(rule, (ans_name, *input_names))
+        uses_ans |= ans_name in used
+        used_inputs |= {i for i, n in enumerate(input_names) if n in used}
+    return uses_ans, tuple(sorted(used_inputs))
+
+
+class ModifiedInPlaceError(RuntimeError):
+    """Backward found that an array the forward pass saved was written in place since."""
+
+
+class Saved:
+    """What one recorded op keeps for backward: every input array as the forward saw it, a copy
+    of each small array its rules read (compared at backward), and the large ones read-only."""
+
+    __slots__ = ("arrays", "copies", "locked")
+
+    def __init__(self, arrays: tuple, read: tuple[int, ...] | None, out: np.ndarray,
+                 reads_out: bool) -> None:
+        self.arrays = arrays
+        copies = []
+        large = None
+        for i in (range(len(arrays)) if read is None else read):
+            a = arrays[i]
+            if a.nbytes <= SMALL:
+                copies.append((i, a, a.tobytes()))
+            elif a.__class__ is _ndarray:
+                large = [a] if large is None else [*large, a]
+        if reads_out:
+            if out.nbytes <= SMALL:
+                copies.append((-1, out, out.tobytes()))
+            else:
+                large = [out] if large is None else [*large, out]
+        self.copies = copies
+        self.locked = _lock(large) if large is not None else None
+
+    def check(self, node: Any) -> None:
+        """Raise `ModifiedInPlaceError` naming the op and the array if one was overwritten."""
+        for i, a, before in self.copies:
+            if a.tobytes() != before:
+                raise ModifiedInPlaceError(_modified_message(node, i, a))
+
+    def __del__(self) -> None:
+        if self.locked:
+            _unlock(self.locked)
+
+
+def _modified_message(node: Any, i: int, a: np.ndarray) -> str:
+    prim = node._op
+    if i < 0:
+        what = f"the result of {prim.name}"
+    else:
+        parent = node._parents[i] if node._parents else None
+        label = f" '{parent.name}'" if parent is not None and parent.name else ""
+        slot = prim.inputs[0] if prim.variadic else prim.inputs[i]
+        what = f"input {slot}{label} (#{i}) of {prim.name}"
+    site = f" (recorded at {node._where})" if getattr(node, "_where", None) else ""
+    return (
+        f"backward: {what}{site}, an array of shape {a.shape} {a.dtype}, was written in place "
+        "after the forward pass read it, so its gradients would be computed at values the "
+        "forward never saw. Write into it after backward() instead, rebind it (t.data = "
+        "t.data - step) rather than writing in place, or run the forward again."
+    )
+
+
+def _lock(arrays: list) -> list:
+    """Make `arrays` (and what each is a view of) read-only; returns what this turned or kept
+    read-only, for `_unlock`."""
+    locked = []
+    counts = _counts
+    _acquire()
+    try:
+        for a in arrays:
+            while True:  # the array, then what it is a view of: a write there reaches it
+                key = id(a)
+                n = counts.get(key)
+                if n is not None:
+                    counts[key] = n + 1
+                    locked.append(a)
+                elif a.flags.writeable:
+                    a.flags.writeable = False
+                    counts[key] = 1
+                    locked.append(a)
+                a = a.base
+                if a is None or a.__class__ is not _ndarray:
+                    break
+    finally:
+        _release()
+    return locked
+
+
+def _unlock(locked: list) -> None:
+    counts = _counts
+    _acquire()
+    try:
+        for a in reversed(locked):  # bases first, so their views may turn writeable again
+            key = id(a)
+            n = counts[key] - 1
+            if n:
+                counts[key] = n
+                continue
+            del counts[key]
+            try:
+                a.flags.writeable = True
+            except ValueError:  # its base is held read-only by another graph
+                pass
+    finally:
+        _release()
