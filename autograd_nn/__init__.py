@@ -13,6 +13,7 @@ from . import engine, functions, state
 from .engine import AnomalyError, GraphReleasedError
 from .functions import *  # noqa: F403 (one function per op row)
 from .ops.registry import PRIMITIVES
+from .saved import ModifiedInPlaceError
 from .tensor import Tensor
 from .transforms import enable_grad, grad, no_grad, tree_flatten, value_and_grad
 
@@ -55,6 +56,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "AnomalyError", "GraphReleasedError", "PRIMITIVES", "Tensor", "enable_grad", "engine",
+    "AnomalyError", "GraphReleasedError", "ModifiedInPlaceError", "PRIMITIVES", "Tensor",
+    "enable_grad", "engine",
     "grad", "no_grad", "state", "tree_flatten", "value_and_grad", *functions.__all__, *_LAZY,
 ]

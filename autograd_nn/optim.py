@@ -1,8 +1,8 @@
 """Optimizers: `SGD` and `Adam` on parameter Tensors, and pure-function updates on dicts.
 
-The classes update each parameter's `.data` in place from its `.grad` (into a new array
-while a live graph still reads the old one) (parameters whose grad is
-None are skipped) and follow PyTorch's update rules exactly, so trajectories can be compared.
+The classes step each parameter's `.data` from its `.grad` into a new array, so a graph that
+read the old values stays right (parameters whose grad is None are skipped); they follow
+PyTorch's update rules exactly, so trajectories can be compared.
 The functional forms (`sgd_update`, `adam_init`, `adam_update`) take nested dicts/lists of
 arrays — what `ag.value_and_grad` returns — and return new ones without mutating their inputs.
 """
@@ -204,12 +204,9 @@ class Adam(Optimizer):
 
 
 def _subtract(p: Any, delta: np.ndarray) -> None:
-    """p.data -= delta: in place, or into a new array while a live graph still reads the old
-    one (see autograd_nn/saved.py), so that graph's backward stays right."""
-    if p.data.flags.writeable:
-        p.data -= delta
-    else:
-        p.data = np.subtract(p.data, delta, dtype=p.data.dtype, casting="same_kind")
+    """p.data - delta into a new array of p's dtype: a graph that read the old values (and
+    is backpropagated after this step) keeps them (see autograd_nn/saved.py)."""
+    p.data = np.subtract(p.data, delta, dtype=p.data.dtype, casting="same_kind")
 
 
 def _adam_delta(p, g, m, v, step, lr, b1, b2, eps, wd):

@@ -259,6 +259,13 @@ def test_comparisons_have_no_gradient(name, rng):
 
 def covered_primitives(rng) -> set[str]:
     """The primitives the rows of this module's tables run (for the registry coverage test)."""
+    recorded = {t.op for out in table_runs(rng) for t in ag.engine.topological_order([out])
+                if t.op}
+    return recorded | set(COMPARISONS)  # comparisons record no node: their table names them
+
+
+def table_runs(rng) -> list:
+    """One output of every row of this module's tables, recorded on (3, 4) or (2, 3, 4) inputs."""
     runs = [f(*[ag.Tensor(s(rng, (3, 4)), requires_grad=True) for s in samplers])
             for f, _, *samplers in list(BINARY.values()) + list(UNARY.values())]
     x = ag.Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
@@ -267,8 +274,7 @@ def covered_primitives(rng) -> set[str]:
     runs += [ag.where(x.data > 0, x, 1.0), ag.softmax(x), ag.log_softmax(x),
              x @ x.transpose(0, 2, 1), ag.dot(x[0], x[0].T), x[np.array([0, 1, 1])],
              ag.concatenate([x, x]), ag.stack([x, x]), x.astype(np.float32)]
-    recorded = {t.op for out in runs for t in ag.engine.topological_order([out]) if t.op}
-    return recorded | set(COMPARISONS)  # comparisons record no node: their table names them
+    return runs
 
 
 def test_astype_gradient_is_cast_back(rng):
