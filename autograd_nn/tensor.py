@@ -295,8 +295,9 @@ def constant(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
 
 
 def lift(x: Any, like: Any = None, op: str = "op") -> Tensor:
-    """`x` as a Tensor (a constant unless it already is one). Python numbers take the float dtype
-    of `like` (a Tensor or array): scalars are "weak" as in NumPy 2 (`float32 * 2.0` is float32)."""
+    """`x` as a Tensor (a constant unless it already is one). Python numbers are "weak" as in
+    NumPy 2: they take `like`'s dtype where it holds them (`float32 * 2.0` is float32, `int32 + 1`
+    is int32, `int32 * 0.5` is float64)."""
     if x.__class__ is Tensor or isinstance(x, Tensor):
         return x
     if x.__class__ is _ndarray and x.dtype.kind in "biufc":
@@ -306,6 +307,13 @@ def lift(x: Any, like: Any = None, op: str = "op") -> Tensor:
             dtype = like.data.dtype if like.__class__ is Tensor else like.dtype
             if dtype.kind in "fc":
                 return constant(np.asarray(x, dtype=dtype))
+            try:  # NumPy 2's rule for Python numbers: int32 + 1 is int32, uint8 - 1 wraps
+                return constant(np.asarray(x, dtype=np.result_type(dtype, x)))
+            except OverflowError:
+                raise OverflowError(
+                    f"{op}: the Python integer {x} does not fit the other operand's dtype "
+                    f"{dtype} (as in NumPy 2); use a Tensor or array of a wider dtype"
+                ) from None
         return constant(np.asarray(x))
     if isinstance(x, (_ndarray, np.generic, list, tuple, Number)):
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import normalize_axis, primitive, prims
+from .registry import check_flag, normalize_axis, primitive, prims
 from .unary import _kink_at_zero
 
 
@@ -38,14 +38,18 @@ relu = primitive(
 )
 
 
-def _one_axis(x, axis: int = -1) -> dict:
+def _one_axis(x, axis: int | None = -1) -> dict:
+    """One axis (default the last), or None for every element at once (as scipy's softmax)."""
+    if axis is None:
+        return {"axis": None}
     if x.ndim == 0:
         raise ValueError(f"needs at least one dimension, got a 0-d tensor of dtype {x.dtype}")
     return {"axis": normalize_axis(axis, x.ndim)[0]}
 
 
 def _softmax_forward(x, axis):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    # initial=-inf: an empty axis gives an empty result, not an error
+    e = np.exp(x - x.max(axis=axis, keepdims=True, initial=-np.inf))
     return e / e.sum(axis=axis, keepdims=True)
 
 
@@ -60,7 +64,7 @@ softmax = primitive(
 
 
 def _log_softmax_forward(x, axis):
-    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
@@ -75,7 +79,7 @@ log_softmax = primitive(
 
 
 def _logsumexp_forward(x, axis, keepdims):
-    m = x.max(axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True, initial=-np.inf)  # nothing to sum: -inf, as PyTorch
     m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) along the axis: no inf - inf
     with np.errstate(divide="ignore"):  # a row of only -inf has logsumexp -inf, exactly
         out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
@@ -90,7 +94,7 @@ def _logsumexp_vjp(g, ans, x, axis, keepdims):
 
 
 def _axes_keepdims(x, axis=None, keepdims: bool = False) -> dict:
-    return {"axis": normalize_axis(axis, x.ndim), "keepdims": bool(keepdims)}
+    return {"axis": normalize_axis(axis, x.ndim), "keepdims": check_flag(keepdims, "keepdims")}
 
 
 logsumexp = primitive(

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import normalize_axis, primitive, prims
+from .registry import check_flag, normalize_axis, primitive, prims
 
 
 def _restore(g, shape, axis, keepdims):
@@ -17,7 +17,7 @@ def _restore(g, shape, axis, keepdims):
 
 
 def _axes(x, axis: Any = None, keepdims: bool = False) -> dict:
-    return {"axis": normalize_axis(axis, x.ndim), "keepdims": bool(keepdims)}
+    return {"axis": normalize_axis(axis, x.ndim), "keepdims": check_flag(keepdims, "keepdims")}
 
 
 def _nonempty_axes(x, axis: Any = None, keepdims: bool = False) -> dict:
@@ -78,8 +78,15 @@ sum = primitive(  # noqa: A001
     prepare=_axes, method=numpy_reduction,
     doc="Sum over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
 )
+def _mean_forward(x, axis, keepdims):
+    if x.size:
+        return x.mean(axis=axis, keepdims=keepdims)
+    with np.errstate(invalid="ignore"):  # over no elements: NaN, as PyTorch, without a warning
+        return x.sum(axis=axis, keepdims=keepdims) / _count(x.shape, axis)
+
+
 mean = primitive(
-    "mean", lambda x, axis, keepdims: x.mean(axis=axis, keepdims=keepdims),
+    "mean", _mean_forward,
     lambda g, ans, x, axis, keepdims: _restore(g, x.shape, axis, keepdims) / _count(x.shape, axis),
     source=_reduction_source("mean"),
     prepare=_axes, method=numpy_reduction,

@@ -22,8 +22,8 @@ import numpy as np
 from ..saved import row_reads
 
 __all__ = [
-    "Call", "PRIMITIVES", "Primitive", "normalize_axis", "primitive", "prims", "sum_to_shape",
-    "value_of",
+    "Call", "PRIMITIVES", "Primitive", "check_flag", "normalize_axis", "primitive", "prims",
+    "shape_tuple", "sum_to_shape", "value_of",
 ]
 
 _ndarray = np.ndarray
@@ -134,20 +134,46 @@ def value_of(x: Any) -> Any:
     return x.data if hasattr(x, "_apply_primitive") else x
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
-    """`axis` (None, int or sequence) as a sorted tuple of non-negative ints, checked (the
-    public function puts its name in front of the error)."""
+    """`axis` (None, int or sequence) as a sorted tuple of non-negative ints, checked: NumPy's
+    AxisError when out of range (the public function puts its name in front of the error)."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if _is_int(axis):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)) and all(_is_int(a) for a in axis):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
     out = []
     for ax in axes:
-        if not isinstance(ax, (int, np.integer)) or not -ndim <= ax < ndim:
-            raise ValueError(f"axis {ax!r} is out of range for a tensor with {ndim} dims")
+        if not -ndim <= ax < ndim:
+            raise np.exceptions.AxisError(
+                f"axis {ax!r} is out of range for a tensor with {ndim} dims")
         out.append(int(ax) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def shape_tuple(shape: Any, what: str = "shape") -> tuple[int, ...]:
+    """`shape` (an int or a sequence of ints) as a tuple; fractional or non-numeric sizes are
+    refused rather than truncated."""
+    items = (shape,) if _is_int(shape) else shape
+    if not isinstance(items, (tuple, list)) or not all(_is_int(n) for n in items):
+        raise TypeError(f"{what} must be an int or a sequence of ints, got {shape!r}")
+    return tuple(int(n) for n in items)
+
+
+def check_flag(value: Any, what: str) -> bool:
+    """A True/False argument (keepdims=...), refusing strings and other truthy values."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{what} must be True or False, got {value!r}")
 
 
 def sum_to_shape(x: np.ndarray, shape: tuple) -> np.ndarray:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import normalize_axis, primitive, prims, sum_to_shape
+from .registry import normalize_axis, primitive, prims, shape_tuple, sum_to_shape
 
 
 def _sequence_method(function):
@@ -23,8 +23,7 @@ def _sequence_method(function):
 
 
 def _reshape_params(x, shape) -> dict:
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
-    return {"shape": shape}
+    return {"shape": shape_tuple(shape)}
 
 
 reshape = primitive(
@@ -37,7 +36,11 @@ reshape = primitive(
 
 
 def _transpose_params(x, axes: Any = None) -> dict:
+    if axes == (None,):  # t.transpose(None), as ndarray.transpose(None): reverse the axes
+        axes = None
     if axes is not None:
+        if not isinstance(axes, (tuple, list)):
+            raise TypeError(f"axes must be a sequence of ints or None, got {axes!r}")
         axes = tuple(axes)
         if len(axes) != x.ndim:
             raise ValueError(f"axes {axes} are not a permutation of {x.ndim} dims")
@@ -77,14 +80,33 @@ swapaxes = primitive(
 expand_dims = primitive(
     "expand_dims", lambda x, axis: np.expand_dims(x, axis),
     lambda g, ans, x, axis: prims.reshape(g, shape=x.shape),
-    prepare=lambda x, axis: {"axis": axis}, source="np.expand_dims({x}, {axis})",
+    prepare=lambda x, axis: {"axis": _new_axes(axis, x.ndim)}, source="np.expand_dims({x}, {axis})",
     doc="Insert size-1 axes at `axis` (positions in the result).",
     formula=("reshape({g}, {x_shape})",),
 )
 
 
+def _new_axes(axis: Any, ndim: int) -> Any:
+    """expand_dims' axis: positions in the result, which has one more dim per new axis."""
+    count = len(axis) if isinstance(axis, (tuple, list)) else 1
+    normalize_axis(axis, ndim + count)  # checks it (AxisError when out of range)
+    return axis
+
+
 def _shape_param(x, shape):
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    shape = shape_tuple(shape)
+    return x if x.shape == shape else {"shape": shape}
+
+
+def _sum_to_param(x, shape):
+    shape = shape_tuple(shape)
+    try:
+        reachable = np.broadcast_shapes(shape, x.shape) == x.shape
+    except ValueError:
+        reachable = False
+    if not reachable:
+        raise ValueError(f"cannot sum a tensor of shape {x.shape} down to shape {shape}: "
+                         f"{shape} does not broadcast to {x.shape}")
     return x if x.shape == shape else {"shape": shape}
 
 
@@ -105,7 +127,7 @@ broadcast_to = primitive(
 )
 sum_to = primitive(
     "sum_to", sum_to_shape, lambda g, ans, x, shape: prims.broadcast_to(g, shape=x.shape),
-    prepare=_shape_param, source=lambda params, shapes: _sum_to_source(shapes[0], params["shape"]),
+    prepare=_sum_to_param, source=lambda params, shapes: _sum_to_source(shapes[0], params["shape"]),
     doc="Sum a broadcast tensor down to `shape` (the inverse of broadcast_to for gradients).",
     formula=("broadcast({g}, {x_shape})",),
 )
@@ -156,8 +178,8 @@ def _index_param(index: Any) -> Any:
         return index.data
     if isinstance(index, tuple):
         return tuple(i.data if hasattr(i, "_apply_primitive") else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
+    if isinstance(index, list):  # x[[]] selects nothing, as in NumPy (not a float index)
+        return np.asarray(index, dtype=np.intp) if not index else np.asarray(index)
     return index
 
 

@@ -63,6 +63,11 @@ def _clip_vjp(g, ans, x, lo, hi):
 
 
 def _clip_params(x, lo=None, hi=None):
+    for name, bound in (("lo", lo), ("hi", hi)):
+        if bound is not None and not isinstance(bound, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a number or None, got {type(bound).__name__}")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"lo={lo} is greater than hi={hi}, so every value would be {hi}")
     return {"lo": lo, "hi": hi}
 
 
