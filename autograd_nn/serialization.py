@@ -1,9 +1,9 @@
 """Saving and loading state dicts as `.npz` files, without pickle.
 
-`save(path, state_dict)` writes exactly `path` (no ".npz" appended) with `np.savez`, through a
-temporary file that replaces the target only once complete. `load(path)` reads with
-`allow_pickle=False`, so opening a file can never run code; anything that is not an .npz of
-plain numeric arrays raises `SerializationError` naming the file and the problem.
+`save(path, state_dict)` writes exactly `path` (no ".npz" appended) in np.savez's format, through
+a temporary file that replaces the target only once complete. `load(path)` reads each member's
+header first and never unpickles, so opening a file can never run code or allocate more than
+the file holds; every failure of either raises `SerializationError` naming the file.
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ from .tensor import Tensor
 
 __all__ = ["SerializationError", "load", "save"]
 
-# np.savez(file, *args, allow_pickle=..., **arrays) cannot take these as array names.
-_RESERVED = frozenset({"file", "allow_pickle"})
-
-
 class SerializationError(ValueError):
     """A file could not be saved or loaded as a state dict (the message names the path)."""
 
@@ -37,10 +33,6 @@ def _arrays(state_dict: Mapping[str, Any], path: str) -> dict[str, np.ndarray]:
     for key, value in state_dict.items():
         if not isinstance(key, str) or not key:
             raise SerializationError(f"save {path!r}: keys must be non-empty strings, got {key!r}")
-        if key in _RESERVED:
-            raise SerializationError(
-                f"save {path!r}: the key {key!r} is reserved by np.savez; rename it"
-            )
         arr = value.data if isinstance(value, Tensor) else np.asarray(value)
         if arr.dtype.kind not in "biufc":
             raise SerializationError(
@@ -51,22 +43,71 @@ def _arrays(state_dict: Mapping[str, Any], path: str) -> dict[str, np.ndarray]:
     return out
 
 
-def save(path: str | os.PathLike, state_dict: Mapping[str, Any]) -> None:
-    """Write `state_dict` (name -> array or Tensor) to `path` as an uncompressed .npz."""
-    path = os.fspath(path)
-    arrays = _arrays(state_dict, path)
+def _check_target(path: str) -> str:
+    """The folder `save` writes into, after checking `path` can be a file there."""
+    if os.path.isdir(path):
+        raise SerializationError(f"save {path!r}: is a directory; give a file name (model.npz)")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise SerializationError(f"save {path!r}: the folder {folder!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    return folder
+
+
+def save(path: str | os.PathLike, state_dict: Mapping[str, Any]) -> None:
+    """Write `state_dict` (name -> array or Tensor) to `path` as an uncompressed .npz.
+
+    Each key is stored as the archive member `key + ".npy"` (what np.savez does), so np.load
+    reads the file too; `load` strips exactly that suffix, so keys ending in ".npy" survive."""
+    path = os.fspath(path)
+    arrays = _arrays(state_dict, path)
+    folder = _check_target(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    except OSError as err:
+        raise SerializationError(f"save {path!r}: cannot write in {folder!r} ({err.strerror})"
+                                 ) from None
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
+            for key, arr in arrays.items():
+                with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as err:
+        raise SerializationError(f"save {path!r}: {err.strerror or err}") from None
+    finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> np.ndarray:
+    """One .npy member, refusing pickles, non-numeric dtypes and shapes the bytes can't hold."""
+    name = info.filename[:-4]
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        if dtype.hasobject:
+            raise SerializationError(
+                f"load {path!r}: entry {name!r} holds object arrays, which need pickle to load; "
+                "refusing (loading must never run code)")
+        if dtype.kind not in "biufc":
+            raise SerializationError(
+                f"load {path!r}: entry {name!r} has non-numeric dtype {dtype}")
+        count = int(np.prod(shape, dtype=object))
+        if count * dtype.itemsize > info.file_size:
+            raise SerializationError(
+                f"load {path!r}: entry {name!r} claims shape {shape} {dtype}, more than its "
+                f"{info.file_size} bytes hold (a damaged or hostile file)")
+        data = f.read(count * dtype.itemsize)
+        rest = f.read()  # reading to the end makes zipfile check the member's CRC
+    if len(data) != count * dtype.itemsize or rest:
+        raise SerializationError(
+            f"load {path!r}: entry {name!r} has {len(data) + len(rest)} bytes of data where "
+            f"shape {shape} {dtype} needs {count * dtype.itemsize}")
+    arr = np.frombuffer(data, dtype=dtype, count=count).copy()
+    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
 
 
 def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -76,28 +117,30 @@ def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise SerializationError(f"load {path!r}: no such file")
     if os.path.isdir(path):
         raise SerializationError(f"load {path!r}: is a directory, not an .npz file")
-    if not zipfile.is_zipfile(path):
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
         raise SerializationError(
             f"load {path!r}: not an .npz file (not a readable zip archive: another format, or "
-            "a truncated or damaged file); ag.save writes .npz archives"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            out = {key: npz[key] for key in npz.files}
-    except ValueError as err:
-        if "pickle" in str(err).lower():
-            raise SerializationError(
-                f"load {path!r}: the archive contains object arrays, which need pickle to load; "
-                "refusing (loading must never run code)"
-            ) from None
-        raise SerializationError(f"load {path!r}: corrupt .npz file ({err})") from err
-    except Exception as err:  # noqa: BLE001 (zip/zlib/format errors of a damaged file)
-        raise SerializationError(
-            f"load {path!r}: corrupt .npz file ({type(err).__name__}: {err})"
-        ) from err
-    for key, arr in out.items():
-        if arr.dtype.kind not in "biufc":
-            raise SerializationError(
-                f"load {path!r}: entry {key!r} has non-numeric dtype {arr.dtype}"
-            )
+            f"a truncated or damaged file; {err}); ag.save writes .npz archives"
+        ) from None
+    out: dict[str, np.ndarray] = {}
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            if not info.filename.endswith(".npy"):
+                raise SerializationError(
+                    f"load {path!r}: the archive member {info.filename!r} is not a .npy array")
+            name = info.filename[:-4]
+            if name in out:
+                raise SerializationError(f"load {path!r}: the entry {name!r} appears twice")
+            try:
+                out[name] = _read_member(archive, info, path)
+            except SerializationError:
+                raise
+            except Exception as err:  # noqa: BLE001 (zip, zlib and header errors of a bad file)
+                raise SerializationError(
+                    f"load {path!r}: entry {name!r} is damaged ({type(err).__name__}: {err})"
+                ) from None
     return out

@@ -236,6 +236,14 @@ class GradComparison:
 # Recognising conventions
 # ---------------------------------------------------------------------------------------------
 def _close(h: np.ndarray, a: np.ndarray, atol: float | None, rtol: float) -> bool:
+    """Equal within tolerance; an Inf or NaN matches only the same Inf or NaN (and never sets
+    the tolerance)."""
+    finite = np.isfinite(a)
+    if not finite.all():
+        same = (h == a) | (np.isnan(h) & np.isnan(a))
+        if not np.all(same[~finite]):
+            return False
+        h, a = h[finite], a[finite]
     scale = float(np.max(np.abs(a))) if a.size else 0.0
     tol_abs = atol if atol is not None else 1e-6 * scale + 1e-300
     return bool(np.all(np.abs(h - a) <= tol_abs + rtol * np.abs(a)))
@@ -320,7 +328,8 @@ def _set_ratio(row: ParamComparison, ratio: float, batch_size: int | None,
 
 
 def _errors(row: ParamComparison, h: np.ndarray, a: np.ndarray, atol: float | None) -> None:
-    diff = np.abs(h - a)
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, reported as such
+        diff = np.abs(h - a)
     floor = atol if atol is not None else 1e-6 * (float(np.max(np.abs(a))) if a.size else 0.0)
     rel = diff / np.maximum(np.abs(a), max(floor, np.finfo(np.float64).tiny))
     if diff.size == 0:
@@ -347,6 +356,9 @@ def _compare_one(name: str, h: np.ndarray, a: np.ndarray, atol: float | None, rt
         row.notes.append(f"the hand-written gradient has {int(np.isnan(h64).sum())} NaN and "
                          f"{int(np.isinf(h64).sum())} Inf entries")
         return row
+    if not np.all(np.isfinite(a64)):
+        row.notes.append(f"autograd's gradient has {int(np.isnan(a64).sum())} NaN and "
+                         f"{int(np.isinf(a64).sum())} Inf entries")
     if same_shape and _close(h64, a64, atol, rtol):
         row.match = True
         return row

@@ -256,6 +256,11 @@ class MLP(Module):
         dtype: Any = np.float64,
     ) -> None:
         super().__init__()
+        sizes = list(sizes)
+        bad = [n for n in sizes if not isinstance(n, (int, np.integer)) or isinstance(n, bool)
+               or n <= 0]
+        if bad:
+            raise ValueError(f"MLP: sizes must be positive ints, got {bad[0]!r} in {sizes}")
         sizes = [int(n) for n in sizes]
         if len(sizes) < 2:
             raise ValueError(f"MLP: sizes needs at least [in, out], got {sizes}")

@@ -269,7 +269,7 @@ class Module:
             elif value.dtype != target.dtype:
                 problems.append(
                     f"{key}: dtype mismatch, the model has {target.dtype} but the dict has "
-                    f"{value.dtype} (cast the array, or call model.astype({value.dtype}) first)"
+                    f"{value.dtype} ({_dtype_hint(value.dtype)})"
                 )
             else:
                 updates.append((target, value))
@@ -388,3 +388,9 @@ def functional_call(module: Module, params: Mapping[str, Any], *args: Any, **kwa
             m.__dict__[kind][name] = old
             m.__dict__[name] = old
 
+
+def _dtype_hint(dtype: np.dtype) -> str:
+    """What to do about a state-dict entry of another dtype (models hold floats only)."""
+    if dtype.kind == "f":
+        return f"cast the array, or call model.astype(np.{dtype}) first"
+    return f"cast the array to the model's floating dtype; a model cannot hold {dtype}"
