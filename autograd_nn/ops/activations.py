@@ -64,7 +64,9 @@ softmax = primitive(
 
 
 def _log_softmax_forward(x, axis):
-    shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)
+    if x.size == 0:  # an empty axis: an empty result
+        return np.empty_like(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
