@@ -54,8 +54,12 @@ class Tensor:
         "data", "grad", "name", "_needs_grad", "_op", "_parents", "_params", "_scope", "_where",
         "__weakref__",
     )
-    __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of NumPy
     __array_priority__ = 1000
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's ufuncs on Tensors: `ndarray + Tensor` is the Tensor operator; any other use
+        (`np.tanh(t)`) runs on the values, and is refused for a Tensor that requires grad."""
+        return _numpy_ufunc(ufunc, method, inputs, kwargs)
 
     def __init__(
         self, data: Any, requires_grad: bool = False, name: str | None = None, dtype: Any = None
@@ -542,3 +546,59 @@ for _name, (_operator, _reflected_operator) in _OPERATORS.items():
     if _reflected_operator:
         setattr(Tensor, _reflected_operator, _reflected(FUNCTIONS[_name]))
 transpose = FUNCTIONS["transpose"]  # for Tensor.T
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy ufuncs given a Tensor (Tensor.__array_ufunc__)
+# ---------------------------------------------------------------------------------------------
+# ufuncs behind Python's operators: `ndarray + Tensor` reaches np.add, which gives it to the op
+_UFUNC_OPERATORS = {
+    np.add: FUNCTIONS["add"], np.subtract: FUNCTIONS["sub"], np.multiply: FUNCTIONS["mul"],
+    np.true_divide: FUNCTIONS["div"], np.power: FUNCTIONS["power"],
+    np.matmul: FUNCTIONS["matmul"], np.equal: FUNCTIONS["equal"],
+    np.not_equal: FUNCTIONS["not_equal"], np.less: FUNCTIONS["less"],
+    np.less_equal: FUNCTIONS["less_equal"], np.greater: FUNCTIONS["greater"],
+    np.greater_equal: FUNCTIONS["greater_equal"],
+}
+_UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "subtract": "sub", "multiply": "mul",
+                "divide": "div", "true_divide": "div"}
+
+
+def _numpy_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """A NumPy ufunc called with a Tensor among its inputs or outputs."""
+    if method == "__call__" and not kwargs:
+        op = _UFUNC_OPERATORS.get(ufunc)
+        if op is not None:
+            return op(*inputs)
+    what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    trace = thread.modes.tracing
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            continue
+        if x._needs_grad:
+            into = "out" in kwargs and ufunc in _UFUNC_OPERATORS
+            raise TypeError(
+                f"cannot hand a Tensor that requires grad ({x.shape} {x.dtype}"
+                f"{', ' + repr(x.name) if x.name else ''}) to {what}"
+                f"{' with out= (as `array += tensor` does)' if into else ''}: NumPy would drop "
+                f"its gradient silently. Use "
+                f"{'`array = array + tensor`' if into else _our_op(ufunc, method)} instead, or "
+                "take the values on purpose with .data, .numpy() or .detach()"
+            )
+        if trace is not None and trace.traces_any((x,)):
+            raise TypeError(
+                f"{what} on a Tensor that ag.compile is tracing ({x.shape} {x.dtype}): its "
+                f"result would be baked into the generated code; use {_our_op(ufunc, method)}")
+    if any(isinstance(o, Tensor) for o in kwargs.get("out", ())):
+        raise TypeError(f"{what}: out= cannot be a Tensor (Tensors are never written in place); "
+                        "use the result, or write into .data of a Tensor outside any graph")
+    arrays = tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
+    return getattr(ufunc, method)(*arrays, **kwargs)
+
+
+def _our_op(ufunc: np.ufunc, method: str) -> str:
+    """The autograd_nn spelling of a NumPy ufunc, for error messages."""
+    name = _UFUNC_NAMES.get(ufunc.__name__, ufunc.__name__)
+    if method != "__call__" or name not in FUNCTIONS:
+        return "the autograd_nn ops (ag.exp, ag.sum, ...)"
+    return f"ag.{name}" + (f" or x.{name}()" if hasattr(Tensor, name) else "")
