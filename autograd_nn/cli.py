@@ -119,7 +119,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except OSError as err:
         raise CommandError(f"cannot create the output folder {out}: {err.strerror}") from err
     before = _snapshot(out)
-    stages = _course("demo").stages(out, progress=not args.no_progress)
+    demo = _course("demo")
+    stages = demo.stages(out, progress=not args.no_progress)
     progress = _Progress(len(stages), enabled=not args.no_progress)
     failures = []
     t0 = time.perf_counter()
@@ -141,6 +142,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"{len(written)} files written in {time.perf_counter() - t0:.1f} s:")
     for name in written:
         print(f"  {name}")
+    removed = sorted(set(before) - set(after))
+    if removed:
+        print(f"{len(removed)} stale files from an earlier run removed:")
+        for name in removed:
+            print(f"  {name}")
+    for line in demo.notes(out):
+        print(line)
     if failures:
         for f in failures:
             print(f"{PROG}: error: demo stage {f}", file=sys.stderr)
