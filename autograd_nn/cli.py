@@ -112,6 +112,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """`autograd-nn demo`: every demo stage into --out, then what was written and removed."""
     out = Path(args.out).resolve()
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {args.out}: {out} is a file, not a folder; give a folder "
@@ -159,6 +160,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """`autograd-nn compare`: hand-written backprop against autograd, per tutorial."""
     reports = _course("reports")
     texts = [reports.compare_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
@@ -166,6 +168,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    """`autograd-nn explain`: the chain rule of your loss or of the tutorials'."""
     if args.target is not None:
         import autograd_nn as ag
 
@@ -179,6 +182,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    """`autograd-nn compile`: a tutorial's backprop next to the code ag.compile writes."""
     reports = _course("reports")
     texts = [reports.compile_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
@@ -207,6 +211,7 @@ def _default_graph_file(args: argparse.Namespace) -> Path:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    """`autograd-nn graph`: draw your loss or a tutorial's to --out."""
     import autograd_nn as ag
 
     path = args.out or _default_graph_file(args)
@@ -272,6 +277,7 @@ def _one_target(parser: argparse.ArgumentParser,
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
     from . import __version__
 
     parser = argparse.ArgumentParser(

@@ -80,6 +80,7 @@ class Tensor:
     # --- attributes -------------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
+        """Whether gradients flow to this tensor (only real floating tensors can)."""
         return self._needs_grad
 
     @requires_grad.setter
@@ -100,18 +101,22 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self.data.ndim
 
     @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype (float64 unless made otherwise)."""
         return self.data.dtype
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return self.data.size
 
     @property
@@ -136,6 +141,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        """The transpose (axes reversed), recorded like ag.transpose."""
         return transpose(self)  # noqa: F821 (generated from the rows below)
 
     def __len__(self) -> int:
@@ -153,6 +159,7 @@ class Tensor:
         return self.data
 
     def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number (ag.compile guards it)."""
         if self.data.size != 1:
             raise ValueError(
                 f"item(): only a tensor with one element can be converted, this one has shape "
@@ -425,6 +432,9 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
 # ---------------------------------------------------------------------------------------------
 # Public functions and Tensor methods, generated from the rows
 # ---------------------------------------------------------------------------------------------
+TensorLike = Tensor | np.ndarray | float  # what an op takes: also ints, bools, nested lists
+
+
 def _prepared(prim: Primitive, inputs: tuple[Tensor, ...], rest: tuple, kwargs: dict) -> Tensor:
     """Read the op's parameters with its row's `prepare`, then apply (or run what it returned)."""
     try:
@@ -485,9 +495,24 @@ def _public_function(prim: Primitive) -> Callable[..., Tensor]:
                 raise TypeError(f"{name}: expected {n_inputs} inputs "
                                 f"({', '.join(prim.inputs)}), got {len(args)}")
             return _prepared(prim, lift_inputs(args[:n_inputs], name), args[n_inputs:], kwargs)
-    if prepare is not None:
-        function.__signature__ = inspect.signature(prepare)
+    function.__signature__ = _public_signature(prim)
     return function
+
+
+def _public_signature(prim: Primitive) -> inspect.Signature:
+    """A row's public signature: its inputs (Tensors or array-likes), then the parameters its
+    `prepare` reads; the result is a Tensor."""
+    if prim.prepare is not None:
+        params = list(inspect.signature(prim.prepare, eval_str=True).parameters.values())
+    else:
+        params = [inspect.Parameter(x, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                  for x in prim.inputs]
+    n_inputs = 1 if prim.variadic else len(prim.inputs)
+    kind = Sequence[TensorLike] if prim.variadic else TensorLike
+    params = [q.replace(annotation=kind if i < n_inputs else
+                        Any if q.annotation is q.empty else q.annotation)
+              for i, q in enumerate(params)]
+    return inspect.Signature(params, return_annotation=Tensor)
 
 
 def _lift_sequence(tensors: Any, op: str) -> tuple[Tensor, ...]:
@@ -525,6 +550,9 @@ def _generate() -> dict[str, Callable[..., Tensor]]:
             functions[prim.public] = function
         if prim.method:
             method = prim.method(function) if callable(prim.method) else function
+            if method is not function:  # a wrapper reading NumPy-style arguments (t.sum(axis))
+                method.__doc__ = method.__doc__ or prim.doc
+                method.__annotations__.setdefault("return", Tensor)
             setattr(Tensor, prim.method if isinstance(prim.method, str) else prim.name, method)
     return functions
 

@@ -5,8 +5,6 @@ it returned a Tensor with a graph; every failure is a `UserFileError` naming the
 function. `autograd-nn graph`, `explain` (and `explore`) share it.
 """
 
-from __future__ import annotations
-
 import importlib.util
 import inspect
 import sys
