@@ -8,6 +8,8 @@ PIP     := $(VPY) -m pip
 OUT     ?= output
 DOCS_OUT ?= build/docs
 NOTEBOOK_ARGS ?=
+# Jupyter refuses to run as root unless told to (containers, CI machines)
+ROOT_ARGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 PYTEST_ARGS ?=
 
 # The CPU build of torch lies in /opt/wheels on these machines; pip is usually
@@ -79,7 +81,7 @@ docs: $(VENV)/.installed-docs
 	$(VPY) scripts/build_docs.py $(DOCS_OUT)
 
 notebooks: $(VENV)/.installed-notebooks graphviz
-	$(VENV)/bin/jupyter lab $(NOTEBOOK_ARGS) examples/
+	$(VENV)/bin/jupyter lab $(ROOT_ARGS) $(NOTEBOOK_ARGS) examples/
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
