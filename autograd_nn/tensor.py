@@ -59,6 +59,10 @@ class Tensor:
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """NumPy's ufuncs on Tensors: `ndarray + Tensor` is the Tensor operator; any other use
         (`np.tanh(t)`) runs on the values, and is refused for a Tensor that requires grad."""
+        if method == "__call__" and not kwargs:  # `ndarray * tensor`: the operator, inline
+            op = _UFUNC_OPERATORS.get(ufunc)
+            if op is not None:
+                return op(*inputs)
         return _numpy_ufunc(ufunc, method, inputs, kwargs)
 
     def __init__(
@@ -593,11 +597,7 @@ _UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "subtract": "sub", "multip
 
 
 def _numpy_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
-    """A NumPy ufunc called with a Tensor among its inputs or outputs."""
-    if method == "__call__" and not kwargs:
-        op = _UFUNC_OPERATORS.get(ufunc)
-        if op is not None:
-            return op(*inputs)
+    """A NumPy ufunc other than an operator called with a Tensor among its inputs or outputs."""
     what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     trace = thread.modes.tracing
     for x in inputs:
