@@ -283,7 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="autograd_nn: automatic differentiation on NumPy. Run the demo, check the "
-                    "tutorials' hand-written backprop against autograd, draw their graphs.",
+                    "tutorials' hand-written backprop against autograd, draw the graph and "
+                    "explain the chain rule of your own loss or a tutorial's.",
+        epilog="examples:\n"
+               f"  {PROG} demo --out output\n"
+               f"  {PROG} graph model.py:loss --out loss.svg --color-by grad\n"
+               f"  {PROG} explain model.py:loss\n"
+               f"  {PROG} compare --tutorial 1\n"
+               f"run '{PROG} COMMAND --help' for a command's options",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     debug_help = "show the full traceback when a command fails"
