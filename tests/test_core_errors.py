@@ -175,3 +175,12 @@ def test_complex_data_may_not_require_grad():
 def test_grad_of_non_numeric_argument():
     with pytest.raises(TypeError, match="grad of <lambda>.*str"):
         ag.grad(lambda x: x)("text")
+
+
+def test_ufunc_on_a_value_ag_compile_traces_is_refused():
+    def f(x, k):  # k holds integers: it never requires grad, but the compiled code reads it
+        return ag.sum(x * np.abs(k))
+
+    with pytest.raises(TypeError, match=r"np\.absolute on a Tensor that ag\.compile is tracing "
+                                        r"\(\(2,\) int64\).*baked into.*ag\.abs"):
+        ag.compile(f)(np.ones(2), np.array([1, -2]))
