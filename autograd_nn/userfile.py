@@ -50,11 +50,13 @@ def _import_file(path: Path) -> Any:
     if spec is None or spec.loader is None:
         raise UserFileError(f"{path}: cannot be loaded as a Python module (is it a .py file?)")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # as an import would (dataclasses, pickle look it up)
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)  # so the file can import its neighbours, as `python file.py` can
     try:
         spec.loader.exec_module(module)
     except Exception as err:
+        del sys.modules[module_name]
         raise UserFileError(f"{path}: failed while loading: {type(err).__name__}: {err}") from err
     finally:
         if sys.path and sys.path[0] == folder:

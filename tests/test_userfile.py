@@ -68,6 +68,22 @@ def test_the_file_may_import_its_neighbours(tmp_path):
     sys.modules.pop("helpers", None)
 
 
+def test_the_file_is_a_module_as_an_import_makes_it(tmp_path):
+    (tmp_path / "config_model.py").write_text(textwrap.dedent("""
+        from __future__ import annotations
+        from dataclasses import dataclass
+        import autograd_nn as ag
+
+        @dataclass
+        class Config:
+            scale: float = 2.0
+
+        def loss():
+            return (ag.Tensor([1.0], requires_grad=True) * Config().scale).sum()
+    """))
+    assert float(load_loss(f"{tmp_path / 'config_model.py'}:loss").loss) == 2.0
+
+
 @pytest.mark.parametrize("spec, needle", [
     ("model.py", "expected FILE.py:FUNCTION, e.g. path/to/model.py:loss"),
     ("model.py:", "expected FILE.py:FUNCTION"),
