@@ -6,6 +6,10 @@ VENV    ?= .venv
 VPY     := $(VENV)/bin/python
 PIP     := $(VPY) -m pip
 OUT     ?= output
+DOCS_OUT ?= build/docs
+NOTEBOOK_ARGS ?=
+# Jupyter refuses to run as root unless told to (containers, CI machines)
+ROOT_ARGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 PYTEST_ARGS ?=
 
 # The CPU build of torch lies in /opt/wheels on these machines; pip is usually
@@ -13,16 +17,19 @@ PYTEST_ARGS ?=
 WHEELS  ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)/*.whl),--find-links $(WHEELS))
 
-.PHONY: all venv graphviz install-demo install-test demo test lint bench clean help
+.PHONY: all venv graphviz install-demo install-test demo test lint bench docs notebooks clean help
 
 all: test
 
 help:
-	@echo "make demo    - install runtime + examples deps, run the demo into $(OUT)/"
-	@echo "make test    - install test deps, run the full test suite (what CI runs)"
-	@echo "make lint    - ruff check"
-	@echo "make bench   - run benchmarks/run_all.py"
-	@echo "make clean   - remove $(VENV), $(OUT) and build artefacts"
+	@echo "make demo       - install runtime + examples deps, run the demo into $(OUT)/"
+	@echo "make test       - install test deps, run the full test suite (what CI runs)"
+	@echo "make lint       - ruff check"
+	@echo "make bench      - run benchmarks/run_all.py"
+	@echo "make docs       - build the API reference (HTML, offline, pdoc) into $(DOCS_OUT)/"
+	@echo "make notebooks  - install JupyterLab and open the notebooks in examples/"
+	@echo "                  (NOTEBOOK_ARGS=--no-browser on a machine without a browser)"
+	@echo "make clean      - remove $(VENV), $(OUT) and build artefacts"
 
 # --- environment -----------------------------------------------------------
 
@@ -44,6 +51,14 @@ $(VENV)/.installed-test: pyproject.toml | $(VPY)
 	$(PIP) install -q $(FIND_LINKS) -e '.[test,examples,dev]'
 	touch $@
 
+$(VENV)/.installed-docs: pyproject.toml | $(VPY)
+	$(PIP) install -q $(FIND_LINKS) -e '.[docs]'
+	touch $@
+
+$(VENV)/.installed-notebooks: pyproject.toml | $(VPY)
+	$(PIP) install -q $(FIND_LINKS) -e '.[examples,notebooks]'
+	touch $@
+
 install-demo: $(VENV)/.installed-demo graphviz
 
 install-test: $(VENV)/.installed-test graphviz
@@ -61,6 +76,12 @@ lint: install-test
 
 bench: install-test
 	$(VPY) benchmarks/run_all.py
+
+docs: $(VENV)/.installed-docs
+	$(VPY) scripts/build_docs.py $(DOCS_OUT)
+
+notebooks: $(VENV)/.installed-notebooks graphviz
+	$(VENV)/bin/jupyter lab $(ROOT_ARGS) $(NOTEBOOK_ARGS) examples/
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

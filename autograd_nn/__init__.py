@@ -1,12 +1,22 @@
 """autograd_nn: a small, fast, honest automatic-differentiation framework on NumPy.
 
+    import numpy as np
     import autograd_nn as ag
     x = ag.Tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()
     y.backward()          # x.grad == [2., 4.]
     ag.grad(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
 
-The op functions (`ag.exp`, `ag.sum`, ...) are generated from the rows in autograd_nn/ops.
+Where to look in this reference:
+
+- here: `Tensor`, the op functions (`ag.exp`, `ag.sum`, ..., generated from the rows in
+  autograd_nn/ops), `grad` / `value_and_grad` / `no_grad`, and the tools re-exported from below;
+- `autograd_nn.nn` (Modules, layers, `functional` losses, `init`), `autograd_nn.optim`;
+- `autograd_nn.check` (`gradcheck`, `compare_grads`, `compare_backprop`, `explain`,
+  `detect_anomaly`), `autograd_nn.viz` (`draw_graph`), `autograd_nn.compiler` (`compile`);
+- `autograd_nn.engine` and `autograd_nn.state`: the contract the tools build on;
+- `autograd_nn.tutorials`: the two rebuilt tutorials, the digits MLP and the demo;
+  `autograd_nn.cli` and `autograd_nn.userfile`: the `autograd-nn` command.
 """
 
 from . import engine, functions, state

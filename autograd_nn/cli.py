@@ -1,5 +1,6 @@
 """The `autograd-nn` command: run the demo, compare the tutorials' hand-written backprop with
-autograd, explain their chain rule, and draw their graphs.
+autograd, explain the chain rule of a loss and draw its graph (a tutorial's, or your own
+`FILE.py:FUNCTION` through autograd_nn.userfile).
 
 Exit codes: 0 success, 1 runtime failure (one line on stderr; `--debug` shows the traceback),
 2 bad arguments (argparse).
@@ -12,9 +13,10 @@ import importlib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 PROG = "autograd-nn"
 TUTORIALS = ("1", "2")  # = tutorials.reports.TUTORIALS (here so --help loads no course)
@@ -110,6 +112,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """`autograd-nn demo`: every demo stage into --out, then what was written and removed."""
     out = Path(args.out).resolve()
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {args.out}: {out} is a file, not a folder; give a folder "
@@ -119,7 +122,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except OSError as err:
         raise CommandError(f"cannot create the output folder {out}: {err.strerror}") from err
     before = _snapshot(out)
-    stages = _course("demo").stages(out, progress=not args.no_progress)
+    demo = _course("demo")
+    stages = demo.stages(out, progress=not args.no_progress)
     progress = _Progress(len(stages), enabled=not args.no_progress)
     failures = []
     t0 = time.perf_counter()
@@ -141,6 +145,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"{len(written)} files written in {time.perf_counter() - t0:.1f} s:")
     for name in written:
         print(f"  {name}")
+    removed = sorted(set(before) - set(after))
+    if removed:
+        print(f"{len(removed)} stale files from an earlier run removed:")
+        for name in removed:
+            print(f"  {name}")
+    for line in demo.notes(out):
+        print(line)
     if failures:
         for f in failures:
             print(f"{PROG}: error: demo stage {f}", file=sys.stderr)
@@ -149,6 +160,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """`autograd-nn compare`: hand-written backprop against autograd, per tutorial."""
     reports = _course("reports")
     texts = [reports.compare_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
@@ -156,6 +168,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    """`autograd-nn explain`: the chain rule of your loss or of the tutorials'."""
+    if args.target is not None:
+        import autograd_nn as ag
+
+        loss, _, title = target_loss(args)
+        print("\n".join([title, "=" * len(title), str(ag.explain(loss)), ""]), end="")
+        return 0
     reports = _course("reports")
     texts = [reports.explain_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
@@ -163,23 +182,45 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    """`autograd-nn compile`: a tutorial's backprop next to the code ag.compile writes."""
     reports = _course("reports")
     texts = [reports.compile_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
     return 0
 
 
+def target_loss(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | None, str]:
+    """The loss a command works on, as (loss, names, title): the user's `FILE.py:FUNCTION`
+    (positional `target`) or `--tutorial N`."""
+    if args.target is not None:
+        from .userfile import UserFileError, load_loss
+
+        try:
+            found = load_loss(args.target)
+        except UserFileError as err:
+            raise CommandError(str(err)) from err
+        return found.loss, None, f"{found.path.name}:{found.function}: the loss L"
+    loss, names = _course("reports").named_loss(args.tutorial, args.seed)
+    return loss, names, f"Tutorial {args.tutorial}: the loss L"
+
+
+def _default_graph_file(args: argparse.Namespace) -> Path:
+    if args.target is not None:
+        return Path(f"{args.target.rpartition(':')[2]}_graph.svg")
+    return Path(f"tutorial{args.tutorial}_graph.svg")
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
+    """`autograd-nn graph`: draw your loss or a tutorial's to --out."""
     import autograd_nn as ag
 
-    path = args.out or Path(f"tutorial{args.tutorial}_graph.svg")
+    path = args.out or _default_graph_file(args)
     fmt = path.suffix.lower().lstrip(".")
     if path.parent and not path.parent.exists():
         raise CommandError(f"--out {path}: folder {path.parent} does not exist")
-    loss, names = _course("reports").named_loss(args.tutorial, args.seed)
+    loss, names, title = target_loss(args)
     kwargs = {"color_by": args.color_by} if args.color_by else {}
-    picture = ag.draw_graph(loss, names=names,
-                            title=f"Tutorial {args.tutorial}: the loss L", **kwargs)
+    picture = ag.draw_graph(loss, names=names, title=title, **kwargs)
     if fmt == "dot":
         path.write_text(picture.source, encoding="utf-8")
     else:
@@ -191,13 +232,66 @@ def cmd_graph(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 # Parser
 # ---------------------------------------------------------------------------------------------
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help, with an epilog of examples kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def add_target_argument(parser: argparse.ArgumentParser) -> None:
+    """The optional positional FILE.py:FUNCTION of the commands that work on a loss."""
+    parser.add_argument(
+        "target", nargs="?", default=None, metavar="FILE.py:FUNCTION",
+        help="your own loss: a function in a Python file that takes no arguments and returns "
+             "the loss Tensor (name Tensors with name=... to see those names)")
+
+
+def _target_examples(command: str, options: str) -> str:
+    return (f"examples:\n  {PROG} {command} model.py:loss{options}\n"
+            f"  {PROG} {command} path/to/train.py:make_loss\n"
+            f"  {PROG} {command} --tutorial 1{options}\n\n"
+            "model.py for the first example:\n"
+            "  import autograd_nn as ag\n"
+            "  def loss():\n"
+            "      w = ag.Tensor([[0.5], [-0.3]], requires_grad=True, name='w')\n"
+            "      x = ag.Tensor([[1.0, 2.0]], name='x')\n"
+            "      return ((x @ w).tanh() ** 2).sum()")
+
+
+def _one_target(parser: argparse.ArgumentParser,
+                default: str | None) -> Callable[[argparse.Namespace], None]:
+    """After parsing: FILE.py:FUNCTION or --tutorial, not both; `default` tutorial when neither
+    (None: one of them is required). Errors are the command's usage errors (exit code 2)."""
+    def check(args: argparse.Namespace) -> None:
+        if args.target is not None and args.tutorial is not None:
+            parser.error("give FILE.py:FUNCTION or --tutorial, not both")
+        if args.target is None and args.tutorial is None:
+            if default is None:
+                parser.error("give FILE.py:FUNCTION (your loss) or --tutorial "
+                             + "|".join(TUTORIALS))
+            args.tutorial = default
+    return check
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
     from . import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="autograd_nn: automatic differentiation on NumPy. Run the demo, check the "
-                    "tutorials' hand-written backprop against autograd, draw their graphs.",
+                    "tutorials' hand-written backprop against autograd, draw the graph and "
+                    "explain the chain rule of your own loss or a tutorial's.",
+        epilog="examples:\n"
+               f"  {PROG} demo --out output\n"
+               f"  {PROG} graph model.py:loss --out loss.svg --color-by grad\n"
+               f"  {PROG} explain model.py:loss\n"
+               f"  {PROG} compare --tutorial 1\n"
+               f"run '{PROG} COMMAND --help' for a command's options",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     debug_help = "show the full traceback when a command fails"
@@ -221,12 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("explain", help="the chain rule of a tutorial's loss, node by node",
-                       description="Write out dL/dnode for every node of a tutorial's loss, "
-                                   "with shapes and gradient norms.")
-    p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default="all", help=tut_help)
+    p = sub.add_parser("explain", help="the chain rule of a loss, node by node",
+                       description="Write out dL/dnode for every node of a loss (yours, or a "
+                                   "tutorial's), with shapes and gradient norms.",
+                       epilog=_target_examples("explain", ""),
+                       formatter_class=_Formatter)
+    add_target_argument(p)
+    p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default=None,
+                   help="which tutorial (default: all, when no FILE.py:FUNCTION is given)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
-    p.set_defaults(func=cmd_explain)
+    p.set_defaults(func=cmd_explain, check=_one_target(p, default="all"))
 
     p = sub.add_parser("compile", help="the backprop NumPy ag.compile writes for a tutorial",
                        description="Print a tutorial's hand-written backprop next to the "
@@ -236,18 +334,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_compile)
 
-    p = sub.add_parser("graph", help="draw a tutorial's compute graph to a file",
-                       description="Draw a tutorial's loss graph with ag.draw_graph. The format "
-                                   "follows the file suffix: .svg .png .pdf (need Graphviz's dot) "
-                                   "or .dot (text).")
-    p.add_argument("--tutorial", choices=TUTORIALS, required=True, help="which tutorial")
+    p = sub.add_parser("graph", help="draw the compute graph of a loss to a file",
+                       description="Draw a loss graph (yours, or a tutorial's) with "
+                                   "ag.draw_graph. The format follows the file suffix: .svg .png "
+                                   ".pdf (need Graphviz's dot) or .dot (text).",
+                       epilog=_target_examples("graph", " --out net.svg --color-by grad"),
+                       formatter_class=_Formatter)
+    add_target_argument(p)
+    p.add_argument("--tutorial", choices=TUTORIALS, default=None,
+                   help="which tutorial (instead of FILE.py:FUNCTION)")
     p.add_argument("--out", metavar="FILE", type=_graph_file,
                    help="output file ending in .svg, .png, .pdf or .dot (default: "
-                        "tutorial<N>_graph.svg in the current folder)")
+                        "FUNCTION_graph.svg or tutorial<N>_graph.svg in the current folder)")
     p.add_argument("--color-by", choices=["grad", "grad_ratio"], default=None,
                    help="colour nodes by gradient magnitude (the gradient-flow view)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
-    p.set_defaults(func=cmd_graph)
+    p.set_defaults(func=cmd_graph, check=_one_target(p, default=None))
     for p in sub.choices.values():  # --debug also after the command; SUPPRESS keeps an earlier one
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
@@ -264,6 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
+        check = getattr(args, "check", None)
+        if check is not None:
+            check(args)
     except SystemExit as exit_:  # --help, --version (0) and bad arguments (2)
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)

@@ -113,6 +113,7 @@ class Optimizer:
         return g
 
     def step(self) -> None:
+        """Apply one update to every parameter that has a gradient (subclasses define it)."""
         raise NotImplementedError
 
 

@@ -74,6 +74,7 @@ def enter_grad() -> None:
 
 
 def exit_grad() -> None:
+    """Leave one level of `grad` nesting (pairs with enter_grad)."""
     thread.modes.grad_depth -= 1
 
 

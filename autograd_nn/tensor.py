@@ -55,8 +55,16 @@ class Tensor:
         "data", "grad", "name", "_needs_grad", "_op", "_parents", "_params", "_scope", "_where",
         "_saved", "__weakref__",
     )
-    __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of NumPy
     __array_priority__ = 1000
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's ufuncs on Tensors: `ndarray + Tensor` is the Tensor operator; any other use
+        (`np.tanh(t)`) runs on the values, and is refused for a Tensor that requires grad."""
+        if method == "__call__" and not kwargs:  # `ndarray * tensor`: the operator, inline
+            op = _UFUNC_OPERATORS.get(ufunc)
+            if op is not None:
+                return op(*inputs)
+        return _numpy_ufunc(ufunc, method, inputs, kwargs)
 
     def __init__(
         self, data: Any, requires_grad: bool = False, name: str | None = None, dtype: Any = None
@@ -78,6 +86,7 @@ class Tensor:
     # --- attributes -------------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
+        """Whether gradients flow to this tensor (only real floating tensors can)."""
         return self._needs_grad
 
     @requires_grad.setter
@@ -98,18 +107,22 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self.data.ndim
 
     @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype (float64 unless made otherwise)."""
         return self.data.dtype
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return self.data.size
 
     @property
@@ -134,6 +147,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        """The transpose (axes reversed), recorded like ag.transpose."""
         return transpose(self)  # noqa: F821 (generated from the rows below)
 
     def __len__(self) -> int:
@@ -151,6 +165,7 @@ class Tensor:
         return self.data
 
     def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number (ag.compile guards it)."""
         if self.data.size != 1:
             raise ValueError(
                 f"item(): only a tensor with one element can be converted, this one has shape "
@@ -435,6 +450,9 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
 # ---------------------------------------------------------------------------------------------
 # Public functions and Tensor methods, generated from the rows
 # ---------------------------------------------------------------------------------------------
+TensorLike = Tensor | np.ndarray | float  # what an op takes: also ints, bools, nested lists
+
+
 def _prepared(prim: Primitive, inputs: tuple[Tensor, ...], rest: tuple, kwargs: dict) -> Tensor:
     """Read the op's parameters with its row's `prepare`, then apply (or run what it returned)."""
     try:
@@ -495,9 +513,24 @@ def _public_function(prim: Primitive) -> Callable[..., Tensor]:
                 raise TypeError(f"{name}: expected {n_inputs} inputs "
                                 f"({', '.join(prim.inputs)}), got {len(args)}")
             return _prepared(prim, lift_inputs(args[:n_inputs], name), args[n_inputs:], kwargs)
-    if prepare is not None:
-        function.__signature__ = inspect.signature(prepare)
+    function.__signature__ = _public_signature(prim)
     return function
+
+
+def _public_signature(prim: Primitive) -> inspect.Signature:
+    """A row's public signature: its inputs (Tensors or array-likes), then the parameters its
+    `prepare` reads; the result is a Tensor."""
+    if prim.prepare is not None:
+        params = list(inspect.signature(prim.prepare, eval_str=True).parameters.values())
+    else:
+        params = [inspect.Parameter(x, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                  for x in prim.inputs]
+    n_inputs = 1 if prim.variadic else len(prim.inputs)
+    kind = Sequence[TensorLike] if prim.variadic else TensorLike
+    params = [q.replace(annotation=kind if i < n_inputs else
+                        Any if q.annotation is q.empty else q.annotation)
+              for i, q in enumerate(params)]
+    return inspect.Signature(params, return_annotation=Tensor)
 
 
 def _lift_sequence(tensors: Any, op: str) -> tuple[Tensor, ...]:
@@ -535,6 +568,9 @@ def _generate() -> dict[str, Callable[..., Tensor]]:
             functions[prim.public] = function
         if prim.method:
             method = prim.method(function) if callable(prim.method) else function
+            if method is not function:  # a wrapper reading NumPy-style arguments (t.sum(axis))
+                method.__doc__ = method.__doc__ or prim.doc
+                method.__annotations__.setdefault("return", Tensor)
             setattr(Tensor, prim.method if isinstance(prim.method, str) else prim.name, method)
     return functions
 
@@ -556,3 +592,55 @@ for _name, (_operator, _reflected_operator) in _OPERATORS.items():
     if _reflected_operator:
         setattr(Tensor, _reflected_operator, _reflected(FUNCTIONS[_name]))
 transpose = FUNCTIONS["transpose"]  # for Tensor.T
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy ufuncs given a Tensor (Tensor.__array_ufunc__)
+# ---------------------------------------------------------------------------------------------
+# ufuncs behind Python's operators: `ndarray + Tensor` reaches np.add, which gives it to the op
+_UFUNC_OPERATORS = {
+    np.add: FUNCTIONS["add"], np.subtract: FUNCTIONS["sub"], np.multiply: FUNCTIONS["mul"],
+    np.true_divide: FUNCTIONS["div"], np.power: FUNCTIONS["power"],
+    np.matmul: FUNCTIONS["matmul"], np.equal: FUNCTIONS["equal"],
+    np.not_equal: FUNCTIONS["not_equal"], np.less: FUNCTIONS["less"],
+    np.less_equal: FUNCTIONS["less_equal"], np.greater: FUNCTIONS["greater"],
+    np.greater_equal: FUNCTIONS["greater_equal"],
+}
+_UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "subtract": "sub", "multiply": "mul",
+                "divide": "div", "true_divide": "div"}
+
+
+def _numpy_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """A NumPy ufunc other than an operator called with a Tensor among its inputs or outputs."""
+    what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    trace = thread.modes.tracing
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            continue
+        if x._needs_grad:
+            into = "out" in kwargs and ufunc in _UFUNC_OPERATORS
+            raise TypeError(
+                f"cannot hand a Tensor that requires grad ({x.shape} {x.dtype}"
+                f"{', ' + repr(x.name) if x.name else ''}) to {what}"
+                f"{' with out= (as `array += tensor` does)' if into else ''}: NumPy would drop "
+                f"its gradient silently. Use "
+                f"{'`array = array + tensor`' if into else _our_op(ufunc, method)} instead, or "
+                "take the values on purpose with .data, .numpy() or .detach()"
+            )
+        if trace is not None and trace.traces_any((x,)):
+            raise TypeError(
+                f"{what} on a Tensor that ag.compile is tracing ({x.shape} {x.dtype}): its "
+                f"result would be baked into the generated code; use {_our_op(ufunc, method)}")
+    if any(isinstance(o, Tensor) for o in kwargs.get("out", ())):
+        raise TypeError(f"{what}: out= cannot be a Tensor (Tensors are never written in place); "
+                        "use the result, or write into .data of a Tensor outside any graph")
+    arrays = tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
+    return getattr(ufunc, method)(*arrays, **kwargs)
+
+
+def _our_op(ufunc: np.ufunc, method: str) -> str:
+    """The autograd_nn spelling of a NumPy ufunc, for error messages."""
+    name = _UFUNC_NAMES.get(ufunc.__name__, ufunc.__name__)
+    if method != "__call__" or name not in FUNCTIONS:
+        return "the autograd_nn ops (ag.exp, ag.sum, ...)"
+    return f"ag.{name}" + (f" or x.{name}()" if hasattr(Tensor, name) else "")

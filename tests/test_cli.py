@@ -370,3 +370,43 @@ def test_compile_prints_handwritten_and_generated_backprop(capsys):
     assert main(["compile", "--tutorial", "2"]) == 0
     out = capsys.readouterr().out
     assert "delta2 = (y_pred - y)" in out and "0.25 * t1" in out
+
+
+# --- the demo without Graphviz: DOT text, said so, no stale pictures -----------------------------
+PICTURE_STEMS = ("tutorial1_graph_before", "tutorial1_graph_after", "tutorial2_gradient_flow")
+
+
+def test_demo_without_graphviz_says_what_it_wrote_and_removes_stale_pictures(
+        tmp_path, monkeypatch, capsys):
+    from autograd_nn.tutorials import demo
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for stem in PICTURE_STEMS:  # pictures from an earlier run that had Graphviz
+        (out / f"{stem}.svg").write_text("<svg/>")
+        (out / f"{stem}.png").write_bytes(b"old")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # the demo looks `dot` up on PATH
+    assert not demo.have_dot()
+    monkeypatch.setattr(demo, "write_tutorials", lambda out_dir, progress=True: [])
+    assert main(["demo", "--out", str(out), "--no-progress"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["compare.txt", "explain.txt", *(f"{stem}.gv" for stem in PICTURE_STEMS)])
+    assert (out / "tutorial2_gradient_flow.gv").read_text().lstrip().startswith("digraph")
+    printed = capsys.readouterr().out
+    assert "6 stale files from an earlier run removed:" in printed
+    assert "  tutorial1_graph_after.png" in printed
+    assert "`dot` was not found" in printed and "DOT text (*.gv)" in printed
+    assert f"dot -Tsvg {out.resolve() / 'tutorial2_gradient_flow'}.gv -o " in printed
+    assert "sudo apt-get install graphviz" in printed
+    assert f"open first: {out.resolve() / 'compare.txt'}" in printed
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_demo_with_graphviz_removes_dot_text_of_an_earlier_run(tmp_path):
+    from autograd_nn.tutorials import demo
+
+    for stem in PICTURE_STEMS:
+        (tmp_path / f"{stem}.gv").write_text("digraph {}")
+    demo.write_pictures(tmp_path)
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".png"] * 3 + [".svg"] * 3
+    assert "tutorial2_gradient_flow.svg" in demo.notes(tmp_path)[0]

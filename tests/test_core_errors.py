@@ -117,9 +117,44 @@ def test_item_on_many_elements():
         ag.Tensor([1.0, 2.0]).item()
 
 
-def test_ufunc_on_tensor_is_refused_not_silently_wrong():
-    with pytest.raises(TypeError):
-        np.exp(ag.Tensor([1.0]))
+def test_ufunc_on_tensor_that_requires_grad_is_refused_like_np_dot():
+    w = ag.Tensor([1.0, 2.0], requires_grad=True, name="w")
+    with pytest.raises(TypeError, match=r"requires grad \(\(2,\) float64, 'w'\) to np\.tanh.*"
+                                        r"drop its gradient.*ag\.tanh or x\.tanh\(\)"):
+        np.tanh(w)
+    with pytest.raises(TypeError, match=r"np\.exp.*ag\.exp"):
+        np.exp(w * 2)  # a computed tensor, not only a leaf
+    with pytest.raises(TypeError, match=r"np\.add\.reduce.*autograd_nn ops"):
+        np.add.reduce(w)
+    with pytest.raises(TypeError, match=r"np\.maximum.*ag\.maximum"):
+        np.maximum(np.zeros(2), w)  # a Tensor in second place too
+    with pytest.raises(TypeError, match=r"np\.add with out=.*array = array \+ tensor"):
+        a = np.zeros(2)
+        a += w
+
+
+def test_ufunc_on_tensor_without_grad_gives_numpys_result_like_np_dot():
+    c = ag.Tensor([1.0, 2.0])
+    out = np.tanh(c)
+    assert type(out) is np.ndarray
+    np.testing.assert_array_equal(out, np.tanh([1.0, 2.0]))
+    np.testing.assert_array_equal(np.dot(c, c), 5.0)  # the same rule as np.dot
+    a = np.zeros(2)
+    a += c  # in place into the ndarray, as NumPy does
+    assert type(a) is np.ndarray and a.tolist() == [1.0, 2.0]
+    with pytest.raises(TypeError, match=r"np\.exp: out= cannot be a Tensor"):
+        np.exp(np.ones(2), out=c)
+
+
+def test_np_operator_ufuncs_are_the_tensor_operators():
+    t = ag.Tensor([1.0, 2.0], requires_grad=True)
+    for out in (np.add(np.ones(2), t), np.multiply(t, np.ones(2)), np.subtract(np.ones(2), t),
+                np.power(np.ones(2), t), np.float64(2.0) * t, np.ones(2) / t):
+        assert isinstance(out, ag.Tensor) and out.requires_grad
+    assert (np.ones(2) < t).data.tolist() == [False, True]
+    m = ag.Tensor(np.eye(2), requires_grad=True)
+    (np.ones((2, 2)) @ m).sum().backward()
+    np.testing.assert_array_equal(m.grad, np.full((2, 2), 2.0))
 
 
 def test_ndarray_on_left_uses_tensor_ops():
@@ -140,3 +175,12 @@ def test_complex_data_may_not_require_grad():
 def test_grad_of_non_numeric_argument():
     with pytest.raises(TypeError, match="grad of <lambda>.*str"):
         ag.grad(lambda x: x)("text")
+
+
+def test_ufunc_on_a_value_ag_compile_traces_is_refused():
+    def f(x, k):  # k holds integers: it never requires grad, but the compiled code reads it
+        return ag.sum(x * np.abs(k))
+
+    with pytest.raises(TypeError, match=r"np\.absolute on a Tensor that ag\.compile is tracing "
+                                        r"\(\(2,\) int64\).*baked into.*ag\.abs"):
+        ag.compile(f)(np.ones(2), np.array([1, -2]))

@@ -1,24 +1,83 @@
-"""The README's Python examples run as written (in order, in one namespace)."""
+"""The README's Python examples run as written (in order, in one namespace); so do those of the
+draft of the next README (docs/README_DRAFT.md), and its commands on the user's own file."""
 
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DRAFT = ROOT / "docs" / "README_DRAFT.md"
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
+
+
+def run_blocks(path: Path) -> dict:
+    namespace: dict = {}
+    for block in python_blocks(path):
+        exec(compile(block, str(path), "exec"), namespace)  # noqa: S102
+    return namespace
 
 
 def test_readme_python_blocks_run(tmp_path, monkeypatch):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
-    assert len(blocks) >= 4
+    assert len(python_blocks(README)) >= 4
     monkeypatch.chdir(tmp_path)  # the examples save files
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+    namespace = run_blocks(README)
     ag = namespace["ag"]
     assert namespace["report"]["weights1"].verdict == "opposite sign"
     assert float(namespace["value"]) > 0 and set(namespace["grads"]) == {"w", "b", "v"}
     assert (tmp_path / "xor.npz").exists()
     np.testing.assert_allclose(ag.grad(ag.grad(lambda x: x**3))(2.0), 12.0)
+
+
+def test_draft_python_blocks_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    namespace = run_blocks(DRAFT)
+    printed = capsys.readouterr().out
+    assert "27.0" in printed and "18.0" in printed  # the ten-line example's comments hold
+    assert float(namespace["value"]) < 0.05  # the functional XOR model learned
+    assert set(namespace["grads"]) == {"w", "b", "v", "c"}
+    assert (tmp_path / "xor.npz").exists()
+    assert (tmp_path / "xor_graph.gv").read_text().lstrip().startswith("digraph")
+    assert namespace["report"]["grad"].verdict == "constant factor"
+    assert "0.5*mean" in printed  # the factor read as the missing 2 of the square
+    assert namespace["tutorial_report"]["weights1"].verdict == "opposite sign"
+    assert "opposite sign" in printed
+    assert "dL/dw = X.T @ dL/dt1" in printed  # explain with the data named
+
+
+def test_draft_commands_on_your_own_file_run(tmp_path, monkeypatch, capsys):
+    from autograd_nn.cli import main
+
+    text = DRAFT.read_text(encoding="utf-8")
+    model = next(b for b in python_blocks(DRAFT) if b.startswith("# model.py\n"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.py").write_text(model)
+    commands = [ln.split("#")[0].strip() for ln in re.findall(r"^autograd-nn .*$", text, re.M)]
+    assert len(commands) == 2
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        if "--out" in argv:  # the same command, written as DOT text (no Graphviz needed)
+            argv[argv.index("--out") + 1] = "loss.dot"
+        assert main(argv) == 0, command
+    assert (tmp_path / "loss.dot").read_text().lstrip().startswith("digraph")
+    assert "dL/dw = x.T @ dL/dz1" in capsys.readouterr().out
+
+
+def test_draft_points_at_nothing_outside_the_repository():
+    text = DRAFT.read_text(encoding="utf-8")
+    assert "../" not in text and "shared/seeds" not in text
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert len(links) >= 5
+    for link in links:
+        assert not link.startswith(("http:", "https:")), link
+        assert (ROOT / link).exists(), link  # relative to the root, where README.md lives
+    for target in ("make demo", "make test", "make notebooks", "make docs",
+                   "source .venv/bin/activate", ".venv/bin/python", "pip install -e ."):
+        assert target in text, target

@@ -80,6 +80,7 @@ class ParamComparison:
 
     @property
     def ok(self) -> bool:
+        """True when the two gradients match within tolerance."""
         return self.match
 
     @property
@@ -154,6 +155,7 @@ class GradComparison:
 
     @property
     def names(self) -> list[str]:
+        """Parameter names, in order."""
         return [r.name for r in self.rows]
 
     @property
@@ -173,9 +175,11 @@ class GradComparison:
 
     @property
     def verdicts(self) -> dict[str, str]:
+        """name -> verdict ('match', 'opposite sign', 'constant factor', ...)."""
         return {r.name: r.verdict for r in self.rows}
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
+        """name -> that parameter's facts and texts as plain data."""
         return {r.name: r.to_dict() for r in self.rows}
 
     # --- rendering ------------------------------------------------------------------------------
@@ -203,6 +207,7 @@ class GradComparison:
                 for text in ([r.meaning] if r.meaning else []) + r.notes]
 
     def summary(self) -> str:
+        """One line: all match, or which parameters differ and how."""
         if self.ok:
             return f"all {len(self.rows)} gradients match autograd"
         bad = [f"{r.name} ({r.verdict})" for r in self.rows if not r.ok]

@@ -44,10 +44,12 @@ class Step:
 
     @property
     def lhs(self) -> str:
+        """The left-hand side, e.g. dL/dweights1."""
         return f"d{self.root_name}/d{self.name}"
 
     @property
     def line(self) -> str:
+        """The step as one line: `dL/dnode = formula`."""
         return f"{self.lhs} = {self.formula}"
 
 
@@ -78,9 +80,11 @@ class Explanation:
 
     @property
     def parameters(self) -> list[Step]:
+        """The steps of the leaves that require grad (the parameters' gradients)."""
         return [s for s in self.steps if s.kind == "parameter"]
 
     def lines(self) -> list[str]:
+        """The explanation as text lines: forward steps, then the backward chain rule."""
         r = self.root_name
         value = (f"value {float(self.root_value):.6g}" if self.root_value.size == 1
                  else f"shape {shape_text(self.root_value.shape)}, seeded with ones")

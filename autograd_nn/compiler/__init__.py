@@ -75,6 +75,7 @@ class Compiled:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the generated code for these arguments (tracing first for a new signature)."""
         for v in kwargs.values():
             if any(is_array_leaf(x) for x in tree_flatten(v)[0]):
                 raise TypeError(f"compile: pass arrays to {self.name} as positional arguments "

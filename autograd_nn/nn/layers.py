@@ -79,6 +79,7 @@ class Linear(Module):
             self.bias = None
 
     def forward(self, x: Any) -> Tensor:
+        """x @ weight + bias (x of shape (..., in_features))."""
         try:
             y = ag.matmul(x, self.weight)
         except ValueError:
@@ -91,6 +92,7 @@ class Linear(Module):
         return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:
+        """Feature counts and whether there is a bias."""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}, dtype={self.weight.dtype}"
@@ -118,6 +120,7 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> ModuleList:
+        """Add `module` at the end; returns this list."""
         if not isinstance(module, Module):
             raise TypeError(f"ModuleList.append: expected a Module, got {type(module).__name__}")
         setattr(self, str(len(self._modules)), module)
@@ -145,6 +148,7 @@ class Sequential(ModuleList):
         super().__init__(_module_args(modules, "Sequential"))
 
     def forward(self, x: Any) -> Any:
+        """Each module in turn, the output of one the input of the next."""
         for m in self._modules.values():
             x = m(x)
         return x
@@ -157,6 +161,7 @@ class Identity(Module):
     """Returns its input unchanged."""
 
     def forward(self, x: Any) -> Any:
+        """`x` unchanged."""
         return x
 
 
@@ -164,6 +169,7 @@ class ReLU(Module):
     """max(x, 0) (gradient 0 at 0)."""
 
     def forward(self, x: Any) -> Tensor:
+        """max(x, 0) elementwise."""
         return ag.relu(x)
 
 
@@ -171,6 +177,7 @@ class Sigmoid(Module):
     """1 / (1 + exp(-x)), stable for any x."""
 
     def forward(self, x: Any) -> Tensor:
+        """1 / (1 + exp(-x)) elementwise."""
         return ag.sigmoid(x)
 
 
@@ -178,6 +185,7 @@ class Tanh(Module):
     """Hyperbolic tangent."""
 
     def forward(self, x: Any) -> Tensor:
+        """tanh(x) elementwise."""
         return ag.tanh(x)
 
 
@@ -189,9 +197,11 @@ class Softmax(Module):
         self.axis = axis
 
     def forward(self, x: Any) -> Tensor:
+        """softmax of `x` along this module's axis."""
         return ag.softmax(x, self.axis)
 
     def extra_repr(self) -> str:
+        """The axis."""
         return f"axis={self.axis}"
 
 
@@ -199,6 +209,7 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along `axis`, computed as x - logsumexp(x)."""
 
     def forward(self, x: Any) -> Tensor:
+        """log(softmax(x)) along this module's axis, computed stably."""
         return ag.log_softmax(x, self.axis)
 
 
@@ -287,6 +298,7 @@ class MLP(Module):
         self.output_activation = get_activation(output_activation, "MLP output_activation")
 
     def forward(self, x: Any) -> Any:
+        """Every layer with the hidden activation between, then the output activation."""
         # Read the attributes on every call, so re-assigned layers or activations take effect.
         hidden = list(self.activations) if "activations" in self._modules else self._hidden
         last = len(self.layers) - 1
@@ -298,6 +310,7 @@ class MLP(Module):
         return x
 
     def extra_repr(self) -> str:
+        """Layer sizes and activations."""
         return (
             f"sizes={self.sizes}, activation={self._activation_label}, "
             f"output_activation={_describe_activation(self.output_activation)}"

@@ -138,9 +138,11 @@ class Module:
 
     # --- calling --------------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation of this module; subclasses define it, and call the module to run it."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run `forward` inside this module's naming scope (for pictures and `explain`)."""
         # Called from outside any module, this module is the root of the naming scope.
         entry = self._entry if state.current_scope() is not None else self._root_entry
         token = state.push_scope(entry)
@@ -191,9 +193,11 @@ class Module:
         return [p for _, p in self._named_tensors("_parameters")]
 
     def named_buffers(self) -> list[tuple[str, Tensor]]:
+        """(qualified name, buffer) pairs: tensors saved in the state dict that are not trained."""
         return self._named_tensors("_buffers")
 
     def buffers(self) -> list[Tensor]:
+        """All buffers, in registration order."""
         return [b for _, b in self._named_tensors("_buffers")]
 
     def num_parameters(self) -> int:

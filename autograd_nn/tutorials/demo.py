@@ -18,8 +18,8 @@ from ..viz import GraphPicture, draw_graph, draw_graphs
 from . import digits, reports, tutorial1, tutorial2
 
 __all__ = [
-    "pictures", "run", "stages", "write_compare", "write_explain", "write_pictures",
-    "write_tutorials",
+    "have_dot", "notes", "pictures", "run", "stages", "write_compare", "write_explain",
+    "write_pictures", "write_tutorials",
 ]
 
 Stage = tuple[str, Callable[[], list[pathlib.Path]]]
@@ -146,19 +146,50 @@ def pictures() -> dict[str, GraphPicture]:
     return out
 
 
+PICTURE_FORMATS = ("svg", "png")  # with Graphviz's `dot`; DOT text (.gv) without it
+
+
+def have_dot() -> bool:
+    """True when Graphviz's `dot` program is on PATH (pictures are rendered, not only DOT text)."""
+    return shutil.which("dot") is not None
+
+
 def write_pictures(out: pathlib.Path) -> list[pathlib.Path]:
-    """Every picture as SVG and PNG (`<stem>.gv` DOT text without `dot`); returns the paths."""
-    have_dot = shutil.which("dot") is not None
+    """Every picture as SVG and PNG (`<stem>.gv` DOT text without `dot`); returns the paths.
+
+    The other form's files from an earlier run are removed, so the folder never holds a stale
+    picture next to a fresh one."""
+    rendered = have_dot()
+    formats = PICTURE_FORMATS if rendered else ("gv",)
+    stale = ("gv",) if rendered else PICTURE_FORMATS
     paths: list[pathlib.Path] = []
     for stem, picture in pictures().items():
-        if not have_dot:
-            paths.append(out / f"{stem}.gv")
-            paths[-1].write_text(picture.source, encoding="utf-8")
-            continue
-        for fmt in ("svg", "png"):
+        for fmt in stale:
+            (out / f"{stem}.{fmt}").unlink(missing_ok=True)
+        for fmt in formats:
             paths.append(out / f"{stem}.{fmt}")
-            paths[-1].write_bytes(picture.pipe(format=fmt))
+            if fmt == "gv":
+                paths[-1].write_text(picture.source, encoding="utf-8")
+            else:
+                paths[-1].write_bytes(picture.pipe(format=fmt))
     return paths
+
+
+def notes(out: pathlib.Path) -> list[str]:
+    """What to tell the reader after a run into `out`: what to open first, and how to render
+    the pictures when Graphviz was missing."""
+    first = f"open first: {out / 'compare.txt'} (hand-written backprop against autograd)"
+    if have_dot():
+        return [first + f", then {out / 'tutorial2_gradient_flow.svg'} (why tutorial 2's "
+                "network is stuck)"]
+    example = out / "tutorial2_gradient_flow"
+    return [
+        first,
+        "Graphviz's `dot` was not found, so the graph pictures were written as DOT text (*.gv) "
+        "instead of SVG and PNG. Install Graphviz (Debian/Ubuntu: sudo apt-get install "
+        "graphviz; macOS: brew install graphviz) and run the demo again, or render one "
+        f"yourself: dot -Tsvg {example}.gv -o {example}.svg",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

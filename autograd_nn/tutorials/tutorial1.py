@@ -150,6 +150,7 @@ class Network(nn.Module):
         self.weights2 = nn.Parameter(as_array(weights["weights2"]))
 
     def forward(self, x: Any) -> Tensor:
+        """The two sigmoid layers on `x` (weights named as in the tutorial)."""
         layer1 = ag.sigmoid(ag.dot(x, self.weights1))
         return ag.sigmoid(ag.dot(layer1, self.weights2))
 

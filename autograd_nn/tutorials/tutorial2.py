@@ -320,6 +320,7 @@ class Network(nn.Module):
         self.weights2 = nn.Parameter(as_array(weights["weights2"]))
 
     def forward(self, x: Any) -> Tensor:
+        """The tutorial's two sigmoid layers, without biases."""
         return ag.sigmoid(ag.dot(ag.sigmoid(ag.dot(x, self.weights1)), self.weights2))
 
 
@@ -442,6 +443,7 @@ class FixedNetwork(nn.Module):
             setattr(self, name, nn.Parameter(as_array(params[name])))
 
     def forward(self, x: Any) -> Tensor:
+        """Two sigmoid layers with biases."""
         hidden = ag.sigmoid(ag.dot(x, self.weights1) + self.bias1)
         return ag.sigmoid(ag.dot(hidden, self.weights2) + self.bias2)
 

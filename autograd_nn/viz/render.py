@@ -59,6 +59,7 @@ class GraphPicture(graphviz.Digraph):
     _repr_mimebundle_ = _needs_dot(graphviz.Digraph._repr_mimebundle_)
 
     def copy(self) -> GraphPicture:
+        """A copy that keeps the picture's model and options."""
         new = super().copy()
         new.model = self.model
         return new
