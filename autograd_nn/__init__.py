@@ -20,6 +20,7 @@ Where to look in this reference:
 """
 
 from . import engine, functions, state
+from .batching import vmap
 from .engine import AnomalyError, GraphReleasedError
 from .functions import *  # noqa: F403 (one function per op row)
 from .ops.registry import PRIMITIVES
@@ -68,5 +69,5 @@ def __dir__() -> list[str]:
 __all__ = [
     "AnomalyError", "GraphReleasedError", "ModifiedInPlaceError", "PRIMITIVES", "Tensor",
     "enable_grad", "engine",
-    "grad", "no_grad", "state", "tree_flatten", "value_and_grad", *functions.__all__, *_LAZY,
+    "grad", "no_grad", "state", "tree_flatten", "value_and_grad", "vmap", *functions.__all__, *_LAZY,
 ]

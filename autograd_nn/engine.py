@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import state
+from . import batching, state
 from .ops.registry import prims, sum_to_shape
 from .state import thread
 
@@ -160,6 +160,8 @@ def backward(
         prev = grads.get(id(r))
         grads[id(r)] = s if prev is None else prev + s
     found: dict[int, tuple[Any, Any]] = {}
+    if thread.modes.batching is not None:
+        create_graph = True  # inside vmap the rules must run on the batch: as recorded ops
     saved_grad = state.set_grad_enabled(create_graph)
     saved_recording = state.set_recording_backward(create_graph)
     anomaly = thread.modes.anomaly
@@ -173,6 +175,8 @@ def backward(
             node = ready.pop()
             nid = id(node)
             g = pop(nid, None)
+            if node._hooks and g is not None:
+                g = _run_hooks(node, g, create_graph)
             if trace is not None and g is not None:
                 trace.gradient(node, g)
             prim = node._op
@@ -197,6 +201,9 @@ def backward(
             params = node._params
             rules = prim.vjps
             variadic = prim.variadic
+            batched = None
+            if node._levels is not None and g is not None:  # recorded inside vmap
+                batched = batching.node_gradients(node, g, create_graph)
             for i, p in enumerate(parents):
                 if not p._needs_grad:
                     continue
@@ -206,7 +213,9 @@ def backward(
                     continue  # leads to no wanted tensor (or lies behind one)
                 counts[pid] = c - 1
                 if g is not None:
-                    if variadic:
+                    if batched is not None:
+                        gi = batched[i]
+                    elif variadic:
                         gi = rules[0](i, g, ans, *ins, **params)
                     elif rules[i] is None:
                         gi = None
@@ -239,6 +248,38 @@ def backward(
     return found
 
 
+RETAIN = object()  # in a tensor's hooks: keep its gradient in .grad (Tensor.retain_grad)
+
+
+def _run_hooks(node: Any, g: Any, create_graph: bool) -> Any:
+    """A tensor's hooks, in order, on its complete gradient; each may return a replacement.
+    A retained gradient is the one after every hook (as in PyTorch)."""
+    hooks = list(node._hooks)
+    for hook in hooks:
+        if hook is RETAIN:
+            continue
+        out = hook(g)
+        if out is None:
+            continue
+        if hasattr(out, "_apply_primitive") and not create_graph:
+            out = out.data
+        elif not hasattr(out, "_apply_primitive"):
+            out = np.asarray(out)
+            if create_graph:
+                out = g.__class__(out)
+        if out.shape != g.shape:
+            raise ValueError(
+                f"a hook on a tensor of shape {node.data.shape} returned a gradient of shape "
+                f"{out.shape}; a hook must return None or a gradient of the tensor's shape")
+        if out.dtype != node.data.dtype:
+            out = out.astype(node.data.dtype)
+        g = out
+    if RETAIN in hooks:
+        value = g.data if hasattr(g, "_apply_primitive") else g
+        node.grad = np.array(value) if node.grad is None else node.grad + value
+    return g
+
+
 def _fit(g: Any, p: Any, node: Any, i: int, create_graph: bool) -> Any:
     """The one place where a gradient meets its input's shape and dtype."""
     data = p.data
@@ -249,11 +290,16 @@ def _fit(g: Any, p: Any, node: Any, i: int, create_graph: bool) -> Any:
             g = sum_to_shape(g, data.shape)
         if g.dtype is not data.dtype and g.dtype != data.dtype:
             g = g.astype(data.dtype)
-    else:
-        if g.shape != data.shape:
-            g = prims.sum_to(g, shape=data.shape)
+    else:  # recorded, and inside vmap: shapes are one example's
+        if g.shape != p.shape:
+            g = prims.sum_to(g, shape=p.shape)
         if g.dtype != data.dtype:
             g = prims.astype(g, dtype=data.dtype)
+        if g.shape != p.shape:
+            raise RuntimeError(
+                f"internal error in {node._op.name} backward: gradient for input #{i} has "
+                f"shape {g.shape}, expected {p.shape}")
+        return g
     if g.shape != data.shape:
         raise RuntimeError(
             f"internal error in {node._op.name} backward: gradient for input #{i} has shape "

@@ -1,4 +1,5 @@
-"""Per-thread modes of the engine: grad recording, anomaly checks, naming scopes, grad nesting.
+"""Per-thread modes of the engine: grad recording, anomaly checks, naming scopes, grad nesting,
+tracing for `ag.compile` and the active `vmap` levels.
 
 Each thread has its own modes (as in PyTorch): a `no_grad` block or a backward pass in one
 thread never changes what another thread records. Everything that reads or sets a mode goes
@@ -15,7 +16,7 @@ class Modes:
     """The modes of one thread (read on every op: plain slots, one thread-local lookup)."""
 
     __slots__ = ("grad_enabled", "anomaly", "scope", "grad_depth", "recording_backward",
-                 "tracing")
+                 "tracing", "batching")
 
     def __init__(self) -> None:
         self.grad_enabled = True  # ops record a graph (False inside no_grad)
@@ -24,6 +25,7 @@ class Modes:
         self.grad_depth = 0  # how many grad transformations are running their function
         self.recording_backward = False  # a backward pass is recording its rules
         self.tracing: Any = None  # an `ag.compile` trace: record every op on traced values
+        self.batching: tuple | None = None  # active `vmap` levels, outermost first
 
 
 class _PerThread(threading.local):
@@ -105,3 +107,11 @@ def pop_scope(token: tuple | None) -> None:
 def current_scope() -> tuple | None:
     """The active scope entries, outermost first, or None."""
     return thread.modes.scope
+
+
+def set_batching(levels: tuple | None) -> tuple | None:
+    """Set the active `vmap` levels (outermost first, or None); returns the previous ones."""
+    modes = thread.modes
+    prev = modes.batching
+    modes.batching = levels or None
+    return prev

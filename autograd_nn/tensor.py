@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, ops  # noqa: F401 (importing ops registers every row)
+from . import batching, engine, ops  # noqa: F401 (importing ops registers every row)
 from .ops.registry import PRIMITIVES, Call, Primitive
 from .saved import Saved
 from .state import thread
@@ -53,7 +53,7 @@ class Tensor:
 
     __slots__ = (
         "data", "grad", "name", "_needs_grad", "_op", "_parents", "_params", "_scope", "_where",
-        "_saved", "__weakref__",
+        "_saved", "_hooks", "_levels", "__weakref__",
     )
     __array_priority__ = 1000
 
@@ -79,7 +79,7 @@ class Tensor:
         self._params = None
         self._scope = None
         self._where = None
-        self._saved = None
+        self._saved = self._hooks = self._levels = None
         if requires_grad:
             self.requires_grad = True
 
@@ -107,13 +107,15 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """The array's shape."""
-        return self.data.shape
+        """The array's shape (inside `vmap`, one example's shape)."""
+        levels = self._levels
+        return self.data.shape if levels is None else self.data.shape[len(levels):]
 
     @property
     def ndim(self) -> int:
         """The number of dimensions."""
-        return self.data.ndim
+        levels = self._levels
+        return self.data.ndim if levels is None else self.data.ndim - len(levels)
 
     @property
     def dtype(self) -> np.dtype:
@@ -123,7 +125,7 @@ class Tensor:
     @property
     def size(self) -> int:
         """The number of elements."""
-        return self.data.size
+        return self.data.size if self._levels is None else int(np.prod(self.shape))
 
     @property
     def is_leaf(self) -> bool:
@@ -151,9 +153,9 @@ class Tensor:
         return transpose(self)  # noqa: F821 (generated from the rows below)
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return self.shape[0]
 
     def __iter__(self):
         for i in range(len(self)):
@@ -213,6 +215,37 @@ class Tensor:
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut off from the graph."""
         return Tensor(self.data, name=self.name)
+
+    def register_hook(self, hook: Callable[[Any], Any]) -> Callable[[], None]:
+        """Call `hook(gradient)` when backward has this tensor's whole gradient (an array; a
+        Tensor when the backward is itself recorded); a non-None return replaces the gradient
+        that flows on. Returns a function that removes the hook."""
+        if not callable(hook):
+            raise TypeError(f"register_hook: expected a callable, got {type(hook).__name__}")
+        if not self._needs_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad, so no "
+                               "gradient will ever reach it")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        hooks = self._hooks
+
+        def remove() -> None:
+            if hook in hooks:
+                hooks.remove(hook)
+
+        return remove
+
+    def retain_grad(self) -> None:
+        """Keep this intermediate's gradient in `.grad` after `backward()` (leaves always do)."""
+        if not self._needs_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        if self._op is None:
+            return
+        if self._hooks is None:
+            self._hooks = []
+        if engine.RETAIN not in self._hooks:
+            self._hooks.append(engine.RETAIN)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (sets `.grad` to None)."""
@@ -304,6 +337,7 @@ def constant(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
     t = _new_tensor(Tensor)
     t.data = arr
     t.grad = t.name = t._op = t._params = t._scope = t._where = t._saved = None
+    t._hooks = t._levels = None
     t._needs_grad = requires_grad
     t._parents = ()
     return t
@@ -387,6 +421,9 @@ def _forward_error(prim: Primitive, args: Sequence[Tensor], params: dict | None,
 def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None) -> Tensor:
     """Run `prim` on Tensor `inputs`, and record the result in the graph when it needs grad."""
     n = len(inputs)
+    m = thread.modes
+    if inputs[0]._levels is not None or (n > 1 and any(x._levels is not None for x in inputs)):
+        return batching.apply_batched(prim, inputs, params)  # inside vmap: run on the batch
     try:  # spelled out by arity: no list is built on the hot path
         if n == 2:
             arrays = (inputs[0].data, inputs[1].data)
@@ -397,13 +434,20 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
         out = prim.forward(*arrays, **params) if params else prim.forward(*arrays)
     except (ValueError, TypeError, IndexError) as err:
         raise _forward_error(prim, inputs, params, err) from None
+    return record(prim, inputs, params, arrays, out, m)
+
+
+def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arrays: tuple,
+           out: Any, m: Any, levels: tuple | None = None) -> Tensor:
+    """The result of `prim` as a Tensor, recorded in the graph when it needs grad (`levels`:
+    the vmap levels of a result computed on a batch)."""
     if out.__class__ is not _ndarray:
         out = np.asarray(out)
     t = _new_tensor(Tensor)
     t.data = out
-    t.grad = None
-    t.name = None
-    m = thread.modes
+    t.grad = t.name = t._hooks = None
+    t._levels = levels
+    n = len(inputs)
     if not m.grad_enabled:
         needs_grad = False
     elif prim.grad_inputs is None:  # every input can carry a gradient (nearly every op)

@@ -96,7 +96,9 @@ def _as_input(x: Any, where: str) -> Tensor:
             raise TypeError(f"{where}: cannot differentiate with respect to a {x.dtype} tensor")
         if x._needs_grad and thread.modes.grad_enabled:
             return reshape(x, x.shape)  # a new node on top of x: outer gradients flow through
-        return Tensor(x.data, requires_grad=True, name=x.name)
+        t = Tensor(x.data, requires_grad=True, name=x.name)
+        t._levels = x._levels  # an example's value inside vmap
+        return t
     if x.__class__ is np.ndarray and x.dtype.kind == "f":  # the common case, without checks
         return constant(x, requires_grad=True)
     try:
@@ -143,7 +145,8 @@ def value_and_grad(
         args = list(args)
         per_arg = []
         modes = thread.modes
-        nested = modes.grad_depth > 0 and modes.grad_enabled  # inside another grad's function
+        # inside another grad's function, or inside vmap (whose backward is recorded)
+        nested = (modes.grad_depth > 0 and modes.grad_enabled) or modes.batching is not None
         # ag.compile traces at depth 1: a grad that is top level in the user's code
         top_level_in_trace = modes.tracing is not None and modes.grad_depth == 1
         for i in nums:
@@ -193,7 +196,7 @@ def value_and_grad(
 def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list[Any]:
     if not isinstance(out, Tensor):
         out = Tensor(np.asarray(out))
-    if out.data.size != 1:
+    if out.size != 1:
         raise ValueError(
             f"{where}: the function must return a scalar, got shape {out.shape}; "
             "reduce it first (e.g. .sum() or .mean())"
@@ -205,6 +208,7 @@ def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list
         seed = np.ones(out.data.shape, out.data.dtype)
         if nested:
             seed = Tensor(seed)
+            seed._levels = out._levels  # inside vmap: one seed per example
         found = engine.backward(
             [out], [seed], inputs, create_graph=nested, retain_graph=nested
         )
@@ -218,6 +222,8 @@ def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list
                 g = Tensor(g)
         if g is None:  # f does not depend on this input
             g = Tensor(np.zeros_like(t.data)) if nested else np.zeros_like(t.data)
+            if nested:
+                g._levels = t._levels
         elif not nested:
             if isinstance(g, Tensor):
                 g = g.data

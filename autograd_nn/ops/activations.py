@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .batch_rules import shift_axis
 from .registry import check_flag, normalize_axis, primitive, prims
 from .unary import _kink_at_zero
 
@@ -21,18 +22,18 @@ def _sigmoid_forward(x):
 
 sigmoid = primitive(
     "sigmoid", _sigmoid_forward, lambda g, ans, x: g * ans * (1 - ans),
-    doc="1 / (1 + exp(-x)), computed without overflow for any x.", method=True,
+    elementwise=True, doc="1 / (1 + exp(-x)), computed without overflow for any x.", method=True,
     helper={"sigmoid": _sigmoid_forward}, source="sigmoid({x})",
     formula=("{g} * sigmoid'({x})",), notes=("sigmoid'({x}) = {out}*(1-{out})",),
 )
 tanh = primitive(
     "tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans),
-    doc="Hyperbolic tangent.", method=True,
+    elementwise=True, doc="Hyperbolic tangent.", method=True,
     formula=("{g} * tanh'({x})",), notes=("tanh'({x}) = 1-{out}**2",),
 )
 relu = primitive(
     "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0),
-    doc="max(x, 0); the gradient at exactly 0 is 0 (relu'(0) = 0).", method=True,
+    elementwise=True, doc="max(x, 0); the gradient at exactly 0 is 0 (relu'(0) = 0).", method=True,
     source="np.maximum({x}, 0)",
     formula=("{g} * relu'({x})",), notes=("relu'({x}) = ({x} > 0)",), kink=_kink_at_zero,
 )
@@ -58,6 +59,7 @@ softmax = primitive(
     lambda g, ans, x, axis: ans * (g - prims.sum(g * ans, axis=axis, keepdims=True)),
     prepare=_one_axis, method=True, helper={"softmax": _softmax_forward},
     source="softmax({x}, {axis})",
+    batch=shift_axis(),
     doc="exp(x) / sum(exp(x)) along `axis`, with the maximum subtracted first.",
     formula=("{out} * ({g} - sum({g} * {out}, axis={axis}))",),
 )
@@ -75,6 +77,7 @@ log_softmax = primitive(
     lambda g, ans, x, axis: g - prims.exp(ans) * prims.sum(g, axis=axis, keepdims=True),
     prepare=_one_axis, method=True, helper={"log_softmax": _log_softmax_forward},
     source="log_softmax({x}, {axis})",
+    batch=shift_axis(),
     doc="log(softmax(x)) along `axis`, computed as x - logsumexp(x) (no log of 0).",
     formula=("{g} - exp({out}) * sum({g}, axis={axis})",),
 )
@@ -102,6 +105,7 @@ def _axes_keepdims(x, axis=None, keepdims: bool = False) -> dict:
 logsumexp = primitive(
     "logsumexp", _logsumexp_forward, _logsumexp_vjp, prepare=_axes_keepdims, method=True,
     helper={"logsumexp": _logsumexp_forward}, source="logsumexp({x}, {axis}, {keepdims})",
+    batch=shift_axis(),
     doc="log(sum(exp(x))) over `axis` (all axes by default), stable for large |x|.",
     formula=("{g} * exp({x} - {out})",),
 )

@@ -44,7 +44,7 @@ div = primitive(
 )
 neg = primitive(
     "neg", np.negative, lambda g, ans, x: -g,
-    doc="-x.", display="-{x}", formula=("-{g}",), source="-{x}",
+    elementwise=True, doc="-x.", display="-{x}", formula=("-{g}",), source="-{x}",
 )
 
 
@@ -101,7 +101,7 @@ def _pow_scalar_vjp(g, ans, x, exponent):
 
 pow_scalar = primitive(
     "pow", _pow_scalar_forward, _pow_scalar_vjp,
-    doc="x ** c for a constant Python number c.",
+    elementwise=True, doc="x ** c for a constant Python number c.",
     display=lambda ctx: f"{ctx.x} ** {constant_text(ctx.params['exponent'])}",
     formula=(lambda ctx: _power_text(ctx.params["exponent"], ctx.x),),
     source=lambda params, shapes: "{x} ** " + repr(params["exponent"]),
@@ -173,7 +173,7 @@ def _comparison(name: str, ufunc: Any, symbol: str):
     return primitive(
         name, ufunc, None, None,
         doc=f"a {symbol} b elementwise: a boolean Tensor without gradient.",
-        display=f"{{a}} {symbol} {{b}}", source=f"{{a}} {symbol} {{b}}",
+        display=f"{{a}} {symbol} {{b}}", source=f"{{a}} {symbol} {{b}}", elementwise=True,
     )
 
 

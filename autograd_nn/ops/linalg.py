@@ -77,6 +77,32 @@ def _dot_check(a, b):
     return None
 
 
+def _batch_matmul(forward, arrays, batched, params, n, prefix):
+    """matmul (and dot, which agrees with it up to 2-D) of examples: a batched 1-D operand
+    becomes a row (or column) so the batch dims stay batch dims, removed again after."""
+    a, b = arrays
+    ra, rb = a.ndim - (n if batched[0] else 0), b.ndim - (n if batched[1] else 0)
+    if ra == 1 and rb == 1:  # inner products
+        return (a * b).sum(axis=-1)
+    row, col = ra == 1 and batched[0], rb == 1 and batched[1]
+    if row:
+        a = a.reshape(a.shape[:n] + (1,) + a.shape[n:])
+        ra = 2
+    if col:
+        b = b.reshape(b.shape + (1,))
+        rb = 2
+    if ra >= 2 and rb >= 2:  # same per-example rank, so batch dims line up on the left
+        rank = max(ra, rb)
+        a = a.reshape(a.shape[:n] + (1,) * (rank - ra) + a.shape[n:]) if batched[0] else a
+        b = b.reshape(b.shape[:n] + (1,) * (rank - rb) + b.shape[n:]) if batched[1] else b
+    out = np.matmul(a, b)
+    if row:
+        out = out.reshape(out.shape[:-2] + out.shape[-1:])
+    if col:
+        out = out.reshape(out.shape[:-1])
+    return out
+
+
 def _product_formula(i: int):
     def formula(ctx) -> str:
         a_nd, b_nd = ctx.inputs[0].ndim, ctx.inputs[1].ndim
@@ -95,6 +121,7 @@ def _product_formula(i: int):
 
 matmul = primitive(
     "matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b, prepare=_matmul_check, method=True,
+    batch=_batch_matmul,
     doc="Matrix product with NumPy semantics (batch dims broadcast, 1-D operands promoted).",
     display="{a} @ {b}", formula=(_product_formula(0), _product_formula(1)), source="{a} @ {b}",
 )
@@ -102,6 +129,7 @@ matmul = primitive(
 # keeps graph pictures faithful to what the user wrote.
 dot = primitive(
     "dot", np.dot, _matmul_vjp_a, _matmul_vjp_b, prepare=_dot_check, method=True,
+    batch=_batch_matmul,
     doc="np.dot for 1-D and 2-D operands (vector/matrix products); use matmul for batches.",
     formula=(_product_formula(0), _product_formula(1)), source="np.dot({a}, {b})",
 )

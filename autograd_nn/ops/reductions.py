@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .batch_rules import shift_axis
 from .registry import check_flag, normalize_axis, primitive, prims
 
 
@@ -76,6 +77,7 @@ sum = primitive(  # noqa: A001
     lambda g, ans, x, axis, keepdims: _restore(g, x.shape, axis, keepdims),
     source=_reduction_source("sum"),
     prepare=_axes, method=numpy_reduction,
+    batch=shift_axis(),
     doc="Sum over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
 )
 def _mean_forward(x, axis, keepdims):
@@ -90,6 +92,7 @@ mean = primitive(
     lambda g, ans, x, axis, keepdims: _restore(g, x.shape, axis, keepdims) / _count(x.shape, axis),
     source=_reduction_source("mean"),
     prepare=_axes, method=numpy_reduction,
+    batch=shift_axis(),
     doc="Arithmetic mean over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
 )
 
@@ -125,7 +128,7 @@ def _extreme(op: str, doc: str):
     """The row of max or min: the same rule (ties share), forward and kink by name."""
     return primitive(
         op, lambda x, axis, keepdims: getattr(x, op)(axis=axis, keepdims=keepdims),
-        _extreme_vjp, source=_reduction_source(op), prepare=_nonempty_axes,
+        _extreme_vjp, source=_reduction_source(op), prepare=_nonempty_axes, batch=shift_axis(),
         method=numpy_reduction,
         doc=doc,
         formula=(f"{{g}} at the {op} entries of {{x}} (ties share)",),

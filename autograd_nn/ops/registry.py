@@ -53,7 +53,8 @@ class Primitive:
                  notes: Sequence[str] = (), kink: Callable | None = None,
                  elementwise: bool = False, number_param: tuple | None = None,
                  public: str | None = "", source: str | Callable | None = None,
-                 helper: dict[str, Callable] | None = None) -> None:
+                 helper: dict[str, Callable] | None = None,
+                 batch: Callable | None = None) -> None:
         self.name = name
         self.forward = forward
         self.vjps = tuple(vjps)
@@ -89,7 +90,10 @@ class Primitive:
         # self-contained function the compiled module defines under that name ("sigmoid")
         self.source = source
         self.helper = helper
-        self.jvp = self.batch = None  # room for forward-mode and batching rules
+        # how the row runs on a batch under `vmap` (see batch_rules.py); elementwise rows need
+        # none; None otherwise: vmap refuses the row
+        self.batch = batch
+        self.jvp = None  # room for a forward-mode rule
 
     def __call__(self, *inputs: Any, **params: Any) -> Any:
         """Run on arrays (NumPy, no graph), or record when any input is a Tensor."""

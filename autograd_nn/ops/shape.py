@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .batch_rules import shift_axes, shift_axis
 from .registry import normalize_axis, primitive, prims, shape_tuple, sum_to_shape
 
 
@@ -26,10 +27,58 @@ def _reshape_params(x, shape) -> dict:
     return {"shape": shape_tuple(shape)}
 
 
+# --- batch rules (ag.vmap): the same ops on arrays with `n` leading batch dims ----------------
+def _batch_reshape(forward, arrays, batched, params, n, prefix):
+    return arrays[0].reshape(prefix + params["shape"])
+
+
+def _batch_transpose(forward, arrays, batched, params, n, prefix):
+    x, axes = arrays[0], params["axes"]
+    per_example = range(n, x.ndim)
+    order = reversed(per_example) if axes is None else (a + n for a in axes)
+    return x.transpose(tuple(range(n)) + tuple(order))
+
+
+def _batch_broadcast_to(forward, arrays, batched, params, n, prefix):
+    shape = params["shape"]
+    x = arrays[0]
+    x = x.reshape(x.shape[:n] + (1,) * (len(shape) - (x.ndim - n)) + x.shape[n:])
+    return _broadcast_forward(x, prefix + tuple(shape))
+
+
+def _batch_sum_to(forward, arrays, batched, params, n, prefix):
+    x, shape = arrays[0], params["shape"]
+    lead = x.ndim - n - len(shape)
+    axes = tuple(range(n, n + lead)) + tuple(
+        n + lead + i for i, size in enumerate(shape) if size == 1 and x.shape[n + lead + i] != 1)
+    if axes:
+        x = x.sum(axis=axes, keepdims=True)
+    return x.reshape(x.shape[:n] + tuple(shape)) if lead else x
+
+
+def _batched_index(index: Any, n: int) -> tuple:
+    items = index if isinstance(index, tuple) else (index,)
+    arrays = [k for k, i in enumerate(items) if isinstance(i, np.ndarray) and i.ndim > 0
+              or isinstance(i, list)]
+    if arrays and arrays[-1] - arrays[0] + 1 != len(arrays):
+        raise NotImplementedError("getitem with array indices that are not next to each other")
+    return (slice(None),) * n + items
+
+
+def _batch_getitem(forward, arrays, batched, params, n, prefix):
+    return arrays[0][_batched_index(params["index"], n)]
+
+
+def _batch_scatter_add(forward, arrays, batched, params, n, prefix):
+    return _scatter_add_forward(arrays[0], _batched_index(params["index"], n),
+                                prefix + tuple(params["shape"]))
+
+
 reshape = primitive(
     "reshape", lambda x, shape: np.reshape(x, shape),
     lambda g, ans, x, shape: prims.reshape(g, shape=x.shape),
     prepare=_reshape_params, method=_sequence_method, source="{x}.reshape({shape})",
+    batch=_batch_reshape,
     doc="The same elements in a new shape (one entry may be -1).",
     formula=("reshape({g}, {x_shape})",),
 )
@@ -60,6 +109,7 @@ transpose = primitive(
     prepare=_transpose_params, method=_sequence_method,
     source=lambda params, shapes: "{x}.T" if params["axes"] is None or (
         len(params["axes"]) == 2) else "{x}.transpose({axes})",
+    batch=_batch_transpose,
     doc="Permute axes (reverse them by default, like ndarray.T).",
     display=lambda ctx: f"{ctx.x}.T" if ctx.params.get("axes") is None else None,
     formula=(lambda ctx: "{g}.T" if ctx.params.get("axes") is None
@@ -74,13 +124,15 @@ def _swapaxes_params(x, axis1: int, axis2: int) -> dict:
 swapaxes = primitive(
     "swapaxes", lambda x, axis1, axis2: np.swapaxes(x, axis1, axis2),
     lambda g, ans, x, axis1, axis2: prims.swapaxes(g, axis1=axis1, axis2=axis2),
-    prepare=_swapaxes_params, doc="Exchange two axes.", source="np.swapaxes({x}, {axis1}, {axis2})",
+    prepare=_swapaxes_params, batch=shift_axes("axis1", "axis2"), doc="Exchange two axes.",
+    source="np.swapaxes({x}, {axis1}, {axis2})",
     formula=("swapaxes({g}, {axis1}, {axis2})",),
 )
 expand_dims = primitive(
     "expand_dims", lambda x, axis: np.expand_dims(x, axis),
     lambda g, ans, x, axis: prims.reshape(g, shape=x.shape),
-    prepare=lambda x, axis: {"axis": _new_axes(axis, x.ndim)}, source="np.expand_dims({x}, {axis})",
+    prepare=lambda x, axis: {"axis": _new_axes(axis, x.ndim)},
+    source="np.expand_dims({x}, {axis})", batch=shift_axis(False, new_axes=True),
     doc="Insert size-1 axes at `axis` (positions in the result).",
     formula=("reshape({g}, {x_shape})",),
 )
@@ -121,13 +173,15 @@ def _broadcast_forward(x, shape):
 broadcast_to = primitive(
     "broadcast_to", _broadcast_forward,
     lambda g, ans, x, shape: prims.sum_to(g, shape=x.shape),
-    prepare=_shape_param, doc="Broadcast to `shape`; the gradient is summed back.",
+    prepare=_shape_param, batch=_batch_broadcast_to,
+    doc="Broadcast to `shape`; the gradient is summed back.",
     source="np.broadcast_to({x}, {shape})",
     formula=("sum_to({g}, {x_shape})",),
 )
 sum_to = primitive(
     "sum_to", sum_to_shape, lambda g, ans, x, shape: prims.broadcast_to(g, shape=x.shape),
     prepare=_sum_to_param, source=lambda params, shapes: _sum_to_source(shapes[0], params["shape"]),
+    batch=_batch_sum_to,
     doc="Sum a broadcast tensor down to `shape` (the inverse of broadcast_to for gradients).",
     formula=("broadcast({g}, {x_shape})",),
 )
@@ -187,6 +241,7 @@ getitem = primitive(
     "getitem", lambda x, index: x[index],
     lambda g, ans, x, index: prims.scatter_add(g, index=index, shape=x.shape),
     prepare=lambda x, index: {"index": _index_param(index)}, source="{x}[{index}]",
+    batch=_batch_getitem,
     doc="x[index]: slices, integers, integer/boolean arrays; repeated indices accumulate.",
     display="{x}[{index!r}]",
     formula=("{g} scattered into zeros{x_shape} at [{index!r}]",),
@@ -198,6 +253,7 @@ scatter_add = primitive(
                                    "scatter_add") + "({x}, {index}, {shape})",
     helper={"scatter_add": _scatter_accumulate, "scatter_set": _scatter_set},
     prepare=lambda src, index, shape: {"index": _index_param(index), "shape": tuple(shape)},
+    batch=_batch_scatter_add,
     doc="A zero tensor of `shape` with `src` added at `index` (repeated indices accumulate).",
     formula=("{g}[{index!r}]",),
 )
@@ -219,6 +275,7 @@ concatenate = primitive(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concatenate_vjp,
     variadic=True, prepare=lambda xs, axis=0: {"axis": normalize_axis(axis, xs[0].ndim)[0]},
     source="np.concatenate([{xs}], axis={axis})",
+    batch=shift_axis(False),
     doc="Join tensors along an existing axis.",
     formula=("{g} (the part from input #{i} of concatenate)",),
 )
@@ -226,6 +283,7 @@ stack = primitive(
     "stack", lambda *xs, axis: np.stack(xs, axis=axis), _stack_vjp,
     variadic=True, prepare=lambda xs, axis=0: {"axis": normalize_axis(axis, xs[0].ndim + 1)[0]},
     source="np.stack([{xs}], axis={axis})",
+    batch=shift_axis(False, new_axes=True),
     doc="Join tensors along a new axis.", formula=("{g} (the part from input #{i} of stack)",),
 )
 

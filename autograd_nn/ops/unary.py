@@ -17,36 +17,45 @@ def _kink_at_zero(inputs, params):
 
 
 exp = primitive("exp", np.exp, lambda g, ans, x: g * ans,
-                doc="e ** x elementwise.", method=True, formula=("{g} * {out}",))
+                elementwise=True, doc="e ** x elementwise.", method=True, formula=("{g} * {out}",))
 log = primitive("log", np.log, lambda g, ans, x: g / x,
+                elementwise=True,
                 doc="Natural logarithm elementwise.", method=True, formula=("{g} / {x}",))
 log1p = primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x),
+                  elementwise=True,
                   doc="log(1 + x), accurate for small x.", formula=("{g} / (1 + {x})",))
 sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans),
+                 elementwise=True,
                  doc="Square root elementwise.", method=True, formula=("{g} / (2*{out})",))
 abs = primitive(  # noqa: A001 (mirrors numpy.abs)
     "abs", np.abs, lambda g, ans, x: g * prims.sign(x),
-    doc="|x| elementwise; the gradient at 0 is 0 (abs'(0) = 0).", method=True,
+    elementwise=True, doc="|x| elementwise; the gradient at 0 is 0 (abs'(0) = 0).", method=True,
     formula=("{g} * sign({x})",), kink=_kink_at_zero,
 )
 sign = primitive(
     "sign", np.sign, lambda g, ans, x: 0.0 * g,
+    elementwise=True,
     doc="-1, 0 or 1 by the sign of x; its gradient is 0 everywhere (also at the jump at 0).",
     method=True, formula=("0",), kink=_kink_at_zero,
 )
 square = primitive("square", np.square, lambda g, ans, x: g * (2 * x),
+                   elementwise=True,
                    doc="x * x elementwise.", method=True, formula=("{g} * 2*{x}",))
 sin = primitive("sin", np.sin, lambda g, ans, x: g * prims.cos(x),
+                elementwise=True,
                 doc="Sine elementwise (radians).", method=True, formula=("{g} * cos({x})",))
 cos = primitive("cos", np.cos, lambda g, ans, x: -g * prims.sin(x),
+                elementwise=True,
                 doc="Cosine elementwise (radians).", method=True, formula=("-{g} * sin({x})",))
 tan = primitive("tan", np.tan, lambda g, ans, x: g * (1 + ans * ans),
+                elementwise=True,
                 doc="Tangent elementwise (radians); tan' = 1 + tan**2.", method=True,
                 formula=("{g} * (1 + {out}**2)",))
 exp2 = primitive("exp2", np.exp2, lambda g, ans, x: g * ans * _LN2,
+                 elementwise=True,
                  doc="2 ** x elementwise.", method=True, formula=("{g} * {out}*log(2)",))
 log2 = primitive("log2", np.log2, lambda g, ans, x: g / (x * _LN2),
-                 doc="Base-2 logarithm elementwise.", method=True,
+                 elementwise=True, doc="Base-2 logarithm elementwise.", method=True,
                  formula=("{g} / ({x}*log(2))",))
 
 
@@ -88,6 +97,7 @@ def _clip_kink(inputs, params):
 
 clip = primitive(
     "clip", _clip_forward, _clip_vjp, prepare=_clip_params, source="np.clip({x}, {lo}, {hi})",
+    elementwise=True,
     doc="Limit values to [lo, hi]; the gradient is 1 inside the range (bounds included), else 0.",
     formula=(_clip_formula,), kink=_clip_kink,
 )
@@ -106,6 +116,7 @@ astype = primitive(
     "astype", lambda x, dtype: x.astype(dtype),
     lambda g, ans, x, dtype: prims.astype(g, dtype=x.dtype),
     prepare=_astype_params, method=True, source="{x}.astype(np.{dtype})",
+    elementwise=True,
     doc="Cast to `dtype`; the gradient is cast back. Casts to non-float dtypes leave the graph.",
     formula=("{g} cast to {x_dtype}",),
 )
