@@ -32,6 +32,7 @@ _LAZY = {
     "gradcheck": (".check", "gradcheck"),
     "compare_grads": (".check", "compare_grads"),
     "explain": (".check", "explain"),
+    "explore": (".explore", "explore"),
     "detect_anomaly": (".check", "detect_anomaly"),
     "compile": (".compiler", "compile"),
     "compiler": (".compiler", None),

@@ -188,6 +188,25 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    import autograd_nn as ag
+
+    path = args.out or Path(f"tutorial{args.tutorial}_explore.html")
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise CommandError(f"--out {path}: the explorer is an HTML page; give a file ending "
+                           "in .html")
+    if path.parent and not path.parent.exists():
+        raise CommandError(f"--out {path}: folder {path.parent} does not exist")
+    loss, names = _course("reports").named_loss(args.tutorial, args.seed)
+    page = ag.explore(loss, names, title=f"Tutorial {args.tutorial}: the backward pass of L")
+    page.save(path)
+    if not page.graph_drawn:
+        print(f"{PROG}: warning: Graphviz's dot is not installed; the page lists the nodes "
+              "instead of drawing the graph", file=sys.stderr)
+    print(f"wrote {path.resolve()}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Parser
 # ---------------------------------------------------------------------------------------------
@@ -248,6 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="colour nodes by gradient magnitude (the gradient-flow view)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_graph)
+    p = sub.add_parser("explore", help="a tutorial's backward pass, step by step, as a web page",
+                       description="Write a self-contained HTML page (works offline) that "
+                                   "replays a tutorial's forward and backward pass node by node: "
+                                   "the arriving gradient, the local rule with its numbers, and "
+                                   "a finite-difference check of every node.")
+    p.add_argument("--tutorial", choices=TUTORIALS, required=True, help="which tutorial")
+    p.add_argument("--out", metavar="FILE", type=Path,
+                   help="output .html file (default: tutorial<N>_explore.html in the current "
+                        "folder)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
+    p.set_defaults(func=cmd_explore)
     for p in sub.choices.values():  # --debug also after the command; SUPPRESS keeps an earlier one
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
