@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 WHEELS  ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)/*.whl),--find-links $(WHEELS))
 
-.PHONY: all venv graphviz install-demo install-test demo test lint bench clean help
+.PHONY: all venv graphviz chromium install-demo install-test demo test lint bench clean help
 
 all: test
 
@@ -35,6 +35,10 @@ $(VPY):
 graphviz:
 	bash scripts/ensure_graphviz.sh
 
+# the explorer's browser tests only (the demo needs no browser)
+chromium:
+	bash scripts/ensure_chromium.sh
+
 # Stamp files: reinstall only when pyproject.toml changes (or after `make clean`).
 $(VENV)/.installed-demo: pyproject.toml | $(VPY)
 	$(PIP) install -q $(FIND_LINKS) -e '.[examples]'
@@ -46,7 +50,7 @@ $(VENV)/.installed-test: pyproject.toml | $(VPY)
 
 install-demo: $(VENV)/.installed-demo graphviz
 
-install-test: $(VENV)/.installed-test graphviz
+install-test: $(VENV)/.installed-test graphviz chromium
 
 # --- tasks -----------------------------------------------------------------
 

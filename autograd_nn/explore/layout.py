@@ -36,7 +36,7 @@ def graph_dot(view: GraphView, forward: dict[int, str]) -> str:
     lines = ["digraph explore {", '  graph [rankdir=TB, nodesep=0.25, ranksep=0.35, '
              'bgcolor="transparent"];',
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
-             '  edge [color="#888888", arrowsize=0.6, fontsize=8, fontcolor="#666666"];']
+             '  edge [color="#888888", arrowsize=0.6, fontsize=10, fontcolor="#1f4e9a"];']
     for k, t in enumerate(view.tensors):
         label = [L.bold(view.names[k]), L.small(shape_text(t.shape))]
         if forward.get(k):
@@ -45,7 +45,7 @@ def graph_dot(view: GraphView, forward: dict[int, str]) -> str:
         lines.append(f'  n{k} [id="node-{k}", label={html_label(label)}, fillcolor="{fill}"];')
     for k, ps in enumerate(view.parents):
         for i, p in enumerate(ps):
-            head = f' [headlabel="{_operand(view, k, i)}"]' if len(ps) > 1 else ""
+            head = f' [label=" {_operand(view, k, i)}"]' if len(ps) > 1 else ""
             lines.append(f"  n{p} -> n{k}{head};")
     lines.append("}")
     return "\n".join(lines)

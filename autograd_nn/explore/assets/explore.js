@@ -39,7 +39,8 @@
   }
 
   function showForward(box, s) {
-    add(box, "div", "computed", {"class": "label"});
+    add(box, "div", s.kind === "param" || s.kind === "input" ? "leaf" : "computed",
+        {"class": "label"});
     add(box, "pre", s.title, {"id": "forward-text"});
     add(box, "div", "value", {"class": "label"});
     add(box, "pre", s.value, {"id": "node-value"});
@@ -109,8 +110,8 @@
     if (pos >= steps.length - 1) { go(0); }
     playButton.textContent = "Pause";
     timer = setInterval(function () {
-      if (pos >= steps.length - 1) { stop(); return; }
       go(pos + 1);
+      if (pos >= steps.length - 1) { stop(); }
     }, data.interval_ms);
   });
   document.addEventListener("keydown", function (e) {
