@@ -218,3 +218,18 @@ def test_page_without_graphviz_still_steps(tmp_path, monkeypatch):
         current = p.eval_on_selector_all(".current", "els => els.map(e => e.textContent)")
         assert current == [p.text_content("#current-node")]
         assert log.console == [] and log.errors == []
+
+
+def test_jupyter_iframe_steps_inside_its_frame(tmp_path):
+    loss, names = reports.named_loss("2")
+    host = tmp_path / "notebook.html"
+    host.write_text("<!DOCTYPE html><html><body><p id='cell'>output:</p>"
+                    f"{ag.explore(loss, names)._repr_html_()}</body></html>", encoding="utf-8")
+    with open_page(host.as_uri()) as (page, log):
+        frame = page.frame_locator("iframe")
+        frame.locator("#step").click()
+        frame.locator("#step").click()
+        names_in_order = [s.name for s in ag.explore(loss, names).steps]
+        assert frame.locator("#current-node").text_content() == names_in_order[2]
+        assert page.query_selector("#current-node") is None  # the notebook's ids stay apart
+        assert log.console == [] and log.errors == [] and log.requests == []
