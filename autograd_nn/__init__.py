@@ -31,6 +31,7 @@ _LAZY = {
     "draw_graph": (".viz", "draw_graph"),
     "gradcheck": (".check", "gradcheck"),
     "compare_grads": (".check", "compare_grads"),
+    "compare_intermediates": (".check", "compare_intermediates"),
     "explain": (".check", "explain"),
     "explore": (".explore", "explore"),
     "detect_anomaly": (".check", "detect_anomaly"),

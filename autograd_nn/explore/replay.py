@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..check.explain import Explanation, Step
-from ..graph import GraphView
-from ..ops.registry import sum_to_shape
-from ..tensor import Tensor
+from ..graph import GraphView, edge_gradient
 
 
 @dataclass
@@ -57,23 +55,6 @@ class ReplayStep:
     grad: np.ndarray | None = None
     contributions: list[Contribution] = field(default_factory=list)
     check: FiniteDifference | None = None
-
-
-def _edge_contribution(child: Tensor, i: int, g: np.ndarray) -> np.ndarray:
-    """The rule of `child`'s op for its input #i applied to `child`'s gradient, fitted to the
-    input's shape and dtype the way the engine does."""
-    prim = child._op
-    ins = [p.data for p in child.parents]
-    params = child._params or {}
-    if prim.variadic:
-        gi = prim.vjps[0](i, g, child.data, *ins, **params)
-    else:
-        gi = prim.vjps[i](g, child.data, *ins, **params)
-    gi = np.asarray(gi.data if isinstance(gi, Tensor) else gi)
-    parent = child.parents[i].data
-    if gi.shape != parent.shape:
-        gi = sum_to_shape(gi, parent.shape)
-    return gi.astype(parent.dtype, copy=False)
 
 
 def _downstream_value(view: GraphView, k: int, value: np.ndarray, seed: np.ndarray) -> float:
@@ -151,7 +132,7 @@ def replay(view: GraphView, grads: dict[int, np.ndarray], explanation: Explanati
         for (c, i), (_, term) in zip(edges, terms):
             cg = grads.get(id(view.tensors[c]))
             value = (np.zeros_like(t.data) if cg is None
-                     else _edge_contribution(view.tensors[c], i, np.asarray(cg)))
+                     else edge_gradient(view.tensors[c], i, np.asarray(cg)))
             contribs.append(Contribution(view.names[c], term, value))
         steps.append(ReplayStep("backward", k, view.names[k], explanation[view.names[k]], g,
                                 contribs, finite_difference(view, k, g, seed, fd_limit)))
