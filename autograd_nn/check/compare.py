@@ -567,7 +567,7 @@ def _reason_across(rows: list[ParamComparison]) -> None:
         if flips:
             why.append("the gradient-ascent convention would flip every parameter")
         if scales:
-            why.append("a loss-reduction convention (sum vs mean, 0.5) would scale every "
+            why.append("a loss-reduction convention, sum vs mean or a 0.5, would scale every "
                        "parameter alike")
         r.local = (f"only {r.name} has {what}{where}: a local derivative error in {r.name}'s own "
                    f"formula, not a convention ({'; '.join(why)})")

@@ -31,7 +31,8 @@ def _add(target: graphviz.Digraph, box: Graph | Cluster) -> None:
     for n in box.nodes:
         target.node(n.id, html_label(n.lines), **n.attrs, **tooltip(n.tooltip))
     for e in box.edges:
-        target.edge(e.tail, e.head)
+        target.edge(e.tail, e.head, **({"label": e.label, **style.OPERAND_LABEL} if e.label
+                                       else {}))
     for c in box.clusters:
         sub = graphviz.Digraph(name=c.id)
         _add(sub, c)
@@ -80,14 +81,17 @@ def _legend(legend: Legend) -> graphviz.Digraph:
 
 
 def _scale_table(scale: Scale) -> str:
+    """The colour bar: each tick sits at the left edge of its bin, the last one at the right
+    edge of the last bin (a blank cell), so the ticks span the whole drawn range."""
     cells = "".join(f'<TD BGCOLOR="{c}" WIDTH="28" HEIGHT="14"></TD>' for c in scale.colors)
-    ticks = "".join(f'<TD><FONT POINT-SIZE="7">{t}</FONT></TD>' for t in scale.ticks[:-1])
+    ticks = "".join(f'<TD ALIGN="LEFT"><FONT POINT-SIZE="7">{html.escape(t)}</FONT></TD>'
+                    for t in scale.ticks)
     return (
         '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1">'
-        f'<TR><TD COLSPAN="{len(scale.colors) + 2}" ALIGN="LEFT"><FONT POINT-SIZE="9">'
+        f'<TR><TD COLSPAN="{len(scale.colors) + 3}" ALIGN="LEFT"><FONT POINT-SIZE="9">'
         f'{html.escape(scale.caption, quote=False)}</FONT></TD></TR>'
-        f'<TR>{cells}<TD BGCOLOR="{style.VANISH_FILL}" BORDER="2" COLOR="{style.VANISH_BORDER}"'
-        f'><FONT POINT-SIZE="8">vanishing</FONT></TD>'
+        f'<TR>{cells}<TD WIDTH="28"></TD><TD BGCOLOR="{style.VANISH_FILL}" BORDER="2" '
+        f'COLOR="{style.VANISH_BORDER}"><FONT POINT-SIZE="8">vanishing</FONT></TD>'
         f'<TD BGCOLOR="{style.NONFINITE_FILL}"><FONT POINT-SIZE="8">NaN/Inf</FONT></TD></TR>'
         f'<TR>{ticks}<TD></TD><TD></TD></TR></TABLE>>'
     )
