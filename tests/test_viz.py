@@ -87,7 +87,8 @@ def test_forward_graph_nodes_edges_and_labels():
     (w1n,) = m.find("weights1")
     assert "(3, 4) float64" in w1n.text and (w1n.shape, w1n.kind) == ((3, 4), "param")
     (mm1,) = outs(m, w1n)
-    assert m.node(mm1).text == "matmul" and Edge(xn.id, mm1) in m.all_edges()
+    assert m.node(mm1).text == "matmul\na @ b"  # which operand is which (X @ weights1)
+    assert Edge(xn.id, mm1, "a") in m.all_edges() and Edge(w1n.id, mm1, "b") in m.all_edges()
     # the output is a scalar: its label shows the number itself
     (root,) = [n for n in nodes if n.attrs.get("peripheries") == "2"]
     assert root.kind == "output" and root.name == "L" and root.shape == ()
@@ -121,7 +122,7 @@ def test_op_params_and_inlined_constants():
     m = draw(y)
     labels = [n.text for n in m.all_nodes()]
     assert "mul(·, 0.5)" in labels
-    assert "sub(·, 1)" in labels
+    assert "sub(·, 1)\na - b" in labels
     assert any(lab.startswith("sum\naxis=(1,), keepdims") for lab in labels)
     n_inlined = len(m.all_nodes())
     m2 = draw(y, inline_constants=False)
@@ -598,7 +599,10 @@ def test_dot_text_holds_every_node_edge_and_cluster_of_the_model():
     for n in m.all_nodes() + list(m.legend.samples):
         assert sum(ln.strip().startswith(f"{n.id} [") for ln in lines) == 1, n.id
     visible = [ln.strip() for ln in lines if " -> " in ln and "style=invis" not in ln]
-    assert visible == [f"{e.tail} -> {e.head}" for e in m.all_edges()]
+    assert [ln.split(" [")[0] for ln in visible] == [f"{e.tail} -> {e.head}"
+                                                     for e in m.all_edges()]
+    assert [f"label={e.label} " in ln for ln, e in zip(visible, m.all_edges())] == [
+        e.label is not None for e in m.all_edges()]
     for c in m.all_clusters():
         assert f"subgraph {c.id} {{" in pic.source
     # the legend's colour bar and the header notes
