@@ -546,8 +546,9 @@ def test_collapse_note_says_which_modules_were_collapsed():
     assert "5 module(s) collapsed into one box each (max_depth=1)" in notes
     assert "Linear layers.0" in notes and "Tanh activations.0" in notes
     auto = "\n".join(draw(loss, max_nodes=12).notes)
-    assert "1 module(s) collapsed into one box each (automatically, to fit max_nodes=12): MLP" \
-        in auto
+    # the loss (mse_loss) is framed like a module, so it folds too
+    assert ("2 module(s) collapsed into one box each (automatically, to fit max_nodes=12): MLP, "
+            "Loss mse_loss") in auto
 
 
 def test_scalar_constants_are_not_counted_as_leaves():

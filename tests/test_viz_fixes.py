@@ -83,3 +83,23 @@ def test_rendered_colour_bar_shows_every_tick():
     svg = pic.pipe(format="svg", encoding="utf-8")
     for tick in pic.model.legend.scale.ticks:
         assert f">{tick}</text>".replace("-", "&#45;") in svg  # dot writes - as &#45;
+
+
+def _classifier_loss():
+    rng = np.random.default_rng(0)
+    model = ag.nn.Sequential(ag.nn.Linear(3, 5, rng=rng), ag.nn.ReLU(), ag.nn.Linear(5, 4, rng=rng))
+    x = ag.Tensor(rng.normal(size=(6, 3)), name="X")
+    return ag.nn.functional.cross_entropy(model(x), np.array([0, 1, 2, 3, 0, 1]))
+
+
+def test_a_loss_function_is_framed_and_folded_like_a_module():
+    loss = _classifier_loss()
+    m = ag.draw_graph(loss).model
+    (box,) = [c for c in m.all_clusters() if c.title == "Loss cross_entropy"]
+    ce_ops = [n.name for n in box.nodes if n.kind == "op"]
+    assert ce_ops == ["log_softmax", "getitem", "neg", "mean"]
+    folded = ag.draw_graph(loss, max_depth=0).model
+    boxes = [n for n in folded.all_nodes() if n.kind == "module"]
+    assert sorted(n.name for n in boxes) == ["", "cross_entropy"]  # the Sequential, the loss
+    assert len(folded.all_nodes()) < len(m.all_nodes()) / 3
+    assert any("Sequential, Loss cross_entropy (" in note for note in folded.notes)
