@@ -55,6 +55,7 @@ def test_contributions_add_up_to_the_gradient_where_a_value_fans_out():
     page = ag.explore(loss)
     h = next(s for s in page.steps if s.phase == "backward" and s.name == "h1")
     assert [c.consumer for c in h.contributions] == ["t2", "t2", "t4"]  # h * h, then mean(h)
+    assert [c.operand for c in h.contributions] == ["a", "b", None]
     np.testing.assert_allclose(sum(c.value for c in h.contributions), h.grad, rtol=1e-12)
     assert [c.term for c in h.contributions] == [t for _, t in ag.explain(loss)["h1"].terms]
 

@@ -69,7 +69,8 @@ def backward_entry(view: GraphView, step: ReplayStep, forward: dict[int, str],
     notes = [plug(n, values, view.names, root, shape, idx) for n in s.notes]
     at = f" at {index_text(idx)}" if idx is not None and g.size > 1 else ""
     result = np.asarray(g)[idx] if idx is not None else g
-    contributions = [{"consumer": c.consumer, "term": c.term,
+    contributions = [{"consumer": c.consumer + (f" (as its {c.operand})" if c.operand else ""),
+                      "term": c.term,
                       "value": values_text(c.value),
                       "norm": number_text(float(np.linalg.norm(c.value.astype(np.float64))), 3)}
                      for c in step.contributions]

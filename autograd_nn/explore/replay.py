@@ -24,6 +24,7 @@ class Contribution:
     consumer: str
     term: str
     value: np.ndarray
+    operand: str | None = None  # which input of the consumer ("a" of a * b), if it has several
 
 
 @dataclass
@@ -55,6 +56,13 @@ class ReplayStep:
     grad: np.ndarray | None = None
     contributions: list[Contribution] = field(default_factory=list)
     check: FiniteDifference | None = None
+
+
+def _operand(view: GraphView, c: int, i: int) -> str | None:
+    prim = view.tensors[c]._op
+    if len(view.parents[c]) < 2:
+        return None
+    return prim.inputs[i] if not prim.variadic and i < len(prim.inputs) else f"#{i}"
 
 
 def _downstream_value(view: GraphView, k: int, value: np.ndarray, seed: np.ndarray) -> float:
@@ -133,7 +141,7 @@ def replay(view: GraphView, grads: dict[int, np.ndarray], explanation: Explanati
             cg = grads.get(id(view.tensors[c]))
             value = (np.zeros_like(t.data) if cg is None
                      else edge_gradient(view.tensors[c], i, np.asarray(cg)))
-            contribs.append(Contribution(view.names[c], term, value))
+            contribs.append(Contribution(view.names[c], term, value, _operand(view, c, i)))
         steps.append(ReplayStep("backward", k, view.names[k], explanation[view.names[k]], g,
                                 contribs, finite_difference(view, k, g, seed, fd_limit)))
     return steps
