@@ -41,27 +41,36 @@ class PageLog:
 
 
 @contextmanager
-def open_page(url: str) -> Iterator[tuple[object, PageLog]]:
-    """A fresh headless Chromium profile showing `url`; yields (Playwright page, its log)."""
+def chromium_context() -> Iterator[object]:
+    """One headless Chromium with a fresh, temporary profile (a Playwright browser context)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _unavailable("Playwright for Python is not installed (pip install playwright)")
     exe = chromium_executable()
-    log = PageLog()
     with tempfile.TemporaryDirectory(prefix="ag-chromium-") as profile, \
             sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=exe, args=LAUNCH_ARGS, headless=True,
             viewport={"width": 1280, "height": 900})
         try:
-            page = context.new_page()
-            page.on("console", lambda m: m.type in ("error", "warning")
-                    and log.console.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: log.errors.append(str(e)))
-            page.on("request", lambda r: not r.url.startswith(("file:", "data:", "about:"))
-                    and log.requests.append(r.url))
-            page.goto(url)
-            yield page, log
+            yield context
         finally:
             context.close()
+
+
+@contextmanager
+def open_page(context: object, url: str) -> Iterator[tuple[object, PageLog]]:
+    """A new tab of `context` showing `url`; yields (Playwright page, its log)."""
+    log = PageLog()
+    page = context.new_page()
+    try:
+        page.on("console", lambda m: m.type in ("error", "warning")
+                and log.console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: log.errors.append(str(e)))
+        page.on("request", lambda r: not r.url.startswith(("file:", "data:", "about:"))
+                and log.requests.append(r.url))
+        page.goto(url)
+        yield page, log
+    finally:
+        page.close()

@@ -12,13 +12,20 @@ import re
 
 import numpy as np
 import pytest
-from browser import open_page
+from browser import chromium_context, open_page
 from pictures import png_size
 
 import autograd_nn as ag
 from autograd_nn.tutorials import reports
 
 torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium (fresh temporary profile) for this module's tests, a new tab each."""
+    with chromium_context() as context:
+        yield context
 
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|-?inf|nan")
 PRINTED_RTOL = 5e-6  # the panel prints 6 significant digits: at most half a unit of the 6th
@@ -101,7 +108,7 @@ def _shots(tmp_path):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_stepping_through_the_whole_graph(case, tmp_path):
+def test_stepping_through_the_whole_graph(browser, case, tmp_path):
     loss, names, torch_grads = CASES[case]()
     explanation = ag.explain(loss, names)
     page_file = tmp_path / f"{case}.html"
@@ -110,7 +117,7 @@ def test_stepping_through_the_whole_graph(case, tmp_path):
     reference = {k: v.numpy() for k, v in torch_grads().items()} if torch_grads else {}
     leaves = {s.name: s for s in explanation.parameters}
 
-    with open_page(page_file.as_uri()) as (page, log):
+    with open_page(browser, page_file.as_uri()) as (page, log):
         total = int(page.get_attribute("#slider", "max")) + 1
         visited, phases = [], []
         for i in range(total):
@@ -162,14 +169,14 @@ def test_stepping_through_the_whole_graph(case, tmp_path):
         assert log.console == [] and log.errors == [] and log.requests == []
 
 
-def test_params_panel_matches_ag_grad(tmp_path):
+def test_params_panel_matches_ag_grad(browser, tmp_path):
     mod = reports.tutorial("2")
     w = mod.initial_weights(0)
     grads = ag.grad(mod.loss)(w, mod.X, mod.Y)
     loss, names = reports.named_loss("2")
     page_file = tmp_path / "t2.html"
     ag.explore(loss, names).save(page_file)
-    with open_page(page_file.as_uri()) as (page, log):
+    with open_page(browser, page_file.as_uri()) as (page, log):
         seen = {}
         total = int(page.get_attribute("#slider", "max")) + 1
         for _ in range(total - 1):
@@ -184,11 +191,11 @@ def test_params_panel_matches_ag_grad(tmp_path):
         assert log.console == [] and log.errors == []
 
 
-def test_play_runs_to_the_end(tmp_path):
+def test_play_runs_to_the_end(browser, tmp_path):
     loss, names = reports.named_loss("1")
     page_file = tmp_path / "play.html"
     ag.explore(loss, names, interval_ms=50).save(page_file)
-    with open_page(page_file.as_uri()) as (page, log):
+    with open_page(browser, page_file.as_uri()) as (page, log):
         total = int(page.get_attribute("#slider", "max")) + 1
         page.click("#play")
         assert page.text_content("#play") == "Pause"
@@ -200,7 +207,7 @@ def test_play_runs_to_the_end(tmp_path):
         assert log.console == [] and log.errors == []
 
 
-def test_page_without_graphviz_still_steps(tmp_path, monkeypatch):
+def test_page_without_graphviz_still_steps(browser, tmp_path, monkeypatch):
     import graphviz
 
     def missing(*args, **kwargs):
@@ -212,7 +219,7 @@ def test_page_without_graphviz_still_steps(tmp_path, monkeypatch):
     assert not page.graph_drawn
     page_file = tmp_path / "nodot.html"
     page.save(page_file)
-    with open_page(page_file.as_uri()) as (p, log):
+    with open_page(browser, page_file.as_uri()) as (p, log):
         assert "Graphviz" in p.text_content("#graphviz-missing")
         p.click("#step")
         current = p.eval_on_selector_all(".current", "els => els.map(e => e.textContent)")
@@ -220,12 +227,12 @@ def test_page_without_graphviz_still_steps(tmp_path, monkeypatch):
         assert log.console == [] and log.errors == []
 
 
-def test_jupyter_iframe_steps_inside_its_frame(tmp_path):
+def test_jupyter_iframe_steps_inside_its_frame(browser, tmp_path):
     loss, names = reports.named_loss("2")
     host = tmp_path / "notebook.html"
     host.write_text("<!DOCTYPE html><html><body><p id='cell'>output:</p>"
                     f"{ag.explore(loss, names)._repr_html_()}</body></html>", encoding="utf-8")
-    with open_page(host.as_uri()) as (page, log):
+    with open_page(browser, host.as_uri()) as (page, log):
         frame = page.frame_locator("iframe")
         frame.locator("#step").click()
         frame.locator("#step").click()
