@@ -157,3 +157,25 @@ def test_cli_writes_the_page(tmp_path, capsys):
     assert 'id="current-node"' in out.read_text(encoding="utf-8")
     assert cli.main(["explore", "--tutorial", "2", "--out", str(tmp_path / "x.png")]) == 1
     assert "the explorer is an HTML page" in capsys.readouterr().err
+
+
+def test_big_graphs_check_fewer_elements_and_stay_correct():
+    w = ag.Tensor(np.linspace(0.1, 0.9, 20), requires_grad=True, name="w")
+    h = w
+    for _ in range(150):
+        h = ag.tanh(h * 1.01)
+    page = ag.explore(ag.sum(h))
+    checks = [s.check for s in page.steps if s.phase == "backward" and s.name != "L"]
+    assert all(1 <= len(c.indices) < 16 for c in checks)
+    for c in checks:
+        np.testing.assert_allclose(c.numeric, c.autograd, rtol=1e-5, atol=1e-9)
+
+
+def test_non_scalar_root_is_seeded_with_ones():
+    x = ag.Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True, name="x")
+    page = ag.explore(ag.exp(x) * 3.0)
+    step = next(s for s in page.steps if s.phase == "backward" and s.name == "x")
+    np.testing.assert_allclose(step.grad, 3.0 * np.exp(x.data), rtol=1e-12)
+    np.testing.assert_allclose(step.check.numeric, step.check.autograd, rtol=1e-7)
+    first_back = next(s for s in _data(page)["steps"] if s["phase"] == "backward")
+    assert first_back["rule"] == "dL/dL = ones(3,)"

@@ -116,10 +116,23 @@ def finite_difference(view: GraphView, k: int, g: np.ndarray, seed: np.ndarray,
     return FiniteDifference(indices, numeric, auto, eps)
 
 
+FD_BUDGET = 400_000  # op evaluations the finite-difference checks of one page may take
+
+
+def fd_elements_per_node(view: GraphView, wanted: int, budget: int = FD_BUDGET) -> int:
+    """How many elements each node's check perturbs: `wanted`, fewer on a big graph (each
+    element re-runs up to every op twice), at least one."""
+    n_ops = sum(t._op is not None for t in view.tensors)
+    n_checked = sum(t.requires_grad for t in view.tensors)
+    return max(1, min(wanted, budget // max(1, 2 * n_ops * n_checked)))
+
+
 def replay(view: GraphView, grads: dict[int, np.ndarray], explanation: Explanation,
            seed: np.ndarray, fd_limit: int = 16) -> list[ReplayStep]:
     """The forward steps (every node, inputs first) then the backward steps (every node that
-    requires grad, root first), with their gradients, contributions and checks."""
+    requires grad, root first), with their gradients, contributions and checks (at up to
+    `fd_limit` elements per node, fewer on a big graph)."""
+    fd_limit = fd_elements_per_node(view, fd_limit)
     steps = [ReplayStep("forward", k, view.names[k]) for k in range(len(view.tensors))]
     for k in reversed(range(len(view.tensors))):
         t = view.tensors[k]
