@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 WHEELS  ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)/*.whl),--find-links $(WHEELS))
 
-.PHONY: all venv graphviz install-demo install-test demo test lint bench docs notebooks clean help
+.PHONY: all venv graphviz chromium install-demo install-test demo test lint bench docs notebooks clean help
 
 all: test
 
@@ -42,6 +42,10 @@ $(VPY):
 graphviz:
 	bash scripts/ensure_graphviz.sh
 
+# the explorer's browser tests only (the demo needs no browser)
+chromium:
+	bash scripts/ensure_chromium.sh
+
 # Stamp files: reinstall only when pyproject.toml changes (or after `make clean`).
 $(VENV)/.installed-demo: pyproject.toml | $(VPY)
 	$(PIP) install -q $(FIND_LINKS) -e '.[examples]'
@@ -61,7 +65,7 @@ $(VENV)/.installed-notebooks: pyproject.toml | $(VPY)
 
 install-demo: $(VENV)/.installed-demo graphviz
 
-install-test: $(VENV)/.installed-test graphviz
+install-test: $(VENV)/.installed-test graphviz chromium
 
 # --- tasks -----------------------------------------------------------------
 

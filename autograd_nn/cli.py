@@ -229,6 +229,27 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    """`autograd-nn explore`: your loss's or a tutorial's backward pass as a web page."""
+    import autograd_nn as ag
+
+    stem = args.target.rpartition(":")[2] if args.target else f"tutorial{args.tutorial}"
+    path = args.out or Path(f"{stem}_explore.html")
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise CommandError(f"--out {path}: the explorer is an HTML page; give a file ending "
+                           "in .html")
+    if path.parent and not path.parent.exists():
+        raise CommandError(f"--out {path}: folder {path.parent} does not exist")
+    loss, names, title = target_loss(args)
+    page = ag.explore(loss, names, title=title.replace("the loss L", "the backward pass of L"))
+    page.save(path)
+    if not page.graph_drawn:
+        print(f"{PROG}: warning: Graphviz's dot is not installed; the page lists the nodes "
+              "instead of drawing the graph", file=sys.stderr)
+    print(f"wrote {path.resolve()}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Parser
 # ---------------------------------------------------------------------------------------------
@@ -350,6 +371,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="colour nodes by gradient magnitude (the gradient-flow view)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_graph, check=_one_target(p, default=None))
+
+    p = sub.add_parser("explore", help="the backward pass of a loss, step by step, as a web page",
+                       description="Write a self-contained HTML page (works offline) that "
+                                   "replays a loss's forward and backward pass node by node (yours "
+                                   "or a tutorial's): the arriving gradient, the local rule with "
+                                   "its numbers, and a finite-difference check of every node.",
+                       epilog=_target_examples("explore", " --out page.html"),
+                       formatter_class=_Formatter)
+    add_target_argument(p)
+    p.add_argument("--tutorial", choices=TUTORIALS, default=None,
+                   help="which tutorial (instead of FILE.py:FUNCTION)")
+    p.add_argument("--out", metavar="FILE", type=Path,
+                   help="output .html file (default: FUNCTION_explore.html or "
+                        "tutorial<N>_explore.html in the current folder)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
+    p.set_defaults(func=cmd_explore, check=_one_target(p, default=None))
     for p in sub.choices.values():  # --debug also after the command; SUPPRESS keeps an earlier one
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser

@@ -16,9 +16,10 @@ import numpy as np
 
 from . import engine, state
 from .naming import node_names
+from .ops.registry import sum_to_shape
 from .tensor import Tensor
 
-__all__ = ["GradientsUnavailable", "GraphView", "node_gradients", "view_graph"]
+__all__ = ["GradientsUnavailable", "GraphView", "edge_gradient", "node_gradients", "view_graph"]
 
 
 @dataclass
@@ -93,3 +94,21 @@ def node_gradients(root: Tensor, seed: Any = None) -> dict[int, np.ndarray]:
     finally:
         state.set_anomaly_enabled(prev)
     return {k: (g.data if isinstance(g, Tensor) else np.asarray(g)) for k, (_, g) in found.items()}
+
+
+def edge_gradient(child: Tensor, i: int, g: np.ndarray) -> np.ndarray:
+    """What `child`'s op sends back to its input #i given child's gradient `g` (the row's rule
+    on arrays, summed to the input's shape and cast to its dtype as the engine does): one
+    term of the input's gradient when it is read by several ops."""
+    prim = child._op
+    ins = [p.data for p in child.parents]
+    params = child._params or {}
+    if prim.variadic:
+        gi = prim.vjps[0](i, g, child.data, *ins, **params)
+    else:
+        gi = prim.vjps[i](g, child.data, *ins, **params)
+    gi = np.asarray(gi.data if isinstance(gi, Tensor) else gi)
+    parent = child.parents[i].data
+    if gi.shape != parent.shape:
+        gi = sum_to_shape(gi, parent.shape)
+    return gi.astype(parent.dtype, copy=False)

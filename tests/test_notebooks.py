@@ -56,6 +56,9 @@ def test_notebook_runs_without_errors(path, tmp_path, monkeypatch):
     assert errors == []
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     text = _outputs_text(nb)
+    pages = [out["data"]["text/html"] for cell in nb.cells for out in cell.get("outputs", [])
+             if "text/html" in out.get("data", {})]
+    assert any(p.startswith("<iframe srcdoc=") and "current-node" in p for p in pages)  # explore
     if path.stem.startswith("tutorial2"):
         # the tutorial's own printed lines, reproduced by the executed notebook
         assert "Epoch 900: Loss = 0.2500" in text

@@ -29,7 +29,7 @@ def phony_targets() -> list[str]:
 @needs_make
 def test_make_help_lists_every_target():
     helped = {ln.split()[1] for ln in make("help").splitlines() if ln.startswith("make ")}
-    plumbing = {"all", "venv", "graphviz", "install-demo", "install-test", "help"}
+    plumbing = {"all", "venv", "graphviz", "chromium", "install-demo", "install-test", "help"}
     assert set(phony_targets()) - plumbing == helped
     assert {"demo", "test", "docs", "notebooks"} <= helped
 

@@ -3,6 +3,8 @@
 - `gradcheck(f, *inputs)`: autograd against central finite differences, with a readable report.
 - `compare_grads(reference, computed)` / `compare_backprop(handwritten_fn, loss_fn, params, ...)`:
   hand-written backprop against autograd, naming sign, factor, transpose and shape mistakes.
+- `compare_intermediates(loss, user_grads)`: a hand-derived backward pass node by node, the
+  first node that departs from autograd and the rule it applies.
 - `explain(root)`: the chain rule per node, with shapes and gradient norms.
 - `detect_anomaly()`: creation sites and an error at the first NaN/Inf, forward or backward.
 """
@@ -17,9 +19,11 @@ from .compare import (
 )
 from .explain import Explanation, Step, explain
 from .gradcheck import GradcheckError, GradcheckFailure, gradcheck
+from .intermediates import IntermediateComparison, IntermediateRow, compare_intermediates
 
 __all__ = [
     "AnomalyError", "Explanation", "GradComparison", "GradcheckError", "GradcheckFailure",
-    "ParamComparison", "Step", "compare_backprop", "compare_grads", "detect_anomaly",
+    "IntermediateComparison", "IntermediateRow", "ParamComparison", "Step", "compare_backprop",
+    "compare_grads", "compare_intermediates", "detect_anomaly",
     "detect_loss_kind", "explain", "gradcheck",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import html
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -77,6 +78,7 @@ class ParamComparison:
     handwritten_at_worst: float | None = None
     autograd_at_worst: float | None = None
     notes: list[str] = field(default_factory=list)
+    local: str | None = None  # the sign/factor is this parameter's alone: why it is local
 
     @property
     def ok(self) -> bool:
@@ -107,6 +109,8 @@ class ParamComparison:
     @property
     def meaning(self) -> str | None:
         """What the sign and factor likely mean, in words."""
+        if self.local:
+            return self.local
         parts = [_ASCENT] if self.sign == -1 else []
         if self.factor is not None and self.factor != 1:
             f = number_text(self.factor, 6)
@@ -405,6 +409,8 @@ def _shape_notes(h: np.ndarray, a: np.ndarray, atol: float | None, rtol: float) 
         if ratio is not None:
             notes.append(f"reshaped to {shape_text(a.shape)} it equals {number_text(ratio)} x "
                          "autograd's (only the shape is off)")
+    if h.size == a.size:  # a keepdims (1, K) bias for a (K,) one: nothing was left unsummed
+        return notes
     try:
         summed = sum_to_shape(h, a.shape)
     except Exception:  # noqa: BLE001  (shapes not reducible)
@@ -526,7 +532,65 @@ def compare_grads(
         if name not in auto:
             rows.append(ParamComparison(name, tuple(h.shape), None, extra=True,
                                         notes=["autograd has no parameter of this name"]))
+    _reason_across(rows)
     return GradComparison(rows, atol, rtol, batch_size, loss_kind, renamed)
+
+
+def _layer(name: str) -> str | None:
+    """The layer a parameter belongs to: its module path ("layers.0" of "layers.0.weight"),
+    or the number ending its name ("1" of "W1", "b1", "weights1")."""
+    if "." in name:
+        return name.rsplit(".", 1)[0]
+    m = re.search(r"(\d+)$", name)
+    return m.group(1) if m else None
+
+
+def _relation(r: ParamComparison) -> tuple[int, float] | None:
+    """(sign, factor) of hand-written against autograd; (1, 1.0) for a match; None unknown."""
+    if r.match:
+        return 1, 1.0
+    if r.ratio is None or r.transposed:
+        return None
+    return r.sign, r.factor
+
+
+def _reason_across(rows: list[ParamComparison]) -> None:
+    """A sign or factor is a convention (gradient ascent, the loss's reduction) only when every
+    parameter shares it; one that some parameters lack is local to the others' own formulas."""
+    compared = [r for r in rows if not (r.missing or r.extra)]
+    relations = {r.name: _relation(r) for r in compared}
+    if len(compared) < 2 or any(v is None for v in relations.values()):
+        return
+    for r in compared:
+        sign, factor = relations[r.name]
+        if (sign, factor) == (1, 1.0):
+            continue
+        others = [o for o in compared if o is not r]
+        flips = sign == -1 and any(relations[o.name][0] == 1 for o in others)
+        scales = factor != 1 and any(abs(relations[o.name][1] - factor) > 1e-6 * factor
+                                     for o in others)
+        if not (flips or scales):
+            continue
+        what = " and ".join((["the opposite sign"] if flips else [])
+                            + ([f"a factor {number_text(factor, 6)}"] if scales else []))
+        matching = [o.name for o in others if o.match]
+        layer = _layer(r.name)
+        same = [n for n in matching if layer is not None and _layer(n) == layer]
+        where = (f"; {', '.join(same)} in the same layer {'match' if len(same) > 1 else 'matches'}"
+                 if same else (f"; {', '.join(matching)} "
+                               f"{'match' if len(matching) > 1 else 'matches'}" if matching
+                               else ""))
+        why = []
+        if flips:
+            why.append("the gradient-ascent convention would flip every parameter")
+        if scales:
+            why.append("a loss-reduction convention, sum vs mean or a 0.5, would scale every "
+                       "parameter alike")
+        r.local = (f"only {r.name} has {what}{where}: a local derivative error in {r.name}'s own "
+                   f"formula, not a convention ({'; '.join(why)})")
+        if scales:
+            r.factor_readings = []
+            r.notes = [n for n in r.notes if "readings of the factor fit" not in n]
 
 
 def detect_loss_kind(loss: Tensor) -> tuple[str | None, int | None]:

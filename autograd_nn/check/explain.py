@@ -41,6 +41,7 @@ class Step:
     expanded: str | None = None  # parameters: the formula with the next step inlined
     notes: list[str] = field(default_factory=list)
     root_name: str = "L"
+    terms: list[tuple[str, str]] = field(default_factory=list)  # (consumer, its term), per edge
 
     @property
     def lhs(self) -> str:
@@ -271,9 +272,11 @@ def explain(root: Tensor, params: Any = None) -> Explanation:
             formula = "1" if root.size == 1 else f"ones{shape_text(root.shape)}"
             expanded = None
             notes: list[str] = []
+            edges = []
         else:
             kind = "intermediate" if t._op is not None else "parameter"
             terms, expanded_terms, notes = [], [], []
+            edges: list[tuple[str, str]] = []
             for child, i in consumers.get(id(t), []):
                 if not child.requires_grad:
                     continue
@@ -281,6 +284,7 @@ def explain(root: Tensor, params: Any = None) -> Explanation:
                     f"d{root_name}/d{names[id(child)]}"
                 term, more = _edge_term(child, i, g_txt, names)
                 terms.append(term)
+                edges.append((names[id(child)], term))
                 notes += [m for m in more if m not in notes]
                 if child is not root and id(child) in formulas:
                     inlined, _ = _edge_term(child, i, _wrap(formulas[id(child)]), names)
@@ -292,5 +296,5 @@ def explain(root: Tensor, params: Any = None) -> Explanation:
         formulas[id(t)] = formula
         steps.append(Step(names[id(t)], t.op, kind, tuple(t.shape), norm,
                           _forward_text(t, names) if t._op is not None else "", formula,
-                          expanded, notes, root_name))
+                          expanded, notes, root_name, edges))
     return Explanation(root_name, np.asarray(root.data), steps, forward, root.size != 1)

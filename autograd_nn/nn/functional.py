@@ -8,11 +8,14 @@ is the classic way a loss computes the wrong thing.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .. import functions as ag
+from .. import state
 from ..tensor import Tensor
 
 __all__ = [
@@ -21,6 +24,34 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+class Loss:
+    """The scope object of a loss function's ops: pictures frame them like a module's, titled
+    "Loss <function>", and fold them into one box with max_depth."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Loss()"
+
+
+_LOSS = Loss()
+
+
+def _framed(fn: Callable) -> Callable:
+    """Run the loss `fn` inside a naming scope of its own (as a Module call does)."""
+    entry = (fn.__name__, _LOSS)
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Tensor:
+        token = state.push_scope(entry)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            state.pop_scope(token)
+
+    return run
 
 
 def _as_input(x: Any, what: str, where: str) -> Tensor:
@@ -78,6 +109,7 @@ def _check_reduction(reduction: str, where: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # Regression
 # ---------------------------------------------------------------------------------------------
+@_framed
 def sum_of_squares(pred: Any, target: Any) -> Tensor:
     """sum((target - pred)^2): the loss of the first tutorial (no averaging, no 1/2)."""
     pred = _as_input(pred, "pred", "sum_of_squares")
@@ -86,6 +118,7 @@ def sum_of_squares(pred: Any, target: Any) -> Tensor:
     return ag.sum(diff * diff)
 
 
+@_framed
 def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error (pred - target)^2, averaged (or summed) over all elements."""
     _check_reduction(reduction, "mse_loss")
@@ -98,6 +131,7 @@ def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
 # ---------------------------------------------------------------------------------------------
 # Binary classification
 # ---------------------------------------------------------------------------------------------
+@_framed
 def binary_cross_entropy(
     prob: Any, target: Any, eps: float = 1e-12, reduction: str = "mean"
 ) -> Tensor:
@@ -120,6 +154,7 @@ def binary_cross_entropy(
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
+@_framed
 def binary_cross_entropy_with_logits(
     logits: Any, target: Any, reduction: str = "mean"
 ) -> Tensor:
@@ -175,6 +210,7 @@ def _picked(log_probs: Tensor, targets: Any, reduction: str, where: str) -> Tens
     return _reduce(-picked, reduction, where)
 
 
+@_framed
 def nll_loss(log_probs: Any, targets: Any, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood: -log_probs[i, targets[i]] for log-probabilities of shape (N, C)."""
     _check_reduction(reduction, "nll_loss")
@@ -182,6 +218,7 @@ def nll_loss(log_probs: Any, targets: Any, reduction: str = "mean") -> Tensor:
     return _picked(log_probs, targets, reduction, "nll_loss")
 
 
+@_framed
 def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy from raw scores (N, C), computed through log_softmax (stable).
 

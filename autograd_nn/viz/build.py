@@ -16,7 +16,7 @@ from .collapse import (
     plan_within_budget,
     scope_paths,
 )
-from .gradients import picture_gradients
+from .gradients import gradient_scale, picture_gradients
 from .model import Cluster, Edge, Node
 from .nodes import NodeMaker
 from .options import Options
@@ -31,6 +31,7 @@ class Part:
     clusters: tuple[Cluster, ...]
     notes: tuple[str, ...]  # what was collapsed, left out or not shown
     grad_source: str | None  # what ∇ means here (None: no gradients shown)
+    grad_scale: float | None = None  # the median gradient rms the vanishing rule compares to
 
 
 def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) -> Part:
@@ -44,7 +45,8 @@ def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) 
         inline_constants=opts.inline_constants, min_chain=opts.min_chain,
         named=frozenset(k for k in user_named if view.tensors[k]._op is None))
     grads, source = picture_gradients(view, root, opts, notes)
-    maker = NodeMaker(view, scopes, plan, grads, opts, prefix, user_named)
+    scale = gradient_scale(grads)
+    maker = NodeMaker(view, scopes, plan, grads, opts, prefix, user_named, scale)
     drawn, links = nodes_and_edges(view, plan)
     members: dict[tuple, list[Node]] = {(): []}
     params: dict[tuple, list[int]] = {}
@@ -72,9 +74,29 @@ def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) 
             f"cluster_{prefix}m{n}", "module", f"{cls} {qual}" if qual else cls, tuple(lines),
             (f"module {cls} {qual!r}",), tuple(members[path]),
             clusters=tuple(built[c] for c in children.get(path, ())))
-    edges = tuple(Edge(maker.node_id(a), maker.node_id(b)) for a, b in links)
+    edges = tuple(Edge(maker.node_id(a), maker.node_id(b), label)
+                  for (a, b), label in zip(links, operand_labels(view, plan, links)))
     return Part(tuple(members[()]), edges, tuple(built[c] for c in children.get((), ())),
-                tuple(notes), source)
+                tuple(notes), source, scale)
+
+
+def operand_labels(view: GraphView, plan: Plan, links: list) -> list[str | None]:
+    """For each drawn edge into the op node of a non-commutative op, the operand it feeds
+    ("a" / "b" of a - b; a repeated input once per argument; inlined constants have no edge)."""
+    used: dict[int, set[int]] = {}
+    out: list[str | None] = []
+    for tail, head in links:
+        kind, k = head
+        names = L.operand_names(view.tensors[k]._op) if kind == "o" else ()
+        taken = used.setdefault(k, set())
+        feeds = [i for i, p in enumerate(view.parents[k]) if i not in taken
+                 and plan.remap.get(plan.value_node(p), plan.value_node(p)) == tail]
+        if not names or not feeds:
+            out.append(None)
+            continue
+        taken.add(feeds[0])
+        out.append(names[feeds[0]])
+    return out
 
 
 def place(view: GraphView, scopes: ScopeInfo, plan: Plan, node: PlanNode) -> tuple:

@@ -26,6 +26,7 @@ def draw_graph(
     rankdir: str = "TB",
     grad_range: tuple[float, float] = (1e-7, 10.0),
     vanish_ratio: float = 1e-6,
+    vanish_relative: float = 1e-3,
     grad_seed: Any = None,
     inline_constants: bool = True,
     legend: bool = True,
@@ -40,7 +41,9 @@ def draw_graph(
       "leaves" shows only stored `.grad`; False shows none. No `.grad` is ever changed.
     - `color_by`: None (kind colours), "grad" (gradient-flow view: log10 of the gradient's
       rms, on the fixed scale `grad_range`) or "grad_ratio" (rms of gradient / rms of value).
-      Vanishing gradients (exactly 0, or ratio < `vanish_ratio`) and NaN/Inf are marked.
+      Vanishing gradients are marked (exactly 0, rms below `vanish_relative` times the median
+      gradient rms of the graph, or ratio < `vanish_ratio`; the legend states the rule), and
+      so are NaN/Inf.
     - `max_depth`: modules nested deeper than this are drawn as one box each (0: every
       top-level module is one box); `max_nodes`: a node budget met by collapsing linear
       chains, then modules, then leaving out the nodes farthest from `root` (the picture says so).
@@ -59,6 +62,8 @@ def draw_graph(
         raise TypeError(f"draw_graph: root must be a Tensor, got {type(root).__name__}")
     part = build_part(root, opts, prefix="", given=user_names(names, "draw_graph: names"))
     sources = [part.grad_source] if part.grad_source else []
+    if part.grad_source and opts.grad_view:
+        sources.append(opts.vanish_rule(part.grad_scale))
     return to_picture(Graph(part.nodes, part.edges, part.clusters, _legend(opts, sources),
                             opts.title, part.notes, opts.rankdir))
 
@@ -73,6 +78,7 @@ def draw_graphs(
     rankdir: str = "TB",
     grad_range: tuple[float, float] = (1e-7, 10.0),
     vanish_ratio: float = 1e-6,
+    vanish_relative: float = 1e-3,
     grad_seed: Any = None,
     inline_constants: bool = True,
     legend: bool = True,
@@ -101,6 +107,8 @@ def draw_graphs(
                              notes=part.notes))
         if part.grad_source:
             sources.append(part.grad_source)
+            if opts.grad_view:
+                sources.append(opts.vanish_rule(part.grad_scale))
     return to_picture(Graph(clusters=tuple(boxes), legend=_legend(opts, sources),
                             title=opts.title, rankdir=opts.rankdir))
 

@@ -46,9 +46,22 @@ def picture_gradients(view: GraphView, root: Tensor, opts: Options,
     return grads, ("∇ = the leaves' .grad (accumulated by backward())" if grads else None)
 
 
-def node_flow(g: np.ndarray | None, value: np.ndarray,
-              opts: Options) -> tuple[float | None, bool, bool]:
-    """(colour metric, vanishing, non-finite) of one node's gradient `g`."""
+def gradient_scale(grads: dict[int, np.ndarray]) -> float | None:
+    """The median rms of a graph's non-zero finite gradients: what "far below the rest of the
+    graph" is measured against (None when there is none)."""
+    rms = [s.rms for s in (summary.stats(g) for g in grads.values())
+           if not s.nonfinite and s.rms > 0]
+    return float(np.median(rms)) if rms else None
+
+
+def _far_below(rms: float, opts: Options, scale: float | None) -> bool:
+    return bool(scale) and opts.vanish_relative > 0 and rms < opts.vanish_relative * scale
+
+
+def node_flow(g: np.ndarray | None, value: np.ndarray, opts: Options,
+              scale: float | None = None) -> tuple[float | None, bool, bool]:
+    """(colour metric, vanishing, non-finite) of one node's gradient `g`; `scale` is the
+    graph's `gradient_scale`."""
     if g is None:
         return None, False, False
     gs = summary.stats(g)
@@ -56,7 +69,8 @@ def node_flow(g: np.ndarray | None, value: np.ndarray,
         return None, False, True
     v_rms = summary.stats(value).rms
     ratio = gs.rms / v_rms if v_rms > 0 else (0.0 if gs.rms == 0 else math.inf)
-    vanishing = gs.rms == 0 or (v_rms > 0 and ratio < opts.vanish_ratio)
+    vanishing = (gs.rms == 0 or (v_rms > 0 and ratio < opts.vanish_ratio)
+                 or _far_below(gs.rms, opts, scale))
     metric = ratio if opts.color_by == "grad_ratio" else gs.rms
     return metric, vanishing, False
 
@@ -91,7 +105,7 @@ class GroupFlow:
 
 
 def group_flow(grads: dict[int, np.ndarray], view: GraphView, ks: Sequence[int],
-               opts: Options) -> GroupFlow | None:
+               opts: Options, scale: float | None = None) -> GroupFlow | None:
     """Gradient range, marks and colour of a box from the gradients of tensors `ks`."""
     ks = [k for k in ks if k in grads]
     if not ks:
@@ -102,6 +116,8 @@ def group_flow(grads: dict[int, np.ndarray], view: GraphView, ks: Sequence[int],
         ratio = np.where(v_rms > 0, g_rms / v_rms, np.where(g_rms == 0, 0.0, np.inf))
     nonfinite = not bool(g_ok.all())
     vanish = (g_rms == 0) | ((v_rms > 0) & (ratio < opts.vanish_ratio))
+    if scale and opts.vanish_relative > 0:
+        vanish |= g_rms < opts.vanish_relative * scale
     vanishing = bool(vanish[g_ok].any())
     metric = ratio if opts.color_by == "grad_ratio" else g_rms
     name = opts.metric_name

@@ -107,3 +107,28 @@ def op_histogram(ops: Sequence[str]) -> str:
     if len(items) > 4:
         text += f", {len(items) - 4} more kinds"
     return text
+
+
+# ops whose inputs can be swapped without changing the result: their edges need no labels
+COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "equal", "not_equal"})
+
+
+def operand_names(op: object) -> tuple[str, ...]:
+    """The input names of a non-commutative op with several inputs (("a", "b") of sub,
+    ("xs[0]", "xs[1]", ...) are left to variadic ops), else ()."""
+    if op is None or op.name in COMMUTATIVE or op.variadic or len(op.inputs) < 2:
+        return ()
+    return tuple(op.inputs)
+
+
+def operand_form(op: object) -> str | None:
+    """'a - b', 'a @ b', 'dot(a, b)': how a non-commutative op combines its operands."""
+    names = operand_names(op)
+    if not names:
+        return None
+    display = op.display if isinstance(op.display, str) else None
+    if display is None:
+        return f"{op.name}({', '.join(names)})"
+    for n in names:
+        display = display.replace("{" + n + "}", n)
+    return display

@@ -64,10 +64,12 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    """Data flowing from node `tail` into node `head` (ids); repeated for a repeated input."""
+    """Data flowing from node `tail` into node `head` (ids); repeated for a repeated input.
+    `label` names the operand of a non-commutative op ("a" of a - b)."""
 
     tail: str
     head: str
+    label: str | None = None
 
 
 @dataclass(frozen=True)

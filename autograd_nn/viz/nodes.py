@@ -31,6 +31,7 @@ class NodeMaker:
     opts: Options
     prefix: str  # of every node id ("p0_" in draw_graphs)
     user_named: frozenset[int]
+    grad_scale: float | None = None  # the graph's median gradient rms (gradients.py)
 
     def node_id(self, node: PlanNode) -> str:
         kind, i = node
@@ -56,7 +57,7 @@ class NodeMaker:
         attrs = dict(style.KINDS[kind])
         g = self.grads.get(k)
         vstats = summary.stats(t.data)
-        metric, vanishing, g_nonfinite = node_flow(g, t.data, opts)
+        metric, vanishing, g_nonfinite = node_flow(g, t.data, opts, self.grad_scale)
         grad_view = opts.grad_view
         lines = [L.bold(name) if k in self.user_named else L.italic(name),
                  L.small(L.shape_dtype(t.shape, t.dtype)), L.plain(summary.short(t.data))]
@@ -94,6 +95,9 @@ class NodeMaker:
         consts = {i: tensors[c].data for c in self.plan.inlined.get(k, ())
                   for i, p in enumerate(parents) if p == c}
         lines = [L.bold(L.call_title(t.op, len(parents), consts))]
+        form = L.operand_form(t._op)
+        if form:
+            lines.append(L.small(form))
         params = L.params_line(t._params)
         if params:
             lines.append(L.small(params))
@@ -168,7 +172,8 @@ class NodeMaker:
                    f"max_nodes={self.opts.max_nodes}; raise max_nodes or lower max_depth to see "
                    "more"]
         attrs = dict(style.KINDS[grp.kind])
-        flow = None if grp.kind == "hidden" else group_flow(self.grads, view, metric_ks, self.opts)
+        flow = None if grp.kind == "hidden" else group_flow(self.grads, view, metric_ks, self.opts,
+                                                              self.grad_scale)
         if flow is None:
             return Node(self.node_id(("g", gid)), grp.kind, tuple(lines), tuple(tip), attrs,
                         name=name)

@@ -21,6 +21,7 @@ class Options:
     rankdir: str = "TB"
     grad_range: tuple[float, float] = (1e-7, 10.0)
     vanish_ratio: float = 1e-6
+    vanish_relative: float = 1e-3
     grad_seed: Any = None
     inline_constants: bool = True
     legend: bool = True
@@ -50,6 +51,9 @@ class Options:
         if not (0 < lo < hi and math.isfinite(hi)):
             raise ValueError(f"draw_graph: grad_range must be (lo, hi) with 0 < lo < hi, "
                              f"got {self.grad_range!r}")
+        if not (isinstance(self.vanish_relative, (int, float)) and 0 <= self.vanish_relative < 1):
+            raise ValueError(f"draw_graph: vanish_relative must be a number in [0, 1), "
+                             f"got {self.vanish_relative!r}")
         if not isinstance(self.min_chain, int) or self.min_chain < 2:
             raise ValueError(f"draw_graph: min_chain must be an int >= 2, got {self.min_chain!r}")
 
@@ -57,6 +61,15 @@ class Options:
     def grad_view(self) -> bool:
         """Nodes coloured by their gradient (color_by given)."""
         return self.color_by is not None
+
+    def vanish_rule(self, scale: float | None) -> str:
+        """The vanishing rule in words, for the legend (`scale`: the graph's median ∇ rms)."""
+        parts = ["∇ = 0"]
+        if self.vanish_relative > 0 and scale:
+            parts.append(f"∇ rms < {self.vanish_relative:g} × the graph's median ∇ rms "
+                         f"({scale:.2g})")
+        parts.append(f"∇ rms / value rms < {self.vanish_ratio:g}")
+        return "▼ vanishing: " + ", or ".join(parts)
 
     @property
     def metric_name(self) -> str:

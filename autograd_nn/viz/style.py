@@ -24,6 +24,7 @@ CLUSTERS: dict[str, dict[str, str]] = {
     "legend": {"style": "rounded", "color": "#bbbbbb", "fontname": FONT, "fontsize": "10",
                "labeljust": "l", "margin": "6"},
 }
+OPERAND_LABEL = {"fontsize": "9", "fontcolor": "#1f4e9a"}  # "a" / "b" on a - b's edges
 LEGEND_SAMPLE = {"fontsize": "9", "height": "0.3", "margin": "0.06,0.02"}
 
 # node kind -> DOT attributes (default view)

@@ -1,0 +1,89 @@
+"""What the explorer's panel shows for each step, as plain JSON-ready dicts of text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..formatting import index_text, number_text, shape_text
+from ..graph import GraphView
+from ..viz import summary
+from .layout import node_kind
+from .plug import array_text, is_elementwise, plug
+from .replay import FiniteDifference, ReplayStep
+
+VALUES_LIMIT = 64  # arrays up to this size are shown in full, larger ones summarised
+FD_RTOL, FD_ATOL = 1e-4, 1e-8  # the finite-difference check agrees within atol + rtol * max|g|
+
+
+def values_text(a: np.ndarray, digits: int = 6) -> str:
+    """Every value (6 significant digits) of a small array; a summary and the first values of
+    a large one."""
+    a = np.asarray(a)
+    if a.size <= VALUES_LIMIT:
+        return array_text(a, digits)
+    first = ", ".join(number_text(x, digits) for x in a.reshape(-1)[:8])
+    return f"{summary.long(a)}\nfirst values (flattened): {first}, ..."
+
+
+def _fd_text(check: FiniteDifference | None, size: int) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    limit = FD_ATOL + FD_RTOL * check.scale
+    agrees = check.max_abs_diff <= limit
+    rows = [f"{index_text(i)}: numeric {number_text(n, 6)}, autograd {number_text(a, 6)}"
+            for i, n, a in zip(check.indices, check.numeric, check.autograd)]
+    return {
+        "summary": (f"central differences in float64 (eps {check.eps:g}) at "
+                    f"{len(check.indices)} of {size} elements: max |numeric - autograd| = "
+                    f"{number_text(check.max_abs_diff, 3)} "
+                    f"({'agrees' if agrees else 'DIFFERS'}: the rule is <= "
+                    f"{FD_ATOL:g} + {FD_RTOL:g} * max|grad| = {number_text(limit, 3)})"),
+        "agrees": bool(agrees),
+        "rows": rows,
+    }
+
+
+def forward_entry(view: GraphView, k: int, forward: dict[int, str]) -> dict[str, Any]:
+    t = view.tensors[k]
+    kind = node_kind(view, k)
+    made = forward.get(k) or f"{view.names[k]} is " + (
+        "a parameter (a leaf that requires grad)" if kind == "param" else "an input (no grad)")
+    return {"phase": "forward", "k": k, "name": view.names[k], "kind": kind,
+            "title": made, "shape": f"{shape_text(t.shape)} {t.dtype}",
+            "value": values_text(t.data)}
+
+
+def backward_entry(view: GraphView, step: ReplayStep, forward: dict[int, str],
+                   values: dict[str, np.ndarray], root: str) -> dict[str, Any]:
+    """The arriving gradient, explain's rule with numbers plugged in, the contributions (when
+    the node is read more than once) and the finite-difference check."""
+    k, s, g = step.k, step.explained, step.grad
+    t = view.tensors[k]
+    shape = tuple(t.shape)
+    idx = None  # elementwise rules are written out at the element of the largest |gradient|
+    if g.ndim and is_elementwise(s.formula, values, view.names, root, shape):
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(g))), g.shape))
+    plugged = plug(s.formula, values, view.names, root, shape, idx)
+    notes = [plug(n, values, view.names, root, shape, idx) for n in s.notes]
+    at = f" at {index_text(idx)}" if idx is not None and g.size > 1 else ""
+    result = np.asarray(g)[idx] if idx is not None else g
+    contributions = [{"consumer": c.consumer + (f" (as its {c.operand})" if c.operand else ""),
+                      "term": c.term,
+                      "value": values_text(c.value),
+                      "norm": number_text(float(np.linalg.norm(c.value.astype(np.float64))), 3)}
+                     for c in step.contributions]
+    return {
+        "phase": "backward", "k": k, "name": s.name, "kind": node_kind(view, k),
+        "title": f"{s.lhs} = ?", "shape": f"{shape_text(t.shape)} {t.dtype}",
+        "forward": forward.get(k, ""),
+        "grad": values_text(g), "norm": f"|g| = {s.grad_norm:.3g}",
+        "rule": s.line, "expanded": (f"{s.lhs} = {s.expanded}"
+                                     if s.expanded and s.expanded != s.formula else ""),
+        "notes": [f"where {n}" for n in s.notes],
+        "plugged": f"{s.lhs}{at} = {plugged} = {values_text(result, 4)}",
+        "plugged_notes": [f"where {n}" for n in notes],
+        "contributions": contributions,
+        "fd": _fd_text(step.check, t.size),
+    }
