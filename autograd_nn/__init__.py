@@ -70,6 +70,6 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AnomalyError", "GraphReleasedError", "ModifiedInPlaceError", "PRIMITIVES", "Tensor",
-    "enable_grad", "engine",
-    "grad", "no_grad", "state", "tree_flatten", "value_and_grad", "vmap", *functions.__all__, *_LAZY,
+    "enable_grad", "engine", "grad", "no_grad", "state", "tree_flatten", "value_and_grad", "vmap",
+    *functions.__all__, *_LAZY,
 ]

@@ -14,153 +14,23 @@ runs inside); levels of a finished vmap are summed out where a gradient leaves t
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from . import state
-from .ops.batch_rules import elementwise
-from .ops.registry import Primitive, primitive
+from .levels import Level, align, ordered
+from .ops.registry import Primitive
 from .state import thread
-
-_order = itertools.count()
-
-
-class Level:
-    """One running `vmap`: its batch size, and its place among nested ones."""
-
-    __slots__ = ("size", "order")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.order = next(_order)
-
-    def __repr__(self) -> str:
-        return f"<vmap level of size {self.size}>"
+from .tensor import Tensor, constant, record
+from .transforms import tree_flatten
 
 
-def _ordered(levels: Any) -> tuple:
-    return tuple(sorted(set(levels), key=lambda level: level.order))
-
-
-def _align(arr: np.ndarray, have: tuple, want: tuple) -> np.ndarray:
-    """A batched array with a dim for every level of `want` (size 1 where it is not batched)."""
-    if have == want:
-        return arr
-    shape, k = [], 0
-    for level in want:
-        if k < len(have) and have[k] is level:
-            shape.append(arr.shape[k])
-            k += 1
-        else:
-            shape.append(1)
-    return arr.reshape(tuple(shape) + arr.shape[len(have):])
-
-
-def _error(prim: Primitive, inputs: tuple, err: Exception) -> Exception:
-    shapes = ", ".join(f"{x.shape} {x.dtype}" for x in inputs)
-    return type(err)(f"{prim.name} (inside vmap, per example: {shapes}): {err}")
-
-
-def apply_batched(prim: Primitive, inputs: tuple, params: dict | None) -> Any:
-    """Run one op on batched inputs with its batch rule, recorded as the per-example op."""
-    from .tensor import record
-
-    m = thread.modes
-    levels = _ordered(lv for x in inputs if x._levels for lv in x._levels)
-    active = m.batching or ()
-    if any(level not in active for level in levels):
-        raise RuntimeError(
-            f"{prim.name}: a value computed inside vmap is used outside it (or inside another "
-            "vmap); return it from the vmapped function instead")
-    rule = prim.batch if prim.batch is not None else elementwise if prim.elementwise else None
-    if rule is None:
-        raise NotImplementedError(
-            f"vmap: the op {prim.name} has no batching rule yet (a row's `batch` field); call "
-            "it outside vmap, or loop over the batch yourself")
-    arrays = tuple(x.data for x in inputs)
-    aligned = [_align(x.data, x._levels, levels) if x._levels else x.data for x in inputs]
-    batched = [x._levels is not None for x in inputs]
-    n, prefix = len(levels), tuple(level.size for level in levels)
-    try:
-        out = rule(prim.forward, aligned, batched, params or {}, n, prefix)
-    except (ValueError, TypeError, IndexError) as err:
-        raise _error(prim, inputs, err) from None
-    except NotImplementedError as err:
-        raise NotImplementedError(f"vmap: {prim.name}: {err} is not supported yet") from None
-    return record(prim, inputs, params, arrays, out, m, levels)
-
-
-# ---------------------------------------------------------------------------------------------
-# Backward through ops recorded inside vmap
-# ---------------------------------------------------------------------------------------------
-def _as_batched(arr: Any, levels: tuple | None) -> Any:
-    from .tensor import constant
-
+def _constant_batched(arr: Any, levels: tuple | None) -> Tensor:
     t = constant(np.asarray(arr))
     t._levels = levels or None
     return t
-
-
-def node_gradients(node: Any, g: Any, create_graph: bool) -> list:
-    """The gradient for each input of a node recorded inside vmap (None where there is none),
-    its rules run on the batch; each matched to its input's levels (see `_match`)."""
-    levels = node._levels
-    active = thread.modes.batching or ()
-    context = _ordered((*active, *levels))
-    parents = node._parents
-    prim = node._op
-    params = node._params or {}
-    if create_graph:
-        ins, ans, grad = parents, node, g
-    else:
-        saved = node._saved
-        arrays = saved.arrays if saved is not None else [p.data for p in parents]
-        ins = [_as_batched(a, p._levels) for a, p in zip(arrays, parents, strict=True)]
-        ans, grad = _as_batched(node.data, levels), _as_batched(g, levels)
-    prev_batching = state.set_batching(context)
-    prev_grad = state.set_grad_enabled(create_graph)
-    try:
-        out = []
-        for i, p in enumerate(parents):
-            rule = prim.vjps[0] if prim.variadic else prim.vjps[i]
-            if not p._needs_grad or rule is None:
-                out.append(None)
-                continue
-            gi = rule(i, grad, ans, *ins, **params) if prim.variadic else rule(
-                grad, ans, *ins, **params)
-            out.append(None if gi is None else _match(gi, p, active, create_graph))
-        return out
-    finally:
-        state.set_grad_enabled(prev_grad)
-        state.set_batching(prev_batching)
-
-
-def _match(gi: Any, p: Any, active: tuple, create_graph: bool) -> Any:
-    """A gradient for input `p`: levels of finished vmaps that `p` is not batched over are
-    summed out (the batch shared `p`); without `create_graph`, the array of `p`'s levels."""
-    if not hasattr(gi, "_apply_primitive"):
-        gi = _as_batched(gi, None)
-    have = gi._levels or ()
-    mine = p._levels or ()
-    keep = tuple(lv for lv in have if lv in mine or (create_graph and lv in active))
-    data = gi.data
-    if len(keep) != len(have):
-        if create_graph:
-            raise NotImplementedError(
-                "vmap: a recorded backward (higher order) through the end of a vmap")
-        axes = tuple(k for k, lv in enumerate(have) if lv not in keep)
-        data = data.sum(axis=axes)
-    if create_graph:
-        return gi
-    if keep != mine:  # the same gradient for every example of a level p is batched over
-        data = _align(data, keep, mine)
-        data = np.broadcast_to(data, tuple(lv.size for lv in mine) + data.shape[len(mine):])
-        data = np.array(data)
-    return data
-
 
 # ---------------------------------------------------------------------------------------------
 # Into and out of the batch: two rows, so that gradients cross a vmap's boundary
@@ -179,7 +49,7 @@ def _batch_vjp(g, ans, x, level, axis, levels):
     k = len(levels)
     if not hasattr(g, "_apply_primitive"):
         return np.moveaxis(g, k, k + axis)
-    return _as_batched(np.moveaxis(g.data, k, k + axis), levels)
+    return _constant_batched(np.moveaxis(g.data, k, k + axis), levels)
 
 
 def _unbatch_forward(x, level, axis, levels):
@@ -196,23 +66,22 @@ def _unbatch_vjp(g, ans, x, level, axis, levels):
     if have != rest:  # the same gradient for every example of some level
         if any(lv not in rest for lv in have):
             raise NotImplementedError("vmap: a batched gradient crossing another vmap's exit")
-        data = _align(data, have, rest)
+        data = align(data, have, rest)
         data = np.broadcast_to(data, tuple(lv.size for lv in rest) + data.shape[len(rest):])
-    return _as_batched(np.moveaxis(data, len(rest) + axis, k), levels)
+    return _constant_batched(np.moveaxis(data, len(rest) + axis, k), levels)
 
 
-to_batch = primitive(
-    "to_batch", _batch_forward, _batch_vjp, public=None,
-    doc="vmap's entry: an axis of the argument becomes the batch (internal).")
-from_batch = primitive(
-    "from_batch", _unbatch_forward, _unbatch_vjp, public=None,
-    doc="vmap's exit: the batch becomes an axis of the result (internal).")
+# not registered among the ops: they exist only at vmap's boundary
+to_batch = Primitive(
+    "to_batch", _batch_forward, (_batch_vjp,), public=None,
+    doc="vmap's entry: an axis of the argument becomes the batch.")
+from_batch = Primitive(
+    "from_batch", _unbatch_forward, (_unbatch_vjp,), public=None,
+    doc="vmap's exit: the batch becomes an axis of the result.")
 
 
 def _enter(x: Any, level: Level, axis: int, where: str) -> Any:
     """An argument leaf as a Tensor batched over `level` along its `axis`."""
-    from .tensor import Tensor, constant, record
-
     t = x if isinstance(x, Tensor) else constant(np.asarray(x))
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{where}: cannot batch a value of dtype {t.dtype}")
@@ -233,16 +102,14 @@ def _enter(x: Any, level: Level, axis: int, where: str) -> Any:
 
 def _leave(t: Any, level: Level, axis: int, where: str) -> Any:
     """A result leaf: the batch of `level` becomes its `axis` (broadcast if not batched)."""
-    from .tensor import Tensor, constant, record
-
     if not isinstance(t, Tensor):
         t = constant(np.asarray(t))
     levels = t._levels or ()
     if level not in levels:  # the same for every example
         data = np.broadcast_to(t.data, (level.size,) + t.data.shape) if not levels else None
         if data is None:
-            arr = _align(t.data, levels, _ordered((*levels, level)))
-            full = _ordered((*levels, level))
+            arr = align(t.data, levels, ordered((*levels, level)))
+            full = ordered((*levels, level))
             arr = np.broadcast_to(arr, tuple(lv.size for lv in full) + arr.shape[len(full):])
             out = constant(np.array(arr))
             out._levels = full
@@ -279,14 +146,10 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
     arrays. `out_axes` places the batch axis in the results. Composes with `grad` both ways
     (`vmap(grad(loss))` gives per-example gradients) and with itself.
     """
-    from .transforms import tree_flatten
-
     name = getattr(f, "__name__", "function")
 
     @functools.wraps(f)
     def wrapped(*args: Any) -> Any:
-        from .tensor import Tensor
-
         where = f"vmap of {name}"
         axes = _axes_for(in_axes, len(args), "in_axes", where)
         sizes = {}

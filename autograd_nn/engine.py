@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import batching, state
+from . import levels, state
 from .ops.registry import prims, sum_to_shape
 from .state import thread
 
@@ -203,7 +203,7 @@ def backward(
             variadic = prim.variadic
             batched = None
             if node._levels is not None and g is not None:  # recorded inside vmap
-                batched = batching.node_gradients(node, g, create_graph)
+                batched = levels.node_gradients(node, g, create_graph)
             for i, p in enumerate(parents):
                 if not p._needs_grad:
                     continue

@@ -116,22 +116,23 @@ class Saved:
     """What one recorded op keeps for backward: every input array as the forward saw it, a copy
     of each small array its rules read (compared at backward), and the large ones read-only."""
 
-    __slots__ = ("arrays", "copies", "locked")
+    __slots__ = ("arrays", "out", "copies", "locked")
 
     def __init__(self, arrays: tuple, read: tuple[int, ...] | None, out: np.ndarray,
                  reads_out: bool) -> None:
         self.arrays = arrays
-        copies = []
+        self.out = out if reads_out else None
+        copies: tuple = ()  # flat (index, bytes, index, bytes, ...); index -1 is the result
         large = None
         for i in (range(len(arrays)) if read is None else read):
             a = arrays[i]
             if a.nbytes <= SMALL:
-                copies.append((i, a, a.tobytes()))
-            elif a.__class__ is _ndarray:
+                copies += (i, a.tobytes())
+            else:
                 large = [a] if large is None else [*large, a]
         if reads_out:
             if out.nbytes <= SMALL:
-                copies.append((-1, out, out.tobytes()))
+                copies += (-1, out.tobytes())
             else:
                 large = [out] if large is None else [*large, out]
         self.copies = copies
@@ -139,8 +140,11 @@ class Saved:
 
     def check(self, node: Any) -> None:
         """Raise `ModifiedInPlaceError` naming the op and the array if one was overwritten."""
-        for i, a, before in self.copies:
-            if a.tobytes() != before:
+        copies = self.copies
+        for k in range(0, len(copies), 2):
+            i = copies[k]
+            a = self.out if i < 0 else self.arrays[i]
+            if a.tobytes() != copies[k + 1]:
                 raise ModifiedInPlaceError(_modified_message(node, i, a))
 
     def __del__(self) -> None:

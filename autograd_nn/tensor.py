@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from . import batching, engine, ops  # noqa: F401 (importing ops registers every row)
+from . import engine, ops  # noqa: F401 (importing ops registers every row)
+from . import levels as levels_mod
+from .ops.batch_rules import elementwise
 from .ops.registry import PRIMITIVES, Call, Primitive
 from .saved import Saved
 from .state import thread
@@ -423,7 +425,7 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
     n = len(inputs)
     m = thread.modes
     if inputs[0]._levels is not None or (n > 1 and any(x._levels is not None for x in inputs)):
-        return batching.apply_batched(prim, inputs, params)  # inside vmap: run on the batch
+        return _apply_batched(prim, inputs, params)  # inside vmap: run on the batch
     try:  # spelled out by arity: no list is built on the hot path
         if n == 2:
             arrays = (inputs[0].data, inputs[1].data)
@@ -435,6 +437,39 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
     except (ValueError, TypeError, IndexError) as err:
         raise _forward_error(prim, inputs, params, err) from None
     return record(prim, inputs, params, arrays, out, m)
+
+
+def _batched_error(prim: Primitive, inputs: tuple, err: Exception) -> Exception:
+    shapes = ", ".join(f"{x.shape} {x.dtype}" for x in inputs)
+    return type(err)(f"{prim.name} (inside vmap, per example: {shapes}): {err}")
+
+
+def _apply_batched(prim: Primitive, inputs: tuple, params: dict | None) -> Any:
+    """Run one op on batched inputs with its batch rule, recorded as the per-example op."""
+    m = thread.modes
+    levels = levels_mod.ordered(lv for x in inputs if x._levels for lv in x._levels)
+    active = m.batching or ()
+    if any(level not in active for level in levels):
+        raise RuntimeError(
+            f"{prim.name}: a value computed inside vmap is used outside it (or inside another "
+            "vmap); return it from the vmapped function instead")
+    rule = prim.batch if prim.batch is not None else elementwise if prim.elementwise else None
+    if rule is None:
+        raise NotImplementedError(
+            f"vmap: the op {prim.name} has no batching rule yet (a row's `batch` field); call "
+            "it outside vmap, or loop over the batch yourself")
+    arrays = tuple(x.data for x in inputs)
+    aligned = [levels_mod.align(x.data, x._levels, levels) if x._levels else x.data for x in inputs]
+    batched = [x._levels is not None for x in inputs]
+    n, prefix = len(levels), tuple(level.size for level in levels)
+    try:
+        out = rule(prim.forward, aligned, batched, params or {}, n, prefix)
+    except (ValueError, TypeError, IndexError) as err:
+        raise _batched_error(prim, inputs, err) from None
+    except NotImplementedError as err:
+        raise NotImplementedError(f"vmap: {prim.name}: {err} is not supported yet") from None
+    return record(prim, inputs, params, arrays, out, m, levels)
+
 
 
 def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arrays: tuple,

@@ -42,6 +42,7 @@ class IntermediateRow:
 
     @property
     def verdict(self) -> str:
+        """'exact', 'close', 'differs' or 'wrong shape'."""
         if self.shape != self.autograd_shape:
             return "wrong shape"
         return "exact" if self.exact else "close" if self.close else "differs"
@@ -60,6 +61,7 @@ class IntermediateComparison:
 
     @property
     def ok(self) -> bool:
+        """True when every given gradient agrees with autograd's."""
         return self.first_divergence is None
 
     def __getitem__(self, name: str) -> IntermediateRow:
@@ -87,6 +89,7 @@ class IntermediateComparison:
         return out
 
     def summary(self) -> str:
+        """One line: all agree, or the first divergence and why."""
         if self.ok:
             return f"all {len(self.rows)} given gradients agree with autograd"
         return f"first divergence: {self.first_divergence}: {self.explanation}"
