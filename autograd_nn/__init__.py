@@ -21,6 +21,8 @@ Where to look in this reference:
 
 from . import engine, functions, state
 from .batching import vmap
+from .custom import checkpoint, custom_vjp
+from .derivatives import hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
 from .engine import AnomalyError, GraphReleasedError
 from .functions import *  # noqa: F403 (one function per op row)
 from .ops.registry import PRIMITIVES
@@ -70,6 +72,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AnomalyError", "GraphReleasedError", "ModifiedInPlaceError", "PRIMITIVES", "Tensor",
-    "enable_grad", "engine", "grad", "no_grad", "state", "tree_flatten", "value_and_grad", "vmap",
+    "checkpoint", "custom_vjp", "enable_grad", "engine", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp",
+    "no_grad", "state", "tree_flatten", "value_and_grad", "vjp", "vmap",
     *functions.__all__, *_LAZY,
 ]
