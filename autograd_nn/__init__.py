@@ -72,7 +72,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AnomalyError", "GraphReleasedError", "ModifiedInPlaceError", "PRIMITIVES", "Tensor",
-    "checkpoint", "custom_vjp", "enable_grad", "engine", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp",
+    "checkpoint", "custom_vjp", "enable_grad", "engine", "grad", "hessian", "hvp", "jacfwd",
+    "jacobian", "jacrev", "jvp",
     "no_grad", "state", "tree_flatten", "value_and_grad", "vjp", "vmap",
     *functions.__all__, *_LAZY,
 ]
