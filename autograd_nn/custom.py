@@ -20,6 +20,12 @@ from .state import thread
 from .tensor import Tensor, constant, lift, record
 
 
+def _refuse_batched(args: Any, where: str) -> None:
+    if any(isinstance(a, Tensor) and a._levels is not None for a in args):
+        raise NotImplementedError(f"vmap: {where} has no batching rule yet; call it outside "
+                                  "vmap")
+
+
 def _once_per_gradient(compute: Callable) -> Callable:
     """A variadic rule `rule(i, g, ans, *xs, **params)` that calls `compute` once per incoming
     gradient and hands input i its part."""
@@ -79,11 +85,13 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
         return self
 
     def __call__(self, *args: Any) -> Any:
+        """f(*args); recorded with the hand-written backward when an argument needs grad."""
         tensors = [a for a in args if isinstance(a, Tensor)]
         if not any(t._needs_grad for t in tensors) or not thread.modes.grad_enabled:
             return self.f(*args)
         if self.fwd is None:
             raise RuntimeError(f"{self.where}: call f.defvjp(fwd, bwd) before differentiating")
+        _refuse_batched(args, self.where)
         inputs = tuple(lift(a, None, self.where) for a in args)
         with_grad = state.set_grad_enabled(False)
         try:
@@ -138,6 +146,7 @@ def checkpoint(f: Callable) -> Callable:
         if not thread.modes.grad_enabled:
             return f(*args)
         inputs = tuple(lift(a, None, f"checkpoint {name}") for a in args)
+        _refuse_batched(inputs, f"checkpoint {name}")
         out = f(*inputs)
         if not isinstance(out, Tensor) or not out._needs_grad:
             return out

@@ -28,7 +28,13 @@ from .transforms import _argnums, _as_input, tree_flatten
 def _nested() -> bool:
     """Whether results must stay Tensors: inside another grad's function, or inside vmap."""
     m = thread.modes
-    return (m.grad_depth > 0 and m.grad_enabled) or m.batching is not None
+    return _recorded() or m.batching is not None
+
+
+def _recorded() -> bool:
+    """Whether backward passes must be recorded: inside another grad's function."""
+    m = thread.modes
+    return m.grad_depth > 0 and m.grad_enabled
 
 
 def _as_tensor(x: Any) -> Tensor:
@@ -57,13 +63,14 @@ def _lift_args(primals: tuple, where: str) -> tuple[list, list]:
     return args, per_arg
 
 
-def _gradients_of(roots: list, seeds: list, per_arg: list, nested: bool) -> tuple:
+def _gradients_of(roots: list, seeds: list, per_arg: list, nested: bool,
+                  recorded: bool) -> tuple:
     inputs = [t for ins, _ in per_arg for t in ins]
     found = {}
     live = [(r, s) for r, s in zip(roots, seeds, strict=True) if r._needs_grad]
     if live:
         found = engine.backward([r for r, _ in live], [s for _, s in live], inputs,
-                                create_graph=nested, retain_graph=True)
+                                create_graph=recorded, retain_graph=True)
     out, k = [], 0
     for ins, rebuild in per_arg:
         grads = []
@@ -90,7 +97,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     called many times (also under `vmap`: that is how `jacrev` builds a Jacobian)."""
     name = getattr(f, "__name__", "function")
     where = f"vjp of {name}"
-    nested = _nested()
+    nested, recorded = _nested(), _recorded()
     args, per_arg = _lift_args(primals, where)
     out = _run(f, args, where)
     out_leaves, out_rebuild = tree_flatten(out)
@@ -114,7 +121,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
             elif not inner and isinstance(c, Tensor):
                 c = c.data
             seeds.append(c)
-        return _gradients_of(outs, seeds, per_arg, inner)
+        return _gradients_of(outs, seeds, per_arg, inner, recorded or _recorded())
 
     return value, vjp_fn
 
@@ -171,7 +178,8 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
         if nested:
             seed = constant(seed)
             seed._levels = total._levels
-        found = engine.backward([total], [seed], us, create_graph=nested, retain_graph=nested)
+        rec = _recorded()
+        found = engine.backward([total], [seed], us, create_graph=rec, retain_graph=rec)
         tangent_out = []
         for u in us:
             g = found.get(id(u))

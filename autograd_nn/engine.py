@@ -160,8 +160,9 @@ def backward(
         prev = grads.get(id(r))
         grads[id(r)] = s if prev is None else prev + s
     found: dict[int, tuple[Any, Any]] = {}
-    if thread.modes.batching is not None:
-        create_graph = True  # inside vmap the rules must run on the batch: as recorded ops
+    # inside vmap the rules run on Tensors, so that they run on the batch (recorded only with
+    # create_graph)
+    on_tensors = create_graph or thread.modes.batching is not None
     saved_grad = state.set_grad_enabled(create_graph)
     saved_recording = state.set_recording_backward(create_graph)
     anomaly = thread.modes.anomaly
@@ -176,7 +177,7 @@ def backward(
             nid = id(node)
             g = pop(nid, None)
             if node._hooks and g is not None:
-                g = _run_hooks(node, g, create_graph)
+                g = _run_hooks(node, g, on_tensors)
             if trace is not None and g is not None:
                 trace.gradient(node, g)
             prim = node._op
@@ -190,7 +191,7 @@ def backward(
             saved = node._saved
             if saved is not None:
                 saved.check(node)  # nothing it reads was written in place since the forward
-            if create_graph:
+            if on_tensors:
                 ins, ans = parents, node
             elif saved is not None:  # the arrays the forward saw
                 ins, ans = saved.arrays, node.data
@@ -203,7 +204,7 @@ def backward(
             variadic = prim.variadic
             batched = None
             if node._levels is not None and g is not None:  # recorded inside vmap
-                batched = levels.node_gradients(node, g, create_graph)
+                batched = levels.node_gradients(node, g, on_tensors)
             for i, p in enumerate(parents):
                 if not p._needs_grad:
                     continue
@@ -225,9 +226,9 @@ def backward(
                         gi = rules[i](g, ans, *ins)
                     if gi is not None:
                         data = p.data
-                        if (create_graph or gi.__class__ is not _ndarray
+                        if (on_tensors or gi.__class__ is not _ndarray
                                 or gi.shape != data.shape or gi.dtype is not data.dtype):
-                            gi = _fit(gi, p, node, i, create_graph)
+                            gi = _fit(gi, p, node, i, on_tensors)
                         if anomaly:
                             _check_backward(node, i, gi)
                         prev = get(pid)

@@ -55,7 +55,7 @@ def as_batched(like: Any, arr: Any, levels: tuple | None) -> Any:
     return t
 
 
-def node_gradients(node: Any, g: Any, create_graph: bool) -> list:
+def node_gradients(node: Any, g: Any, on_tensors: bool) -> list:
     """The gradient for each input of a node recorded inside vmap (None where there is none),
     its rules run on the batch; each matched to its input's levels (see `_match`)."""
     levels = node._levels
@@ -64,7 +64,7 @@ def node_gradients(node: Any, g: Any, create_graph: bool) -> list:
     parents = node._parents
     prim = node._op
     params = node._params or {}
-    if create_graph:
+    if on_tensors:
         ins, ans, grad = parents, node, g
     else:
         saved = node._saved
@@ -72,7 +72,7 @@ def node_gradients(node: Any, g: Any, create_graph: bool) -> list:
         ins = [as_batched(node, a, p._levels) for a, p in zip(arrays, parents, strict=True)]
         ans, grad = as_batched(node, node.data, levels), as_batched(node, g, levels)
     prev_batching = state.set_batching(context)
-    prev_grad = state.set_grad_enabled(create_graph)
+    prev_grad = state.set_grad_enabled(on_tensors and thread.modes.grad_enabled)
     try:
         out = []
         for i, p in enumerate(parents):
@@ -82,34 +82,33 @@ def node_gradients(node: Any, g: Any, create_graph: bool) -> list:
                 continue
             gi = rule(i, grad, ans, *ins, **params) if prim.variadic else rule(
                 grad, ans, *ins, **params)
-            out.append(None if gi is None else _match(gi, p, active, create_graph))
+            out.append(None if gi is None else _match(gi, p, active, on_tensors))
         return out
     finally:
         state.set_grad_enabled(prev_grad)
         state.set_batching(prev_batching)
 
 
-def _match(gi: Any, p: Any, active: tuple, create_graph: bool) -> Any:
+def _match(gi: Any, p: Any, active: tuple, on_tensors: bool) -> Any:
     """A gradient for input `p`: levels of finished vmaps that `p` is not batched over are
-    summed out (the batch shared `p`); without `create_graph`, the array of `p`'s levels."""
+    summed out (the batch shared `p`); on arrays, the array of exactly `p`'s levels."""
     if not hasattr(gi, "_apply_primitive"):
         gi = as_batched(p, gi, None)
     have = gi._levels or ()
     mine = p._levels or ()
-    keep = tuple(lv for lv in have if lv in mine or (create_graph and lv in active))
+    keep = tuple(lv for lv in have if lv in mine or (on_tensors and lv in active))
     data = gi.data
     if len(keep) != len(have):
-        if create_graph:
+        if on_tensors and thread.modes.grad_enabled:
             raise NotImplementedError(
                 "vmap: a recorded backward (higher order) through the end of a vmap")
-        axes = tuple(k for k, lv in enumerate(have) if lv not in keep)
-        data = data.sum(axis=axes)
-    if create_graph:
+        data = data.sum(axis=tuple(k for k, lv in enumerate(have) if lv not in keep))
+        if on_tensors:
+            return as_batched(p, data, keep)
+    if on_tensors:
         return gi
     if keep != mine:  # the same gradient for every example of a level p is batched over
         data = align(data, keep, mine)
         data = np.broadcast_to(data, tuple(lv.size for lv in mine) + data.shape[len(mine):])
         data = np.array(data)
     return data
-
-

@@ -145,8 +145,10 @@ def value_and_grad(
         args = list(args)
         per_arg = []
         modes = thread.modes
-        # inside another grad's function, or inside vmap (whose backward is recorded)
-        nested = (modes.grad_depth > 0 and modes.grad_enabled) or modes.batching is not None
+        # inside another grad's function the backward is recorded (and gives Tensors); inside
+        # vmap it gives Tensors (batched values)
+        recorded = modes.grad_depth > 0 and modes.grad_enabled
+        nested = recorded or modes.batching is not None
         # ag.compile traces at depth 1: a grad that is top level in the user's code
         top_level_in_trace = modes.tracing is not None and modes.grad_depth == 1
         for i in nums:
@@ -179,7 +181,7 @@ def value_and_grad(
                 "has_aux=True"
             )
         all_inputs = [t for inputs, _ in per_arg for t in inputs]
-        grads = _gradients(out, all_inputs, nested, where)
+        grads = _gradients(out, all_inputs, nested, where, recorded)
         results, k = [], 0
         for inputs, rebuild in per_arg:
             results.append(rebuild(grads[k:k + len(inputs)]))
@@ -193,7 +195,8 @@ def value_and_grad(
     return wrapped
 
 
-def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list[Any]:
+def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str,
+               recorded: bool | None = None) -> list[Any]:
     if not isinstance(out, Tensor):
         out = Tensor(np.asarray(out))
     if out.size != 1:
@@ -209,8 +212,9 @@ def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str) -> list
         if nested:
             seed = Tensor(seed)
             seed._levels = out._levels  # inside vmap: one seed per example
+        recorded = nested if recorded is None else recorded
         found = engine.backward(
-            [out], [seed], inputs, create_graph=nested, retain_graph=nested
+            [out], [seed], inputs, create_graph=recorded, retain_graph=recorded
         )
     grads = []
     returned: set[int] = set()

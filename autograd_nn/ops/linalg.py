@@ -19,6 +19,8 @@ def _matmul_vjp_a(g, ans, a, b):
         return g @ b.T
     if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n): outer product of g and b
         return prims.expand_dims(g, axis=-1) * b
+    if a.ndim == 1 and b.ndim == 2:  # (k,) @ (k, m) -> (m,): g @ b^T
+        return g @ b.T
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m): treat a as (1, k)
         ga = prims.expand_dims(g, axis=-2) @ _mT(b)
         return prims.reshape(prims.sum_to(ga, shape=(1,) + a.shape), shape=a.shape)
@@ -91,11 +93,18 @@ def _batch_matmul(forward, arrays, batched, params, n, prefix):
     if col:
         b = b.reshape(b.shape + (1,))
         rb = 2
-    if ra >= 2 and rb >= 2:  # same per-example rank, so batch dims line up on the left
-        rank = max(ra, rb)
-        a = a.reshape(a.shape[:n] + (1,) * (rank - ra) + a.shape[n:]) if batched[0] else a
-        b = b.reshape(b.shape[:n] + (1,) * (rank - rb) + b.shape[n:]) if batched[1] else b
-    out = np.matmul(a, b)
+    if batched[0] and not batched[1] and b.ndim == 2:  # every row times one matrix: one GEMM
+        out = (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
+    elif batched[1] and not batched[0] and a.ndim == 2 and rb == 2:  # likewise, transposed
+        bt = np.swapaxes(b, -1, -2)
+        out = np.swapaxes((bt.reshape(-1, bt.shape[-1]) @ a.T).reshape(
+            bt.shape[:-1] + a.shape[:1]), -1, -2)
+    else:
+        if ra >= 2 and rb >= 2:  # same per-example rank, so batch dims line up on the left
+            rank = max(ra, rb)
+            a = a.reshape(a.shape[:n] + (1,) * (rank - ra) + a.shape[n:]) if batched[0] else a
+            b = b.reshape(b.shape[:n] + (1,) * (rank - rb) + b.shape[n:]) if batched[1] else b
+        out = np.matmul(a, b)
     if row:
         out = out.reshape(out.shape[:-2] + out.shape[-1:])
     if col:
