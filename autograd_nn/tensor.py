@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import engine, ops  # noqa: F401 (importing ops registers every row)
-from .ops.registry import PRIMITIVES, Call, Primitive
+from .ops.registry import COMPOSITES, PRIMITIVES, Call, Composite, Primitive
 from .state import thread
 
 _FLOAT_KINDS = "f"  # real floats only: the rules have no complex (conjugate) conventions
@@ -509,8 +509,37 @@ def _reflected(function: Callable) -> Callable:
     return method
 
 
+def _composite_function(comp: Composite) -> Callable[..., Tensor]:
+    """The public function of a composite: lifts its tensor arguments, names it in errors."""
+    name, body, n = comp.name, comp.function, comp.inputs
+
+    def function(*args: Any, **kwargs: Any) -> Any:
+        if comp.variadic:
+            args = (_lift_sequence(args[0] if args else (), name), *args[1:])
+        else:
+            args = (*lift_inputs(args[:n], name), *args[n:])
+        try:
+            return body(*args, **kwargs)
+        except (ValueError, TypeError, IndexError) as err:
+            message = str(err)
+            raise type(err)(message if message.startswith(f"{name}:") else
+                            f"{name}: {message}") from None
+
+    function.__signature__ = inspect.signature(body)
+    return function
+
+
 def _generate() -> dict[str, Callable[..., Tensor]]:
     functions: dict[str, Callable[..., Tensor]] = {}
+    for comp in COMPOSITES.values():
+        function = _composite_function(comp)
+        function.__name__ = function.__qualname__ = comp.name
+        function.__doc__ = comp.doc
+        function.__module__ = "autograd_nn"
+        function.composite = comp
+        functions[comp.name] = function
+        if comp.method:
+            setattr(Tensor, comp.method if isinstance(comp.method, str) else comp.name, function)
     for prim in PRIMITIVES.values():
         function = _public_function(prim)
         function.__name__ = function.__qualname__ = prim.name
