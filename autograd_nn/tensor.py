@@ -519,11 +519,12 @@ def _composite_function(comp: Composite) -> Callable[..., Tensor]:
         else:
             args = (*lift_inputs(args[:n], name), *args[n:])
         try:
-            return body(*args, **kwargs)
+            out = body(*args, **kwargs)
         except (ValueError, TypeError, IndexError) as err:
             message = str(err)
             raise type(err)(message if message.startswith(f"{name}:") else
                             f"{name}: {message}") from None
+        return constant(out) if out.__class__ is _ndarray else out  # all-array inputs
 
     function.__signature__ = inspect.signature(body)
     return function

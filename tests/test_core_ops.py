@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 
+import conv_reference as ref
 import numpy as np
 import pytest
 from numeric import numeric_grad
@@ -238,6 +239,27 @@ def test_shape_op_gradients(name, rng):
     _check(f_ag, f_np, [rng.normal(size=(2, 3, 4))], rng)
 
 
+# rows whose result has no gradient (indices, booleans): name -> (function, NumPy reference)
+NO_GRADIENT = {
+    "max_pool2d_indices": (
+        lambda x: ag.max_pool2d_indices(x, 2),
+        lambda x: np.arange(x.size).reshape(x.shape)[:, :, :4, :4].reshape(2, 3, 2, 2, 2, 2)
+        .transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 2, 2, 4)[
+            tuple(np.indices((2, 3, 2, 2))) + (x[:, :, :4, :4].reshape(2, 3, 2, 2, 2, 2)
+                                               .transpose(0, 1, 2, 4, 3, 5)
+                                               .reshape(2, 3, 2, 2, 4).argmax(axis=-1),)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NO_GRADIENT))
+def test_rows_without_gradient(name, rng):
+    f_ag, f_np = NO_GRADIENT[name]
+    x = rng.normal(size=(2, 3, 5, 4))
+    out = f_ag(ag.Tensor(x, requires_grad=True))
+    np.testing.assert_array_equal(out.data, f_np(x))
+    assert not out.requires_grad and out.is_leaf
+
+
 COMPARISONS = {
     "equal": (lambda a, b: a == b, np.equal), "not_equal": (lambda a, b: a != b, np.not_equal),
     "less": (lambda a, b: a < b, np.less), "less_equal": (lambda a, b: a <= b, np.less_equal),
@@ -257,6 +279,41 @@ def test_comparisons_have_no_gradient(name, rng):
     assert getattr(ag, name)(a, b).dtype == np.bool_  # also a public function
 
 
+# name -> (autograd function, slow NumPy reference, input shapes); NCHW, PyTorch's weight layout
+CONV = {
+    "conv2d": (lambda x, w: ag.conv2d(x, w, stride=(2, 1), padding=1, dilation=(1, 2)),
+               lambda x, w: ref.conv2d(x, w, (2, 1), 1, (1, 2)), [(2, 3, 6, 7), (4, 3, 3, 2)]),
+    "conv2d groups": (lambda x, w: ag.conv2d(x, w, groups=2, padding=(0, 1)),
+                      lambda x, w: ref.conv2d(x, w, 1, (0, 1), 1, 2), [(2, 4, 5, 5), (6, 2, 2, 3)]),
+    "conv2d bias": (lambda x, w, b: ag.conv2d(x, w, b, stride=2),
+                    lambda x, w, b: ref.conv2d(x, w, 2) + b.reshape(1, -1, 1, 1),
+                    [(1, 2, 5, 6), (3, 2, 3, 3), (3,)]),
+    "conv_transpose2d": (
+        lambda y, w: ag.conv_transpose2d(y, w, stride=2, padding=1, output_padding=1),
+        lambda y, w: ref.conv_transpose2d(y, w, 2, 1, 1), [(2, 3, 3, 4), (3, 2, 3, 2)]),
+    "conv_transpose2d groups": (
+        lambda y, w: ag.conv_transpose2d(y, w, groups=2, dilation=2),
+        lambda y, w: ref.conv_transpose2d(y, w, 1, 0, 0, 2, 2), [(1, 4, 3, 3), (4, 1, 2, 2)]),
+    "conv2d_weight": (
+        lambda x, gy: ag.conv2d_weight(x, gy, kernel=(2, 3), stride=2, padding=1),
+        lambda x, gy: np.stack([np.stack([(ref.conv2d(x[:, [c]], np.eye(6).reshape(6, 1, 2, 3),
+                                                      2, 1) * gy[:, [o]]).sum(axis=(0, 2, 3))
+                                          .reshape(2, 3) for c in range(2)]) for o in range(3)]),
+        [(2, 2, 5, 5), (2, 3, 3, 3)]),
+    "max_pool2d": (lambda x: ag.max_pool2d(x, 2), lambda x: ref.pool2d(x, 2), [(2, 3, 5, 4)]),
+    "max_pool2d overlapping": (lambda x: ag.max_pool2d(x, 3, stride=2, padding=1),
+                               lambda x: ref.pool2d(x, 3, 2, 1), [(2, 2, 6, 5)]),
+    "avg_pool2d": (lambda x: ag.avg_pool2d(x, (2, 3), stride=1, padding=1),
+                   lambda x: ref.pool2d(x, (2, 3), 1, 1, np.mean, 0.0), [(2, 2, 4, 5)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONV))
+def test_convolution_and_pooling_gradients(name, rng):
+    f_ag, f_np, shapes = CONV[name]
+    _check(f_ag, f_np, [rng.normal(size=s) for s in shapes], rng)
+
+
 def covered_primitives(rng) -> set[str]:
     """The primitives the rows of this module's tables run (for the registry coverage test)."""
     runs = [f(*[ag.Tensor(s(rng, (3, 4)), requires_grad=True) for s in samplers])
@@ -267,8 +324,11 @@ def covered_primitives(rng) -> set[str]:
     runs += [ag.where(x.data > 0, x, 1.0), ag.softmax(x), ag.log_softmax(x),
              x @ x.transpose(0, 2, 1), ag.dot(x[0], x[0].T), x[np.array([0, 1, 1])],
              ag.concatenate([x, x]), ag.stack([x, x]), x.astype(np.float32)]
+    runs += [f(*[ag.Tensor(rng.normal(size=s), requires_grad=True) for s in shapes])
+             for f, _, shapes in CONV.values()]
     recorded = {t.op for out in runs for t in ag.engine.topological_order([out]) if t.op}
-    return recorded | set(COMPARISONS)  # comparisons record no node: their table names them
+    # comparisons (and other rows without gradient) record no node: their tables name them
+    return recorded | set(COMPARISONS) | set(NO_GRADIENT)
 
 
 def test_astype_gradient_is_cast_back(rng):

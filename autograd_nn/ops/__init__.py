@@ -8,10 +8,14 @@ from . import (  # noqa: F401
     activations,
     arithmetic,
     arrange,
+    contractions,
     conv,
     linalg,
     reductions,
+    rounding,
     shape,
+    statistics,
+    trig,
     unary,
 )
 from .registry import PRIMITIVES, Call, Primitive, primitive, prims

@@ -138,7 +138,8 @@ def composite(name: str, function: Callable, *, inputs: int = 1, variadic: bool 
               method: bool | str = False, doc: str = "") -> Callable:
     """Register an op built from other rows; its public function (and method) is generated like
     a row's. Returns `function`, which also runs on arrays (through the rows it calls)."""
-    if name in PRIMITIVES or name in COMPOSITES:
+    row = PRIMITIVES.get(name)
+    if name in COMPOSITES or (row is not None and row.public is not None):
         raise ValueError(f"op {name!r} is already defined")
     COMPOSITES[name] = Composite(name, function, inputs, variadic, method, doc or function.__doc__)
     return function
