@@ -97,7 +97,8 @@ def _op_cases(rng):
     for name, (f, _, *samplers) in {**test_core_ops.BINARY, **test_core_ops.UNARY}.items():
         yield name, f, [s(rng, (3, 4)) for s in samplers]
     x = rng.normal(size=(2, 3, 4))
-    for name, (f, _) in {**test_core_ops.SHAPE_OPS, **test_core_ops.REDUCTIONS}.items():
+    for name, (f, _) in {**test_core_ops.SHAPE_OPS, **test_core_ops.REDUCTIONS,
+                         **test_core_ops.SCANS}.items():
         yield name, f, [x]
     yield "where", lambda a: ag.where(a > 0, a, 1.0), [x]
     yield "softmax", ag.softmax, [x]

@@ -9,7 +9,7 @@ import test_core_ops
 import test_core_torch
 
 import autograd_nn as ag
-from autograd_nn.ops.registry import PRIMITIVES
+from autograd_nn.ops.registry import COMPOSITES, PRIMITIVES
 
 
 def _torch_covered(rng) -> set[str]:
@@ -44,7 +44,19 @@ def test_public_functions_methods_and_all_come_from_the_rows():
         if prim.method:
             label = prim.method if isinstance(prim.method, str) else name
             assert callable(getattr(ag.Tensor, label)), label
-    assert set(ag.functions.__all__) == {p.public for p in PRIMITIVES.values() if p.public}
+    for name, comp in COMPOSITES.items():
+        function = getattr(ag, name)
+        assert function.composite is comp and name in ag.__all__
+        assert function.__doc__ == comp.doc and comp.doc
+        if comp.method:
+            assert getattr(ag.Tensor, name) is function
+    assert set(ag.functions.__all__) == {p.public for p in PRIMITIVES.values() if p.public} | set(
+        COMPOSITES)
+
+
+def test_every_composite_has_a_test_row():
+    missing = sorted(set(COMPOSITES) - test_core_ops.covered_names())
+    assert not missing, f"composites without a test row in test_core_ops: {missing}"
 
 
 def test_every_row_is_explained_and_displayed():

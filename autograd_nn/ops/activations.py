@@ -123,8 +123,8 @@ def _elu_forward(x, alpha):
 
 elu = primitive(
     "elu", _elu_forward, lambda g, ans, x, alpha: g * prims.where(x > 0, 1.0, ans + alpha),
-    prepare=lambda x, alpha=1.0: {"alpha": float(alpha)}, helper={"elu": _elu_forward},
-    source="elu({x}, {alpha})",
+    prepare=lambda x, alpha=1.0: {"alpha": float(alpha)}, helper={"elu_forward": _elu_forward},
+    source="elu_forward({x}, {alpha})",
     doc="x where x > 0, else alpha * (exp(x) - 1).",
     formula=("{g} * where({x} > 0, 1, {out} + {alpha})",), kink=_kink_at_zero,
 )
@@ -143,7 +143,8 @@ softplus = primitive(
         x * beta > threshold, 1.0, prims.sigmoid(x * beta)),
     prepare=lambda x, beta=1.0, threshold=20.0: {"beta": float(beta),
                                                    "threshold": float(threshold)},
-    helper={"softplus": _softplus_forward}, source="softplus({x}, {beta}, {threshold})",
+    helper={"softplus_forward": _softplus_forward},
+    source="softplus_forward({x}, {beta}, {threshold})",
     doc="log(1 + exp(beta * x)) / beta, stable for any x; linear above beta * x > threshold "
         "(PyTorch's softplus).",
     formula=("{g} * sigmoid({beta}*{x})",),

@@ -74,6 +74,10 @@ def _einsum(subscripts: str, *operands: Any):
     return prims.einsum(*operands, subscripts=_parse(subscripts, operands))
 
 
+def _permuted(x, order: list[int]):
+    return x if order == sorted(order) else prims.transpose(x, axes=tuple(order))
+
+
 def _tensordot(a, b, axes: Any = 2):
     """np.tensordot as a transpose, a reshape and one matmul."""
     if isinstance(axes, (int, np.integer)):
@@ -89,8 +93,8 @@ def _tensordot(a, b, axes: Any = 2):
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [j for j in range(b.ndim) if j not in axes_b]
     k = int(np.prod([a.shape[i] for i in axes_a]))
-    left = prims.reshape(prims.transpose(a, axes=tuple(free_a + axes_a)), shape=(-1, k))
-    right = prims.reshape(prims.transpose(b, axes=tuple(axes_b + free_b)), shape=(k, -1))
+    left = prims.reshape(_permuted(a, free_a + axes_a), shape=(-1, k))
+    right = prims.reshape(_permuted(b, axes_b + free_b), shape=(k, -1))
     shape = tuple(a.shape[i] for i in free_a) + tuple(b.shape[j] for j in free_b)
     return prims.reshape(prims.matmul(left, right), shape=shape)
 
@@ -108,7 +112,7 @@ def _diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1):
     if a1 == a2:
         raise ValueError(f"axis1 and axis2 must differ, got {axis1} and {axis2}")
     rest = tuple(i for i in range(x.ndim) if i not in (a1, a2))
-    moved = prims.transpose(x, axes=rest + (a1, a2))
+    moved = _permuted(x, [*rest, a1, a2])
     n, m = x.shape[a1], x.shape[a2]
     rows = np.arange(max(0, -offset), min(n, m - offset))
     return prims.getitem(moved, index=(Ellipsis, rows, rows + offset))

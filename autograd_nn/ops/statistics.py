@@ -140,8 +140,9 @@ def _norm_params(x, ord: Any = None, axis: Any = None, keepdims: bool = False) -
 
 
 norm = primitive(
-    "norm", _norm_forward, _norm_vjp, prepare=_norm_params, helper={"norm": _norm_forward},
-    source="norm({x}, {axis}, {keepdims})",
+    "norm", _norm_forward, _norm_vjp, prepare=_norm_params,
+    helper={"norm_forward": _norm_forward},
+    source="norm_forward({x}, {axis}, {keepdims})",
     doc="Vector p-norm over `axis` (np.linalg.norm's ord: None/2, 1, inf, -inf, p), or the "
         "Frobenius norm; the 2-norm is scaled (no overflow) and its gradient at 0 is 0.",
     formula=("{g} * {x} / {out}",),
