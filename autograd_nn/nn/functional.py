@@ -1,4 +1,5 @@
-"""Loss functions on Tensors (or arrays): regression and classification, numerically stable.
+"""Loss functions on Tensors (or arrays): regression and classification, numerically stable;
+also the functional forms of the layers (batch_norm, layer_norm, dropout, embedding).
 
 Every loss takes `reduction="mean" | "sum" | "none"`. Predictions may be Tensors or arrays;
 targets that are plain arrays are cast to the prediction's float dtype, so a float32 model
@@ -14,10 +15,12 @@ import numpy as np
 
 from .. import functions as ag
 from ..tensor import Tensor
+from .normalization import batch_norm, layer_norm
+from .sparse import dropout, embedding
 
 __all__ = [
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse_loss",
-    "nll_loss", "sum_of_squares",
+    "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+    "dropout", "embedding", "layer_norm", "mse_loss", "nll_loss", "sum_of_squares",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
