@@ -16,8 +16,12 @@ def _torch_covered(rng) -> set[str]:
     runs = []
     for table in (test_core_torch.BINARY, test_core_torch.UNARY):
         for f_ag, _ in table.values():
-            n = len(inspect.signature(f_ag).parameters) if not hasattr(f_ag, "primitive") else \
-                len(f_ag.primitive.inputs)
+            if hasattr(f_ag, "primitive"):
+                n = len(f_ag.primitive.inputs)
+            elif hasattr(f_ag, "composite"):
+                n = f_ag.composite.inputs
+            else:
+                n = len(inspect.signature(f_ag).parameters)
             runs.append(f_ag(*[ag.Tensor(rng.normal(size=(3, 4)), requires_grad=True)
                                for _ in range(n)]))
     return {t.op for out in runs for t in ag.engine.topological_order([out]) if t.op}

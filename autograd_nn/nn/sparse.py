@@ -24,8 +24,8 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> T
         return x
     if p == 1:
         return x * np.zeros((), dtype=x.dtype)
-    keep = I.as_rng(rng).random(x.shape) >= p
-    return x * (keep / (1 - p)).astype(x.dtype)
+    keep = I.as_rng(rng).random(x.shape, dtype=np.float32) >= p
+    return x * (keep * np.asarray(1 / (1 - p), dtype=x.dtype))
 
 
 def embedding(indices: Any, weight: Any) -> Tensor:
