@@ -91,3 +91,37 @@ def test_new_ops_second_order_against_finite_differences():
         second = ag.grad(lambda v, f=f: ag.grad(lambda u: f(u).sum())(v).sum())(x)
         np.testing.assert_allclose(second, d2(x), rtol=1e-10, err_msg=f.__name__)
     np.testing.assert_array_equal(ag.grad(lambda v: ag.sign(v).sum())(x), 0 * x)
+
+
+SECOND_ORDER = {  # smooth where sampled: the Hessian-vector product against finite differences
+    "arcsin": ag.arcsin, "arccos": ag.arccos, "arctan": ag.arctan, "sinh": ag.sinh,
+    "cosh": ag.cosh, "log10": lambda x: ag.log10(x + 2), "expm1": ag.expm1,
+    "reciprocal": lambda x: ag.reciprocal(x + 2), "rsqrt": lambda x: ag.rsqrt(x + 2),
+    "erf": ag.erf, "erfc": ag.erfc, "softplus": lambda x: ag.softplus(3 * x), "elu": ag.elu,
+    "gelu": ag.gelu, "gelu tanh": lambda x: ag.gelu(x, "tanh"), "silu": ag.silu,
+    "softsign": ag.softsign, "hypot": lambda x: ag.hypot(x, x[::-1] + 2),
+    "arctan2": lambda x: ag.arctan2(x, x[::-1] + 2), "mod": lambda x: ag.mod(x * x, 5.0) * x,
+    "var": lambda x: ag.var(x * x, ddof=1), "std": lambda x: ag.std(x * x),
+    "norm": lambda x: ag.norm(x * x), "prod": lambda x: ag.prod(x * x - 0.25),
+    "prod zeros": lambda x: ag.prod(ag.where(np.arange(6) == 2, 0.0, x) * x),
+    "cumprod zeros": lambda x: ag.cumprod(ag.where(np.arange(6) == 1, 0.0, x) * x, 0),
+    "cumsum": lambda x: ag.cumsum(x * x, 0),
+    "einsum": lambda x: ag.einsum("i,j->ij", x, x * x),
+}
+
+
+def test_second_order_of_the_new_rows_against_finite_differences():
+    rng = np.random.default_rng(3)
+    x0 = np.array([0.31, -0.52, 0.63, -0.24, 0.45, 0.12])
+    for name, f in SECOND_ORDER.items():
+        probe = rng.normal(size=np.shape(f(ag.Tensor(x0)).data))
+        direction = rng.normal(size=x0.shape)
+
+        def slope(x, f=f, probe=probe, direction=direction):
+            return (ag.grad(lambda u: (ag.sin(f(u)) * probe).sum())(x) * direction).sum()
+
+        hvp = ag.grad(slope)(x0)
+        eps = 1e-6
+        fd = np.array([(slope(x0 + eps * e).item() - slope(x0 - eps * e).item()) / (2 * eps)
+                       for e in np.eye(6)])
+        np.testing.assert_allclose(hvp, fd, rtol=1e-5, atol=1e-7, err_msg=name)

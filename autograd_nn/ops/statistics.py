@@ -16,13 +16,12 @@ from .registry import Call, normalize_axis, primitive, prims, value_of
 
 
 # --- prod ---------------------------------------------------------------------------------------
-def _leave_one_out(x, axis: int):
-    """For each element along the last axis `axis`, the product of all the others (exact with
-    zeros: the (K, K) products with the diagonal set to 1)."""
-    k = x.shape[axis]
-    eye = np.eye(k, dtype=bool)
-    spread = prims.where(eye, 1.0, prims.expand_dims(x, axis=axis - 1 if axis < 0 else axis))
-    return prims.prod(spread, axis=(x.ndim if axis >= 0 else -1,), keepdims=False)
+def _leave_one_out(x):
+    """For each element along the last axis, the product of all the others (exact with zeros:
+    the (K, K) products with the diagonal set to 1)."""
+    k = x.shape[-1]
+    spread = prims.where(np.eye(k, dtype=bool), 1.0, prims.expand_dims(x, axis=x.ndim - 1))
+    return prims.prod(spread, axis=(spread.ndim - 1,), keepdims=False)
 
 
 def _prod_vjp(g, ans, x, axis, keepdims):
@@ -35,7 +34,7 @@ def _prod_vjp(g, ans, x, axis, keepdims):
     rest = tuple(a for a in range(x.ndim) if a not in axes)
     moved = prims.transpose(x, axes=rest + axes)
     flat = prims.reshape(moved, shape=tuple(x.shape[a] for a in rest) + (-1,))
-    others = prims.reshape(_leave_one_out(flat, -1), shape=moved.shape)
+    others = prims.reshape(_leave_one_out(flat), shape=moved.shape)
     return g * prims.transpose(others, axes=tuple(np.argsort(rest + axes).tolist()))
 
 
