@@ -125,3 +125,24 @@ def test_second_order_of_the_new_rows_against_finite_differences():
         fd = np.array([(slope(x0 + eps * e).item() - slope(x0 - eps * e).item()) / (2 * eps)
                        for e in np.eye(6)])
         np.testing.assert_allclose(hvp, fd, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_every_table_row_explains_and_draws(rng):
+    """explain and draw_graph write every row's templates with the graph's names and
+    parameters (no placeholder is left over)."""
+    cases = [(f, [s(rng, (3, 4)) for s in samplers]) for f, _, *samplers in
+             list(test_core_ops.BINARY.values()) + list(test_core_ops.UNARY.values())]
+    x = rng.normal(size=(2, 3, 4))
+    cases += [(f, [x]) for f, _ in list(test_core_ops.SHAPE_OPS.values())
+              + list(test_core_ops.REDUCTIONS.values()) + list(test_core_ops.SCANS.values())]
+    cases += [(f, [rng.normal(size=s) for s in shapes])
+              for f, _, shapes in test_core_ops.CONV.values()]
+    for f, arrays in cases:
+        inputs = [ag.Tensor(a, requires_grad=True, name=f"in{i}") for i, a in enumerate(arrays)]
+        loss = (f(*inputs) ** 2).sum()
+        text = str(ag.explain(loss))
+        ops = {t.op for t in ag.engine.topological_order([loss]) if t.op}
+        assert "{" not in text and "vjp_" not in text, (ops, text)
+        for op in ops:  # rows without a display form are written by name
+            assert PRIMITIVES[op].display is not None or f"{op}(" in text, (op, text)
+        assert "in0" in ag.draw_graph(loss).source

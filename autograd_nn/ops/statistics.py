@@ -150,19 +150,14 @@ norm = primitive(
 
 # --- scans --------------------------------------------------------------------------------------
 def _scan_params(op: str):
+    """A scan's `prepare`: one axis; axis=None scans the flattened tensor (as NumPy does)."""
+
     def prepare(x, axis: Any = None) -> Any:
         if axis is None:
-            return prims.reshape(x, shape=(-1,)) if x.ndim != 1 else x, 0
+            return getattr(prims, op)(prims.reshape(x, shape=(-1,)), axis=0)
         return {"axis": normalize_axis(axis, x.ndim)[0]}
 
-    def checked(x, axis: Any = None) -> Any:
-        result = prepare(x, axis)
-        if isinstance(result, tuple):  # axis=None: the scan of the flattened tensor
-            flat, ax = result
-            return getattr(prims, op)(flat, axis=ax)
-        return result
-
-    return checked
+    return prepare
 
 
 def _reverse(x, axis):
