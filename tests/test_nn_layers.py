@@ -204,3 +204,20 @@ def test_clip_grad_value_matches_torch_and_leaves_small_norms(rng):
     with pytest.raises(RuntimeError, match="clip_grad_norm_: the total norm"):
         q.grad = np.array([np.inf, 1.0])
         ag.nn.utils.clip_grad_norm_(q, 1.0, error_if_nonfinite=True)
+
+
+def test_compiling_a_training_model_with_side_effects_is_refused(rng):
+    x = rng.normal(size=(4, 2, 5, 5))
+    for layer in (nn.BatchNorm2d(2), nn.Dropout(0.5, rng=0)):
+        params = {name: p.data for name, p in layer.named_parameters()}
+
+        def loss(params, x, layer=layer):
+            return ag.nn.functional_call(layer, params, x).sum()
+
+        with pytest.raises(RuntimeError, match="ag.compile"):
+            ag.compile(ag.value_and_grad(loss, argnums=1))(params, x)
+        layer.eval()  # in eval mode both are plain functions of their inputs: compiled as such
+        value, grad = ag.compile(ag.value_and_grad(loss, argnums=1))(params, x)
+        expected, expected_grad = ag.value_and_grad(loss, argnums=1)(params, x)
+        np.testing.assert_allclose(value.data, expected.data, rtol=1e-12)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
