@@ -185,6 +185,7 @@ UNARY = {
     "gelu tanh": (lambda x: ag.gelu(x, approximate="tanh"), _gelu_tanh_ref, _normal),
     "silu": (ag.silu, lambda x: x / (1 + np.exp(-x)), _normal),
     "softsign": (ag.softsign, lambda x: x / (1 + np.abs(x)), _signed_away_from_zero),
+    "standardize": (ag.standardize, lambda x: (x - x.mean()) / np.sqrt(x.var() + 1e-5), _normal),
 }
 
 
@@ -404,6 +405,9 @@ SHAPE_OPS = {  # on a (2, 3, 4) input
     "diag of vector": (lambda t: ag.diag(t[0, 0], -2), lambda a: np.diag(a[0, 0], -2)),
     "tril": (lambda t: ag.tril(t, -1), lambda a: np.tril(a, -1)),
     "triu": (lambda t: ag.triu(t, 1), lambda a: np.triu(a, 1)),
+    "standardize axes": (lambda t: ag.standardize(t, axis=(0, 2), eps=0.1),
+                         lambda a: (a - a.mean((0, 2), keepdims=True)) / np.sqrt(
+                             a.var((0, 2), keepdims=True) + 0.1)),
 }
 
 

@@ -94,6 +94,8 @@ UNARY = {
     "relu6": (lambda x: ag.relu6(4 * x), lambda x: F.relu6(4 * x)),
     "hardtanh": (lambda x: ag.hardtanh(x, -0.5, 1.0), lambda x: F.hardtanh(x, -0.5, 1.0)),
     "softsign": (ag.softsign, F.softsign),
+    "standardize": (ag.standardize,
+                    lambda x: (x - x.mean()) / torch.sqrt(x.var(correction=0) + 1e-5)),
 }
 
 

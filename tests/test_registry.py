@@ -107,6 +107,7 @@ SECOND_ORDER = {  # smooth where sampled: the Hessian-vector product against fin
     "cumprod zeros": lambda x: ag.cumprod(ag.where(np.arange(6) == 1, 0.0, x) * x, 0),
     "cumsum": lambda x: ag.cumsum(x * x, 0),
     "einsum": lambda x: ag.einsum("i,j->ij", x, x * x),
+    "standardize": lambda x: ag.standardize(x * x, eps=0.01),
 }
 
 

@@ -223,3 +223,33 @@ all = _no_gradient(  # noqa: A001
 any = _no_gradient(  # noqa: A001
     "any", lambda x, axis, keepdims: x.any(axis=axis, keepdims=keepdims), _axes,
     "True where some element over `axis` is nonzero; a boolean tensor without gradient.")
+
+
+# --- standardize: the normalisation step of batch and layer norm, one node ----------------------
+def _standardize_forward(x, axis, eps):
+    dev = x - x.mean(axis=axis, keepdims=True)
+    return dev / np.sqrt((dev * dev).mean(axis=axis, keepdims=True) + eps)
+
+
+def _standardize_vjp(g, ans, x, axis, eps):
+    # d xhat = (g - mean(g) - xhat * mean(g * xhat)) / sqrt(var + eps), means over `axis`
+    inv = prims.rsqrt(prims.var(x, axis=axis, ddof=0, keepdims=True) + eps)
+    centred = g - prims.mean(g, axis=axis, keepdims=True)
+    return (centred - ans * prims.mean(g * ans, axis=axis, keepdims=True)) * inv
+
+
+def _standardize_params(x, axis: Any = None, eps: float = 1e-5) -> dict:
+    params = _nonempty_axes(x, axis, True)
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0, got {eps!r}")
+    return {"axis": params["axis"], "eps": float(eps)}
+
+
+standardize = primitive(
+    "standardize", _standardize_forward, _standardize_vjp, prepare=_standardize_params,
+    helper={"standardize_forward": _standardize_forward},
+    source="standardize_forward({x}, {axis}, {eps})",
+    doc="(x - mean) / sqrt(var + eps) over `axis` (all axes by default): the normalisation of "
+        "batch and layer norm, as one node with a two-pass variance.",
+    formula=("({g} - mean({g}) - {out} * mean({g} * {out})) / sqrt(var({x}) + {eps})",),
+)
