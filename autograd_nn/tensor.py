@@ -524,7 +524,11 @@ def _composite_function(comp: Composite) -> Callable[..., Tensor]:
             message = str(err)
             raise type(err)(message if message.startswith(f"{name}:") else
                             f"{name}: {message}") from None
-        return constant(out) if out.__class__ is _ndarray else out  # all-array inputs
+        if out.__class__ is _ndarray:  # all inputs were arrays: the rows ran NumPy only
+            return constant(out)
+        if out.__class__ is list:  # the split family
+            return [constant(o) if o.__class__ is _ndarray else o for o in out]
+        return out
 
     function.__signature__ = inspect.signature(body)
     return function

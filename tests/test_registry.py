@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+import pytest
 import test_core_ops
 import test_core_torch
 
@@ -147,3 +148,12 @@ def test_every_table_row_explains_and_draws(rng):
         for op in ops:  # rows without a display form are written by name
             assert PRIMITIVES[op].display is not None or f"{op}(" in text, (op, text)
         assert "in0" in ag.draw_graph(loss).source
+
+
+def test_composites_return_tensors_for_array_inputs():
+    pieces = ag.split(np.arange(6.0), 3)
+    assert all(isinstance(p, ag.Tensor) for p in pieces) and len(pieces) == 3
+    assert isinstance(ag.flatten(np.ones((2, 3))), ag.Tensor)
+    assert isinstance(ag.einsum("ij->j", np.ones((2, 3))), ag.Tensor)
+    with pytest.raises(ValueError, match=r"^flatten: axis 5 is out of range"):
+        ag.flatten(np.ones((2, 3)), 5)
