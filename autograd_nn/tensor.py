@@ -565,6 +565,7 @@ FUNCTIONS = _generate()
 _OPERATORS = {
     "add": ("__add__", "__radd__"), "sub": ("__sub__", "__rsub__"),
     "mul": ("__mul__", "__rmul__"), "div": ("__truediv__", "__rtruediv__"),
+    "mod": ("__mod__", "__rmod__"),
     "power": ("__pow__", "__rpow__"), "matmul": ("__matmul__", "__rmatmul__"),
     "equal": ("__eq__", None), "not_equal": ("__ne__", None), "less": ("__lt__", None),
     "less_equal": ("__le__", None), "greater": ("__gt__", None),

@@ -85,6 +85,7 @@ def _gelu_tanh_ref(x):
 
 BINARY = {
     "mod": (ag.mod, np.mod, _small_signed, _wide_signed),
+    "mod operator": (lambda a, b: a % b, np.mod, _small_signed, _wide_signed),
     "hypot": (ag.hypot, np.hypot, _signed_away_from_zero, _normal),
     "arctan2": (ag.arctan2, np.arctan2, _normal, _signed_away_from_zero),
     "add": (lambda a, b: a + b, np.add, _normal, _normal),
@@ -155,6 +156,9 @@ UNARY = {
     "rdiv": (lambda x: 1.0 / x, lambda x: 1.0 / x, _signed_away_from_zero),
     "rsub": (lambda x: 3.0 - x, lambda x: 3.0 - x, _normal),
     "rpow": (lambda x: 2.0 ** x, lambda x: 2.0 ** x, _normal),
+    "rmod": (lambda x: 5.0 % x, lambda x: 5.0 % x,  # 5 / x stays between 2 and 3 (no jump)
+             lambda rng, shape: rng.uniform(1.8, 2.4, size=shape) * rng.choice([-1.0, 1.0],
+                                                                               size=shape)),
     "arcsin": (ag.arcsin, np.arcsin, _in_unit),
     "arccos": (ag.arccos, np.arccos, _in_unit),
     "arctan": (ag.arctan, np.arctan, _normal),
