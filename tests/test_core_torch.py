@@ -164,6 +164,11 @@ def test_contractions_and_rearrangements_against_torch(rng):
     a, b = rng.normal(size=(2, 3, 4)), rng.normal(size=(4, 5))
     _run_both(lambda x, y: ag.einsum("ijk,kl->jil", x, y),
               lambda x, y: torch.einsum("ijk,kl->jil", x, y), [a, b], rng)
+    c = rng.normal(size=(2, 4, 3))
+    _run_both(lambda x, y: ag.einsum("...ij,...jk->...ik", x, y),
+              lambda x, y: torch.einsum("...ij,...jk->...ik", x, y), [a, c], rng)
+    _run_both(lambda x: ag.einsum("iji->j", x[:, :, :2]),
+              lambda x: torch.einsum("iji->j", x[:, :, :2]), [a], rng)
     _run_both(lambda x, y: ag.tensordot(x, y, 1), lambda x, y: torch.tensordot(x, y, 1), [a, b],
               rng)
     _run_both(lambda x, y: ag.outer(x[0, 0], y[0]), lambda x, y: torch.outer(x[0, 0], y[0]),

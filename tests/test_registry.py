@@ -109,6 +109,7 @@ SECOND_ORDER = {  # smooth where sampled: the Hessian-vector product against fin
     "cumsum": lambda x: ag.cumsum(x * x, 0),
     "einsum": lambda x: ag.einsum("i,j->ij", x, x * x),
     "standardize": lambda x: ag.standardize(x * x, eps=0.01),
+    "einsum diagonal": lambda x: ag.einsum("ii->i", ag.outer(x, x * x)),
 }
 
 
@@ -155,5 +156,10 @@ def test_composites_return_tensors_for_array_inputs():
     assert all(isinstance(p, ag.Tensor) for p in pieces) and len(pieces) == 3
     assert isinstance(ag.flatten(np.ones((2, 3))), ag.Tensor)
     assert isinstance(ag.einsum("ij->j", np.ones((2, 3))), ag.Tensor)
+    with pytest.raises(ValueError, match=r"^einsum: axis 'j' of 'ij,jk' has sizes 3 and 1 "
+                                         r"\(broadcasting size-1 axes is not supported"):
+        ag.einsum("ij,jk", np.ones((2, 3)), np.ones((1, 2)))
+    with pytest.raises(ValueError, match=r"^einsum: 'ijk' names 3 axes of an operand"):
+        ag.einsum("ijk", np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"^flatten: axis 5 is out of range"):
         ag.flatten(np.ones((2, 3)), 5)

@@ -11,49 +11,67 @@ from .registry import composite, normalize_axis, primitive, prims
 
 
 def _parse(subscripts: str, xs) -> str:
-    """`subscripts` in explicit form ("ij,jk->ik"), checked against the operands."""
+    """`subscripts` in explicit form ("ij,jk->ik"): an ellipsis becomes letters of its own
+    (aligned from the right), the implicit output is spelled out; checked against the
+    operands' shapes."""
     if not isinstance(subscripts, str):
         raise TypeError(f"subscripts must be a string, got {type(subscripts).__name__}")
     spec = subscripts.replace(" ", "")
-    if "." in spec:
-        raise ValueError("ellipsis ('...') subscripts are not supported; name every axis")
     ins, arrow, out = spec.partition("->")
     terms = ins.split(",")
     if len(terms) != len(xs):
         raise ValueError(f"subscripts {subscripts!r} name {len(terms)} operands, got {len(xs)}")
+    spare = [ch for ch in _LETTERS if ch not in spec]
+    widest = max((x.ndim - len(t) + 3 for t, x in zip(terms, xs, strict=True) if "..." in t),
+                 default=0)
+    dots = "".join(spare[:widest])
+    terms = [t.replace("...", dots[widest - (x.ndim - len(t) + 3):]) if "..." in t else t
+             for t, x in zip(terms, xs, strict=True)]
     sizes: dict[str, int] = {}
     for term, x in zip(terms, xs, strict=True):
-        if not term.isalpha() and term:
-            raise ValueError(f"subscripts must be letters, got {term!r}")
+        if not (term.isalpha() or not term):
+            raise ValueError(f"subscripts must be letters (and '...'), got {subscripts!r}")
         if len(term) != x.ndim:
-            raise ValueError(f"{term!r} names {len(term)} axes of an operand of shape {x.shape}")
-        if len(set(term)) != len(term):
-            raise ValueError(f"a repeated letter within one operand ({term!r}, a diagonal) is "
-                             "not supported; use ag.diagonal or ag.trace")
+            raise ValueError(f"{subscripts!r} names {len(term)} axes of an operand of shape "
+                             f"{x.shape}")
         for ch, n in zip(term, x.shape, strict=True):
             if sizes.setdefault(ch, n) != n:
-                raise ValueError(f"axis {ch!r} has sizes {sizes[ch]} and {n} in {subscripts!r}")
-    if not arrow:
+                raise ValueError(f"axis {ch!r} of {subscripts!r} has sizes {sizes[ch]} and {n} "
+                                 "(broadcasting size-1 axes is not supported: broadcast first)")
+    if arrow:
+        out = out.replace("...", dots)
+    else:
         letters = "".join(terms)
-        out = "".join(sorted(ch for ch in set(letters) if letters.count(ch) == 1))
+        out = dots + "".join(sorted(ch for ch in set(letters) if letters.count(ch) == 1
+                                    and ch not in dots))
     if len(set(out)) != len(out) or any(ch not in sizes for ch in out):
-        raise ValueError(f"output {out!r} of {subscripts!r} must use each input letter once")
+        raise ValueError(f"output of {subscripts!r} must use each input letter at most once")
     return ",".join(terms) + "->" + out
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _einsum_vjp(i, g, ans, *xs, subscripts):
     ins, out = subscripts.split("->")
     terms = ins.split(",")
     target = terms[i]
+    unique = "".join(dict.fromkeys(target))  # a letter repeated in operand i: its diagonal
     others = [(t, x) for j, (t, x) in enumerate(zip(terms, xs, strict=True)) if j != i]
     present = set(out).union(*[set(t) for t, _ in others])
-    missing = "".join(ch for ch in target if ch not in present)  # summed in operand i alone
+    missing = "".join(ch for ch in unique if ch not in present)  # summed in operand i alone
     operands = [g] + [x for _, x in others]
     spec = [out] + [t for t, _ in others]
+    size = {ch: n for ch, n in zip(target, xs[i].shape, strict=True)}
     if missing:
-        operands.append(np.ones(tuple(xs[i].shape[target.index(ch)] for ch in missing)))
+        operands.append(np.ones(tuple(size[ch] for ch in missing)))
         spec.append(missing)
-    return prims.einsum(*operands, subscripts=",".join(spec) + "->" + target)
+    grad = prims.einsum(*operands, subscripts=",".join(spec) + "->" + unique)
+    if unique == target:
+        return grad
+    grids = np.indices(tuple(size[ch] for ch in unique), sparse=True)
+    index = tuple(grids[unique.index(ch)] for ch in target)
+    return prims.scatter_add(grad, index=index, shape=tuple(xs[i].shape))
 
 
 einsum_row = primitive(
@@ -66,8 +84,8 @@ einsum_row = primitive(
 
 
 def _einsum(subscripts: str, *operands: Any):
-    """Einstein summation (np.einsum) with letters for every axis; each operand's gradient is
-    again an einsum."""
+    """Einstein summation as np.einsum (explicit or implicit output, '...', repeated letters
+    for diagonals); each operand's gradient is again an einsum."""
     if not operands:
         raise ValueError("einsum needs at least one operand")
     operands = tuple(x if hasattr(x, "_apply_primitive") else np.asarray(x) for x in operands)
