@@ -555,3 +555,15 @@ def covered_names() -> set[str]:
     rows they are made of, so the registry test checks them by name."""
     tables = (BINARY, UNARY, REDUCTIONS, SCANS, SHAPE_OPS, CONV, NO_GRADIENT, COMPARISONS)
     return {key.split()[0] for table in tables for key in table}
+
+
+def test_numpy_functions_reach_the_new_reductions_as_methods(rng):
+    x = rng.normal(size=(3, 4))
+    t = ag.Tensor(x)
+    for name in ("var", "std", "prod", "argmax", "argmin", "all", "any", "cumsum", "cumprod"):
+        np.testing.assert_allclose(getattr(np, name)(t, axis=1).data,
+                                   getattr(np, name)(x, axis=1), rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(np.var(t, axis=0, ddof=1).data, np.var(x, axis=0, ddof=1))
+    np.testing.assert_allclose(t.std(1, keepdims=True).data, x.std(1, keepdims=True))
+    with pytest.raises(TypeError, match="var: only axis, ddof and keepdims"):
+        np.var(t, dtype=np.float32)

@@ -65,6 +65,20 @@ def _var_params(x, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> d
     return {**params, "ddof": int(ddof)}
 
 
+def _spread_method(function):
+    """`t.var(axis, ddof=..., keepdims=...)`, also reached by np.var(t), whose dtype and out
+    are accepted only at their no-op default None."""
+
+    def method(self, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
+               keepdims: bool = False, **numpy_kwargs: Any):
+        if dtype is not None or out is not None or numpy_kwargs:
+            raise TypeError(f"{function.__name__}: only axis, ddof and keepdims are supported "
+                            "on Tensors; cast with .astype(dtype)")
+        return function(self, axis, ddof, keepdims)
+
+    return method
+
+
 def _deviation(x, axis):
     return x - prims.mean(x, axis=axis, keepdims=True)
 
@@ -85,7 +99,7 @@ def _std_vjp(g, ans, x, axis, ddof, keepdims):
 
 var = primitive(
     "var", lambda x, axis, ddof, keepdims: x.var(axis=axis, ddof=ddof, keepdims=keepdims),
-    _var_vjp, prepare=_var_params, method=True,
+    _var_vjp, prepare=_var_params, method=_spread_method,
     source="{x}.var(axis={axis}, ddof={ddof}, keepdims={keepdims})",
     doc="Variance over `axis` with NumPy's ddof (0 by default; torch.var's default is 1), two "
         "passes: the mean of squared deviations.",
@@ -93,7 +107,7 @@ var = primitive(
 )
 std = primitive(
     "std", lambda x, axis, ddof, keepdims: x.std(axis=axis, ddof=ddof, keepdims=keepdims),
-    _std_vjp, prepare=_var_params, method=True,
+    _std_vjp, prepare=_var_params, method=_spread_method,
     source="{x}.std(axis={axis}, ddof={ddof}, keepdims={keepdims})",
     doc="Standard deviation over `axis` (ddof as in var); its gradient is 0 where it is 0.",
     formula=("{g} * ({x} - mean) / ((N - {ddof}) * {out})",),
