@@ -181,6 +181,9 @@ def test_contractions_and_rearrangements_against_torch(rng):
     _run_both(lambda x: ag.triu(x), lambda x: torch.triu(x), [m], rng)
     _run_both(lambda x: ag.pad(x, ((1, 0), (0, 0), (2, 1))),
               lambda x: F.pad(x, (2, 1, 0, 0, 1, 0)), [a], rng)
+    for mode, torch_mode in (("reflect", "reflect"), ("edge", "replicate"), ("wrap", "circular")):
+        _run_both(lambda x, m=mode: ag.pad(x, ((0, 0), (1, 2), (2, 1)), mode=m),
+                  lambda x, m=torch_mode: F.pad(x[None], (2, 1, 1, 2), mode=m)[0], [a], rng)
     _run_both(lambda x: ag.tile(x, (2, 1, 3)), lambda x: torch.tile(x, (2, 1, 3)), [a], rng)
     _run_both(lambda x: ag.repeat(x, 2, axis=1), lambda x: torch.repeat_interleave(x, 2, dim=1),
               [a], rng)

@@ -1,7 +1,7 @@
-"""Rearranging and gathering: pad (a row), and composites of the shape rows — squeeze,
-unsqueeze, flatten, ravel, moveaxis, flip, roll, tile, repeat, take_along_axis, gather, the
-split family and hstack/vstack. A composite records the rows it is made of, so its gradient is
-theirs (a gather's is a scatter-add, a tile's a sum)."""
+"""Rearranging and gathering: pad (a row; its other modes are gathers), and composites of the
+shape rows: squeeze, unsqueeze, flatten, ravel, moveaxis, flip, roll, tile, repeat,
+take_along_axis, gather, the split family and hstack/vstack. A composite records the rows it is
+made of, so its gradient is theirs (a gather's is a scatter-add, a tile's a sum)."""
 
 from __future__ import annotations
 
@@ -20,14 +20,25 @@ def _ints(value: Any, what: str) -> tuple[int, ...]:
 
 
 # --- pad ----------------------------------------------------------------------------------------
-def _pad_params(x, pad_width: Any, mode: str = "constant", constant_values: float = 0) -> dict:
-    if mode != "constant":
-        raise ValueError(f"only mode='constant' is supported, got {mode!r}")
+_INDEX_MODES = ("edge", "reflect", "symmetric", "wrap")
+
+
+def _pad_params(x, pad_width: Any, mode: str = "constant", constant_values: float = 0) -> Any:
     widths = np.broadcast_to(np.asarray(pad_width, dtype=object), (x.ndim, 2)).tolist()
     widths = tuple((int(a), int(b)) for a, b in widths)
     if any(a < 0 or b < 0 for a, b in widths):
         raise ValueError(f"pad widths must be non-negative, got {pad_width!r}")
-    return {"pad_width": widths, "value": float(constant_values)}
+    if mode == "constant":
+        return {"pad_width": widths, "value": float(constant_values)}
+    if mode not in _INDEX_MODES:
+        raise ValueError(f"mode must be 'constant' or one of {_INDEX_MODES}, got {mode!r}")
+    for axis, (a, b) in enumerate(widths):  # one gather per axis: the indices np.pad would copy
+        if a or b:
+            if x.shape[axis] == 0 or (mode == "reflect" and x.shape[axis] == 1):
+                raise ValueError(f"cannot pad an axis of size {x.shape[axis]} with mode {mode!r}")
+            source = np.pad(np.arange(x.shape[axis]), (a, b), mode=mode)
+            x = prims.getitem(x, index=(slice(None),) * axis + (source,))
+    return x
 
 
 pad = primitive(
@@ -35,7 +46,8 @@ pad = primitive(
     lambda g, ans, x, pad_width, value: prims.getitem(
         g, index=tuple(slice(a, a + n) for (a, _), n in zip(pad_width, x.shape, strict=True))),
     prepare=_pad_params, source="np.pad({x}, {pad_width}, constant_values={value})",
-    doc="Pad with a constant (np.pad's pad_width forms); the gradient is the inner slice.",
+    doc="np.pad with mode 'constant' (the gradient is the inner slice) or 'edge', 'reflect', "
+        "'symmetric', 'wrap' (gathers: copied elements collect their copies' gradients).",
     formula=("{g} without the padding",),
 )
 
