@@ -166,3 +166,16 @@ def test_saved_buffers_are_views_not_pixel_objects(rng):
     out = ag.conv2d(x, w, padding=1)
     # the node keeps only its inputs and output: no im2col matrix, nothing per pixel
     assert out.parents == (x, w) and out.data.nbytes == 8 * 8 * 16 * 16 * 8
+
+
+# PyTorch itself warns that an even kernel makes it copy a padded input: the reference's notice
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
+@pytest.mark.parametrize("k, d", [(3, 1), (4, 1), ((2, 3), 2), ((1, 4), 1)], ids=str)
+def test_string_padding_matches_torch(k, d, rng):
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x, w = rng.normal(size=(2, 3, 6, 7)), rng.normal(size=(4, 3, kh, kw))
+    for mode in ("same", "valid"):
+        _both(lambda x, w, m=mode: ag.conv2d(x, w, padding=m, dilation=d),
+              lambda x, w, m=mode: F.conv2d(x, w, padding=m, dilation=d), [x, w], rng)
+    with pytest.raises(ValueError, match="conv2d: padding='same' needs stride 1"):
+        ag.conv2d(x, w, stride=2, padding="same")
