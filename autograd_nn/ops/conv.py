@@ -181,38 +181,33 @@ def _conv2d_params(x, w, b: Any = None, stride: Any = 1, padding: Any = 0, dilat
             "(weight layout: out, in/groups, kh, kw)")
     dilation = _pair(dilation, "dilation", 1)
     stride = _pair(stride, "stride", 1)
+    uneven = None
     if isinstance(padding, str):
-        x, padding = _string_padding(x, padding, w.shape[2:], stride, dilation)
+        padding, uneven = _string_padding(padding, w.shape[2:], stride, dilation)
     params = {"stride": stride, "padding": _pair(padding, "padding", 0), "dilation": dilation,
               "groups": groups}
     _check_output(x.shape, w.shape[2:], params["stride"], params["padding"], params["dilation"])
-    if b is None and not isinstance(x, _Padded):
+    if b is None and uneven is None:
         return params
-    out = prims.conv2d(x.tensor if isinstance(x, _Padded) else x, w, **params)
+    if uneven is not None:
+        x = prims.pad(x, pad_width=uneven, value=0.0)
+    out = prims.conv2d(x, w, **params)
     return out if b is None else _with_bias(out, b, "conv2d")
 
 
-class _Padded:
-    """An input padded unevenly for padding="same" (conv2d then runs on it with padding 0)."""
-
-    def __init__(self, tensor) -> None:
-        self.tensor, self.shape = tensor, tensor.shape
-
-
-def _string_padding(x, mode: str, kernel, stride, dilation):
-    """PyTorch's padding="valid" (none) and "same" (stride 1; an odd total puts the extra row
-    and column at the end)."""
+def _string_padding(mode: str, kernel, stride, dilation):
+    """PyTorch's padding="valid" (none) and "same" (stride 1): (padding, None), or (0, the pad
+    widths) when a total is odd (the extra row and column go at the end)."""
     if mode == "valid":
-        return x, 0
+        return 0, None
     if mode != "same":
         raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {mode!r}")
     if stride != (1, 1):
         raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
     total = [dilation[i] * (kernel[i] - 1) for i in range(2)]
     if total[0] % 2 == 0 and total[1] % 2 == 0:
-        return x, (total[0] // 2, total[1] // 2)
-    widths = ((0, 0), (0, 0)) + tuple((t // 2, t - t // 2) for t in total)
-    return _Padded(prims.pad(x, pad_width=widths, value=0.0)), 0
+        return (total[0] // 2, total[1] // 2), None
+    return 0, ((0, 0), (0, 0)) + tuple((t // 2, t - t // 2) for t in total)
 
 
 def _fit_padding(x_shape, g_shape, kernel, stride, padding, dilation) -> tuple[int, int]:
