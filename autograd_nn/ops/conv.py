@@ -236,7 +236,7 @@ conv2d = primitive(
     prepare=_conv2d_params, source=_CONV_SOURCE,
     helper={**_KERNELS, "conv2d_forward": conv2d_forward},
     doc="2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), w (O, C/groups, kH, kW), "
-        "optional bias b (O,).",
+        "optional bias b (O,); padding is an int, a pair, 'same' or 'valid'.",
     formula=("conv_transpose2d({g}, {w})", "conv2d_weight({x}, {g})"),
 )
 
