@@ -221,3 +221,20 @@ def test_compiling_a_training_model_with_side_effects_is_refused(rng):
         expected, expected_grad = ag.value_and_grad(loss, argnums=1)(params, x)
         np.testing.assert_allclose(value.data, expected.data, rtol=1e-12)
         np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
+
+
+def test_embedding_padding_row_gets_no_gradient_as_in_torch(rng):
+    ours = nn.Embedding(6, 3, padding_idx=2, rng=0)
+    theirs = torch.nn.Embedding(6, 3, padding_idx=2, dtype=torch.float64)
+    np.testing.assert_array_equal(ours.weight.data[2], 0.0)
+    ours.weight.data[2] = 1.5  # a padding row that is no longer zero is still looked up
+    _load_into_torch(ours, theirs)
+    idx = np.array([[2, 1, 2], [0, 5, 2]])
+    out = ours(idx)
+    w = rng.normal(size=out.shape)
+    (out * w).sum().backward()
+    t_out = theirs(torch.tensor(idx))
+    (t_out * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(out.data, t_out.detach().numpy())
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-12)
+    assert not ours.weight.grad[2].any()

@@ -33,8 +33,9 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> T
     return x * (keep * np.asarray(1 / (1 - p), dtype=x.dtype))
 
 
-def embedding(indices: Any, weight: Any) -> Tensor:
-    """Rows of `weight` (num_embeddings, dim) picked by integer `indices` of any shape."""
+def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+    """Rows of `weight` (num_embeddings, dim) picked by integer `indices` of any shape; the
+    row `padding_idx` (if given) is looked up but gets no gradient, as in PyTorch."""
     idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
@@ -43,7 +44,11 @@ def embedding(indices: Any, weight: Any) -> Tensor:
     if bad.any():
         raise IndexError(f"embedding: index {int(idx[bad].reshape(-1)[0])} is out of range for "
                          f"{n} embeddings (valid: 0..{n - 1})")
-    return ag.getitem(weight, idx)
+    rows = ag.getitem(weight, idx)
+    if padding_idx is None:
+        return rows
+    values = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    return ag.where((idx == padding_idx)[..., None], values[idx], rows)
 
 
 class Dropout(Module):
@@ -65,17 +70,24 @@ class Dropout(Module):
 
 class Embedding(Module):
     """A table of `num_embeddings` vectors of size `embedding_dim`, initialised N(0, 1) like
-    PyTorch; `weight` has PyTorch's name and shape."""
+    PyTorch; `weight` has PyTorch's name and shape; `padding_idx` as in PyTorch."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, rng: Any = None,
-                 dtype: Any = np.float64) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 rng: Any = None, dtype: Any = np.float64) -> None:
         super().__init__()
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
-        self.weight = Parameter(I.as_rng(rng).normal(size=(self.num_embeddings,
-                                                           self.embedding_dim)).astype(dtype))
+        table = I.as_rng(rng).normal(size=(self.num_embeddings, self.embedding_dim))
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for "
+                                 f"{self.num_embeddings} embeddings")
+            padding_idx = int(padding_idx) % self.num_embeddings
+            table[padding_idx] = 0.0  # PyTorch starts the padding row at zero
+        self.padding_idx = padding_idx
+        self.weight = Parameter(table.astype(dtype))
 
     def forward(self, indices: Any) -> Tensor:
-        return embedding(indices, self.weight)
+        return embedding(indices, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
