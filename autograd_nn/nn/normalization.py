@@ -81,6 +81,11 @@ class _BatchNorm(Module):
         if not isinstance(num_features, (int, np.integer)) or num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got "
                              f"{num_features!r}")
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or \
+                not 0 <= momentum <= 1:
+            raise ValueError(f"{type(self).__name__}: momentum must be a number in [0, 1] "
+                             f"(PyTorch's cumulative momentum=None is not supported), got "
+                             f"{momentum!r}")
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
         self.weight = Parameter(np.ones(num_features, dtype)) if affine else None
         self.bias = Parameter(np.zeros(num_features, dtype)) if affine else None
