@@ -238,3 +238,18 @@ def test_embedding_padding_row_gets_no_gradient_as_in_torch(rng):
     np.testing.assert_allclose(out.data, t_out.detach().numpy())
     np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-12)
     assert not ours.weight.grad[2].any()
+
+
+def test_layer_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"BatchNorm2d: momentum must be a number in \[0, 1\]"):
+        nn.BatchNorm2d(3, momentum=None)
+    with pytest.raises(ValueError, match="Conv2d: groups=2 must divide in_channels=3"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="Conv2d: kernel_size must be a positive int, got 0"):
+        nn.Conv2d(3, 4, 0)
+    with pytest.raises(ValueError, match=r"Dropout: p must be in \[0, 1\], got 1.5"):
+        nn.Dropout(1.5)
+    with pytest.raises(ValueError, match="Embedding: padding_idx 7 is out of range"):
+        nn.Embedding(5, 2, padding_idx=7)
+    with pytest.raises(ValueError, match=r"layer_norm: input of shape \(2, 3\) does not end in"):
+        nn.LayerNorm(4)(np.ones((2, 3)))
