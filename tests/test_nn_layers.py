@@ -39,11 +39,20 @@ def _compare(ours, theirs, x, rng, rtol=1e-10):
     lambda: (nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, rng=2),
              torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2,
                                       dtype=torch.float64)),
+    lambda: (nn.Conv2d(4, 2, 3, padding=(2, 1), padding_mode="reflect", rng=3),
+             torch.nn.Conv2d(4, 2, 3, padding=(2, 1), padding_mode="reflect",
+                             dtype=torch.float64)),
+    lambda: (nn.Conv2d(4, 2, 3, stride=2, padding=1, padding_mode="circular", rng=4),
+             torch.nn.Conv2d(4, 2, 3, stride=2, padding=1, padding_mode="circular",
+                             dtype=torch.float64)),
+    lambda: (nn.Conv2d(4, 2, 3, padding=1, padding_mode="replicate", rng=5),
+             torch.nn.Conv2d(4, 2, 3, padding=1, padding_mode="replicate", dtype=torch.float64)),
     lambda: (nn.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1)),
     lambda: (nn.AvgPool2d(2), torch.nn.AvgPool2d(2)),
     lambda: (nn.Flatten(), torch.nn.Flatten()),
     lambda: (nn.LayerNorm((7, 6)), torch.nn.LayerNorm((7, 6), dtype=torch.float64)),
-], ids=["conv", "conv dilated", "conv transpose", "max pool", "avg pool", "flatten", "layer norm"])
+], ids=["conv", "conv dilated", "conv transpose", "conv reflect", "conv circular",
+        "conv replicate", "max pool", "avg pool", "flatten", "layer norm"])
 def test_layers_match_torch_with_the_same_state_dict(make, rng):
     ours, theirs = make()
     _load_into_torch(ours, theirs)

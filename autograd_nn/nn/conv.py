@@ -56,18 +56,32 @@ class _ConvBase(Module):
                 f"bias={self.bias is not None}")
 
 
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
 class Conv2d(_ConvBase):
     """2-D convolution: weight (out, in/groups, kh, kw) and bias (out,), initialised as PyTorch
-    does (uniform within ±1/sqrt(fan_in))."""
+    does (uniform within ±1/sqrt(fan_in)); `padding_mode` "zeros", "reflect", "replicate" or
+    "circular" as PyTorch's."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 rng: Any = None, dtype: Any = np.float64) -> None:
+                 padding_mode: str = "zeros", rng: Any = None, dtype: Any = np.float64) -> None:
         super().__init__("Conv2d", in_channels, out_channels, kernel_size, stride, padding,
                          dilation, groups, bias, rng, dtype)
+        if padding_mode != "zeros" and (padding_mode not in _PAD_MODES or
+                                        isinstance(padding, str)):
+            raise ValueError(f"Conv2d: padding_mode must be 'zeros' or one of "
+                             f"{sorted(_PAD_MODES)} (with numeric padding), got {padding_mode!r}")
+        self.padding_mode = padding_mode
 
     def forward(self, x: Any) -> Tensor:
-        return ag.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            ph, pw = padding if isinstance(padding, (tuple, list)) else (padding, padding)
+            x = ag.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode=_PAD_MODES[self.padding_mode])
+            padding = 0
+        return ag.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                          self.groups)
 
 
