@@ -574,3 +574,14 @@ def test_numpy_functions_reach_the_new_reductions_as_methods(rng):
     np.testing.assert_allclose(t.std(1, keepdims=True).data, x.std(1, keepdims=True))
     with pytest.raises(TypeError, match="var: only axis, ddof and keepdims"):
         np.var(t, dtype=np.float32)
+
+
+def test_erf_without_scipy_agrees(monkeypatch, rng):
+    import sys
+
+    x = rng.normal(size=(3, 4)) * 3
+    fast = (ag.erf(x).data, ag.erfc(x).data)
+    monkeypatch.setitem(sys.modules, "scipy.special", None)  # the import now fails
+    np.testing.assert_allclose(ag.erf(x).data, fast[0], rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(ag.erfc(x).data, fast[1], rtol=1e-14, atol=1e-300)
+    assert ag.erf(x.astype(np.float32)).dtype == np.float32

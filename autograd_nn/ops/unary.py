@@ -125,17 +125,27 @@ rsqrt = primitive(
 
 
 def erf_forward(x):
-    """The error function through math.erf, element by element (exact, not vectorised)."""
-    import math
+    """The error function: SciPy's when it is installed, else math.erf element by element."""
+    dtype = np.result_type(x, np.float32)
+    try:
+        from scipy.special import erf as vectorised
+    except ImportError:
+        import math
 
-    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=np.result_type(x, np.float32))
+        return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=dtype)
+    return np.asarray(vectorised(x), dtype=dtype)
 
 
 def erfc_forward(x):
-    """1 - erf(x) through math.erfc: no cancellation for large x."""
-    import math
+    """1 - erf(x) without cancellation for large x (SciPy's, else math.erfc per element)."""
+    dtype = np.result_type(x, np.float32)
+    try:
+        from scipy.special import erfc as vectorised
+    except ImportError:
+        import math
 
-    return np.asarray(np.frompyfunc(math.erfc, 1, 1)(x), dtype=np.result_type(x, np.float32))
+        return np.asarray(np.frompyfunc(math.erfc, 1, 1)(x), dtype=dtype)
+    return np.asarray(vectorised(x), dtype=dtype)
 
 
 erf = primitive(
