@@ -18,7 +18,7 @@ import numpy as np
 from . import engine, ops  # noqa: F401 (importing ops registers every row)
 from . import levels as levels_mod
 from .ops.batch_rules import elementwise
-from .ops.registry import PRIMITIVES, Call, Primitive
+from .ops.registry import COMPOSITES, PRIMITIVES, Call, Composite, Primitive
 from .saved import Saved
 from .state import thread
 
@@ -635,8 +635,55 @@ def _reflected(function: Callable) -> Callable:
     return method
 
 
+def _composite_function(comp: Composite) -> Callable[..., Tensor]:
+    """The public function of a composite: lifts its tensor arguments, names it in errors."""
+    name, body, n = comp.name, comp.function, comp.inputs
+
+    def function(*args: Any, **kwargs: Any) -> Any:
+        if comp.variadic:
+            args = (_lift_sequence(args[0] if args else (), name), *args[1:])
+        else:
+            args = (*lift_inputs(args[:n], name), *args[n:])
+        try:
+            out = body(*args, **kwargs)
+        except (ValueError, TypeError, IndexError) as err:
+            message = str(err)
+            raise type(err)(message if message.startswith(f"{name}:") else
+                            f"{name}: {message}") from None
+        if out.__class__ is _ndarray:  # all inputs were arrays: the rows ran NumPy only
+            return constant(out)
+        if out.__class__ is list:  # the split family
+            return [constant(o) if o.__class__ is _ndarray else o for o in out]
+        return out
+
+    function.__signature__ = _composite_signature(comp)
+    return function
+
+
+def _composite_signature(comp: Composite) -> inspect.Signature:
+    """A composite's signature: its tensor arguments typed as such, the rest as written."""
+    params = list(inspect.signature(comp.function, eval_str=True).parameters.values())
+    n = 1 if comp.variadic else comp.inputs
+    kind = Sequence[TensorLike] if comp.variadic else TensorLike
+    params = [q.replace(annotation=kind if i < n and q.kind is not q.VAR_POSITIONAL else
+                        Any if q.annotation is q.empty else q.annotation)
+              for i, q in enumerate(params)]
+    out = [q if q.annotation is not q.empty else q.replace(annotation=Any) for q in params]
+    return inspect.Signature(out, return_annotation=Any if comp.name.endswith("split")
+                             or comp.name == "split" else Tensor)
+
+
 def _generate() -> dict[str, Callable[..., Tensor]]:
     functions: dict[str, Callable[..., Tensor]] = {}
+    for comp in COMPOSITES.values():
+        function = _composite_function(comp)
+        function.__name__ = function.__qualname__ = comp.name
+        function.__doc__ = comp.doc
+        function.__module__ = "autograd_nn"
+        function.composite = comp
+        functions[comp.name] = function
+        if comp.method:
+            setattr(Tensor, comp.method if isinstance(comp.method, str) else comp.name, function)
     for prim in PRIMITIVES.values():
         function = _public_function(prim)
         function.__name__ = function.__qualname__ = prim.name
@@ -660,6 +707,7 @@ FUNCTIONS = _generate()
 _OPERATORS = {
     "add": ("__add__", "__radd__"), "sub": ("__sub__", "__rsub__"),
     "mul": ("__mul__", "__rmul__"), "div": ("__truediv__", "__rtruediv__"),
+    "mod": ("__mod__", "__rmod__"),
     "power": ("__pow__", "__rpow__"), "matmul": ("__matmul__", "__rmatmul__"),
     "equal": ("__eq__", None), "not_equal": ("__ne__", None), "less": ("__lt__", None),
     "less_equal": ("__le__", None), "greater": ("__gt__", None),

@@ -438,6 +438,98 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
     return {"compile_ms": compile_ms, **{k: v * 1e3 for k, v in best.items()}}
 
 
+# --- 6. convolution: conv2d forward+backward and one digits-CNN training step, vs PyTorch -------
+def _one_thread():
+    """NumPy's BLAS and PyTorch both on one thread for the convolution rows (small GEMMs: the
+    thread pools only add noise on a shared machine); a no-op context without threadpoolctl."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def convolution(repeats: int) -> list[dict]:
+    rows = []
+    rng = np.random.default_rng(0)
+    threads = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(1)
+    try:
+        with _one_thread():
+            for label, xs, ws in (("conv2d (32,1,8,8) -> 16 ch 3x3, pad 1", (32, 1, 8, 8),
+                                   (16, 1, 3, 3)),
+                                  ("conv2d (32,16,8,8) -> 32 ch 3x3, pad 1", (32, 16, 8, 8),
+                                   (32, 16, 3, 3))):
+                rows.append(_conv_row(label, rng.normal(size=xs).astype(np.float32),
+                                      rng.normal(size=ws).astype(np.float32), repeats))
+            rows.append(_cnn_step_row(repeats))
+    finally:
+        if torch is not None:
+            torch.set_num_threads(threads)
+    return rows
+
+
+def _conv_row(label: str, x: np.ndarray, w: np.ndarray, repeats: int) -> dict:
+    b = np.zeros(w.shape[0], np.float32)
+    xt, wt, bt = (ag.Tensor(a, requires_grad=True) for a in (x, w, b))
+
+    def ag_run():
+        xt.grad = wt.grad = bt.grad = None
+        ag.conv2d(xt, wt, bt, padding=1).sum().backward()
+
+    fns = {"ag": timed(lambda: [ag_run() for _ in range(20)])}
+    if torch is not None:
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+
+        def torch_run():
+            tx.grad = tw.grad = tb.grad = None
+            torch.nn.functional.conv2d(tx, tw, tb, padding=1).sum().backward()
+
+        torch_run()
+        ag_run()
+        np.testing.assert_allclose(wt.grad, tw.grad.numpy(), rtol=1e-3, atol=1e-3)
+        fns["torch"] = timed(lambda: [torch_run() for _ in range(20)])
+    best = best_of_interleaved(fns, repeats)
+    return {"label": label, **{k: v / 20 * 1e6 for k, v in best.items()}}
+
+
+def _cnn_step_row(repeats: int) -> dict:
+    from autograd_nn.tutorials import digits_cnn
+
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 10, size=32)
+    model = digits_cnn.make_model(0)
+    opt = ag.optim.Adam(model.parameters(), lr=1e-3)
+
+    def ag_step():
+        opt.zero_grad()
+        ag.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    fns = {"ag": timed(lambda: [ag_step() for _ in range(10)])}
+    if torch is not None:
+        tn = torch.nn
+        net = tn.Sequential(tn.Conv2d(1, 16, 3, padding=1), tn.BatchNorm2d(16), tn.ReLU(),
+                            tn.Conv2d(16, 32, 3, padding=1), tn.BatchNorm2d(32), tn.ReLU(),
+                            tn.MaxPool2d(2), tn.Flatten(), tn.Dropout(0.25), tn.Linear(512, 10))
+        t_opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        tx, ty = torch.tensor(x), torch.tensor(y)
+
+        def torch_step():
+            t_opt.zero_grad()
+            tn.functional.cross_entropy(net(tx), ty).backward()
+            t_opt.step()
+
+        fns["torch"] = timed(lambda: [torch_step() for _ in range(10)])
+    best = best_of_interleaved(fns, repeats)
+    return {"label": "digits CNN, one training step (batch 32, Adam)",
+            **{k: v / 10 * 1e6 for k, v in best.items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -526,6 +618,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{per['compiled_ms'] / per['numpy_ms']:.2f}× | {r['compile_ms']:.0f} |")
         for k, _ in extra:
             line += f" {per[k]:.3f} | {per[k] / per['numpy_ms']:.2f}× |"
+        lines.append(line)
+    conv_rows = convolution(repeats)
+    lines += ["", "| convolution, float32, one thread each | autograd_nn µs |"
+                  + (" PyTorch eager µs | ratio |" if torch is not None else ""),
+              "|---|---|" + ("---|---|" if torch is not None else "")]
+    for r in conv_rows:
+        line = f"| {r['label']} | {r['ag']:.0f} |"
+        if torch is not None:
+            line += f" {r['torch']:.0f} | {r['ag'] / r['torch']:.2f}× |"
         lines.append(line)
     text = "\n".join(lines)
     print(text)

@@ -97,7 +97,8 @@ def _op_cases(rng):
     for name, (f, _, *samplers) in {**test_core_ops.BINARY, **test_core_ops.UNARY}.items():
         yield name, f, [s(rng, (3, 4)) for s in samplers]
     x = rng.normal(size=(2, 3, 4))
-    for name, (f, _) in {**test_core_ops.SHAPE_OPS, **test_core_ops.REDUCTIONS}.items():
+    for name, (f, _) in {**test_core_ops.SHAPE_OPS, **test_core_ops.REDUCTIONS,
+                         **test_core_ops.SCANS}.items():
         yield name, f, [x]
     yield "where", lambda a: ag.where(a > 0, a, 1.0), [x]
     yield "softmax", ag.softmax, [x]
@@ -108,6 +109,8 @@ def _op_cases(rng):
     yield "concatenate", lambda a: ag.concatenate([a, a * 2.0], axis=1), [x]
     yield "stack", lambda a: ag.stack([a, a * 2.0]), [x]
     yield "astype", lambda a: a.astype(np.float32) * 2.0, [x]
+    for name, (f, _, shapes) in test_core_ops.CONV.items():
+        yield name, f, [rng.normal(size=s) for s in shapes]
 
 
 def test_every_op_compiles_forward_and_gradient(rng):
@@ -128,6 +131,10 @@ def test_every_op_compiles_forward_and_gradient(rng):
     for name, (f, _) in test_core_ops.COMPARISONS.items():
         a, b = rng.integers(0, 3, size=(3, 4)).astype(float), rng.normal(size=4).round()
         _assert_tree_close(ag.compile(f)(a, b), f(ag.Tensor(a), ag.Tensor(b)))
+        seen.add(name)
+    for name, (f, _) in test_core_ops.NO_GRADIENT.items():
+        x = rng.normal(size=(2, 3, 5, 4))
+        _assert_tree_close(ag.compile(f)(x), f(ag.Tensor(x)))
         seen.add(name)
     missing = set(ag.PRIMITIVES) - seen - {"scatter_add"}  # scatter_add: getitem's backward
     assert not missing, missing

@@ -6,7 +6,9 @@ The references are written with plain NumPy here, independently of the ops' own 
 from __future__ import annotations
 
 import itertools
+import math
 
+import conv_reference as ref
 import numpy as np
 import pytest
 from numeric import numeric_grad
@@ -42,7 +44,50 @@ def _normal(rng, shape):
     return rng.normal(size=shape)
 
 
+def _in_unit(rng, shape):
+    return rng.uniform(-0.9, 0.9, size=shape)
+
+
+def _off_grid(rng, shape):
+    """Values at least 0.1 away from every integer and half-integer (where rounding jumps)."""
+    return rng.integers(-3, 3, size=shape) + rng.choice([0.2, 0.3, 0.7, 0.8], size=shape)
+
+
+def _small_signed(rng, shape):
+    return rng.uniform(0.2, 0.8, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def _wide_signed(rng, shape):
+    return rng.uniform(1.5, 2.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def _away_from(*points):
+    def sample(rng, shape):
+        x = rng.uniform(-8.0, 8.0, size=shape)
+        for p in points:  # nudge values within 0.2 of a kink away from it
+            x = np.where(np.abs(x - p) < 0.2, p + 0.5, x)
+        return x
+
+    return sample
+
+
+_erf_ref = np.vectorize(math.erf)
+_erfc_ref = np.vectorize(math.erfc)
+
+
+def _gelu_ref(x):
+    return 0.5 * x * (1 + _erf_ref(x / np.sqrt(2)))
+
+
+def _gelu_tanh_ref(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
 BINARY = {
+    "mod": (ag.mod, np.mod, _small_signed, _wide_signed),
+    "mod operator": (lambda a, b: a % b, np.mod, _small_signed, _wide_signed),
+    "hypot": (ag.hypot, np.hypot, _signed_away_from_zero, _normal),
+    "arctan2": (ag.arctan2, np.arctan2, _normal, _signed_away_from_zero),
     "add": (lambda a, b: a + b, np.add, _normal, _normal),
     "sub": (lambda a, b: a - b, np.subtract, _normal, _normal),
     "mul": (lambda a, b: a * b, np.multiply, _normal, _normal),
@@ -111,6 +156,40 @@ UNARY = {
     "rdiv": (lambda x: 1.0 / x, lambda x: 1.0 / x, _signed_away_from_zero),
     "rsub": (lambda x: 3.0 - x, lambda x: 3.0 - x, _normal),
     "rpow": (lambda x: 2.0 ** x, lambda x: 2.0 ** x, _normal),
+    "rmod": (lambda x: 5.0 % x, lambda x: 5.0 % x,  # 5 / x stays between 2 and 3 (no jump)
+             lambda rng, shape: rng.uniform(1.8, 2.4, size=shape) * rng.choice([-1.0, 1.0],
+                                                                               size=shape)),
+    "arcsin": (ag.arcsin, np.arcsin, _in_unit),
+    "arccos": (ag.arccos, np.arccos, _in_unit),
+    "arctan": (ag.arctan, np.arctan, _normal),
+    "sinh": (ag.sinh, np.sinh, _normal),
+    "cosh": (ag.cosh, np.cosh, _normal),
+    "log10": (ag.log10, np.log10, _positive),
+    "expm1": (ag.expm1, np.expm1, _normal),
+    "reciprocal": (ag.reciprocal, lambda x: 1 / x, _signed_away_from_zero),
+    "rsqrt": (ag.rsqrt, lambda x: 1 / np.sqrt(x), _positive),
+    "erf": (ag.erf, _erf_ref, _normal),
+    "erfc": (ag.erfc, _erfc_ref, _normal),
+    "floor": (ag.floor, np.floor, _off_grid),
+    "ceil": (ag.ceil, np.ceil, _off_grid),
+    "trunc": (ag.trunc, np.trunc, _off_grid),
+    "round": (ag.round, np.round, _off_grid),
+    "leaky_relu": (lambda x: ag.leaky_relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x),
+                   _signed_away_from_zero),
+    "elu": (lambda x: ag.elu(x, 1.5), lambda x: np.where(x > 0, x, 1.5 * (np.exp(x) - 1)),
+            _signed_away_from_zero),
+    "softplus": (ag.softplus, lambda x: np.log(1 + np.exp(x)), _normal),
+    "softplus beta": (lambda x: ag.softplus(x, beta=2.0, threshold=3.0),
+                      lambda x: np.where(2 * x > 3, x, np.log(1 + np.exp(2 * x)) / 2),
+                      _away_from(1.5)),
+    "hardtanh": (lambda x: ag.hardtanh(x, -2.0, 3.0), lambda x: np.clip(x, -2, 3),
+                 _away_from(-2.0, 3.0)),
+    "relu6": (ag.relu6, lambda x: np.clip(x, 0, 6), _away_from(0.0, 6.0)),
+    "gelu": (ag.gelu, _gelu_ref, _normal),
+    "gelu tanh": (lambda x: ag.gelu(x, approximate="tanh"), _gelu_tanh_ref, _normal),
+    "silu": (ag.silu, lambda x: x / (1 + np.exp(-x)), _normal),
+    "softsign": (ag.softsign, lambda x: x / (1 + np.abs(x)), _signed_away_from_zero),
+    "standardize": (ag.standardize, lambda x: (x - x.mean()) / np.sqrt(x.var() + 1e-5), _normal),
 }
 
 
@@ -135,6 +214,11 @@ REDUCTIONS = {
     "mean": (ag.mean, np.mean),
     "max": (ag.max, np.max),
     "min": (ag.min, np.min),
+    "prod": (ag.prod, np.prod),
+    "var": (ag.var, np.var),
+    "std": (ag.std, np.std),
+    "norm": (ag.norm, lambda x, axis=None, keepdims=False: np.sqrt(
+        np.sum(x * x, axis=axis, keepdims=keepdims))),
     "logsumexp": (
         ag.logsumexp,
         lambda x, axis=None, keepdims=False: np.log(
@@ -142,6 +226,53 @@ REDUCTIONS = {
         ),
     ),
 }
+
+
+SCANS = {"cumsum": (ag.cumsum, np.cumsum), "cumprod": (ag.cumprod, np.cumprod)}
+
+
+@pytest.mark.parametrize("name", sorted(SCANS))
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_scan_gradients(name, shape, rng):
+    f_ag, f_np = SCANS[name]
+    x = rng.normal(size=shape)
+    for axis in [None, *range(-len(shape), len(shape))]:
+        _check(lambda t, axis=axis: f_ag(t, axis), lambda a, axis=axis: f_np(a, axis=axis),
+               [x], rng)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4)], ids=str)
+def test_products_with_zeros_have_exact_gradients(shape, rng):
+    x = rng.normal(size=shape)
+    x.reshape(-1)[[1, 3]] = 0.0  # one zero or two in a slice: both cases of the rule
+    for axis in [None, *range(len(shape))]:
+        _check(lambda t, axis=axis: ag.prod(t, axis=axis), lambda a, axis=axis: np.prod(a, axis),
+               [x], rng)
+        if axis is not None:
+            _check(lambda t, axis=axis: ag.cumprod(t, axis), lambda a, axis=axis: np.cumprod(
+                a, axis), [x], rng)
+
+
+@pytest.mark.parametrize("ddof", [1, 2])
+def test_var_and_std_with_ddof(ddof, rng):
+    x = rng.normal(size=(4, 5))
+    for axis in (None, 0, 1, (0, 1)):
+        for f_ag, f_np in ((ag.var, np.var), (ag.std, np.std)):
+            _check(lambda t, a=axis, f=f_ag: f(t, a, ddof),
+                   lambda v, a=axis, f=f_np: f(v, a, ddof=ddof), [x], rng)
+
+
+def test_norm_orders_and_extremes(rng):
+    x = rng.normal(size=(3, 4))
+    for ord_ in (1, 3, np.inf, -np.inf, 2):
+        _check(lambda t, o=ord_: ag.norm(t, o, axis=1),
+               lambda a, o=ord_: np.linalg.norm(a, o, axis=1), [x], rng)
+    _check(lambda t: ag.norm(t, "fro"), lambda a: np.linalg.norm(a, "fro"), [x], rng)
+    big = np.array([3e200, 4e200])
+    assert ag.norm(big).item() == pytest.approx(5e200, rel=1e-15)
+    np.testing.assert_array_equal(ag.grad(lambda t: ag.norm(t))(np.zeros(3)), np.zeros(3))
+    with pytest.raises(ValueError, match=r"norm: ord=2 over 2 axes is a matrix norm"):
+        ag.norm(x, 2)
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
@@ -217,6 +348,9 @@ def test_getitem_repeated_index_counts_twice():
     np.testing.assert_array_equal(x.grad, [3.0, 0.0, 1.0])
 
 
+_IDX = np.random.default_rng(7).integers(0, 4, size=(2, 3, 5))
+_SIGNS = np.arange(2 * 2 * 3 * 2).reshape(2, 2, 3, 2) % 3 - 1.0
+
 SHAPE_OPS = {  # on a (2, 3, 4) input
     "reshape": (lambda t: t.reshape(4, 6), lambda a: a.reshape(4, 6)),
     "reshape -1": (lambda t: t.reshape(-1), lambda a: a.reshape(-1)),
@@ -229,6 +363,68 @@ SHAPE_OPS = {  # on a (2, 3, 4) input
     "sum_to": (lambda t: ag.sum_to(t, (3, 1)), lambda a: a.sum(axis=0).sum(axis=1, keepdims=True)),
     "scatter_add": (lambda t: ag.scatter_add(t, (slice(None), 1), (2, 5, 3, 4)),
                     lambda a: np.stack([np.zeros_like(a), a, *[np.zeros_like(a)] * 3], axis=1)),
+    "pad": (lambda t: ag.pad(t, ((0, 1), (2, 0), (1, 1)), constant_values=3.0),
+            lambda a: np.pad(a, ((0, 1), (2, 0), (1, 1)), constant_values=3.0)),
+    "pad reflect": (lambda t: ag.pad(t, ((1, 1), (0, 2), (3, 1)), mode="reflect"),
+                    lambda a: np.pad(a, ((1, 1), (0, 2), (3, 1)), mode="reflect")),
+    "pad edge": (lambda t: ag.pad(t, 2, mode="edge"), lambda a: np.pad(a, 2, mode="edge")),
+    "pad wrap": (lambda t: ag.pad(t, ((0, 0), (1, 4), (2, 2)), mode="wrap"),
+                 lambda a: np.pad(a, ((0, 0), (1, 4), (2, 2)), mode="wrap")),
+    "pad symmetric": (lambda t: ag.pad(t, ((0, 1), (2, 2), (0, 0)), mode="symmetric"),
+                      lambda a: np.pad(a, ((0, 1), (2, 2), (0, 0)), mode="symmetric")),
+    "squeeze": (lambda t: ag.squeeze(t[:, :1, None]), lambda a: np.squeeze(a[:, :1, None])),
+    "squeeze axis": (lambda t: t[:1].squeeze(0), lambda a: a[:1].squeeze(0)),
+    "unsqueeze": (lambda t: t.unsqueeze(-1), lambda a: a[..., None]),
+    "flatten": (lambda t: ag.flatten(t, 1), lambda a: a.reshape(2, 12)),
+    "flatten method": (lambda t: t.flatten(), lambda a: a.flatten()),
+    "ravel": (lambda t: t.ravel(), np.ravel),
+    "moveaxis": (lambda t: ag.moveaxis(t, [0, 1], [2, 0]),
+                 lambda a: np.moveaxis(a, [0, 1], [2, 0])),
+    "flip": (lambda t: ag.flip(t, 1), lambda a: np.flip(a, 1)),
+    "flip all": (lambda t: t.flip(), np.flip),
+    "roll": (lambda t: ag.roll(t, (1, -2), (0, 2)), lambda a: np.roll(a, (1, -2), (0, 2))),
+    "roll flat": (lambda t: ag.roll(t, 5), lambda a: np.roll(a, 5)),
+    "tile": (lambda t: ag.tile(t, (2, 1, 1, 3)), lambda a: np.tile(a, (2, 1, 1, 3))),
+    "repeat": (lambda t: ag.repeat(t, [1, 0, 3], axis=1), lambda a: np.repeat(a, [1, 0, 3], 1)),
+    "repeat flat": (lambda t: t.repeat(2), lambda a: a.repeat(2)),
+    "take_along_axis": (lambda t: ag.take_along_axis(t, _IDX, axis=2),
+                        lambda a: np.take_along_axis(a, _IDX, axis=2)),
+    "gather": (lambda t: ag.gather(t, 1, _IDX[:, :2, :3] % 3),
+               lambda a: np.take_along_axis(a[:, :, :3], _IDX[:, :2, :3] % 3, axis=1)),
+    "split": (lambda t: ag.stack(ag.split(t, 2, axis=2)) * _SIGNS,
+              lambda a: np.stack(np.split(a, 2, axis=2)) * _SIGNS),
+    "array_split": (lambda t: ag.concatenate(ag.array_split(t, 3, axis=2)[::-1], axis=2),
+                    lambda a: np.concatenate(np.array_split(a, 3, axis=2)[::-1], axis=2)),
+    "hsplit": (lambda t: ag.hsplit(t, [1])[1], lambda a: np.hsplit(a, [1])[1]),
+    "vsplit": (lambda t: ag.vsplit(t, 2)[0], lambda a: np.vsplit(a, 2)[0]),
+    "hstack": (lambda t: ag.hstack([t, t[:, :1] * 2]), lambda a: np.hstack([a, a[:, :1] * 2])),
+    "hstack 1-D": (lambda t: ag.hstack([t[0, 0], t[1, 1]]),
+                   lambda a: np.hstack([a[0, 0], a[1, 1]])),
+    "vstack": (lambda t: ag.vstack([t[0], t[1, 0]]), lambda a: np.vstack([a[0], a[1, 0]])),
+    "einsum": (lambda t: ag.einsum("abc,cd,b->da", t, t[0].T, t[1, :, 0]),
+               lambda a: np.einsum("abc,cd,b->da", a, a[0].T, a[1, :, 0])),
+    "einsum implicit": (lambda t: ag.einsum("ijk,ilk", t, t), lambda a: np.einsum("ijk,ilk", a, a)),
+    "einsum sum out": (lambda t: ag.einsum("ijk->j", t), lambda a: np.einsum("ijk->j", a)),
+    "einsum ellipsis": (lambda t: ag.einsum("...j,jk->...k", t, t[0].T),
+                        lambda a: np.einsum("...j,jk->...k", a, a[0].T)),
+    "einsum diagonal": (lambda t: ag.einsum("iji,jk->ijk", t[:, :, :2], t[0]),
+                        lambda a: np.einsum("iji,jk->ijk", a[:, :, :2], a[0])),
+    "einsum trace": (lambda t: ag.einsum("ii", t[0, :, :3]),
+                     lambda a: np.einsum("ii", a[0, :, :3])),
+    "tensordot": (lambda t: ag.tensordot(t, t[0], axes=([1, 2], [0, 1])),
+                  lambda a: np.tensordot(a, a[0], axes=([1, 2], [0, 1]))),
+    "tensordot int": (lambda t: ag.tensordot(t, t[0].T, 1),
+                      lambda a: np.tensordot(a, a[0].T, 1)),
+    "outer": (lambda t: ag.outer(t[0], t[1, 0]), lambda a: np.outer(a[0], a[1, 0])),
+    "diagonal": (lambda t: t.diagonal(1, 1, 2), lambda a: a.diagonal(1, 1, 2)),
+    "trace": (lambda t: ag.trace(t, -1, 0, 1), lambda a: np.trace(a, -1, 0, 1)),
+    "diag": (lambda t: ag.diag(t[0], 1), lambda a: np.diag(a[0], 1)),
+    "diag of vector": (lambda t: ag.diag(t[0, 0], -2), lambda a: np.diag(a[0, 0], -2)),
+    "tril": (lambda t: ag.tril(t, -1), lambda a: np.tril(a, -1)),
+    "triu": (lambda t: ag.triu(t, 1), lambda a: np.triu(a, 1)),
+    "standardize axes": (lambda t: ag.standardize(t, axis=(0, 2), eps=0.1),
+                         lambda a: (a - a.mean((0, 2), keepdims=True)) / np.sqrt(
+                             a.var((0, 2), keepdims=True) + 0.1)),
 }
 
 
@@ -236,6 +432,31 @@ SHAPE_OPS = {  # on a (2, 3, 4) input
 def test_shape_op_gradients(name, rng):
     f_ag, f_np = SHAPE_OPS[name]
     _check(f_ag, f_np, [rng.normal(size=(2, 3, 4))], rng)
+
+
+# rows whose result has no gradient (indices, booleans): name -> (function, NumPy reference)
+NO_GRADIENT = {
+    "argmax": (lambda x: ag.argmax(x, axis=2), lambda x: np.argmax(x, axis=2)),
+    "argmin": (lambda x: x.argmin(keepdims=True), lambda x: x.argmin(keepdims=True)),
+    "all": (lambda x: ag.all(x > 0, axis=(0, 3)), lambda x: np.all(x > 0, axis=(0, 3))),
+    "any": (lambda x: (x > 1).any(1), lambda x: (x > 1).any(1)),
+    "max_pool2d_indices": (
+        lambda x: ag.max_pool2d_indices(x, 2),
+        lambda x: np.arange(x.size).reshape(x.shape)[:, :, :4, :4].reshape(2, 3, 2, 2, 2, 2)
+        .transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 2, 2, 4)[
+            tuple(np.indices((2, 3, 2, 2))) + (x[:, :, :4, :4].reshape(2, 3, 2, 2, 2, 2)
+                                               .transpose(0, 1, 2, 4, 3, 5)
+                                               .reshape(2, 3, 2, 2, 4).argmax(axis=-1),)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NO_GRADIENT))
+def test_rows_without_gradient(name, rng):
+    f_ag, f_np = NO_GRADIENT[name]
+    x = rng.normal(size=(2, 3, 5, 4))
+    out = f_ag(ag.Tensor(x, requires_grad=True))
+    np.testing.assert_array_equal(out.data, f_np(x))
+    assert not out.requires_grad and out.is_leaf
 
 
 COMPARISONS = {
@@ -257,11 +478,47 @@ def test_comparisons_have_no_gradient(name, rng):
     assert getattr(ag, name)(a, b).dtype == np.bool_  # also a public function
 
 
+# name -> (autograd function, slow NumPy reference, input shapes); NCHW, PyTorch's weight layout
+CONV = {
+    "conv2d": (lambda x, w: ag.conv2d(x, w, stride=(2, 1), padding=1, dilation=(1, 2)),
+               lambda x, w: ref.conv2d(x, w, (2, 1), 1, (1, 2)), [(2, 3, 6, 7), (4, 3, 3, 2)]),
+    "conv2d groups": (lambda x, w: ag.conv2d(x, w, groups=2, padding=(0, 1)),
+                      lambda x, w: ref.conv2d(x, w, 1, (0, 1), 1, 2), [(2, 4, 5, 5), (6, 2, 2, 3)]),
+    "conv2d bias": (lambda x, w, b: ag.conv2d(x, w, b, stride=2),
+                    lambda x, w, b: ref.conv2d(x, w, 2) + b.reshape(1, -1, 1, 1),
+                    [(1, 2, 5, 6), (3, 2, 3, 3), (3,)]),
+    "conv_transpose2d": (
+        lambda y, w: ag.conv_transpose2d(y, w, stride=2, padding=1, output_padding=1),
+        lambda y, w: ref.conv_transpose2d(y, w, 2, 1, 1), [(2, 3, 3, 4), (3, 2, 3, 2)]),
+    "conv_transpose2d groups": (
+        lambda y, w: ag.conv_transpose2d(y, w, groups=2, dilation=2),
+        lambda y, w: ref.conv_transpose2d(y, w, 1, 0, 0, 2, 2), [(1, 4, 3, 3), (4, 1, 2, 2)]),
+    "conv2d_weight": (
+        lambda x, gy: ag.conv2d_weight(x, gy, kernel=(2, 3), stride=2, padding=1),
+        lambda x, gy: np.stack([np.stack([(ref.conv2d(x[:, [c]], np.eye(6).reshape(6, 1, 2, 3),
+                                                      2, 1) * gy[:, [o]]).sum(axis=(0, 2, 3))
+                                          .reshape(2, 3) for c in range(2)]) for o in range(3)]),
+        [(2, 2, 5, 5), (2, 3, 3, 3)]),
+    "max_pool2d": (lambda x: ag.max_pool2d(x, 2), lambda x: ref.pool2d(x, 2), [(2, 3, 5, 4)]),
+    "max_pool2d overlapping": (lambda x: ag.max_pool2d(x, 3, stride=2, padding=1),
+                               lambda x: ref.pool2d(x, 3, 2, 1), [(2, 2, 6, 5)]),
+    "avg_pool2d": (lambda x: ag.avg_pool2d(x, (2, 3), stride=1, padding=1),
+                   lambda x: ref.pool2d(x, (2, 3), 1, 1, np.mean, 0.0), [(2, 2, 4, 5)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONV))
+def test_convolution_and_pooling_gradients(name, rng):
+    f_ag, f_np, shapes = CONV[name]
+    _check(f_ag, f_np, [rng.normal(size=s) for s in shapes], rng)
+
+
 def covered_primitives(rng) -> set[str]:
     """The primitives the rows of this module's tables run (for the registry coverage test)."""
     recorded = {t.op for out in table_runs(rng) for t in ag.engine.topological_order([out])
                 if t.op}
-    return recorded | set(COMPARISONS)  # comparisons record no node: their table names them
+    # comparisons (and other rows without gradient) record no node: their tables name them
+    return recorded | set(COMPARISONS) | set(NO_GRADIENT)
 
 
 def table_runs(rng) -> list:
@@ -269,11 +526,14 @@ def table_runs(rng) -> list:
     runs = [f(*[ag.Tensor(s(rng, (3, 4)), requires_grad=True) for s in samplers])
             for f, _, *samplers in list(BINARY.values()) + list(UNARY.values())]
     x = ag.Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
-    runs += [f(x) for f, _ in list(SHAPE_OPS.values()) + list(REDUCTIONS.values())]
+    runs += [f(x) for f, _ in list(SHAPE_OPS.values()) + list(REDUCTIONS.values())
+             + list(SCANS.values())]
     runs += [f(x, x) for f, _ in COMPARISONS.values()]
     runs += [ag.where(x.data > 0, x, 1.0), ag.softmax(x), ag.log_softmax(x),
              x @ x.transpose(0, 2, 1), ag.dot(x[0], x[0].T), x[np.array([0, 1, 1])],
              ag.concatenate([x, x]), ag.stack([x, x]), x.astype(np.float32)]
+    runs += [f(*[ag.Tensor(rng.normal(size=s), requires_grad=True) for s in shapes])
+             for f, _, shapes in CONV.values()]
     return runs
 
 
@@ -301,3 +561,33 @@ def test_concatenate_mixed_constant_and_tensor(rng):
     out = ag.concatenate([a, np.zeros((1, 2))], axis=0)
     (out * np.arange(6.0).reshape(3, 2)).sum().backward()
     np.testing.assert_array_equal(a.grad, np.arange(4.0).reshape(2, 2))
+
+
+def covered_names() -> set[str]:
+    """Every op name the tables of this module list (their first word): composites record the
+    rows they are made of, so the registry test checks them by name."""
+    tables = (BINARY, UNARY, REDUCTIONS, SCANS, SHAPE_OPS, CONV, NO_GRADIENT, COMPARISONS)
+    return {key.split()[0] for table in tables for key in table}
+
+
+def test_numpy_functions_reach_the_new_reductions_as_methods(rng):
+    x = rng.normal(size=(3, 4))
+    t = ag.Tensor(x)
+    for name in ("var", "std", "prod", "argmax", "argmin", "all", "any", "cumsum", "cumprod"):
+        np.testing.assert_allclose(getattr(np, name)(t, axis=1).data,
+                                   getattr(np, name)(x, axis=1), rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(np.var(t, axis=0, ddof=1).data, np.var(x, axis=0, ddof=1))
+    np.testing.assert_allclose(t.std(1, keepdims=True).data, x.std(1, keepdims=True))
+    with pytest.raises(TypeError, match="var: only axis, ddof and keepdims"):
+        np.var(t, dtype=np.float32)
+
+
+def test_erf_without_scipy_agrees(monkeypatch, rng):
+    import sys
+
+    x = rng.normal(size=(3, 4)) * 3
+    fast = (ag.erf(x).data, ag.erfc(x).data)
+    monkeypatch.setitem(sys.modules, "scipy.special", None)  # the import now fails
+    np.testing.assert_allclose(ag.erf(x).data, fast[0], rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(ag.erfc(x).data, fast[1], rtol=1e-14, atol=1e-300)
+    assert ag.erf(x.astype(np.float32)).dtype == np.float32

@@ -21,6 +21,12 @@ UNARY = {
     "square": lambda x: x * x,
     "log1p_sq": lambda x: ag.log1p(x * x),
     "neg_scale": lambda x: -0.5 * x,
+    "arctan": ag.arctan,
+    "softplus": ag.softplus,
+    "gelu": ag.gelu,
+    "silu": ag.silu,
+    "erf": ag.erf,
+    "cosh_tanh": lambda x: ag.cosh(ag.tanh(x)),
 }
 BINARY = {
     "add": lambda a, b: a + b,
@@ -34,6 +40,10 @@ AXIS_OPS = {
     "logsumexp": lambda x, ax: ag.logsumexp(x, axis=ax, keepdims=True),
     "softmax": lambda x, ax: ag.softmax(x, axis=ax),
     "log_softmax": lambda x, ax: ag.log_softmax(x, axis=ax),
+    "var": lambda x, ax: ag.var(x, axis=ax, keepdims=True),
+    "prod": lambda x, ax: ag.prod(ag.tanh(x), axis=ax, keepdims=True),
+    "cumsum": lambda x, ax: ag.cumsum(x, ax),
+    "cumprod": lambda x, ax: ag.cumprod(ag.tanh(x), ax),
 }
 
 

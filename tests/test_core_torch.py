@@ -8,6 +8,7 @@ import pytest
 import autograd_nn as ag
 
 torch = pytest.importorskip("torch")
+F = torch.nn.functional
 
 SHAPES = [(), (4,), (3, 4), (1, 4), (3, 1), (2, 3, 4)]
 
@@ -34,6 +35,9 @@ BINARY = {
     "pow": (lambda a, b: (a * a + 0.5) ** b, lambda a, b: (a * a + 0.5) ** b),
     "maximum": (ag.maximum, torch.maximum),
     "minimum": (ag.minimum, torch.minimum),
+    "mod": (lambda a, b: ag.mod(a, b * b + 0.5), lambda a, b: torch.remainder(a, b * b + 0.5)),
+    "hypot": (lambda a, b: ag.hypot(a, b + 3.0), lambda a, b: torch.hypot(a, b + 3.0)),
+    "arctan2": (ag.arctan2, torch.atan2),
 }
 
 
@@ -65,6 +69,33 @@ UNARY = {
     "exp2": (ag.exp2, torch.exp2),
     "log2": (lambda x: ag.log2(x * x + 0.1), lambda x: torch.log2(x * x + 0.1)),
     "sign": (lambda x: ag.sign(x) * x, lambda x: torch.sign(x) * x),
+    "arcsin": (lambda x: ag.arcsin(ag.tanh(x)), lambda x: torch.asin(torch.tanh(x))),
+    "arccos": (lambda x: ag.arccos(ag.tanh(x)), lambda x: torch.acos(torch.tanh(x))),
+    "arctan": (ag.arctan, torch.atan),
+    "sinh": (ag.sinh, torch.sinh),
+    "cosh": (ag.cosh, torch.cosh),
+    "log10": (lambda x: ag.log10(x * x + 0.1), lambda x: torch.log10(x * x + 0.1)),
+    "expm1": (ag.expm1, torch.expm1),
+    "reciprocal": (lambda x: ag.reciprocal(x * x + 0.5), lambda x: torch.reciprocal(x * x + 0.5)),
+    "rsqrt": (lambda x: ag.rsqrt(x * x + 0.5), lambda x: torch.rsqrt(x * x + 0.5)),
+    "erf": (ag.erf, torch.erf),
+    "erfc": (ag.erfc, torch.erfc),
+    "floor": (lambda x: ag.floor(3 * x) * x, lambda x: torch.floor(3 * x) * x),
+    "ceil": (lambda x: ag.ceil(3 * x) * x, lambda x: torch.ceil(3 * x) * x),
+    "trunc": (lambda x: ag.trunc(3 * x) * x, lambda x: torch.trunc(3 * x) * x),
+    "round": (lambda x: ag.round(3 * x) * x, lambda x: torch.round(3 * x) * x),
+    "leaky_relu": (lambda x: ag.leaky_relu(x, 0.2), lambda x: F.leaky_relu(x, 0.2)),
+    "elu": (lambda x: ag.elu(x, 0.7), lambda x: F.elu(x, 0.7)),
+    "gelu": (ag.gelu, F.gelu),
+    "gelu tanh": (lambda x: ag.gelu(x, "tanh"), lambda x: F.gelu(x, approximate="tanh")),
+    "silu": (ag.silu, F.silu),
+    "softplus": (lambda x: ag.softplus(4 * x), lambda x: F.softplus(4 * x)),
+    "softplus beta": (lambda x: ag.softplus(x, 2.0, 1.0), lambda x: F.softplus(x, 2.0, 1.0)),
+    "relu6": (lambda x: ag.relu6(4 * x), lambda x: F.relu6(4 * x)),
+    "hardtanh": (lambda x: ag.hardtanh(x, -0.5, 1.0), lambda x: F.hardtanh(x, -0.5, 1.0)),
+    "softsign": (ag.softsign, F.softsign),
+    "standardize": (ag.standardize,
+                    lambda x: (x - x.mean()) / torch.sqrt(x.var(correction=0) + 1e-5)),
 }
 
 
@@ -89,6 +120,88 @@ def test_reductions_and_normalisers_against_torch(shape, rng):
                   lambda t, a=axis: torch.log_softmax(t, dim=a), [x], rng)
         _run_both(lambda t, a=axis: ag.logsumexp(t, axis=a),
                   lambda t, a=axis: torch.logsumexp(t, dim=a), [x], rng)
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)], ids=str)
+def test_statistics_and_scans_against_torch(shape, rng):
+    x = rng.normal(size=shape)
+    for axis in range(len(shape)):
+        _run_both(lambda t, a=axis: ag.prod(t, axis=a), lambda t, a=axis: t.prod(dim=a), [x], rng)
+        _run_both(lambda t, a=axis: ag.var(t, axis=a, ddof=1),
+                  lambda t, a=axis: t.var(dim=a, correction=1), [x], rng)
+        _run_both(lambda t, a=axis: ag.std(t, axis=a), lambda t, a=axis: t.std(dim=a, correction=0),
+                  [x], rng)
+        _run_both(lambda t, a=axis: ag.norm(t, axis=a),
+                  lambda t, a=axis: torch.linalg.vector_norm(t, dim=a), [x], rng)
+        _run_both(lambda t, a=axis: ag.norm(t, 3, axis=a),
+                  lambda t, a=axis: torch.linalg.vector_norm(t, 3, dim=a), [x], rng)
+        _run_both(lambda t, a=axis: ag.cumsum(t, a), lambda t, a=axis: torch.cumsum(t, a), [x], rng)
+        _run_both(lambda t, a=axis: ag.cumprod(t, a), lambda t, a=axis: torch.cumprod(t, a),
+                  [x], rng)
+        np.testing.assert_array_equal(ag.argmax(x, axis=axis).data,
+                                      torch.argmax(torch.tensor(x), dim=axis).numpy())
+        np.testing.assert_array_equal(ag.argmin(x, axis=axis).data,
+                                      torch.argmin(torch.tensor(x), dim=axis).numpy())
+    _run_both(ag.prod, torch.prod, [x], rng)
+    _run_both(lambda t: ag.var(t, ddof=1), torch.var, [x], rng)
+    _run_both(ag.norm, torch.linalg.vector_norm, [x], rng)
+
+
+def test_products_with_zeros_and_constant_std_match_torch(rng):
+    x = rng.normal(size=(3, 5))
+    x[0, 1] = x[1, 2] = x[1, 4] = 0.0
+    for axis in (0, 1):
+        _run_both(lambda t, a=axis: ag.prod(t, axis=a), lambda t, a=axis: t.prod(dim=a), [x], rng)
+        _run_both(lambda t, a=axis: ag.cumprod(t, a), lambda t, a=axis: torch.cumprod(t, a),
+                  [x], rng)
+    flat = np.ones((2, 3))
+    _run_both(lambda t: ag.std(t, axis=1), lambda t: t.std(dim=1, correction=0), [flat], rng)
+    _run_both(lambda t: ag.norm(t * 0.0, axis=1),
+              lambda t: torch.linalg.vector_norm(t * 0.0, dim=1), [flat], rng)
+
+
+def test_contractions_and_rearrangements_against_torch(rng):
+    a, b = rng.normal(size=(2, 3, 4)), rng.normal(size=(4, 5))
+    _run_both(lambda x, y: ag.einsum("ijk,kl->jil", x, y),
+              lambda x, y: torch.einsum("ijk,kl->jil", x, y), [a, b], rng)
+    c = rng.normal(size=(2, 4, 3))
+    _run_both(lambda x, y: ag.einsum("...ij,...jk->...ik", x, y),
+              lambda x, y: torch.einsum("...ij,...jk->...ik", x, y), [a, c], rng)
+    _run_both(lambda x: ag.einsum("iji->j", x[:, :, :2]),
+              lambda x: torch.einsum("iji->j", x[:, :, :2]), [a], rng)
+    _run_both(lambda x, y: ag.tensordot(x, y, 1), lambda x, y: torch.tensordot(x, y, 1), [a, b],
+              rng)
+    _run_both(lambda x, y: ag.outer(x[0, 0], y[0]), lambda x, y: torch.outer(x[0, 0], y[0]),
+              [a, b], rng)
+    m = rng.normal(size=(4, 4))
+    _run_both(ag.trace, torch.trace, [m], rng)
+    _run_both(lambda x: ag.diag(x, 1), lambda x: torch.diag(x, 1), [m], rng)
+    _run_both(lambda x: ag.diag(x[0], -1), lambda x: torch.diag(x[0], -1), [m], rng)
+    _run_both(lambda x: ag.tril(x, -1), lambda x: torch.tril(x, -1), [m], rng)
+    _run_both(lambda x: ag.triu(x), lambda x: torch.triu(x), [m], rng)
+    _run_both(lambda x: ag.pad(x, ((1, 0), (0, 0), (2, 1))),
+              lambda x: F.pad(x, (2, 1, 0, 0, 1, 0)), [a], rng)
+    for mode, torch_mode in (("reflect", "reflect"), ("edge", "replicate"), ("wrap", "circular")):
+        _run_both(lambda x, m=mode: ag.pad(x, ((0, 0), (1, 2), (2, 1)), mode=m),
+                  lambda x, m=torch_mode: F.pad(x[None], (2, 1, 1, 2), mode=m)[0], [a], rng)
+    _run_both(lambda x: ag.tile(x, (2, 1, 3)), lambda x: torch.tile(x, (2, 1, 3)), [a], rng)
+    _run_both(lambda x: ag.repeat(x, 2, axis=1), lambda x: torch.repeat_interleave(x, 2, dim=1),
+              [a], rng)
+    _run_both(lambda x: ag.roll(x, (1, 2), (0, 2)), lambda x: torch.roll(x, (1, 2), (0, 2)), [a],
+              rng)
+    _run_both(lambda x: ag.flip(x, (0, 2)), lambda x: torch.flip(x, (0, 2)), [a], rng)
+    idx = rng.integers(0, 3, size=(2, 2, 4))
+    _run_both(lambda x: ag.gather(x, 1, idx), lambda x: torch.gather(x, 1, torch.tensor(idx)),
+              [a], rng)
+    _run_both(lambda x: ag.moveaxis(x, 0, -1), lambda x: torch.movedim(x, 0, -1), [a], rng)
+    _run_both(lambda x: ag.flatten(x, 1), lambda x: torch.flatten(x, 1), [a], rng)
+    _run_both(lambda x: x.unsqueeze(1).squeeze(1), lambda x: x.unsqueeze(1).squeeze(1), [a], rng)
+    _run_both(lambda x: ag.split(x, [1, 3], axis=2)[1],
+              lambda x: torch.tensor_split(x, [1, 3], dim=2)[1], [a], rng)
+    _run_both(lambda x, y: ag.vstack([x[0], y.T]), lambda x, y: torch.vstack([x[0], y.T]), [a, b],
+              rng)
+    _run_both(lambda x, y: ag.hstack([x[0].T, y]), lambda x, y: torch.hstack([x[0].T, y]), [a, b],
+              rng)
 
 
 def test_max_ties_match_torch_amax():

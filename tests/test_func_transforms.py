@@ -357,3 +357,48 @@ def test_hooks_see_and_replace_gradients_like_torch(rng):
         (bad * 2).sum().backward()
     with pytest.raises(RuntimeError, match="does not require grad"):
         ag.Tensor(x0).register_hook(print)
+
+
+# --- every row under vmap: the batched run equals a loop over the examples ----------------------
+NOT_BATCHED = {"conv2d", "conv2d_weight", "conv_transpose2d", "einsum", "max_pool2d",
+               "max_pool2d_indices", "pad"}
+
+
+def test_rows_without_a_batching_rule_are_the_known_ones():
+    from autograd_nn.ops.registry import PRIMITIVES
+
+    missing = {n for n, p in PRIMITIVES.items() if p.batch is None and not p.elementwise}
+    assert missing == NOT_BATCHED
+
+
+def _loop_and_vmap(f, xs, ws):
+    loop = np.stack([f(ag.Tensor(x)).data for x in xs])
+    np.testing.assert_allclose(ag.vmap(f)(xs), loop, rtol=1e-12, atol=1e-14)
+
+    def weighted(x, w):
+        return (f(x) * w).sum()
+
+    g_loop = np.stack([ag.grad(weighted)(x, w) for x, w in zip(xs, ws, strict=True)])
+    np.testing.assert_allclose(ag.vmap(ag.grad(weighted))(xs, ws), g_loop, rtol=1e-10,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("test_core_torch").UNARY))
+def test_vmap_of_every_unary_table_row_equals_a_loop(name, rng):
+    import test_core_torch
+
+    f = test_core_torch.UNARY[name][0]
+    xs = rng.normal(size=(3, 4, 5))
+    ws = rng.normal(size=np.shape(f(ag.Tensor(xs[0])).data))
+    _loop_and_vmap(f, xs, np.broadcast_to(ws, (3,) + ws.shape).copy())
+
+
+@pytest.mark.parametrize("name", sorted(__import__("test_core_torch").BINARY))
+def test_vmap_of_every_binary_table_row_equals_a_loop(name, rng):
+    import test_core_torch
+
+    f = test_core_torch.BINARY[name][0]
+    other = rng.normal(size=(5,))  # shared by every example, broadcast against (4, 5)
+    xs = rng.normal(size=(3, 4, 5))
+    g = lambda x: f(x, other)  # noqa: E731
+    _loop_and_vmap(g, xs, rng.normal(size=(3, 4, 5)))

@@ -226,3 +226,121 @@ def test_binary_targets_outside_unit_interval_are_rejected(fn):
     p = x if fn is L.binary_cross_entropy else 1 / (1 + np.exp(-x))
     expected = -np.mean(soft * np.log(p) + (1 - soft) * np.log(1 - p))
     np.testing.assert_allclose(fn(x, soft).item(), expected, rtol=1e-12)
+
+
+# --- PyTorch's options: class weights, ignore_index, label smoothing, K-dim inputs ----------------
+CLASS_WEIGHTS = np.array([0.5, 2.0, 1.0, 0.25])
+IGNORED = np.array([0, -100, 1, 1, -100, 3])
+OPTIONS = [
+    dict(weight=CLASS_WEIGHTS), dict(ignore_index=-100), dict(label_smoothing=0.2),
+    dict(weight=CLASS_WEIGHTS, ignore_index=-100, label_smoothing=0.1), dict(ignore_index=3),
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_options_match_torch(options, reduction):
+    torch = pytest.importorskip("torch")
+    labels = IGNORED if options.get("ignore_index") == -100 else LABELS
+    kw = {k: torch.tensor(v) if k == "weight" else v for k, v in options.items()}
+    ours = _value_and_grad(L.cross_entropy, LOGITS, labels, reduction=reduction, **options)
+    theirs = _torch_value_and_grad(
+        lambda x, t: torch.nn.functional.cross_entropy(x, t, reduction=reduction, **kw), LOGITS,
+        torch.tensor(labels))
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-10, atol=1e-14)
+    if "ignore_index" not in options or options["ignore_index"] != -100:
+        np.testing.assert_allclose(ours[1], _central_diff(ours[2], LOGITS), rtol=1e-5, atol=1e-8)
+    if "ignore_index" not in options:  # probability targets take weights and smoothing too
+        kw.pop("ignore_index", None)
+        opts = {k: v for k, v in options.items() if k != "ignore_index"}
+        ours = _value_and_grad(L.cross_entropy, LOGITS, SOFT, reduction=reduction, **opts)
+        theirs = _torch_value_and_grad(
+            lambda x, t: torch.nn.functional.cross_entropy(x, t, reduction=reduction, **kw),
+            LOGITS, torch.tensor(SOFT))
+        np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12)
+        np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("options", [dict(weight=CLASS_WEIGHTS), dict(ignore_index=2), {}],
+                         ids=str)
+def test_nll_loss_options_and_spatial_inputs_match_torch(options):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    kw = {k: torch.tensor(v) if k == "weight" else v for k, v in options.items()}
+    log_p = np.log(RNG.dirichlet(np.ones(C), size=N))
+    ours = _value_and_grad(L.nll_loss, log_p, LABELS, **options)
+    theirs = _torch_value_and_grad(lambda x, t: F.nll_loss(x, t, **kw), log_p,
+                                   torch.tensor(LABELS))
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-10, atol=1e-14)
+    scores = RNG.normal(size=(N, C, 3, 2))  # a class per pixel, as segmentation has
+    targets = RNG.integers(0, C, size=(N, 3, 2))
+    for reduction in ("mean", "none"):
+        out = L.cross_entropy(scores, targets, reduction=reduction, **options)
+        ref = F.cross_entropy(torch.tensor(scores), torch.tensor(targets), reduction=reduction,
+                              **kw)
+        np.testing.assert_allclose(out.data, ref.numpy(), rtol=1e-12)
+
+
+def test_ignored_targets_are_guarded_when_compiled():
+    step = ag.compile(ag.value_and_grad(lambda x, t: L.cross_entropy(x, t)))
+    for labels in (LABELS, IGNORED, LABELS, np.array([1, 1, -100, 2, 0, 0])):
+        value, grad = step(LOGITS, labels)
+        eager_value, eager_grad = ag.value_and_grad(lambda x, t: L.cross_entropy(x, t))(
+            LOGITS, labels)
+        np.testing.assert_allclose(value.data, eager_value.data, rtol=1e-12)
+        np.testing.assert_allclose(grad, eager_grad, rtol=1e-12)
+
+
+# --- inputs that would be silently wrong are refused (issue 11) ----------------------------------
+def test_binary_cross_entropy_refuses_logits_and_names_them():
+    logits = np.array([[0.2], [1.7], [-0.3], [0.9]])
+    with pytest.raises(ValueError) as err:
+        L.binary_cross_entropy(logits, np.ones((4, 1)))
+    msg = str(err.value)
+    assert msg.startswith("binary_cross_entropy: prob must hold probabilities in [0, 1]")
+    assert "1.7" in msg and "(1, 0)" in msg and "binary_cross_entropy_with_logits" in msg
+    with pytest.raises(ValueError, match="prob must hold probabilities.*nan"):
+        L.binary_cross_entropy(np.array([[np.nan]]), np.ones((1, 1)))
+
+
+def test_integer_targets_of_the_logits_shape_are_refused_as_ambiguous():
+    one_hot = np.eye(C, dtype=np.int64)[LABELS]
+    with pytest.raises(ValueError) as err:
+        L.cross_entropy(LOGITS, one_hot)
+    msg = str(err.value)
+    assert msg.startswith("cross_entropy: integer targets of the scores' shape (6, 4)")
+    assert "astype(float)" in msg and "argmax(1)" in msg
+    # the float one-hot is the probability reading, equal to the index reading
+    np.testing.assert_allclose(L.cross_entropy(LOGITS, one_hot.astype(float)).item(),
+                               L.cross_entropy(LOGITS, LABELS).item(), rtol=1e-12)
+    with pytest.raises(TypeError, match="must be integers, got dtype bool"):
+        L.cross_entropy(LOGITS, LABELS > 1)
+
+
+def test_bad_probabilities_log_probabilities_weights_and_options_are_named():
+    with pytest.raises(ValueError, match=r"cross_entropy: probability targets must sum to 1 .*"
+                                         r"the first sums to"):
+        L.cross_entropy(LOGITS, SOFT * 2 / 3)
+    with pytest.raises(ValueError, match=r"probability targets must lie in \[0, 1\], .*the "
+                                         r"first is 1.5 at index \(0, 0\)"):
+        L.cross_entropy(LOGITS, np.where(np.eye(C)[LABELS] > 0, 1.5, -0.5 / 3))
+    with pytest.raises(ValueError, match=r"nll_loss: log_probs must be log-probabilities "
+                                         r"\(<= 0\), but 0.37.* at index \(0, 0\).*log_softmax"):
+        L.nll_loss(np.abs(LOGITS), LABELS)
+    with pytest.raises(ValueError, match=r"cross_entropy: weight must be 4 numbers"):
+        L.cross_entropy(LOGITS, LABELS, weight=np.ones(3))
+    with pytest.raises(ValueError, match=r"class weights must be finite and >= 0"):
+        L.cross_entropy(LOGITS, LABELS, weight=-CLASS_WEIGHTS)
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\], got 1.5"):
+        L.cross_entropy(LOGITS, LABELS, label_smoothing=1.5)
+    with pytest.raises(ValueError, match=r"every target is ignore_index=-100"):
+        L.cross_entropy(LOGITS, np.full(N, -100))
+    with pytest.raises(IndexError, match=r"target -3 at position 1 is out of range.*"
+                                         r"ignore_index=-100"):
+        L.cross_entropy(LOGITS, np.array([0, -3, 1, 1, 0, 0]))
+    with pytest.raises(IndexError, match=r"target 7 at position \(1, 0\)"):
+        L.cross_entropy(np.zeros((2, 4, 3)), np.array([[0, 1, 2], [7, 0, 0]]))
+    with pytest.raises(ValueError, match=r"ignore_index applies to class-index targets"):
+        L.cross_entropy(LOGITS, SOFT, ignore_index=0)

@@ -5,19 +5,24 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+import pytest
 import test_core_ops
 import test_core_torch
 
 import autograd_nn as ag
-from autograd_nn.ops.registry import PRIMITIVES
+from autograd_nn.ops.registry import COMPOSITES, PRIMITIVES
 
 
 def _torch_covered(rng) -> set[str]:
     runs = []
     for table in (test_core_torch.BINARY, test_core_torch.UNARY):
         for f_ag, _ in table.values():
-            n = len(inspect.signature(f_ag).parameters) if not hasattr(f_ag, "primitive") else \
-                len(f_ag.primitive.inputs)
+            if hasattr(f_ag, "primitive"):
+                n = len(f_ag.primitive.inputs)
+            elif hasattr(f_ag, "composite"):
+                n = f_ag.composite.inputs
+            else:
+                n = len(inspect.signature(f_ag).parameters)
             runs.append(f_ag(*[ag.Tensor(rng.normal(size=(3, 4)), requires_grad=True)
                                for _ in range(n)]))
     return {t.op for out in runs for t in ag.engine.topological_order([out]) if t.op}
@@ -44,7 +49,19 @@ def test_public_functions_methods_and_all_come_from_the_rows():
         if prim.method:
             label = prim.method if isinstance(prim.method, str) else name
             assert callable(getattr(ag.Tensor, label)), label
-    assert set(ag.functions.__all__) == {p.public for p in PRIMITIVES.values() if p.public}
+    for name, comp in COMPOSITES.items():
+        function = getattr(ag, name)
+        assert function.composite is comp and name in ag.__all__
+        assert function.__doc__ == comp.doc and comp.doc
+        if comp.method:
+            assert getattr(ag.Tensor, name) is function
+    assert set(ag.functions.__all__) == {p.public for p in PRIMITIVES.values() if p.public} | set(
+        COMPOSITES)
+
+
+def test_every_composite_has_a_test_row():
+    missing = sorted(set(COMPOSITES) - test_core_ops.covered_names())
+    assert not missing, f"composites without a test row in test_core_ops: {missing}"
 
 
 def test_every_row_is_explained_and_displayed():
@@ -75,3 +92,74 @@ def test_new_ops_second_order_against_finite_differences():
         second = ag.grad(lambda v, f=f: ag.grad(lambda u: f(u).sum())(v).sum())(x)
         np.testing.assert_allclose(second, d2(x), rtol=1e-10, err_msg=f.__name__)
     np.testing.assert_array_equal(ag.grad(lambda v: ag.sign(v).sum())(x), 0 * x)
+
+
+SECOND_ORDER = {  # smooth where sampled: the Hessian-vector product against finite differences
+    "arcsin": ag.arcsin, "arccos": ag.arccos, "arctan": ag.arctan, "sinh": ag.sinh,
+    "cosh": ag.cosh, "log10": lambda x: ag.log10(x + 2), "expm1": ag.expm1,
+    "reciprocal": lambda x: ag.reciprocal(x + 2), "rsqrt": lambda x: ag.rsqrt(x + 2),
+    "erf": ag.erf, "erfc": ag.erfc, "softplus": lambda x: ag.softplus(3 * x), "elu": ag.elu,
+    "gelu": ag.gelu, "gelu tanh": lambda x: ag.gelu(x, "tanh"), "silu": ag.silu,
+    "softsign": ag.softsign, "hypot": lambda x: ag.hypot(x, x[::-1] + 2),
+    "arctan2": lambda x: ag.arctan2(x, x[::-1] + 2), "mod": lambda x: ag.mod(x * x, 5.0) * x,
+    "var": lambda x: ag.var(x * x, ddof=1), "std": lambda x: ag.std(x * x),
+    "norm": lambda x: ag.norm(x * x), "prod": lambda x: ag.prod(x * x - 0.25),
+    "prod zeros": lambda x: ag.prod(ag.where(np.arange(6) == 2, 0.0, x) * x),
+    "cumprod zeros": lambda x: ag.cumprod(ag.where(np.arange(6) == 1, 0.0, x) * x, 0),
+    "cumsum": lambda x: ag.cumsum(x * x, 0),
+    "einsum": lambda x: ag.einsum("i,j->ij", x, x * x),
+    "standardize": lambda x: ag.standardize(x * x, eps=0.01),
+    "einsum diagonal": lambda x: ag.einsum("ii->i", ag.outer(x, x * x)),
+}
+
+
+def test_second_order_of_the_new_rows_against_finite_differences():
+    rng = np.random.default_rng(3)
+    x0 = np.array([0.31, -0.52, 0.63, -0.24, 0.45, 0.12])
+    for name, f in SECOND_ORDER.items():
+        probe = rng.normal(size=np.shape(f(ag.Tensor(x0)).data))
+        direction = rng.normal(size=x0.shape)
+
+        def slope(x, f=f, probe=probe, direction=direction):
+            return (ag.grad(lambda u: (ag.sin(f(u)) * probe).sum())(x) * direction).sum()
+
+        hvp = ag.grad(slope)(x0)
+        eps = 1e-6
+        fd = np.array([(slope(x0 + eps * e).item() - slope(x0 - eps * e).item()) / (2 * eps)
+                       for e in np.eye(6)])
+        np.testing.assert_allclose(hvp, fd, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_every_table_row_explains_and_draws(rng):
+    """explain and draw_graph write every row's templates with the graph's names and
+    parameters (no placeholder is left over)."""
+    cases = [(f, [s(rng, (3, 4)) for s in samplers]) for f, _, *samplers in
+             list(test_core_ops.BINARY.values()) + list(test_core_ops.UNARY.values())]
+    x = rng.normal(size=(2, 3, 4))
+    cases += [(f, [x]) for f, _ in list(test_core_ops.SHAPE_OPS.values())
+              + list(test_core_ops.REDUCTIONS.values()) + list(test_core_ops.SCANS.values())]
+    cases += [(f, [rng.normal(size=s) for s in shapes])
+              for f, _, shapes in test_core_ops.CONV.values()]
+    for f, arrays in cases:
+        inputs = [ag.Tensor(a, requires_grad=True, name=f"in{i}") for i, a in enumerate(arrays)]
+        loss = (f(*inputs) ** 2).sum()
+        text = str(ag.explain(loss))
+        ops = {t.op for t in ag.engine.topological_order([loss]) if t.op}
+        assert "{" not in text and "vjp_" not in text, (ops, text)
+        for op in ops:  # rows without a display form are written by name
+            assert PRIMITIVES[op].display is not None or f"{op}(" in text, (op, text)
+        assert "in0" in ag.draw_graph(loss).source
+
+
+def test_composites_return_tensors_for_array_inputs():
+    pieces = ag.split(np.arange(6.0), 3)
+    assert all(isinstance(p, ag.Tensor) for p in pieces) and len(pieces) == 3
+    assert isinstance(ag.flatten(np.ones((2, 3))), ag.Tensor)
+    assert isinstance(ag.einsum("ij->j", np.ones((2, 3))), ag.Tensor)
+    with pytest.raises(ValueError, match=r"^einsum: axis 'j' of 'ij,jk' has sizes 3 and 1 "
+                                         r"\(broadcasting size-1 axes is not supported"):
+        ag.einsum("ij,jk", np.ones((2, 3)), np.ones((1, 2)))
+    with pytest.raises(ValueError, match=r"^einsum: 'ijk' names 3 axes of an operand"):
+        ag.einsum("ijk", np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"^flatten: axis 5 is out of range"):
+        ag.flatten(np.ones((2, 3)), 5)

@@ -1,4 +1,5 @@
-"""Loss functions on Tensors (or arrays): regression and classification, numerically stable.
+"""Loss functions on Tensors (or arrays): regression and classification, numerically stable;
+also the functional forms of the layers (batch_norm, layer_norm, dropout, embedding).
 
 Every loss takes `reduction="mean" | "sum" | "none"`. Predictions may be Tensors or arrays;
 targets that are plain arrays are cast to the prediction's float dtype, so a float32 model
@@ -17,10 +18,12 @@ import numpy as np
 from .. import functions as ag
 from .. import state
 from ..tensor import Tensor
+from .normalization import batch_norm, layer_norm
+from .sparse import dropout, embedding
 
 __all__ = [
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse_loss",
-    "nll_loss", "sum_of_squares",
+    "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+    "dropout", "embedding", "layer_norm", "mse_loss", "nll_loss", "sum_of_squares",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -131,20 +134,34 @@ def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
 # ---------------------------------------------------------------------------------------------
 # Binary classification
 # ---------------------------------------------------------------------------------------------
+def _check_probabilities(prob: Tensor, where: str) -> None:
+    """Probabilities must lie in [0, 1]: raw scores (logits) here would be clipped silently."""
+    bad = ~((prob.data >= 0) & (prob.data <= 1))
+    if bad.any():
+        flat = int(np.flatnonzero(bad.reshape(-1))[0])
+        idx = tuple(int(i) for i in np.unravel_index(flat, prob.shape))
+        raise ValueError(
+            f"{where}: prob must hold probabilities in [0, 1], but {int(bad.sum())} of "
+            f"{prob.size} do not; the first is {float(prob.data[idx])!r} at index {idx}. For raw "
+            "scores (logits) use binary_cross_entropy_with_logits, which needs no sigmoid"
+        )
+
+
 @_framed
 def binary_cross_entropy(
     prob: Any, target: Any, eps: float = 1e-12, reduction: str = "mean"
 ) -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) on probabilities p, clipped to [eps, 1 - eps].
 
-    Targets must lie in [0, 1] (labels or soft labels). Clipping keeps the loss finite at
-    p = 0 or 1 (the gradient there is 0: saturated). In
-    float32, eps is raised to the dtype's resolution below 1 so that 1 - eps < 1. Prefer
-    `binary_cross_entropy_with_logits` on raw scores: it needs no clipping.
+    `prob` must lie in [0, 1] (logits are refused, not clipped) and targets too (labels or soft
+    labels). Clipping keeps the loss finite at p = 0 or 1 (the gradient there is 0:
+    saturated). In float32, eps is raised to the dtype's resolution below 1 so that 1 - eps < 1.
+    Prefer `binary_cross_entropy_with_logits` on raw scores: it needs no clipping.
     """
     _check_reduction(reduction, "binary_cross_entropy")
     prob = _as_input(prob, "prob", "binary_cross_entropy")
     target = _as_target(target, prob, "binary_cross_entropy")
+    _check_probabilities(prob, "binary_cross_entropy")
     _check_unit_interval(target, "binary_cross_entropy")
     if not 0 < eps < 0.5:
         raise ValueError(f"binary_cross_entropy: eps must be in (0, 0.5), got {eps}")
@@ -173,81 +190,191 @@ def binary_cross_entropy_with_logits(
 
 
 # ---------------------------------------------------------------------------------------------
-# Multi-class classification
+# Multi-class classification: (N, C) scores, or (N, C, d1, ...) with a class per position
 # ---------------------------------------------------------------------------------------------
-def _class_indices(targets: Any, n: int, n_classes: int, where: str) -> np.ndarray:
+def _scores(x: Any, what: str, where: str) -> Tensor:
+    """(N, C, d1, ...) scores as (N*d1*..., C) rows (class axis last)."""
+    t = _as_input(x, what, where)
+    if t.ndim < 2:
+        raise ValueError(
+            f"{where}: expected {what} of shape (N, C) (or (N, C, d1, ...)) with class scores "
+            f"on axis 1, got {t.shape}"
+        )
+    if t.ndim == 2:
+        return t
+    return ag.reshape(ag.moveaxis(t, 1, -1), (-1, t.shape[1]))
+
+
+def _class_indices(targets: Any, shape: tuple, ignore_index: int, where: str) -> np.ndarray:
+    """Integer targets of the scores' shape without the class axis, checked, flattened."""
     arr = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    n_classes = shape[1]
+    expected = (shape[0],) + tuple(shape[2:])
     if arr.dtype.kind not in "iu":
         hint = " (cast with .astype(int))" if arr.dtype.kind in "fb" else ""
         raise TypeError(
             f"{where}: class-index targets must be integers, got dtype {arr.dtype}{hint}"
         )
-    if arr.shape != (n,):
+    if arr.shape == tuple(shape):
         raise ValueError(
-            f"{where}: for inputs of shape ({n}, {n_classes}) the targets must be class indices "
-            f"of shape ({n},) (or probabilities of shape ({n}, {n_classes})), got {arr.shape}"
+            f"{where}: integer targets of the scores' shape {tuple(shape)} are ambiguous: "
+            f"class indices have shape {expected}; for one-hot or probability targets pass "
+            "floats (targets.astype(float)), for indices of one-hot rows use targets.argmax(1)"
         )
-    bad = (arr < 0) | (arr >= n_classes)
+    if arr.shape != expected:
+        raise ValueError(
+            f"{where}: for inputs of shape {tuple(shape)} the targets must be class indices "
+            f"of shape {expected} (or probabilities of shape {tuple(shape)}), got {arr.shape}"
+        )
+    flat = arr.reshape(-1)
+    bad = ((flat < 0) | (flat >= n_classes)) & (flat != ignore_index)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        position = i if arr.ndim == 1 else tuple(int(v) for v in np.unravel_index(i, arr.shape))
         raise IndexError(
-            f"{where}: target {int(arr[i])} at position {i} is out of range for {n_classes} "
-            f"classes (valid: 0..{n_classes - 1})"
+            f"{where}: target {int(flat[i])} at position {position} is out of range for "
+            f"{n_classes} classes (valid: 0..{n_classes - 1}, or ignore_index={ignore_index})"
         )
-    return arr
+    return flat
 
 
-def _picked(log_probs: Tensor, targets: Any, reduction: str, where: str) -> Tensor:
-    """-log_probs[i, targets[i]], reduced."""
-    if log_probs.ndim != 2:
+def _class_weights(weight: Any, n_classes: int, dtype: np.dtype, where: str) -> Any:
+    if weight is None:
+        return None
+    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if w.shape != (n_classes,) or w.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: weight must be {n_classes} numbers (one per class), got "
+                         f"shape {w.shape} dtype {w.dtype}")
+    if not (np.isfinite(w).all() and (w >= 0).all()):
+        raise ValueError(f"{where}: class weights must be finite and >= 0, got {w}")
+    return w.astype(dtype)
+
+
+def _unflatten(loss: Tensor, shape: tuple) -> Tensor:
+    """Per-sample losses back in the targets' shape (N, d1, ...)."""
+    return loss if len(shape) == 2 else ag.reshape(loss, (shape[0], *shape[2:]))
+
+
+def _weighted_nll(log_p: Tensor, targets: Any, shape: tuple, weight: Any, ignore_index: int,
+                  label_smoothing: float, reduction: str, where: str) -> Tensor:
+    """-(1-s) w[t] log_p[t] - s/C sum_c w[c] log_p[c] per sample (0 where ignored); the mean
+    divides by the total weight of the samples kept, as PyTorch does.
+
+    The masks are Tensor ops on the targets, and whether any target is ignored is read with
+    bool() on a Tensor, so `ag.compile` guards it: nothing computed from one batch's targets
+    is baked into code that runs on the next."""
+    _class_indices(targets, shape, ignore_index, where)
+    n, n_classes = log_p.shape
+    t = targets if isinstance(targets, Tensor) else Tensor(np.asarray(targets))
+    flat = t if t.ndim == 1 else ag.reshape(t, (-1,))
+    rows = np.arange(n)
+    w = _class_weights(weight, n_classes, log_p.dtype, where)
+    if w is None and not label_smoothing and not bool(ag.any(flat == ignore_index)):
+        return _reduce(_unflatten(-ag.getitem(log_p, (rows, flat)), shape), reduction, where)
+    kept = flat != ignore_index
+    safe = ag.where(kept, flat, 0)
+    zero = np.zeros((), dtype=log_p.dtype)
+    per = ag.astype(kept, log_p.dtype) if w is None else ag.where(kept, ag.getitem(w, safe), zero)
+    loss = -ag.getitem(log_p, (rows, safe)) * per
+    if label_smoothing:
+        spread = log_p if w is None else log_p * w
+        smooth = -ag.sum(spread, axis=1) * ag.astype(kept, log_p.dtype)
+        loss = loss * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
+    if reduction == "mean":
+        if not bool(ag.any(per > 0)):
+            raise ValueError(f"{where}: every target is ignore_index={ignore_index} (or has "
+                             "weight 0): the mean over no samples is undefined")
+        return ag.sum(loss) / ag.sum(per)
+    return _reduce(_unflatten(loss, shape), reduction, where)
+
+
+def _check_log_probabilities(log_p: Tensor, where: str) -> None:
+    bad = ~(log_p.data <= 0)  # NaN counts as bad too
+    if bad.any():
+        flat = int(np.flatnonzero(bad.reshape(-1))[0])
+        idx = tuple(int(i) for i in np.unravel_index(flat, log_p.shape))
         raise ValueError(
-            f"{where}: expected inputs of shape (N, C) with class scores on the last axis, got "
-            f"{log_probs.shape}"
+            f"{where}: log_probs must be log-probabilities (<= 0), but "
+            f"{float(log_p.data[idx])!r} at index {idx} is not; pass log_softmax(scores, "
+            "axis=1), or give the raw scores to cross_entropy"
         )
-    n, c = log_probs.shape
-    idx = _class_indices(targets, n, c, where)
-    picked = ag.getitem(log_probs, (np.arange(n), idx))
-    return _reduce(-picked, reduction, where)
 
 
 @_framed
-def nll_loss(log_probs: Any, targets: Any, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood: -log_probs[i, targets[i]] for log-probabilities of shape (N, C)."""
-    _check_reduction(reduction, "nll_loss")
-    log_probs = _as_input(log_probs, "log_probs", "nll_loss")
-    return _picked(log_probs, targets, reduction, "nll_loss")
+def nll_loss(log_probs: Any, targets: Any, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood -weight[t] * log_probs[i, t] for log-probabilities (N, C) (or
+    (N, C, d1, ...)) and class indices t; targets equal to ignore_index count for nothing."""
+    where = "nll_loss"
+    _check_reduction(reduction, where)
+    log_probs = _as_input(log_probs, "log_probs", where)
+    rows = _scores(log_probs, "log_probs", where)
+    _class_indices(targets, log_probs.shape, ignore_index, where)
+    _check_log_probabilities(log_probs, where)
+    return _weighted_nll(rows, targets, log_probs.shape, weight, ignore_index, 0.0, reduction,
+                         where)
+
+
+def _check_distribution(probs: Tensor, where: str) -> None:
+    """Probability targets: in [0, 1], and summing to 1 over the classes (axis 1)."""
+    data = probs.data
+    bad = ~((data >= 0) & (data <= 1))  # NaN counts as bad too
+    if bad.any():
+        idx = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad)[0]), data.shape))
+        raise ValueError(f"{where}: probability targets must lie in [0, 1], but "
+                         f"{int(bad.sum())} of {data.size} do not; the first is "
+                         f"{float(data[idx])!r} at index {idx}")
+    sums = data.sum(axis=1)
+    off = np.abs(sums - 1) > 1e-4 * max(1, data.shape[1] / 100)
+    if off.any():
+        raise ValueError(
+            f"{where}: probability targets must sum to 1 over the classes (axis 1), but "
+            f"{int(off.sum())} rows do not (the first sums to {float(sums[off][0])!r})"
+        )
 
 
 @_framed
-def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy from raw scores (N, C), computed through log_softmax (stable).
+def cross_entropy(logits: Any, targets: Any, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy from raw scores (N, C) (or (N, C, d1, ...)), through log_softmax.
 
-    `targets` are integer class indices of shape (N,), or float class probabilities (e.g.
-    one-hot) of exactly the logits' shape, in which case the loss is
-    -sum_c targets[i, c] * log_softmax(logits)[i, c]. The mean is over the N samples.
+    `targets` are integer class indices of shape (N,) (or (N, d1, ...)), or float class
+    probabilities (e.g. one-hot) of exactly the logits' shape. Integer targets of the logits'
+    shape are refused as ambiguous. As in PyTorch: `weight` (C,) weighs each class (the mean
+    then divides by the total weight), targets equal to `ignore_index` count for nothing, and
+    `label_smoothing` s mixes the targets with the uniform distribution (1-s) y + s/C.
     """
     where = "cross_entropy"
     _check_reduction(reduction, where)
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"{where}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
     logits = _as_input(logits, "logits", where)
-    if logits.ndim != 2:
-        raise ValueError(
-            f"{where}: expected logits of shape (N, C) with class scores on the last axis, got "
-            f"{logits.shape}"
-        )
-    log_p = ag.log_softmax(logits, -1)
-    t_shape = targets.shape if isinstance(targets, (Tensor, np.ndarray)) else np.shape(targets)
+    rows = _scores(logits, "logits", where)
+    log_p = ag.log_softmax(rows, -1)
+    t_shape = tuple(targets.shape if isinstance(targets, (Tensor, np.ndarray))
+                    else np.shape(targets))
     t_kind = (targets.dtype if isinstance(targets, (Tensor, np.ndarray))
               else np.asarray(targets).dtype).kind
-    n, c = logits.shape
-    if t_kind == "f" and tuple(t_shape) not in (logits.shape, (n,)):
+    if t_kind != "f":
+        return _weighted_nll(log_p, targets, logits.shape, weight, ignore_index, label_smoothing,
+                             reduction, where)
+    if t_shape != logits.shape:
+        indices = (logits.shape[0], *logits.shape[2:])
+        if t_shape == indices:
+            _class_indices(targets, logits.shape, ignore_index, where)  # the cast hint
         raise ValueError(
             f"{where}: logits have shape {logits.shape} but the float targets have shape "
-            f"{tuple(t_shape)}; probability targets need the logits' shape ({n}, {c}), class "
-            f"indices are integers of shape ({n},)"
+            f"{t_shape}; probability targets need the logits' shape {logits.shape}, class "
+            f"indices are integers of shape {indices}"
         )
-    if tuple(t_shape) == logits.shape:
-        probs = _as_target(targets, logits, where)
-        if probs.dtype.kind != "f":
-            raise TypeError(f"{where}: probability targets must be floats, got {probs.dtype}")
-        return _reduce(-ag.sum(probs * log_p, axis=-1), reduction, where)
-    return _picked(log_p, targets, reduction, where)
+    if ignore_index != -100:
+        raise ValueError(f"{where}: ignore_index applies to class-index targets, not to "
+                         "probability targets")
+    probs = _as_target(targets, logits, where)
+    _check_distribution(probs, where)
+    p_rows = _scores(probs, "targets", where)
+    if label_smoothing:
+        p_rows = p_rows * (1 - label_smoothing) + label_smoothing / logits.shape[1]
+    w = _class_weights(weight, logits.shape[1], logits.dtype, where)
+    per_class = p_rows * log_p if w is None else p_rows * log_p * w
+    return _reduce(_unflatten(-ag.sum(per_class, axis=-1), logits.shape), reduction, where)

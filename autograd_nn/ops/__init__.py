@@ -4,7 +4,20 @@ Importing this package registers all rows; the public functions, Tensor methods 
 are generated from them in autograd_nn/tensor.py.
 """
 
-from . import activations, arithmetic, linalg, reductions, shape, unary  # noqa: F401
+from . import (  # noqa: F401
+    activations,
+    arithmetic,
+    arrange,
+    contractions,
+    conv,
+    linalg,
+    reductions,
+    rounding,
+    shape,
+    statistics,
+    trig,
+    unary,
+)
 from .registry import PRIMITIVES, Call, Primitive, primitive, prims
 
 __all__ = ["PRIMITIVES", "Call", "Primitive", "prims", "primitive"]

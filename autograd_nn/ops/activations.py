@@ -1,4 +1,5 @@
-"""Activations and normalisers, each fused into one numerically stable node.
+"""Activations and normalisers, each fused into one numerically stable node (or, where the
+formula is already stable, a composite of rows: silu, gelu, relu6, softsign).
 
 sigmoid, tanh, relu, softmax, log_softmax and logsumexp are finite and warning-free for inputs
 of any magnitude: sigmoid uses exp(-|x|), the others subtract the maximum first.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .batch_rules import shift_axis
-from .registry import check_flag, normalize_axis, primitive, prims
+from .registry import check_flag, composite, normalize_axis, primitive, prims
 from .unary import _kink_at_zero
 
 
@@ -109,3 +110,111 @@ logsumexp = primitive(
     doc="log(sum(exp(x))) over `axis` (all axes by default), stable for large |x|.",
     formula=("{g} * exp({x} - {out})",),
 )
+
+
+# --- more activations ---------------------------------------------------------------------------
+def _slope_params(x, negative_slope: float = 0.01) -> dict:
+    return {"negative_slope": float(negative_slope)}
+
+
+leaky_relu = primitive(
+    "leaky_relu", lambda x, negative_slope: np.where(x > 0, x, x * negative_slope),
+    lambda g, ans, x, negative_slope: g * prims.where(x > 0, 1.0, negative_slope),
+    prepare=_slope_params, source="np.where({x} > 0, {x}, {x} * {negative_slope})",
+    doc="x where x > 0, else negative_slope * x (the gradient at 0 is negative_slope).",
+    formula=("{g} * where({x} > 0, 1, {negative_slope})",), kink=_kink_at_zero,
+    elementwise=True,
+)
+
+
+def _elu_forward(x, alpha):
+    # expm1 only of the non-positive part: the untaken branch never overflows
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+elu = primitive(
+    "elu", _elu_forward, lambda g, ans, x, alpha: g * prims.where(x > 0, 1.0, ans + alpha),
+    prepare=lambda x, alpha=1.0: {"alpha": float(alpha)}, helper={"elu_forward": _elu_forward},
+    source="elu_forward({x}, {alpha})",
+    doc="x where x > 0, else alpha * (exp(x) - 1).",
+    formula=("{g} * where({x} > 0, 1, {out} + {alpha})",), kink=_kink_at_zero,
+    elementwise=True,
+)
+
+
+def _softplus_forward(x, beta, threshold):
+    z = x * beta
+    # max(z, 0) + log1p(exp(-|z|)) never overflows; above the threshold it is x, as in PyTorch
+    smooth = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / beta
+    return np.where(z > threshold, x, smooth)
+
+
+softplus = primitive(
+    "softplus", _softplus_forward,
+    lambda g, ans, x, beta, threshold: g * prims.where(
+        x * beta > threshold, 1.0, prims.sigmoid(x * beta)),
+    prepare=lambda x, beta=1.0, threshold=20.0: {"beta": float(beta),
+                                                   "threshold": float(threshold)},
+    helper={"softplus_forward": _softplus_forward},
+    source="softplus_forward({x}, {beta}, {threshold})",
+    doc="log(1 + exp(beta * x)) / beta, stable for any x; linear above beta * x > threshold "
+        "(PyTorch's softplus).",
+    formula=("{g} * sigmoid({beta}*{x})",),
+    elementwise=True,
+)
+
+
+def _hardtanh_params(x, min_val: float = -1.0, max_val: float = 1.0) -> dict:
+    if not min_val < max_val:
+        raise ValueError(f"min_val {min_val} must be below max_val {max_val}")
+    return {"min_val": float(min_val), "max_val": float(max_val)}
+
+
+def _hardtanh_kink(inputs, params):
+    x = np.asarray(inputs[0], dtype=np.float64)
+    return np.minimum(np.abs(x - params["min_val"]), np.abs(x - params["max_val"])), "a bound"
+
+
+hardtanh = primitive(
+    "hardtanh", lambda x, min_val, max_val: np.clip(x, min_val, max_val),
+    lambda g, ans, x, min_val, max_val: g * (x > min_val) * (x < max_val),
+    prepare=_hardtanh_params, source="np.clip({x}, {min_val}, {max_val})",
+    doc="x clipped to [min_val, max_val]; the gradient is 1 strictly inside, 0 at and beyond "
+        "the bounds (PyTorch's hardtanh; ag.clip keeps 1 at the bounds).",
+    formula=("{g} * ({min_val} < {x} < {max_val})",), kink=_hardtanh_kink,
+    elementwise=True,
+)
+
+_SQRT_HALF = float(np.sqrt(0.5))
+_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+
+
+def _silu(x):
+    """x * sigmoid(x) (also called swish)."""
+    return x * prims.sigmoid(x)
+
+
+def _gelu(x, approximate: str = "none"):
+    """x * Phi(x), Phi the standard normal CDF, as 0.5 * x * erfc(-x / sqrt(2)) (no
+    cancellation for negative x); approximate="tanh" is PyTorch's tanh form."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + prims.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+    if approximate != "none":
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * prims.erfc(x * -_SQRT_HALF)
+
+
+def _relu6(x):
+    """min(max(x, 0), 6), PyTorch's relu6 (hardtanh between 0 and 6)."""
+    return prims.hardtanh(x, min_val=0.0, max_val=6.0)
+
+
+def _softsign(x):
+    """x / (1 + |x|)."""
+    return x / (1 + prims.abs(x))
+
+
+silu = composite("silu", _silu)
+gelu = composite("gelu", _gelu)
+relu6 = composite("relu6", _relu6)
+softsign = composite("softsign", _softsign)

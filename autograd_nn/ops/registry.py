@@ -22,14 +22,15 @@ import numpy as np
 from ..saved import row_reads
 
 __all__ = [
-    "Call", "PRIMITIVES", "Primitive", "check_flag", "normalize_axis", "primitive", "prims",
-    "shape_tuple", "sum_to_shape", "value_of",
+    "COMPOSITES", "Call", "Composite", "PRIMITIVES", "Primitive", "check_flag", "composite",
+    "normalize_axis", "primitive", "prims", "shape_tuple", "sum_to_shape", "value_of",
 ]
 
 _ndarray = np.ndarray
 
 PRIMITIVES: dict[str, Primitive] = {}
 prims = SimpleNamespace()  # prims.<name> is PRIMITIVES[<name>], for rules to call each other
+COMPOSITES: dict[str, Composite] = {}
 
 
 class Primitive:
@@ -131,6 +132,33 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None, **fields: An
     PRIMITIVES[name] = prim
     setattr(prims, name, prim)
     return prim
+
+
+class Composite:
+    """An op written with other rows (`flatten` is a reshape): no rules of its own, so its
+    gradient, explain text and compiled form are those of the rows it records. `inputs` leading
+    arguments are lifted to Tensors (a sequence of them when `variadic`)."""
+
+    __slots__ = ("name", "function", "inputs", "variadic", "method", "doc")
+
+    def __init__(self, name: str, function: Callable, inputs: int, variadic: bool,
+                 method: bool | str, doc: str) -> None:
+        self.name, self.function, self.inputs = name, function, inputs
+        self.variadic, self.method, self.doc = variadic, method, doc
+
+    def __repr__(self) -> str:
+        return f"<composite {self.name}>"
+
+
+def composite(name: str, function: Callable, *, inputs: int = 1, variadic: bool = False,
+              method: bool | str = False, doc: str = "") -> Callable:
+    """Register an op built from other rows; its public function (and method) is generated like
+    a row's. Returns `function`, which also runs on arrays (through the rows it calls)."""
+    row = PRIMITIVES.get(name)
+    if name in COMPOSITES or (row is not None and row.public is not None):
+        raise ValueError(f"op {name!r} is already defined")
+    COMPOSITES[name] = Composite(name, function, inputs, variadic, method, doc or function.__doc__)
+    return function
 
 
 def value_of(x: Any) -> Any:

@@ -108,7 +108,7 @@ transpose = primitive(
     "transpose", lambda x, axes: np.transpose(x, axes), _transpose_vjp,
     prepare=_transpose_params, method=_sequence_method,
     source=lambda params, shapes: "{x}.T" if params["axes"] is None or (
-        len(params["axes"]) == 2) else "{x}.transpose({axes})",
+        tuple(params["axes"]) == (1, 0)) else "{x}.transpose({axes})",
     batch=_batch_transpose,
     doc="Permute axes (reverse them by default, like ndarray.T).",
     display=lambda ctx: f"{ctx.x}.T" if ctx.params.get("axes") is None else None,

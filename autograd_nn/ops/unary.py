@@ -120,3 +120,59 @@ astype = primitive(
     doc="Cast to `dtype`; the gradient is cast back. Casts to non-float dtypes leave the graph.",
     formula=("{g} cast to {x_dtype}",),
 )
+
+
+# --- more elementwise math: each rule is written with rows, so every order is available --------
+_LN10 = float(np.log(10.0))
+_TWO_OVER_SQRT_PI = float(2.0 / np.sqrt(np.pi))
+
+log10 = primitive("log10", np.log10, lambda g, ans, x: g / (x * _LN10),
+                  doc="Base-10 logarithm elementwise.", method=True,
+                  formula=("{g} / ({x}*log(10))",), elementwise=True)
+expm1 = primitive("expm1", np.expm1, lambda g, ans, x: g * (ans + 1),
+                  doc="exp(x) - 1, accurate for small x.", formula=("{g} * ({out} + 1)",),
+    elementwise=True)
+reciprocal = primitive(
+    "reciprocal", lambda x: 1.0 / x, lambda g, ans, x: -g * ans * ans,
+    doc="1 / x elementwise.", method=True, source="1.0 / {x}", formula=("-{g} * {out}**2",),
+    elementwise=True)
+rsqrt = primitive(
+    "rsqrt", lambda x: 1.0 / np.sqrt(x), lambda g, ans, x: g * (-0.5 * ans * ans * ans),
+    doc="1 / sqrt(x) elementwise.", source="1.0 / np.sqrt({x})",
+    formula=("-{g} * {out}**3 / 2",), elementwise=True)
+
+
+def erf_forward(x):
+    """The error function: SciPy's when it is installed, else math.erf element by element."""
+    dtype = np.result_type(x, np.float32)
+    try:
+        from scipy.special import erf as vectorised
+    except ImportError:
+        import math
+
+        return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=dtype)
+    return np.asarray(vectorised(x), dtype=dtype)
+
+
+def erfc_forward(x):
+    """1 - erf(x) without cancellation for large x (SciPy's, else math.erfc per element)."""
+    dtype = np.result_type(x, np.float32)
+    try:
+        from scipy.special import erfc as vectorised
+    except ImportError:
+        import math
+
+        return np.asarray(np.frompyfunc(math.erfc, 1, 1)(x), dtype=dtype)
+    return np.asarray(vectorised(x), dtype=dtype)
+
+
+erf = primitive(
+    "erf", erf_forward, lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * prims.exp(-x * x)),
+    doc="The error function 2/sqrt(pi) * integral of exp(-t**2) from 0 to x.",
+    source="erf_forward({x})", helper={"erf_forward": erf_forward},
+    formula=("{g} * 2/sqrt(pi)*exp(-{x}**2)",), elementwise=True)
+erfc = primitive(
+    "erfc", erfc_forward, lambda g, ans, x: g * (-_TWO_OVER_SQRT_PI * prims.exp(-x * x)),
+    doc="The complementary error function 1 - erf(x), accurate where erf is near 1.",
+    source="erfc_forward({x})", helper={"erfc_forward": erfc_forward},
+    formula=("-{g} * 2/sqrt(pi)*exp(-{x}**2)",), elementwise=True)

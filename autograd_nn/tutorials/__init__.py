@@ -5,6 +5,8 @@
 * `tutorial2`: from one neuron to a layer, a batch and two layers; sigmoid/ReLU/softmax (with
   the tutorial's softmax bug shown); the 2-4-1 XOR network that never learns, why, and a fix.
 * `digits`: an MLP on scikit-learn's bundled digits (needs the `examples` extra).
+* `digits_cnn`: a small CNN (conv, batch norm, pooling, dropout) on the same digits, >= 98.5%
+  held out in seconds.
 * `reports`: each tutorial's hand-written backprop checked against autograd, as text.
 * `demo.run(out_dir)`: all of the above written to a folder (what `make demo` calls).
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["demo", "digits", "reports", "tutorial1", "tutorial2"]
+__all__ = ["demo", "digits", "digits_cnn", "reports", "tutorial1", "tutorial2"]
 
 
 def __getattr__(name: str) -> Any:

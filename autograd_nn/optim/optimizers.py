@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
-from .transforms import tree_flatten
+from ..tensor import Tensor
+from ..transforms import tree_flatten
 
 __all__ = ["SGD", "Adam", "Optimizer", "adam_init", "adam_update", "sgd_init", "sgd_update"]
 

@@ -1,0 +1,43 @@
+"""Rounding (floor, ceil, round, trunc), whose gradient is 0 everywhere, and mod."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import primitive, prims
+
+
+def _to_integer(inputs, params):
+    x = np.asarray(inputs[0], dtype=np.float64)
+    return np.abs(x - np.round(x)), "an integer (where the result jumps)"
+
+
+def _to_half(inputs, params):
+    x = np.asarray(inputs[0], dtype=np.float64)
+    return np.abs(x - np.floor(x) - 0.5), "a half-integer (where the result jumps)"
+
+
+def _rounding(name: str, fn, doc: str, kink):
+    return primitive(name, fn, lambda g, ans, x: 0.0 * g, method=True, formula=("0",),
+                     kink=kink, doc=doc + " The gradient is 0 (also at the jumps), as in PyTorch.",
+                     elementwise=True)
+
+
+floor = _rounding("floor", np.floor, "The largest integer <= x, elementwise.", _to_integer)
+ceil = _rounding("ceil", np.ceil, "The smallest integer >= x, elementwise.", _to_integer)
+trunc = _rounding("trunc", np.trunc, "x rounded towards zero, elementwise.", _to_integer)
+round = _rounding(  # noqa: A001 (mirrors numpy.round)
+    "round", np.round, "x rounded to the nearest integer, halves to even (np.round).", _to_half)
+
+
+def _mod_jump(inputs, params):
+    a, b = (np.asarray(v, dtype=np.float64) for v in inputs)
+    q = a / b
+    return np.abs(q - np.round(q)) * np.abs(b), "a multiple of b (where a mod b jumps)"
+
+
+mod = primitive(
+    "mod", np.mod, lambda g, ans, a, b: g, lambda g, ans, a, b: -g * prims.floor(a / b),
+    doc="a - floor(a / b) * b: the remainder with the sign of b (np.mod, torch.remainder).",
+    formula=("{g}", "-{g} * floor({a} / {b})"), kink=_mod_jump, elementwise=True,
+)
