@@ -4,10 +4,8 @@ All are built on the one backward pass, so every op has them and they nest with 
 `vmap` like `grad` does: at top level they take and give arrays, inside another transform they
 give Tensors that can be differentiated again.
 
-`jvp` (forward mode) uses the double-VJP construction: J·t is the gradient, with respect to a
-cotangent u, of <vjp(u), t>, which is linear in u. It costs two backward passes instead of one
-forward-mode pass and needs nothing from the rows beyond their VJP rules (which are themselves
-differentiable).
+`jvp` is forward mode (forward.py): tangents move with the values in one pass, each op using
+its row's forward rule, or the double-VJP construction on that op where the row has none.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ import numpy as np
 
 from . import engine, state
 from .batching import vmap
+from .forward import ForwardLevel
 from .state import thread
 from .tensor import Tensor, constant
 from .transforms import _argnums, _as_input, tree_flatten
@@ -28,7 +27,7 @@ from .transforms import _argnums, _as_input, tree_flatten
 def _nested() -> bool:
     """Whether results must stay Tensors: inside another grad's function, or inside vmap."""
     m = thread.modes
-    return _recorded() or m.batching is not None
+    return _recorded() or m.batching is not None or m.forward is not None
 
 
 def _recorded() -> bool:
@@ -126,71 +125,61 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     return value, vjp_fn
 
 
+def _primal(x: Any, where: str) -> Tensor:
+    """A primal leaf as a Tensor: Tensors as they are (an outer grad sees through), arrays as
+    float constants."""
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{where}: cannot differentiate with respect to dtype {arr.dtype}")
+    return constant(arr)
+
+
 def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any, Any]:
     """`(f(*primals), J·tangents)`: the derivative of f at `primals` in the direction
-    `tangents` (one per primal, same shapes), by the double-VJP construction."""
+    `tangents` (one per primal, same nesting and shapes), in forward mode: each op's tangent is
+    computed as the op runs (see forward.py), in one pass."""
     name = getattr(f, "__name__", "function")
     where = f"jvp of {name}"
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"{where}: {len(primals)} primals but {len(tangents)} tangents")
     nested = _nested()
-    args, per_arg = _lift_args(primals, where)
-    out = _run(f, args, where)
-    out_leaves, out_rebuild = tree_flatten(out)
-    outs = [_as_tensor(x) for x in out_leaves]
-    inputs = [t for ins, _ in per_arg for t in ins]
-    flat_t = []
-    for (ins, _), tan in zip(per_arg, tangents, strict=True):
-        leaves, _ = tree_flatten(tan)
-        if len(leaves) != len(ins):
+    level = ForwardLevel(thread.modes.forward)
+    args = []
+    for p, tan in zip(primals, tangents, strict=True):
+        leaves, rebuild = tree_flatten(p)
+        t_leaves, _ = tree_flatten(tan)
+        if len(leaves) != len(t_leaves):
             raise ValueError(f"{where}: a tangent's nesting differs from its primal's")
-        for x, t in zip(ins, leaves, strict=True):
-            t = t if isinstance(t, Tensor) else np.asarray(t, dtype=x.dtype)
+        xs = []
+        for leaf, t in zip(leaves, t_leaves, strict=True):
+            x = _primal(leaf, where)
+            t = t if isinstance(t, Tensor) else constant(np.asarray(t, dtype=x.dtype))
             if t.shape != x.shape:
                 raise ValueError(f"{where}: a tangent of shape {t.shape} for a primal of "
                                  f"shape {x.shape}")
-            flat_t.append(t)
-    # u: a cotangent for every output; vjp(u) is linear in u, and d<vjp(u), t>/du = J t
-    us = [Tensor(np.zeros(o.data.shape, o.dtype), requires_grad=True) for o in outs]
-    for u, o in zip(us, outs, strict=True):
-        u._levels = o._levels
-    prev = state.set_grad_enabled(True)
-    state.enter_grad()
+            level.set(x, t)
+            xs.append(x)
+        args.append(rebuild(xs))
+    prev = state.set_forward(level)
     try:
-        live = [(o, u) for o, u in zip(outs, us, strict=True) if o._needs_grad]
-        pulled = engine.backward([o for o, _ in live], [u for _, u in live], inputs,
-                                 create_graph=True, retain_graph=True) if live else {}
-        total = None
-        for x, t in zip(inputs, flat_t, strict=True):
-            g = pulled.get(id(x))
-            if g is None:
-                continue
-            term = (g[1] * t).sum()
-            total = term if total is None else total + term
+        out = f(*args)
     finally:
-        state.exit_grad()
-        state.set_grad_enabled(prev)
-    if total is None or not total._needs_grad:
-        tangent_out = [np.zeros(o.data.shape, o.dtype) for o in outs]
-    else:
-        seed = np.ones(total.data.shape, total.dtype)
-        if nested:
-            seed = constant(seed)
-            seed._levels = total._levels
-        rec = _recorded()
-        found = engine.backward([total], [seed], us, create_graph=rec, retain_graph=rec)
-        tangent_out = []
-        for u in us:
-            g = found.get(id(u))
-            g = np.zeros(u.data.shape, u.dtype) if g is None else g[1]
-            tangent_out.append(g)
-    if nested:
-        tangent_out = [g if isinstance(g, Tensor) else constant(np.asarray(g))
-                       for g in tangent_out]
-    else:
-        tangent_out = [g.data if isinstance(g, Tensor) else g for g in tangent_out]
-    value = out_rebuild([t if nested else t.data for t in outs])
+        state.set_forward(prev)
+    out_leaves, out_rebuild = tree_flatten(out)
+    outs = [_as_tensor(x) for x in out_leaves]
+    tangent_out = []
+    for o in outs:
+        t = level.get(o)
+        if t is None:  # does not depend on the primals
+            t = constant(np.zeros(o.data.shape, o.dtype))
+            t._levels = o._levels
+        tangent_out.append(t if nested else t.data)
+    value = out_rebuild([o if nested else o.data for o in outs])
     return value, out_rebuild(tangent_out)
 
 

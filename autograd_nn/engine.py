@@ -160,9 +160,10 @@ def backward(
         prev = grads.get(id(r))
         grads[id(r)] = s if prev is None else prev + s
     found: dict[int, tuple[Any, Any]] = {}
-    # inside vmap the rules run on Tensors, so that they run on the batch (recorded only with
-    # create_graph)
-    on_tensors = create_graph or thread.modes.batching is not None
+    # inside vmap (or jvp) the rules run on Tensors, so that they run on the batch (recorded
+    # only with create_graph)
+    m = thread.modes  # (inside jvp too: the rules' tangents are pushed like any op's)
+    on_tensors = create_graph or m.batching is not None or m.forward is not None
     saved_grad = state.set_grad_enabled(create_graph)
     saved_recording = state.set_recording_backward(create_graph)
     anomaly = thread.modes.anomaly

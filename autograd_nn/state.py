@@ -16,7 +16,7 @@ class Modes:
     """The modes of one thread (read on every op: plain slots, one thread-local lookup)."""
 
     __slots__ = ("grad_enabled", "anomaly", "scope", "grad_depth", "recording_backward",
-                 "tracing", "batching")
+                 "tracing", "batching", "forward")
 
     def __init__(self) -> None:
         self.grad_enabled = True  # ops record a graph (False inside no_grad)
@@ -26,6 +26,7 @@ class Modes:
         self.recording_backward = False  # a backward pass is recording its rules
         self.tracing: Any = None  # an `ag.compile` trace: record every op on traced values
         self.batching: tuple | None = None  # active `vmap` levels, outermost first
+        self.forward: Any = None  # the innermost running `jvp` (forward.ForwardLevel)
 
 
 class _PerThread(threading.local):
@@ -114,4 +115,12 @@ def set_batching(levels: tuple | None) -> tuple | None:
     modes = thread.modes
     prev = modes.batching
     modes.batching = levels or None
+    return prev
+
+
+def set_forward(level: Any) -> Any:
+    """Set the innermost running `jvp` level (or None); returns the previous one."""
+    modes = thread.modes
+    prev = modes.forward
+    modes.forward = level
     return prev

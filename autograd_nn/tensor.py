@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, ops  # noqa: F401 (importing ops registers every row)
+from . import engine, forward, ops  # noqa: F401 (importing ops registers every row)
 from . import levels as levels_mod
 from .ops.batch_rules import elementwise
 from .ops.registry import COMPOSITES, PRIMITIVES, Call, Composite, Primitive
@@ -523,6 +523,8 @@ def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arr
         t._parents = ()
         if m.anomaly:
             engine.record_site(prim, inputs, out)
+    if m.forward is not None:  # inside jvp: this result's tangent
+        forward.push(prim, inputs, params, t)
     return t
 
 

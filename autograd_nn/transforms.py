@@ -98,6 +98,9 @@ def _as_input(x: Any, where: str) -> Tensor:
             return reshape(x, x.shape)  # a new node on top of x: outer gradients flow through
         t = Tensor(x.data, requires_grad=True, name=x.name)
         t._levels = x._levels  # an example's value inside vmap
+        level = thread.modes.forward
+        if level is not None and level.get(x) is not None:  # inside jvp: the same tangent
+            level.set(t, level.get(x))
         return t
     if x.__class__ is np.ndarray and x.dtype.kind == "f":  # the common case, without checks
         return constant(x, requires_grad=True)
@@ -148,7 +151,7 @@ def value_and_grad(
         # inside another grad's function the backward is recorded (and gives Tensors); inside
         # vmap it gives Tensors (batched values)
         recorded = modes.grad_depth > 0 and modes.grad_enabled
-        nested = recorded or modes.batching is not None
+        nested = recorded or modes.batching is not None or modes.forward is not None
         # ag.compile traces at depth 1: a grad that is top level in the user's code
         top_level_in_trace = modes.tracing is not None and modes.grad_depth == 1
         for i in nums:

@@ -402,3 +402,57 @@ def test_vmap_of_every_binary_table_row_equals_a_loop(name, rng):
     xs = rng.normal(size=(3, 4, 5))
     g = lambda x: f(x, other)  # noqa: E731
     _loop_and_vmap(g, xs, rng.normal(size=(3, 4, 5)))
+
+
+# --- forward mode, row by row -------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(__import__("test_core_torch").UNARY))
+def test_jvp_of_every_unary_table_row_matches_torch(name, rng):
+    import test_core_torch
+
+    f_ag, f_t = test_core_torch.UNARY[name]
+    x, t = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    value, tangent = ag.jvp(f_ag, (x,), (t,))
+    t_value, t_tangent = tfunc.jvp(f_t, (_t(x),), (_t(t),))
+    np.testing.assert_allclose(value, t_value.numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(tangent, t_tangent.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("test_core_torch").BINARY))
+def test_jvp_of_every_binary_table_row_matches_torch(name, rng):
+    import test_core_torch
+
+    f_ag, f_t = test_core_torch.BINARY[name]
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(4,))
+    ta, tb = rng.normal(size=(3, 4)), rng.normal(size=(4,))
+    _, tangent = ag.jvp(f_ag, (a, b), (ta, tb))
+    _, t_tangent = tfunc.jvp(f_t, (_t(a), _t(b)), (_t(ta), _t(tb)))
+    np.testing.assert_allclose(tangent, t_tangent.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_forward_mode_uses_row_rules_and_falls_back_only_where_documented(monkeypatch, rng):
+    import autograd_nn.forward as fw
+
+    used = []
+    real = fw._double_vjp
+
+    def counted(prim, *args):
+        used.append(prim.name)
+        return real(prim, *args)
+
+    monkeypatch.setattr(fw, "_double_vjp", counted)
+    x, w = rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    ag.jvp(lambda v: (ag.tanh(v @ w) * 2.0 + v.sum()).reshape(6)[1:], (x,), (x,))
+    assert used == []  # elementwise, bilinear and linear rows: no fallback
+    ag.jvp(lambda v: ag.log_softmax(v, axis=1), (x,), (x,))
+    assert used == ["log_softmax"]
+
+
+def test_forward_over_reverse_and_forward_over_forward(rng):
+    x, v = rng.normal(size=3), rng.normal(size=3)
+    w = rng.normal(size=(3, 3))
+    f = lambda y: (ag.tanh(y @ w) ** 2).sum()  # noqa: E731
+    _, hv = ag.jvp(ag.grad(f), (x,), (v,))  # H v, forward over reverse
+    np.testing.assert_allclose(hv, ag.hvp(f, x, v), rtol=1e-10)
+    # d^2/ds^2 sin(x + s v) at s = 0 is -sin(x) v^2
+    _, second = ag.jvp(lambda y: ag.jvp(ag.sin, (y,), (v,))[1], (x,), (v,))
+    np.testing.assert_allclose(second, -np.sin(x) * v * v, rtol=1e-12)

@@ -131,6 +131,7 @@ def _product_formula(i: int):
 matmul = primitive(
     "matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b, prepare=_matmul_check, method=True,
     batch=_batch_matmul,
+    bilinear=True,
     doc="Matrix product with NumPy semantics (batch dims broadcast, 1-D operands promoted).",
     display="{a} @ {b}", formula=(_product_formula(0), _product_formula(1)), source="{a} @ {b}",
 )
@@ -139,6 +140,7 @@ matmul = primitive(
 dot = primitive(
     "dot", np.dot, _matmul_vjp_a, _matmul_vjp_b, prepare=_dot_check, method=True,
     batch=_batch_matmul,
+    bilinear=True,
     doc="np.dot for 1-D and 2-D operands (vector/matrix products); use matmul for batches.",
     formula=(_product_formula(0), _product_formula(1)), source="np.dot({a}, {b})",
 )

@@ -78,7 +78,7 @@ sum = primitive(  # noqa: A001
     source=_reduction_source("sum"),
     prepare=_axes, method=numpy_reduction,
     batch=shift_axis(),
-    doc="Sum over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
+    linear=True, doc="Sum over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
 )
 def _mean_forward(x, axis, keepdims):
     if x.size:
@@ -93,6 +93,7 @@ mean = primitive(
     source=_reduction_source("mean"),
     prepare=_axes, method=numpy_reduction,
     batch=shift_axis(),
+    linear=True,
     doc="Arithmetic mean over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
 )
 

@@ -42,7 +42,7 @@ class Primitive:
     __slots__ = (
         "name", "forward", "vjps", "inputs", "variadic", "grad_inputs", "prepare", "method",
         "doc", "display", "formula", "notes", "kink", "elementwise", "number_param", "public",
-        "source", "helper", "jvp", "batch", "reads_ans", "read_inputs",
+        "source", "helper", "jvp", "batch", "reads_ans", "read_inputs", "linear", "bilinear",
         "saves",
     )
 
@@ -55,7 +55,8 @@ class Primitive:
                  elementwise: bool = False, number_param: tuple | None = None,
                  public: str | None = "", source: str | Callable | None = None,
                  helper: dict[str, Callable] | None = None,
-                 batch: Callable | None = None) -> None:
+                 batch: Callable | None = None, linear: bool = False,
+                 bilinear: bool = False, jvp: Callable | None = None) -> None:
         self.name = name
         self.forward = forward
         self.vjps = tuple(vjps)
@@ -94,7 +95,10 @@ class Primitive:
         # how the row runs on a batch under `vmap` (see batch_rules.py); elementwise rows need
         # none; None otherwise: vmap refuses the row
         self.batch = batch
-        self.jvp = None  # room for a forward-mode rule
+        # forward mode (forward.py): a linear op's tangent is the op applied to the tangents, a
+        # bilinear one's is f(ta, b) + f(a, tb); `jvp(tangents, ans, *inputs, **params)` is a
+        # rule of the row's own; elementwise rows use their VJP rules, the rest double-VJP
+        self.linear, self.bilinear, self.jvp = linear, bilinear, jvp
 
     def __call__(self, *inputs: Any, **params: Any) -> Any:
         """Run on arrays (NumPy, no graph), or record when any input is a Tensor."""

@@ -79,7 +79,7 @@ reshape = primitive(
     lambda g, ans, x, shape: prims.reshape(g, shape=x.shape),
     prepare=_reshape_params, method=_sequence_method, source="{x}.reshape({shape})",
     batch=_batch_reshape,
-    doc="The same elements in a new shape (one entry may be -1).",
+    linear=True, doc="The same elements in a new shape (one entry may be -1).",
     formula=("reshape({g}, {x_shape})",),
 )
 
@@ -110,7 +110,7 @@ transpose = primitive(
     source=lambda params, shapes: "{x}.T" if params["axes"] is None or (
         tuple(params["axes"]) == (1, 0)) else "{x}.transpose({axes})",
     batch=_batch_transpose,
-    doc="Permute axes (reverse them by default, like ndarray.T).",
+    linear=True, doc="Permute axes (reverse them by default, like ndarray.T).",
     display=lambda ctx: f"{ctx.x}.T" if ctx.params.get("axes") is None else None,
     formula=(lambda ctx: "{g}.T" if ctx.params.get("axes") is None
              else f"transpose({{g}}, {tuple(np.argsort(ctx.params['axes']).tolist())})",),
@@ -124,7 +124,8 @@ def _swapaxes_params(x, axis1: int, axis2: int) -> dict:
 swapaxes = primitive(
     "swapaxes", lambda x, axis1, axis2: np.swapaxes(x, axis1, axis2),
     lambda g, ans, x, axis1, axis2: prims.swapaxes(g, axis1=axis1, axis2=axis2),
-    prepare=_swapaxes_params, batch=shift_axes("axis1", "axis2"), doc="Exchange two axes.",
+    prepare=_swapaxes_params, batch=shift_axes("axis1", "axis2"), linear=True,
+    doc="Exchange two axes.",
     source="np.swapaxes({x}, {axis1}, {axis2})",
     formula=("swapaxes({g}, {axis1}, {axis2})",),
 )
@@ -133,7 +134,7 @@ expand_dims = primitive(
     lambda g, ans, x, axis: prims.reshape(g, shape=x.shape),
     prepare=lambda x, axis: {"axis": _new_axes(axis, x.ndim)},
     source="np.expand_dims({x}, {axis})", batch=shift_axis(False, new_axes=True),
-    doc="Insert size-1 axes at `axis` (positions in the result).",
+    linear=True, doc="Insert size-1 axes at `axis` (positions in the result).",
     formula=("reshape({g}, {x_shape})",),
 )
 
@@ -174,7 +175,7 @@ broadcast_to = primitive(
     "broadcast_to", _broadcast_forward,
     lambda g, ans, x, shape: prims.sum_to(g, shape=x.shape),
     prepare=_shape_param, batch=_batch_broadcast_to,
-    doc="Broadcast to `shape`; the gradient is summed back.",
+    linear=True, doc="Broadcast to `shape`; the gradient is summed back.",
     source="np.broadcast_to({x}, {shape})",
     formula=("sum_to({g}, {x_shape})",),
 )
@@ -182,6 +183,7 @@ sum_to = primitive(
     "sum_to", sum_to_shape, lambda g, ans, x, shape: prims.broadcast_to(g, shape=x.shape),
     prepare=_sum_to_param, source=lambda params, shapes: _sum_to_source(shapes[0], params["shape"]),
     batch=_batch_sum_to,
+    linear=True,
     doc="Sum a broadcast tensor down to `shape` (the inverse of broadcast_to for gradients).",
     formula=("broadcast({g}, {x_shape})",),
 )
@@ -242,6 +244,7 @@ getitem = primitive(
     lambda g, ans, x, index: prims.scatter_add(g, index=index, shape=x.shape),
     prepare=lambda x, index: {"index": _index_param(index)}, source="{x}[{index}]",
     batch=_batch_getitem,
+    linear=True,
     doc="x[index]: slices, integers, integer/boolean arrays; repeated indices accumulate.",
     display="{x}[{index!r}]",
     formula=("{g} scattered into zeros{x_shape} at [{index!r}]",),
@@ -254,6 +257,7 @@ scatter_add = primitive(
     helper={"scatter_add": _scatter_accumulate, "scatter_set": _scatter_set},
     prepare=lambda src, index, shape: {"index": _index_param(index), "shape": tuple(shape)},
     batch=_batch_scatter_add,
+    linear=True,
     doc="A zero tensor of `shape` with `src` added at `index` (repeated indices accumulate).",
     formula=("{g}[{index!r}]",),
 )
@@ -276,7 +280,7 @@ concatenate = primitive(
     variadic=True, prepare=lambda xs, axis=0: {"axis": normalize_axis(axis, xs[0].ndim)[0]},
     source="np.concatenate([{xs}], axis={axis})",
     batch=shift_axis(False),
-    doc="Join tensors along an existing axis.",
+    linear=True, doc="Join tensors along an existing axis.",
     formula=("{g} (the part from input #{i} of concatenate)",),
 )
 stack = primitive(
@@ -284,6 +288,7 @@ stack = primitive(
     variadic=True, prepare=lambda xs, axis=0: {"axis": normalize_axis(axis, xs[0].ndim + 1)[0]},
     source="np.stack([{xs}], axis={axis})",
     batch=shift_axis(False, new_axes=True),
+    linear=True,
     doc="Join tensors along a new axis.", formula=("{g} (the part from input #{i} of stack)",),
 )
 

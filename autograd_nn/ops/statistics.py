@@ -204,7 +204,7 @@ def _cumprod_vjp(g, ans, x, axis):
 cumsum = primitive(
     "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp, prepare=_scan_params("cumsum"),
     method=True, source="np.cumsum({x}, axis={axis})",
-    doc="Running sum along `axis` (of the flattened tensor by default).",
+    linear=True, doc="Running sum along `axis` (of the flattened tensor by default).",
     formula=("reverse cumsum of {g} along {axis}",),
     batch=shift_axis(False),
 )
