@@ -447,9 +447,16 @@ def _batched_error(prim: Primitive, inputs: tuple, err: Exception) -> Exception:
 def _apply_batched(prim: Primitive, inputs: tuple, params: dict | None) -> Any:
     """Run one op on batched inputs with its batch rule, recorded as the per-example op."""
     m = thread.modes
-    levels = levels_mod.ordered(lv for x in inputs if x._levels for lv in x._levels)
+    levels = None
+    for x in inputs:  # the common case: every batched input has the same levels
+        if x._levels is not None and x._levels is not levels:
+            if levels is None:
+                levels = x._levels
+            elif x._levels != levels:
+                levels = levels_mod.ordered(lv for y in inputs if y._levels for lv in y._levels)
+                break
     active = m.batching or ()
-    if any(level not in active for level in levels):
+    if levels is not active and any(level not in active for level in levels):
         raise RuntimeError(
             f"{prim.name}: a value computed inside vmap is used outside it (or inside another "
             "vmap); return it from the vmapped function instead")
@@ -459,7 +466,8 @@ def _apply_batched(prim: Primitive, inputs: tuple, params: dict | None) -> Any:
             f"vmap: the op {prim.name} has no batching rule yet (a row's `batch` field); call "
             "it outside vmap, or loop over the batch yourself")
     arrays = tuple(x.data for x in inputs)
-    aligned = [levels_mod.align(x.data, x._levels, levels) if x._levels else x.data for x in inputs]
+    aligned = [x.data if x._levels is None or x._levels == levels else
+               levels_mod.align(x.data, x._levels, levels) for x in inputs]
     batched = [x._levels is not None for x in inputs]
     n, prefix = len(levels), tuple(level.size for level in levels)
     try:
