@@ -18,6 +18,11 @@ import numpy as np
 
 import autograd_nn as ag
 
+try:  # run as a script (python benchmarks/run_all.py) or as a module
+    import transforms
+except ImportError:
+    from benchmarks import transforms
+
 torch = None  # imported in main(), after the deep-chain run: its many objects slow the collector
 hips = jax = None  # optional comparison rows (the `bench` extra), when installed
 
@@ -628,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         if torch is not None:
             line += f" {r['torch']:.0f} | {r['ag'] / r['torch']:.2f}× |"
         lines.append(line)
+    lines += transforms.markdown(repeats, torch)
     text = "\n".join(lines)
     print(text)
     if args.markdown:

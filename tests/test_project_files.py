@@ -66,7 +66,7 @@ def test_changelog_starts_with_unreleased():
     assert headings[0] == "Unreleased" and "0.1.0" in headings
 
 
-@pytest.mark.parametrize("doc", ["CONTRIBUTING.md", "docs/README_DRAFT.md"])
+@pytest.mark.parametrize("doc", ["CONTRIBUTING.md", "README.md"])
 def test_contributor_docs_name_only_paths_that_exist(doc):
     text = (ROOT / doc).read_text(encoding="utf-8")
     paths = set(re.findall(r"`((?:autograd_nn|tests|benchmarks|examples|docs|scripts)/[\w./]*)`",

@@ -1,5 +1,5 @@
-"""The README's Python examples run as written (in order, in one namespace); so do those of the
-draft of the next README (docs/README_DRAFT.md), and its commands on the user's own file."""
+"""The README's Python examples run as written (in order, in one namespace), its commands run on
+the user's own file, and it points at nothing outside the repository."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-DRAFT = ROOT / "docs" / "README_DRAFT.md"
 
 
 def python_blocks(path: Path) -> list[str]:
@@ -25,20 +24,9 @@ def run_blocks(path: Path) -> dict:
     return namespace
 
 
-def test_readme_python_blocks_run(tmp_path, monkeypatch):
-    assert len(python_blocks(README)) >= 4
-    monkeypatch.chdir(tmp_path)  # the examples save files
-    namespace = run_blocks(README)
-    ag = namespace["ag"]
-    assert namespace["report"]["weights1"].verdict == "opposite sign"
-    assert float(namespace["value"]) > 0 and set(namespace["grads"]) == {"w", "b", "v"}
-    assert (tmp_path / "xor.npz").exists()
-    np.testing.assert_allclose(ag.grad(ag.grad(lambda x: x**3))(2.0), 12.0)
-
-
-def test_draft_python_blocks_run(tmp_path, monkeypatch, capsys):
+def test_readme_python_blocks_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    namespace = run_blocks(DRAFT)
+    namespace = run_blocks(README)
     printed = capsys.readouterr().out
     assert "27.0" in printed and "18.0" in printed  # the ten-line example's comments hold
     assert float(namespace["value"]) < 0.05  # the functional XOR model learned
@@ -50,28 +38,39 @@ def test_draft_python_blocks_run(tmp_path, monkeypatch, capsys):
     assert namespace["tutorial_report"]["weights1"].verdict == "opposite sign"
     assert "opposite sign" in printed
     assert "dL/dw = X.T @ dL/dt1" in printed  # explain with the data named
+    assert (tmp_path / "xor_explore.html").read_text().startswith("<!DOCTYPE html>")
+    assert namespace["steps"].first_divergence == "z1" and "sigmoid'" in printed
+    ag = namespace["ag"]
+    np.testing.assert_allclose(namespace["g_clipped"], np.ones(3))  # 3, clipped to 1
+    assert namespace["per_example"].shape == (32, 3, 2)
+    np.testing.assert_allclose(namespace["Hv"], namespace["H"] @ namespace["v0"], rtol=1e-10)
+    np.testing.assert_allclose(namespace["tangent"], namespace["J"] @ namespace["v0"],
+                               rtol=1e-12)
+    assert namespace["hidden"].grad is not None and namespace["hx"].grad is not None
+    np.testing.assert_allclose(ag.grad(ag.grad(lambda x: x**3))(2.0), 12.0)
 
 
-def test_draft_commands_on_your_own_file_run(tmp_path, monkeypatch, capsys):
+def test_readme_commands_on_your_own_file_run(tmp_path, monkeypatch, capsys):
     from autograd_nn.cli import main
 
-    text = DRAFT.read_text(encoding="utf-8")
-    model = next(b for b in python_blocks(DRAFT) if b.startswith("# model.py\n"))
+    text = README.read_text(encoding="utf-8")
+    model = next(b for b in python_blocks(README) if b.startswith("# model.py\n"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "model.py").write_text(model)
     commands = [ln.split("#")[0].strip() for ln in re.findall(r"^autograd-nn .*$", text, re.M)]
-    assert len(commands) == 2
+    assert len(commands) == 3
     for command in commands:
         argv = shlex.split(command)[1:]
-        if "--out" in argv:  # the same command, written as DOT text (no Graphviz needed)
+        if argv[0] == "graph":  # the same command, written as DOT text (no Graphviz needed)
             argv[argv.index("--out") + 1] = "loss.dot"
         assert main(argv) == 0, command
+    assert (tmp_path / "loss.html").read_text().startswith("<!DOCTYPE html>")
     assert (tmp_path / "loss.dot").read_text().lstrip().startswith("digraph")
     assert "dL/dw = x.T @ dL/dz1" in capsys.readouterr().out
 
 
-def test_draft_points_at_nothing_outside_the_repository():
-    text = DRAFT.read_text(encoding="utf-8")
+def test_readme_points_at_nothing_outside_the_repository():
+    text = README.read_text(encoding="utf-8")
     assert "../" not in text and "shared/seeds" not in text
     links = re.findall(r"\]\(([^)#]+)\)", text)
     assert len(links) >= 5
