@@ -19,6 +19,7 @@ import numpy as np
 
 from . import levels, state
 from .ops.registry import prims, sum_to_shape
+from .saved import check as check_saved
 from .state import thread
 
 _ndarray = np.ndarray
@@ -191,11 +192,11 @@ def backward(
             parents = node._parents
             saved = node._saved
             if saved is not None:
-                saved.check(node)  # nothing it reads was written in place since the forward
+                check_saved(saved, node)  # nothing it reads was overwritten since
             if on_tensors:
                 ins, ans = parents, node
             elif saved is not None:  # the arrays the forward saw
-                ins, ans = saved.arrays, node.data
+                ins, ans = saved[0], node.data
             elif len(parents) == 1:
                 ins, ans = (parents[0].data,), node.data
             else:

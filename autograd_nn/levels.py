@@ -68,7 +68,7 @@ def node_gradients(node: Any, g: Any, on_tensors: bool) -> list:
         ins, ans, grad = parents, node, g
     else:
         saved = node._saved
-        arrays = saved.arrays if saved is not None else [p.data for p in parents]
+        arrays = saved[0] if saved is not None else [p.data for p in parents]
         ins = [as_batched(node, a, p._levels) for a, p in zip(arrays, parents, strict=True)]
         ans, grad = as_batched(node, node.data, levels), as_batched(node, g, levels)
     prev_batching = state.set_batching(context)

@@ -112,40 +112,45 @@ class ModifiedInPlaceError(RuntimeError):
     """Backward found that an array the forward pass saved was written in place since."""
 
 
-class Saved:
-    """What one recorded op keeps for backward: every input array as the forward saw it, a copy
-    of each small array its rules read (compared at backward), and the large ones read-only."""
+def save(arrays: tuple, read: tuple[int, ...] | None, out: np.ndarray,
+         reads_out: bool) -> tuple:
+    """What one recorded op keeps for backward, as a plain tuple (the cyclic garbage collector
+    then ignores it): (every input array as the forward saw it, the result if a rule reads it,
+    a flat (index, bytes, ...) copy of each small array its rules read, and a `Hold` keeping the
+    large ones read-only, or None)."""
+    copies: tuple = ()  # index -1 is the result
+    large = None
+    for i in (range(len(arrays)) if read is None else read):
+        a = arrays[i]
+        if a.nbytes <= SMALL:
+            copies += (i, a.tobytes())
+        else:
+            large = [a] if large is None else [*large, a]
+    if reads_out:
+        if out.nbytes <= SMALL:
+            copies += (-1, out.tobytes())
+        else:
+            large = [out] if large is None else [*large, out]
+    return arrays, out if reads_out else None, copies, None if large is None else Hold(large)
 
-    __slots__ = ("arrays", "out", "copies", "locked")
 
-    def __init__(self, arrays: tuple, read: tuple[int, ...] | None, out: np.ndarray,
-                 reads_out: bool) -> None:
-        self.arrays = arrays
-        self.out = out if reads_out else None
-        copies: tuple = ()  # flat (index, bytes, index, bytes, ...); index -1 is the result
-        large = None
-        for i in (range(len(arrays)) if read is None else read):
-            a = arrays[i]
-            if a.nbytes <= SMALL:
-                copies += (i, a.tobytes())
-            else:
-                large = [a] if large is None else [*large, a]
-        if reads_out:
-            if out.nbytes <= SMALL:
-                copies += (-1, out.tobytes())
-            else:
-                large = [out] if large is None else [*large, out]
-        self.copies = copies
-        self.locked = _lock(large) if large is not None else None
+def check(saved: tuple, node: Any) -> None:
+    """Raise `ModifiedInPlaceError` naming the op and the array if one was overwritten."""
+    arrays, out, copies, _ = saved
+    for k in range(0, len(copies), 2):
+        i = copies[k]
+        a = out if i < 0 else arrays[i]
+        if a.tobytes() != copies[k + 1]:
+            raise ModifiedInPlaceError(_modified_message(node, i, a))
 
-    def check(self, node: Any) -> None:
-        """Raise `ModifiedInPlaceError` naming the op and the array if one was overwritten."""
-        copies = self.copies
-        for k in range(0, len(copies), 2):
-            i = copies[k]
-            a = self.out if i < 0 else self.arrays[i]
-            if a.tobytes() != copies[k + 1]:
-                raise ModifiedInPlaceError(_modified_message(node, i, a))
+
+class Hold:
+    """Large saved arrays, read-only until this is released (with its graph)."""
+
+    __slots__ = ("locked",)
+
+    def __init__(self, arrays: list) -> None:
+        self.locked = _lock(arrays)
 
     def __del__(self) -> None:
         if self.locked:

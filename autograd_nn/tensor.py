@@ -19,7 +19,7 @@ from . import engine, forward, ops  # noqa: F401 (importing ops registers every 
 from . import levels as levels_mod
 from .ops.batch_rules import elementwise
 from .ops.registry import COMPOSITES, PRIMITIVES, Call, Composite, Primitive
-from .saved import Saved
+from .saved import save
 from .state import thread
 
 _FLOAT_KINDS = "f"  # real floats only: the rules have no complex (conjugate) conventions
@@ -424,7 +424,8 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
     """Run `prim` on Tensor `inputs`, and record the result in the graph when it needs grad."""
     n = len(inputs)
     m = thread.modes
-    if inputs[0]._levels is not None or (n > 1 and any(x._levels is not None for x in inputs)):
+    if inputs[0]._levels is not None or (n > 1 and (inputs[1]._levels is not None or (
+            n > 2 and any(x._levels is not None for x in inputs)))):
         return _apply_batched(prim, inputs, params)  # inside vmap: run on the batch
     try:  # spelled out by arity: no list is built on the hot path
         if n == 2:
@@ -508,7 +509,7 @@ def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arr
         saves = prim.saves
         if saves is None:
             saves = prim.find_reads()
-        t._saved = Saved(arrays, prim.read_inputs, out, prim.reads_ans) if saves else None
+        t._saved = save(arrays, prim.read_inputs, out, prim.reads_ans) if saves else None
         if m.tracing is not None:
             m.tracing.recorded(t)
         if out.dtype.kind == "c":
