@@ -81,17 +81,20 @@ def _as_target(target: Any, like: Tensor, where: str) -> Tensor:
     return t
 
 
+def _first_bad(data: np.ndarray, bad: np.ndarray) -> str:
+    """'N of M do not; the first is V at index I': the offending entries of a checked input."""
+    flat = int(np.flatnonzero(bad.reshape(-1))[0])
+    idx = tuple(int(i) for i in np.unravel_index(flat, data.shape))
+    return (f"{int(bad.sum())} of {data.size} do not; the first is {float(data[idx])!r} at "
+            f"index {idx}")
+
+
 def _check_unit_interval(target: Tensor, where: str) -> None:
     """Binary cross-entropy needs targets in [0, 1] (0/1 labels or soft labels)."""
     bad = ~((target.data >= 0) & (target.data <= 1))  # NaN counts as bad too
     if bad.any():
-        flat = int(np.flatnonzero(bad.reshape(-1))[0])
-        idx = tuple(int(i) for i in np.unravel_index(flat, target.shape))
-        raise ValueError(
-            f"{where}: targets must lie in [0, 1] (0/1 labels or probabilities), but "
-            f"{int(bad.sum())} of {target.size} do not; the first is {target.data[idx]!r} at "
-            f"index {idx}"
-        )
+        raise ValueError(f"{where}: targets must lie in [0, 1] (0/1 labels or probabilities), "
+                         f"but {_first_bad(target.data, bad)}")
 
 
 def _reduce(loss: Tensor, reduction: str, where: str) -> Tensor:
@@ -138,13 +141,10 @@ def _check_probabilities(prob: Tensor, where: str) -> None:
     """Probabilities must lie in [0, 1]: raw scores (logits) here would be clipped silently."""
     bad = ~((prob.data >= 0) & (prob.data <= 1))
     if bad.any():
-        flat = int(np.flatnonzero(bad.reshape(-1))[0])
-        idx = tuple(int(i) for i in np.unravel_index(flat, prob.shape))
         raise ValueError(
-            f"{where}: prob must hold probabilities in [0, 1], but {int(bad.sum())} of "
-            f"{prob.size} do not; the first is {float(prob.data[idx])!r} at index {idx}. For raw "
-            "scores (logits) use binary_cross_entropy_with_logits, which needs no sigmoid"
-        )
+            f"{where}: prob must hold probabilities in [0, 1], but "
+            f"{_first_bad(prob.data, bad)}. For raw scores (logits) use "
+            "binary_cross_entropy_with_logits, which needs no sigmoid")
 
 
 @_framed
@@ -291,13 +291,10 @@ def _weighted_nll(log_p: Tensor, targets: Any, shape: tuple, weight: Any, ignore
 def _check_log_probabilities(log_p: Tensor, where: str) -> None:
     bad = ~(log_p.data <= 0)  # NaN counts as bad too
     if bad.any():
-        flat = int(np.flatnonzero(bad.reshape(-1))[0])
-        idx = tuple(int(i) for i in np.unravel_index(flat, log_p.shape))
         raise ValueError(
             f"{where}: log_probs must be log-probabilities (<= 0), but "
-            f"{float(log_p.data[idx])!r} at index {idx} is not; pass log_softmax(scores, "
-            "axis=1), or give the raw scores to cross_entropy"
-        )
+            f"{_first_bad(log_p.data, bad)}; pass log_softmax(scores, axis=1), or give the raw "
+            "scores to cross_entropy")
 
 
 @_framed
@@ -320,10 +317,8 @@ def _check_distribution(probs: Tensor, where: str) -> None:
     data = probs.data
     bad = ~((data >= 0) & (data <= 1))  # NaN counts as bad too
     if bad.any():
-        idx = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad)[0]), data.shape))
         raise ValueError(f"{where}: probability targets must lie in [0, 1], but "
-                         f"{int(bad.sum())} of {data.size} do not; the first is "
-                         f"{float(data[idx])!r} at index {idx}")
+                         f"{_first_bad(data, bad)}")
     sums = data.sum(axis=1)
     off = np.abs(sums - 1) > 1e-4 * max(1, data.shape[1] / 100)
     if off.any():
