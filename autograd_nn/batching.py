@@ -27,6 +27,11 @@ from .tensor import Tensor, constant, record
 from .transforms import tree_flatten
 
 
+def _moveaxis(x: np.ndarray, source: int, destination: int) -> np.ndarray:
+    """np.moveaxis, without its cost when nothing moves (a batch axis 0 staying at 0)."""
+    return x if source == destination else np.moveaxis(x, source, destination)
+
+
 def _constant_batched(arr: Any, levels: tuple | None) -> Tensor:
     t = constant(np.asarray(arr))
     t._levels = levels or None
@@ -38,7 +43,7 @@ def _constant_batched(arr: Any, levels: tuple | None) -> Tensor:
 def _moved_in(x: np.ndarray, levels: tuple, level: Level, axis: int) -> np.ndarray:
     """x's logical `axis` moved to be `level`'s batch dim (after the batch dims it has)."""
     k = len(levels)
-    return np.moveaxis(x, k + axis, k)
+    return _moveaxis(x, k + axis, k)
 
 
 def _batch_forward(x, level, axis, levels):
@@ -48,27 +53,27 @@ def _batch_forward(x, level, axis, levels):
 def _batch_vjp(g, ans, x, level, axis, levels):
     k = len(levels)
     if not hasattr(g, "_apply_primitive"):
-        return np.moveaxis(g, k, k + axis)
-    return _constant_batched(np.moveaxis(g.data, k, k + axis), levels)
+        return _moveaxis(g, k, k + axis)
+    return _constant_batched(_moveaxis(g.data, k, k + axis), levels)
 
 
 def _unbatch_forward(x, level, axis, levels):
     k = levels.index(level)
-    return np.moveaxis(x, k, len(levels) - 1 + axis)
+    return _moveaxis(x, k, len(levels) - 1 + axis)
 
 
 def _unbatch_vjp(g, ans, x, level, axis, levels):
     rest = tuple(lv for lv in levels if lv is not level)
     k = levels.index(level)
     if not hasattr(g, "_apply_primitive"):
-        return np.moveaxis(g, len(rest) + axis, k)
+        return _moveaxis(g, len(rest) + axis, k)
     data, have = g.data, g._levels or ()
     if have != rest:  # the same gradient for every example of some level
         if any(lv not in rest for lv in have):
             raise NotImplementedError("vmap: a batched gradient crossing another vmap's exit")
         data = align(data, have, rest)
         data = np.broadcast_to(data, tuple(lv.size for lv in rest) + data.shape[len(rest):])
-    return _constant_batched(np.moveaxis(data, len(rest) + axis, k), levels)
+    return _constant_batched(_moveaxis(data, len(rest) + axis, k), levels)
 
 
 # not registered among the ops: they exist only at vmap's boundary
