@@ -327,8 +327,8 @@ def test_bad_probabilities_log_probabilities_weights_and_options_are_named():
                                          r"first is 1.5 at index \(0, 0\)"):
         L.cross_entropy(LOGITS, np.where(np.eye(C)[LABELS] > 0, 1.5, -0.5 / 3))
     with pytest.raises(ValueError, match=r"nll_loss: log_probs must be log-probabilities "
-                                         r"\(<= 0\), but 24 of 24 do not; the first is 0.37.* at index "
-                                         r"\(0, 0\).*log_softmax"):
+                                         r"\(<= 0\), but 24 of 24 do not; the first is 0.37.* "
+                                         r"at index \(0, 0\).*log_softmax"):
         L.nll_loss(np.abs(LOGITS), LABELS)
     with pytest.raises(ValueError, match=r"cross_entropy: weight must be 4 numbers"):
         L.cross_entropy(LOGITS, LABELS, weight=np.ones(3))
