@@ -360,8 +360,7 @@ def test_hooks_see_and_replace_gradients_like_torch(rng):
 
 
 # --- every row under vmap: the batched run equals a loop over the examples ----------------------
-NOT_BATCHED = {"conv2d", "conv2d_weight", "conv_transpose2d", "einsum", "max_pool2d",
-               "max_pool2d_indices", "pad"}
+NOT_BATCHED = {"max_pool2d", "max_pool2d_indices"}  # its gradient scatters by flat index
 
 
 def test_rows_without_a_batching_rule_are_the_known_ones():
@@ -456,3 +455,27 @@ def test_forward_over_reverse_and_forward_over_forward(rng):
     # d^2/ds^2 sin(x + s v) at s = 0 is -sin(x) v^2
     _, second = ag.jvp(lambda y: ag.jvp(ag.sin, (y,), (v,))[1], (x,), (v,))
     np.testing.assert_allclose(second, -np.sin(x) * v * v, rtol=1e-12)
+
+
+def test_vmap_of_convolutions_einsum_and_pad_equals_a_loop(rng):
+    w = rng.normal(size=(4, 2, 3, 3)) / 3
+    xs = rng.normal(size=(3, 2, 2, 6, 6))  # 3 examples, each an (N=2, C=2, 6, 6) batch
+
+    def net(x, w):
+        h = ag.tanh(ag.conv2d(x, w, padding=1, stride=2))            # (2, 4, 3, 3)
+        h = ag.conv_transpose2d(h, w, stride=2)                      # back to 2 channels
+        h = ag.pad(h, ((0, 0), (0, 0), (1, 0), (0, 1)))
+        return ag.einsum("nchw,nchw->c", h, h)
+
+    _loop_and_vmap(lambda x: net(x, w), xs, rng.normal(size=(3, 2)))
+    # per-example gradients of the weight (conv2d_weight on a batch of examples)
+    loss = lambda w_, x: (net(x, w_) * np.arange(1.0, 3.0)).sum()  # noqa: E731
+    per = ag.vmap(ag.grad(loss), in_axes=(None, 0))(w, xs)
+    loop = np.stack([ag.grad(loss)(w, x) for x in xs])
+    np.testing.assert_allclose(per, loop, rtol=1e-10, atol=1e-12)
+    # and each example with its own weight
+    ws = rng.normal(size=(3, 4, 2, 3, 3)) / 3
+    own = ag.vmap(lambda x, w_: net(x, w_))(xs, ws)
+    np.testing.assert_allclose(own, np.stack([net(ag.Tensor(x), w_).data
+                                              for x, w_ in zip(xs, ws, strict=True)]),
+                               rtol=1e-10, atol=1e-12)

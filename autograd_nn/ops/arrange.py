@@ -46,6 +46,8 @@ pad = primitive(
     lambda g, ans, x, pad_width, value: prims.getitem(
         g, index=tuple(slice(a, a + n) for (a, _), n in zip(pad_width, x.shape, strict=True))),
     prepare=_pad_params, source="np.pad({x}, {pad_width}, constant_values={value})",
+    batch=lambda forward, arrays, batched, params, n, prefix: np.pad(
+        arrays[0], [(0, 0)] * n + list(params["pad_width"]), constant_values=params["value"]),
     doc="np.pad with mode 'constant' (the gradient is the inner slice) or 'edge', 'reflect', "
         "'symmetric', 'wrap' (gathers: copied elements collect their copies' gradients).",
     formula=("{g} without the padding",),

@@ -74,9 +74,20 @@ def _einsum_vjp(i, g, ans, *xs, subscripts):
     return prims.scatter_add(grad, index=index, shape=tuple(xs[i].shape))
 
 
+def _batch_einsum(forward, arrays, batched, params, n, prefix):
+    """einsum of examples: the batch dims get letters of their own in every batched operand
+    and in the result."""
+    inputs, out = params["subscripts"].split("->")
+    free = [ch for ch in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            if ch not in params["subscripts"]]
+    lead = "".join(free[:n])
+    terms = [lead + t if b else t for t, b in zip(inputs.split(","), batched, strict=True)]
+    return np.einsum(",".join(terms) + "->" + lead + out, *arrays, optimize=len(arrays) > 2)
+
+
 einsum_row = primitive(
     "einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs, optimize=len(xs) > 2),
-    _einsum_vjp, variadic=True, public=None,
+    _einsum_vjp, variadic=True, public=None, batch=_batch_einsum,
     source=lambda params, shapes: f"np.einsum({params['subscripts']!r}, {{xs}})",
     doc="Einstein summation over explicit subscripts.",
     formula=("einsum of {g} with the other operands",),

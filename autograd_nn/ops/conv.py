@@ -228,12 +228,65 @@ def _conv2d_vjp_w(g, ans, x, w, stride, padding, dilation, groups):
                                dilation=dilation, groups=groups)
 
 
+# --- batch rules (ag.vmap) ----------------------------------------------------------------------
+def _fold(a: np.ndarray, n: int) -> np.ndarray:
+    """Batch dims and the images' N as one N: (P..., N, C, H, W) -> (P*N, C, H, W)."""
+    return a.reshape((-1,) + a.shape[n + 1:])
+
+
+def _into_channels(a: np.ndarray, n: int, batched: bool, prefix: tuple) -> np.ndarray:
+    """A batch of image stacks as one stack with the batch in the channels:
+    (P..., N, C, H, W) -> (N, P*C, H, W); an unbatched stack is repeated for every example."""
+    if not batched:
+        a = np.broadcast_to(a, prefix + a.shape)
+    b = int(np.prod(prefix))
+    a = a.reshape((b,) + a.shape[n:])
+    return np.swapaxes(a, 0, 1).reshape((a.shape[1], b * a.shape[2]) + a.shape[3:])
+
+
+def _out_of_channels(out: np.ndarray, prefix: tuple) -> np.ndarray:
+    """(N, P*O, H, W) -> (P..., N, O, H, W)."""
+    b = int(np.prod(prefix))
+    out = out.reshape((out.shape[0], b, out.shape[1] // b) + out.shape[2:])
+    return np.swapaxes(out, 0, 1).reshape(prefix + (out.shape[0],) + out.shape[2:])
+
+
+def _weights(w: np.ndarray, n: int, batched: bool, prefix: tuple) -> np.ndarray:
+    if not batched:
+        w = np.broadcast_to(w, prefix + w.shape)
+    return w.reshape((-1,) + w.shape[n + 1:])
+
+
+def _batch_conv(forward, arrays, batched, params, n, prefix):
+    """conv2d / conv_transpose2d of examples: one call on the folded batch when the weight is
+    shared, grouped by example when each example has its own weight."""
+    x, w = arrays
+    if not batched[1]:
+        out = forward(_fold(x, n), w, **params)
+        return out.reshape(x.shape[:n + 1] + out.shape[1:])
+    b = int(np.prod(prefix))
+    grouped = {**params, "groups": params["groups"] * b}
+    out = forward(_into_channels(x, n, batched[0], prefix), _weights(w, n, True, prefix),
+                  **grouped)
+    return _out_of_channels(out, prefix)
+
+
+def _batch_conv_weight(forward, arrays, batched, params, n, prefix):
+    """conv2d's weight gradient of examples: grouped by example, one call."""
+    x, gy = arrays
+    b = int(np.prod(prefix))
+    grouped = {**params, "groups": params["groups"] * b}
+    out = forward(_into_channels(x, n, batched[0], prefix),
+                  _into_channels(gy, n, batched[1], prefix), **grouped)
+    return out.reshape(prefix + (out.shape[0] // b,) + out.shape[1:])
+
+
 _CONV_SOURCE = "conv2d_forward({x}, {w}, {stride}, {padding}, {dilation}, {groups})"
 _KERNELS = {"conv_columns": conv_columns, "conv2d_forward": conv2d_forward}
 
 conv2d = primitive(
     "conv2d", conv2d_forward, _conv2d_vjp_x, _conv2d_vjp_w, inputs=("x", "w"),
-    prepare=_conv2d_params, source=_CONV_SOURCE,
+    prepare=_conv2d_params, source=_CONV_SOURCE, batch=_batch_conv,
     helper={**_KERNELS, "conv2d_forward": conv2d_forward},
     doc="2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), w (O, C/groups, kH, kW), "
         "optional bias b (O,); padding is an int, a pair, 'same' or 'valid'.",
@@ -281,6 +334,7 @@ def _conv_transpose2d_vjp_w(g, ans, y, w, stride, padding, output_padding, dilat
 conv_transpose2d = primitive(
     "conv_transpose2d", conv_transpose2d_forward, _conv_transpose2d_vjp_y,
     _conv_transpose2d_vjp_w, inputs=("y", "w"), prepare=_conv_transpose2d_params,
+    batch=_batch_conv,
     source="conv_transpose2d_forward({y}, {w}, {stride}, {padding}, {output_padding}, "
            "{dilation}, {groups})",
     helper={**_KERNELS, "conv_transpose2d_forward": conv_transpose2d_forward},
@@ -319,7 +373,7 @@ def _conv2d_weight_params(x, gy, kernel: Any, stride: Any = 1, padding: Any = 0,
 
 conv2d_weight = primitive(
     "conv2d_weight", conv2d_weight_forward, _conv2d_weight_vjp_x, _conv2d_weight_vjp_gy,
-    inputs=("x", "gy"), prepare=_conv2d_weight_params,
+    inputs=("x", "gy"), prepare=_conv2d_weight_params, batch=_batch_conv_weight,
     source="conv2d_weight_forward({x}, {gy}, {kernel}, {stride}, {padding}, {dilation}, "
            "{groups})",
     helper={**_KERNELS, "conv2d_weight_forward": conv2d_weight_forward},
