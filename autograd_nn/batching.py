@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from . import state
-from .levels import Level, align, ordered
-from .ops.registry import Primitive
+from .levels import Level, align
+from .ops.registry import Primitive, prims
 from .state import thread
 from .tensor import Tensor, constant, record
 from .transforms import tree_flatten
@@ -110,18 +110,13 @@ def _leave(t: Any, level: Level, axis: int, where: str) -> Any:
     if not isinstance(t, Tensor):
         t = constant(np.asarray(t))
     levels = t._levels or ()
-    if level not in levels:  # the same for every example
-        data = np.broadcast_to(t.data, (level.size,) + t.data.shape) if not levels else None
-        if data is None:
-            arr = align(t.data, levels, ordered((*levels, level)))
-            full = ordered((*levels, level))
-            arr = np.broadcast_to(arr, tuple(lv.size for lv in full) + arr.shape[len(full):])
-            out = constant(np.array(arr))
-            out._levels = full
-            return _leave(out, level, axis, where)
-        out = constant(np.array(data))
-        out._levels = (level,)
-        return _leave(out, level, axis, where)
+    if level not in levels:  # the same for every example: repeated along `axis` (recorded)
+        if not -(t.ndim + 1) <= axis < t.ndim + 1:
+            raise np.exceptions.AxisError(
+                f"{where}: out_axes {axis} is out of range for a result of shape {t.shape}")
+        axis %= t.ndim + 1
+        shape = t.shape[:axis] + (level.size,) + t.shape[axis:]
+        return prims.broadcast_to(prims.expand_dims(t, axis=axis), shape=shape)
     rest = tuple(lv for lv in levels if lv is not level)
     ndim = t.ndim + 1
     if not -ndim <= axis < ndim:

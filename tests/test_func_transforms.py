@@ -479,3 +479,12 @@ def test_vmap_of_convolutions_einsum_and_pad_equals_a_loop(rng):
     np.testing.assert_allclose(own, np.stack([net(ag.Tensor(x), w_).data
                                               for x, w_ in zip(xs, ws, strict=True)]),
                                rtol=1e-10, atol=1e-12)
+
+
+def test_a_result_the_same_for_every_example_is_repeated_and_differentiable():
+    w = ag.Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    out = ag.vmap(lambda x: w * 2, out_axes=1)(ag.Tensor(np.ones((4, 2))))
+    assert out.shape == (3, 4) and out.requires_grad
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad, [8.0, 8.0, 8.0])  # 4 examples, times 2
+    assert ag.vmap(ag.vmap(lambda x: np.ones(2)))(np.ones((3, 4, 5))).shape == (3, 4, 2)
