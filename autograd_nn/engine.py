@@ -165,6 +165,9 @@ def backward(
     # only with create_graph)
     m = thread.modes  # (inside jvp too: the rules' tangents are pushed like any op's)
     on_tensors = create_graph or m.batching is not None or m.forward is not None
+    # inside vmap, an op recorded outside it needs only its (batched) gradient as a Tensor:
+    # its own values stay arrays, so the rule's arithmetic on them is plain NumPy
+    values_as_tensors = create_graph or m.forward is not None
     saved_grad = state.set_grad_enabled(create_graph)
     saved_recording = state.set_recording_backward(create_graph)
     anomaly = thread.modes.anomaly
@@ -193,7 +196,7 @@ def backward(
             saved = node._saved
             if saved is not None:
                 check_saved(saved, node)  # nothing it reads was overwritten since
-            if on_tensors:
+            if on_tensors and (values_as_tensors or node._levels is not None):
                 ins, ans = parents, node
             elif saved is not None:  # the arrays the forward saw
                 ins, ans = saved[0], node.data
