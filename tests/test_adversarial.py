@@ -219,3 +219,34 @@ def test_two_threads_training_at_once_match_training_alone():
     for seed, expected in zip((1, 2), alone, strict=True):
         for got, want in zip(results[seed], expected, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+# --- fractional sizes are refused, never truncated ----------------------------------------------
+FRACTIONAL = {
+    "MLP": lambda: ag.nn.MLP([2.9, 4, 1]),
+    "Linear": lambda: ag.nn.Linear(2.5, 3),
+    "Conv2d": lambda: ag.nn.Conv2d(2.5, 4, 3),
+    "Embedding": lambda: ag.nn.Embedding(10.5, 3),
+    "LayerNorm": lambda: ag.nn.LayerNorm(3.5),
+    "BatchNorm1d": lambda: ag.nn.BatchNorm1d(2.2),
+    "MaxPool2d": lambda: ag.nn.MaxPool2d(2.5),
+    "AvgPool2d": lambda: ag.nn.AvgPool2d(2, stride=1.5),
+    "reshape": lambda: ag.reshape(ag.Tensor(np.ones(12)), (1.5, 8)),
+    "broadcast_to": lambda: ag.broadcast_to(ag.Tensor(np.ones(3)), (2.0, 3)),
+    "tile": lambda: ag.tile(ag.Tensor(np.ones(3)), 2.5),
+    "repeat": lambda: ag.repeat(ag.Tensor(np.ones(3)), 1.5),
+    "split": lambda: ag.split(ag.Tensor(np.ones(4)), 1.5),
+    "roll": lambda: ag.roll(ag.Tensor(np.ones(4)), 1.5),
+    "sum axis": lambda: ag.sum(ag.Tensor(np.ones(4)), axis=0.0),
+    "StepLR": lambda: ag.optim.lr_scheduler.StepLR(
+        ag.optim.SGD([ag.Tensor(np.ones(1), requires_grad=True)], lr=0.1), step_size=1.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FRACTIONAL))
+def test_fractional_sizes_are_refused_by_name(name):
+    with pytest.raises((TypeError, ValueError)) as err:
+        FRACTIONAL[name]()
+    message = str(err.value)
+    assert any(ch.isdigit() for ch in message) and ("int" in message or "must be" in message)
+    assert name.split()[0] in message

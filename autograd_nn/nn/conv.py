@@ -109,6 +109,7 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  dilation: Any = 1) -> None:
         super().__init__()
+        _check_pool_sizes(type(self).__name__, kernel_size, stride, padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation = dilation
 
@@ -127,6 +128,7 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  count_include_pad: bool = True) -> None:
         super().__init__()
+        _check_pool_sizes(type(self).__name__, kernel_size, stride, padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.count_include_pad = count_include_pad
 
@@ -138,3 +140,13 @@ class AvgPool2d(Module):
     def extra_repr(self) -> str:
         """The layer's settings, as shown in its repr."""
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+def _check_pool_sizes(where: str, kernel_size: Any, stride: Any, padding: Any) -> None:
+    """Pooling sizes: ints or pairs of ints (a fraction would be truncated)."""
+    for label, value in (("kernel_size", kernel_size), ("stride", stride), ("padding", padding)):
+        if value is None and label == "stride":
+            continue
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+            raise TypeError(f"{where}: {label} must be an int or a pair of ints, got {value!r}")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import functions as ag
+from ..ops.registry import shape_tuple
 from ..state import thread
 from ..tensor import Tensor
 from .module import Module, Parameter
@@ -135,8 +136,12 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
                  dtype: Any = np.float64) -> None:
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
-            tuple(normalized_shape)
+        try:
+            shape = shape_tuple(normalized_shape, "normalized_shape")
+        except TypeError as err:
+            raise TypeError(f"LayerNorm: {err}") from None
+        if any(n <= 0 for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be positive, got {shape}")
         self.normalized_shape, self.eps = shape, float(eps)
         self.weight = Parameter(np.ones(shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(shape, dtype)) if elementwise_affine else None

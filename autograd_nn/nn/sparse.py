@@ -77,6 +77,9 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  rng: Any = None, dtype: Any = np.float64) -> None:
         super().__init__()
+        for label, size in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0:
+                raise ValueError(f"Embedding: {label} must be a positive int, got {size!r}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         table = I.as_rng(rng).normal(size=(self.num_embeddings, self.embedding_dim))
         if padding_idx is not None:

@@ -13,6 +13,8 @@ from .registry import composite, normalize_axis, primitive, prims
 
 
 def _ints(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, (int, np.integer, tuple, list)):
+        raise TypeError(f"{what} must be an int or a sequence of ints, got {value!r}")
     items = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
         raise TypeError(f"{what} must be ints, got {value!r}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 __all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LinearLR", "StepLR"]
 
 
@@ -51,12 +53,19 @@ def _positive(value: Any, what: str, where: str) -> Any:
     return value
 
 
+def _count(value: Any, what: str, where: str) -> int:
+    """A positive whole number of steps (a fraction would be truncated silently)."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{where}: {what} must be a positive int, got {value!r}")
+    return int(_positive(value, what, where))
+
+
 class StepLR(LRScheduler):
     """base_lr * gamma ** (step // step_size)."""
 
     def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        self.step_size = int(_positive(step_size, "step_size", "StepLR"))
+        self.step_size = _count(step_size, "step_size", "StepLR")
         self.gamma = float(gamma)
         super().__init__(optimizer, last_epoch)
 
@@ -85,7 +94,7 @@ class LinearLR(LRScheduler):
             raise ValueError(f"LinearLR: start_factor must be in (0, 1] and end_factor in "
                              f"[0, 1], got {start_factor}, {end_factor}")
         self.start_factor, self.end_factor = float(start_factor), float(end_factor)
-        self.total_iters = int(_positive(total_iters, "total_iters", "LinearLR"))
+        self.total_iters = _count(total_iters, "total_iters", "LinearLR")
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, step: int) -> float:
@@ -98,7 +107,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0,  # noqa: N803
                  last_epoch: int = -1) -> None:
-        self.T_max = int(_positive(T_max, "T_max", "CosineAnnealingLR"))
+        self.T_max = _count(T_max, "T_max", "CosineAnnealingLR")
         self.eta_min = float(eta_min)
         super().__init__(optimizer, last_epoch)
 
