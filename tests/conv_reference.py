@@ -62,3 +62,19 @@ def pool2d(x, kernel, stride=None, padding=0, reduce=np.max, fill=-np.inf):
             out[:, :, i, j] = reduce(xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw],
                                      axis=(2, 3))
     return out
+
+
+def max_pool_route(g, x, kernel):
+    """max_pool2d's backward by loops: each output gradient goes to its window's first maximum
+    (row-major order within the window), non-overlapping windows of `kernel`."""
+    k = kernel
+    out = np.zeros_like(x)
+    n, c, oh, ow = g.shape
+    for a in range(n):
+        for b in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    window = x[a, b, i * k:i * k + k, j * k:j * k + k]
+                    r, s = np.unravel_index(int(np.argmax(window)), window.shape)
+                    out[a, b, i * k + r, j * k + s] += g[a, b, i, j]
+    return out

@@ -479,6 +479,7 @@ def test_comparisons_have_no_gradient(name, rng):
 
 
 # name -> (autograd function, slow NumPy reference, input shapes); NCHW, PyTorch's weight layout
+_POOLED = np.random.default_rng(7).normal(size=(2, 3, 4, 5))  # where max_pool2d_route routes to
 CONV = {
     "conv2d": (lambda x, w: ag.conv2d(x, w, stride=(2, 1), padding=1, dilation=(1, 2)),
                lambda x, w: ref.conv2d(x, w, (2, 1), 1, (1, 2)), [(2, 3, 6, 7), (4, 3, 3, 2)]),
@@ -500,6 +501,10 @@ CONV = {
                                           .reshape(2, 3) for c in range(2)]) for o in range(3)]),
         [(2, 2, 5, 5), (2, 3, 3, 3)]),
     "max_pool2d": (lambda x: ag.max_pool2d(x, 2), lambda x: ref.pool2d(x, 2), [(2, 3, 5, 4)]),
+    "max_pool2d_route": (  # max_pool2d's backward, linear in the gradient it routes
+        lambda g: ag.ops.prims.max_pool2d_route(g, _POOLED, kernel=(2, 2), stride=(2, 2),
+                                                padding=(0, 0), dilation=(1, 1)),
+        lambda g: ref.max_pool_route(g, _POOLED, 2), [(2, 3, 2, 2)]),
     "max_pool2d overlapping": (lambda x: ag.max_pool2d(x, 3, stride=2, padding=1),
                                lambda x: ref.pool2d(x, 3, 2, 1), [(2, 2, 6, 5)]),
     "avg_pool2d": (lambda x: ag.avg_pool2d(x, (2, 3), stride=1, padding=1),

@@ -360,7 +360,7 @@ def test_hooks_see_and_replace_gradients_like_torch(rng):
 
 
 # --- every row under vmap: the batched run equals a loop over the examples ----------------------
-NOT_BATCHED = {"max_pool2d", "max_pool2d_indices"}  # its gradient scatters by flat index
+NOT_BATCHED = {"max_pool2d_indices"}  # flat indices into the whole input: not per example
 
 
 def test_rows_without_a_batching_rule_are_the_known_ones():
@@ -465,6 +465,7 @@ def test_vmap_of_convolutions_einsum_and_pad_equals_a_loop(rng):
         h = ag.tanh(ag.conv2d(x, w, padding=1, stride=2))            # (2, 4, 3, 3)
         h = ag.conv_transpose2d(h, w, stride=2)                      # back to 2 channels
         h = ag.pad(h, ((0, 0), (0, 0), (1, 0), (0, 1)))
+        h = ag.max_pool2d(h, 2) + ag.avg_pool2d(h, 2)
         return ag.einsum("nchw,nchw->c", h, h)
 
     _loop_and_vmap(lambda x: net(x, w), xs, rng.normal(size=(3, 2)))

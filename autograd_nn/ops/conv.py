@@ -121,6 +121,15 @@ def max_pool2d_indices(x, kernel, stride, padding, dilation):
     return (planes * x.shape[2] + rows) * x.shape[3] + cols
 
 
+def max_pool2d_route(g, x, kernel, stride, padding, dilation):
+    """max_pool2d's backward: g (n, c, oh, ow) added into zeros shaped like x at each window's
+    first maximum."""
+    out = np.zeros(x.size, dtype=g.dtype)
+    np.add.at(out, max_pool2d_indices(x, kernel, stride, padding, dilation).reshape(-1),
+              g.reshape(-1))
+    return out.reshape(x.shape)
+
+
 # --- parameters ---------------------------------------------------------------------------------
 def _pair(value: Any, what: str, minimum: int) -> tuple[int, int]:
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
@@ -398,11 +407,30 @@ def _pool_params(x, kernel_size: Any, stride: Any = None, padding: Any = 0,
 
 
 def _max_pool2d_vjp(g, ans, x, kernel, stride, padding, dilation):
+    return prims.max_pool2d_route(g, x, kernel=kernel, stride=stride, padding=padding,
+                                  dilation=dilation)
+
+
+def _route_vjp(h, ans, g, x, kernel, stride, padding, dilation):
+    """The routing is linear in g: its adjoint picks h at each window's first maximum."""
     where = prims.max_pool2d_indices(x, kernel=kernel, stride=stride, padding=padding,
                                      dilation=dilation)
-    flat = prims.scatter_add(prims.reshape(g, shape=(-1,)),
-                             index=value_of(prims.reshape(where, shape=(-1,))), shape=(x.size,))
-    return prims.reshape(flat, shape=x.shape)
+    picked = prims.getitem(prims.reshape(h, shape=(-1,)),
+                           index=value_of(prims.reshape(where, shape=(-1,))))
+    return prims.reshape(picked, shape=g.shape)
+
+
+def _batch_pool(forward, arrays, batched, params, n, prefix):
+    """Pooling of examples: the batch folded into the images' N (each image pools alone)."""
+    x = arrays[0]
+    out = forward(_fold(x, n), **params)
+    return out.reshape(x.shape[:n + 1] + out.shape[1:])
+
+
+def _batch_route(forward, arrays, batched, params, n, prefix):
+    g, x = (a if b else np.broadcast_to(a, prefix + a.shape)
+            for a, b in zip(arrays, batched, strict=True))
+    return forward(_fold(g, n), _fold(x, n), **params).reshape(x.shape)
 
 
 def _max_pool2d_kink(inputs, params):
@@ -426,6 +454,17 @@ max_pool2d = primitive(
     doc="Maximum over each kernel window of x (N, C, H, W); the gradient goes to each window's "
         "first maximum, as in PyTorch.",
     formula=("{g} routed to each window's first maximum in {x}",), kink=_max_pool2d_kink,
+    batch=_batch_pool,
+)
+max_pool2d_route_row = primitive(
+    "max_pool2d_route", max_pool2d_route, _route_vjp, None, inputs=("g", "x"),
+    source="max_pool2d_route({g}, {x}, {kernel}, {stride}, {padding}, {dilation})",
+    helper={"conv_windows": conv_windows, "max_pool2d_indices": max_pool2d_indices,
+            "max_pool2d_route": max_pool2d_route},
+    batch=_batch_route, public=None,
+    doc="max_pool2d's backward: g added into zeros shaped like x at each window's first "
+        "maximum (linear in g; piecewise constant in x).",
+    formula=("{g} picked at each window's first maximum in {x}", None),
 )
 max_pool2d_indices_row = primitive(
     "max_pool2d_indices", max_pool2d_indices, None, prepare=_pool_params,
