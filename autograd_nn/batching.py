@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import state
-from .levels import Level, align
+from .levels import Level, align, as_batched
 from .ops.registry import Primitive, prims
 from .state import thread
 from .tensor import Tensor, constant, record
@@ -32,29 +32,19 @@ def _moveaxis(x: np.ndarray, source: int, destination: int) -> np.ndarray:
     return x if source == destination else np.moveaxis(x, source, destination)
 
 
-def _constant_batched(arr: Any, levels: tuple | None) -> Tensor:
-    t = constant(np.asarray(arr))
-    t._levels = levels or None
-    return t
-
 # ---------------------------------------------------------------------------------------------
 # Into and out of the batch: two rows, so that gradients cross a vmap's boundary
 # ---------------------------------------------------------------------------------------------
-def _moved_in(x: np.ndarray, levels: tuple, level: Level, axis: int) -> np.ndarray:
-    """x's logical `axis` moved to be `level`'s batch dim (after the batch dims it has)."""
-    k = len(levels)
-    return _moveaxis(x, k + axis, k)
-
-
 def _batch_forward(x, level, axis, levels):
-    return _moved_in(x, levels, level, axis)
+    """x's logical `axis` moved to be `level`'s batch dim (after the batch dims it has)."""
+    return _moveaxis(x, len(levels) + axis, len(levels))
 
 
 def _batch_vjp(g, ans, x, level, axis, levels):
     k = len(levels)
     if not hasattr(g, "_apply_primitive"):
         return _moveaxis(g, k, k + axis)
-    return _constant_batched(_moveaxis(g.data, k, k + axis), levels)
+    return as_batched(g, _moveaxis(g.data, k, k + axis), levels)
 
 
 def _unbatch_forward(x, level, axis, levels):
@@ -73,7 +63,7 @@ def _unbatch_vjp(g, ans, x, level, axis, levels):
             raise NotImplementedError("vmap: a batched gradient crossing another vmap's exit")
         data = align(data, have, rest)
         data = np.broadcast_to(data, tuple(lv.size for lv in rest) + data.shape[len(rest):])
-    return _constant_batched(_moveaxis(data, len(rest) + axis, k), levels)
+    return as_batched(g, _moveaxis(data, len(rest) + axis, k), levels)
 
 
 # not registered among the ops: they exist only at vmap's boundary

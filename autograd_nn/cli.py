@@ -204,20 +204,21 @@ def target_loss(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | None, s
     return loss, names, f"Tutorial {args.tutorial}: the loss L"
 
 
-def _default_graph_file(args: argparse.Namespace) -> Path:
-    if args.target is not None:
-        return Path(f"{args.target.rpartition(':')[2]}_graph.svg")
-    return Path(f"tutorial{args.tutorial}_graph.svg")
+def _out_path(args: argparse.Namespace, ending: str) -> Path:
+    """--out, or FUNCTION<ending> / tutorial<N><ending> here; its folder must exist."""
+    stem = args.target.rpartition(":")[2] if args.target else f"tutorial{args.tutorial}"
+    path = args.out or Path(stem + ending)
+    if path.parent and not path.parent.exists():
+        raise CommandError(f"--out {path}: folder {path.parent} does not exist")
+    return path
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """`autograd-nn graph`: draw your loss or a tutorial's to --out."""
     import autograd_nn as ag
 
-    path = args.out or _default_graph_file(args)
+    path = _out_path(args, "_graph.svg")
     fmt = path.suffix.lower().lstrip(".")
-    if path.parent and not path.parent.exists():
-        raise CommandError(f"--out {path}: folder {path.parent} does not exist")
     loss, names, title = target_loss(args)
     kwargs = {"color_by": args.color_by} if args.color_by else {}
     picture = ag.draw_graph(loss, names=names, title=title, **kwargs)
@@ -233,13 +234,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
     """`autograd-nn explore`: your loss's or a tutorial's backward pass as a web page."""
     import autograd_nn as ag
 
-    stem = args.target.rpartition(":")[2] if args.target else f"tutorial{args.tutorial}"
-    path = args.out or Path(f"{stem}_explore.html")
+    path = _out_path(args, "_explore.html")
     if path.suffix.lower() not in (".html", ".htm"):
         raise CommandError(f"--out {path}: the explorer is an HTML page; give a file ending "
                            "in .html")
-    if path.parent and not path.parent.exists():
-        raise CommandError(f"--out {path}: folder {path.parent} does not exist")
     loss, names, title = target_loss(args)
     page = ag.explore(loss, names, title=title.replace("the loss L", "the backward pass of L"))
     page.save(path)

@@ -21,7 +21,7 @@ from .batching import vmap
 from .forward import ForwardLevel
 from .state import thread
 from .tensor import Tensor, constant
-from .transforms import _argnums, _as_input, tree_flatten
+from .transforms import _argnums, _as_input, grad, tree_flatten
 
 
 def _nested() -> bool:
@@ -70,7 +70,7 @@ def _gradients_of(roots: list, seeds: list, per_arg: list, nested: bool,
     if live:
         found = engine.backward([r for r, _ in live], [s for _, s in live], inputs,
                                 create_graph=recorded, retain_graph=True)
-    out, k = [], 0
+    out = []
     for ins, rebuild in per_arg:
         grads = []
         for t in ins:
@@ -86,7 +86,6 @@ def _gradients_of(roots: list, seeds: list, per_arg: list, nested: bool,
                 g = constant(np.asarray(g))
             grads.append(g)
         out.append(rebuild(grads))
-        k += len(ins)
     return tuple(out)
 
 
@@ -273,14 +272,10 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
 def hessian(f: Callable, argnums: int = 0) -> Callable:
     """The Hessian of a scalar `f`: the Jacobian of its gradient, shape x.shape + x.shape."""
-    from .transforms import grad
-
     return jacrev(grad(f, argnums), argnums)
 
 
 def hvp(f: Callable, x: Any, v: Any) -> Any:
     """H·v for the Hessian H of a scalar `f` at `x`, without forming H: the gradient of
     <grad f(x), v> (two backward passes)."""
-    from .transforms import grad
-
     return grad(lambda y: (grad(f)(y) * v).sum())(x)

@@ -170,8 +170,8 @@ def backward(
     values_as_tensors = create_graph or m.forward is not None
     saved_grad = state.set_grad_enabled(create_graph)
     saved_recording = state.set_recording_backward(create_graph)
-    anomaly = thread.modes.anomaly
-    trace = thread.modes.tracing if create_graph else None  # ag.compile names the gradients
+    anomaly = m.anomaly
+    trace = m.tracing if create_graph else None  # ag.compile names the gradients
     pop, get = grads.pop, grads.get
     # the consumers-first order of `walk`, run inline: a node's gradient is complete once every
     # consumer has been processed

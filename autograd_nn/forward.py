@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import engine, state
+from .levels import as_batched
 from .state import thread
 
 
@@ -37,9 +38,8 @@ class ForwardLevel:
 
 
 def _constant_like(like: Any, arr: Any) -> Any:
-    t = like.__class__(np.asarray(arr))
-    t._levels = like._levels
-    return t
+    """`arr` as a constant batched like `like` (see levels.py)."""
+    return as_batched(like, arr, like._levels)
 
 
 def _zeros_like(like: Any) -> Any:
@@ -83,8 +83,8 @@ def _double_vjp(prim: Any, inputs: tuple, params: dict, out: Any, tangents: list
         if total is None:
             return None
         seed = _constant_like(total, np.ones(total.data.shape, total.dtype))
-        found = engine.backward([total], [seed], [u], create_graph=thread.modes.grad_enabled
-                                and prev)
+        # recorded only when the caller records (an outer grad wants this tangent's graph)
+        found = engine.backward([total], [seed], [u], create_graph=prev)
     finally:
         state.set_grad_enabled(prev)
     got = found.get(id(u))

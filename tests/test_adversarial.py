@@ -250,3 +250,11 @@ def test_fractional_sizes_are_refused_by_name(name):
     message = str(err.value)
     assert any(ch.isdigit() for ch in message) and ("int" in message or "must be" in message)
     assert name.split()[0] in message
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: ag.sum(x, axis=0, keepdims="no"), lambda x: ag.norm(x, axis=0, keepdims="no"),
+    lambda x: ag.argmax(x, axis=0, keepdims="no"), lambda x: ag.logsumexp(x, 0, keepdims="no")])
+def test_a_string_keepdims_is_refused_not_read_as_true(call):
+    with pytest.raises(TypeError, match="keepdims must be True or False, got 'no'"):
+        call(ag.Tensor(np.ones((2, 3))))

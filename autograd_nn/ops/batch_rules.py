@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 
-def _pad_after_prefix(a: np.ndarray, n: int, rank: int) -> np.ndarray:
+def pad_after_prefix(a: np.ndarray, n: int, rank: int) -> np.ndarray:
     """A batched array whose per-example part has `rank` dims (size-1 dims inserted after the
     batch dims), so NumPy's right-aligned broadcasting lines examples up correctly."""
     missing = rank - (a.ndim - n)
@@ -28,7 +28,7 @@ def elementwise(forward: Callable, arrays: list, batched: list, params: dict, n:
                 prefix: tuple) -> np.ndarray:
     """Broadcasting elementwise rows: line the examples up, then run the forward as it is."""
     rank = max(a.ndim - (n if b else 0) for a, b in zip(arrays, batched, strict=True))
-    ins = [_pad_after_prefix(a, n, rank) if b else a for a, b in zip(arrays, batched, strict=True)]
+    ins = [pad_after_prefix(a, n, rank) if b else a for a, b in zip(arrays, batched, strict=True)]
     return forward(*ins, **params)
 
 

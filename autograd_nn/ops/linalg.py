@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .batch_rules import pad_after_prefix
 from .registry import Call, primitive, prims
 
 
@@ -102,8 +103,8 @@ def _batch_matmul(forward, arrays, batched, params, n, prefix):
     else:
         if ra >= 2 and rb >= 2:  # same per-example rank, so batch dims line up on the left
             rank = max(ra, rb)
-            a = a.reshape(a.shape[:n] + (1,) * (rank - ra) + a.shape[n:]) if batched[0] else a
-            b = b.reshape(b.shape[:n] + (1,) * (rank - rb) + b.shape[n:]) if batched[1] else b
+            a = pad_after_prefix(a, n, rank) if batched[0] else a
+            b = pad_after_prefix(b, n, rank) if batched[1] else b
         out = np.matmul(a, b)
     if row:
         out = out.reshape(out.shape[:-2] + out.shape[-1:])

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .batch_rules import shift_axes, shift_axis
+from .batch_rules import pad_after_prefix, shift_axes, shift_axis
 from .registry import normalize_axis, primitive, prims, shape_tuple, sum_to_shape
 
 
@@ -42,7 +42,7 @@ def _batch_transpose(forward, arrays, batched, params, n, prefix):
 def _batch_broadcast_to(forward, arrays, batched, params, n, prefix):
     shape = params["shape"]
     x = arrays[0]
-    x = x.reshape(x.shape[:n] + (1,) * (len(shape) - (x.ndim - n)) + x.shape[n:])
+    x = pad_after_prefix(x, n, len(shape))
     return _broadcast_forward(x, prefix + tuple(shape))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .batch_rules import shift_axis
 from .reductions import _axes, _count, _nonempty_axes, _restore, numpy_reduction
-from .registry import Call, normalize_axis, primitive, prims, value_of
+from .registry import Call, check_flag, normalize_axis, primitive, prims, value_of
 
 
 # --- prod ---------------------------------------------------------------------------------------
@@ -137,10 +137,11 @@ def _norm_vjp(g, ans, x, axis, keepdims):
 
 def _norm_params(x, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
     axes = normalize_axis(axis, x.ndim)
+    keep = check_flag(keepdims, "keepdims")
     two_d = (axes is None and x.ndim == 2) or (axes is not None and len(axes) == 2)
     if ord in (None, 2, "fro") and not (ord == 2 and two_d) and not (ord == "fro" and
                                                                       not two_d):
-        return {"axis": axes, "keepdims": bool(keepdims)}
+        return {"axis": axes, "keepdims": keep}
     if two_d or (axes is None and x.ndim > 1) or (axes is not None and len(axes) > 1):
         raise ValueError(f"ord={ord!r} over {x.ndim if axes is None else len(axes)} axes is a "
                          "matrix norm; only the Frobenius norm (ord=None or 'fro') is supported")
@@ -148,12 +149,12 @@ def _norm_params(x, ord: Any = None, axis: Any = None, keepdims: bool = False) -
         raise ValueError(f"unsupported ord {ord!r} for a vector norm")
     mag = prims.abs(x)
     if ord == np.inf:
-        return Call(prims.max, (mag,), {"axis": axes, "keepdims": bool(keepdims)})
+        return Call(prims.max, (mag,), {"axis": axes, "keepdims": keep})
     if ord == -np.inf:
-        return Call(prims.min, (mag,), {"axis": axes, "keepdims": bool(keepdims)})
+        return Call(prims.min, (mag,), {"axis": axes, "keepdims": keep})
     if ord == 1:
-        return Call(prims.sum, (mag,), {"axis": axes, "keepdims": bool(keepdims)})
-    return prims.sum(mag ** float(ord), axis=axes, keepdims=bool(keepdims)) ** (1.0 / ord)
+        return Call(prims.sum, (mag,), {"axis": axes, "keepdims": keep})
+    return prims.sum(mag ** float(ord), axis=axes, keepdims=keep) ** (1.0 / ord)
 
 
 norm = primitive(
@@ -224,7 +225,7 @@ def _arg_params(x, axis: Any = None, keepdims: bool = False) -> dict:
         raise ValueError(f"attempt to get the position of an extreme of an empty tensor "
                          f"{x.shape}")
     return {"axis": None if axis is None else normalize_axis(axis, x.ndim)[0],
-            "keepdims": bool(keepdims)}
+            "keepdims": check_flag(keepdims, "keepdims")}
 
 
 def _no_gradient(name: str, forward, prepare, doc: str):
