@@ -19,7 +19,7 @@ Where to look in this reference:
   `autograd_nn.cli` and `autograd_nn.userfile`: the `autograd-nn` command.
 """
 
-from . import engine, functions, state
+from . import anomaly, engine, functions, state  # noqa: F401 (anomaly: state's switch)
 from .batching import vmap
 from .custom import checkpoint, custom_vjp
 from .derivatives import hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp

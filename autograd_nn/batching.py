@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from . import state
-from .levels import Level, align, as_batched
+from . import engine, state
+from .levels import Level, align, as_batched, ordered
+from .ops.batch_rules import elementwise
 from .ops.registry import Primitive, prims
 from .state import thread
-from .tensor import Tensor, constant, record
+from .tensor import Tensor, apply, constant, record
 from .transforms import tree_flatten
 
 
@@ -33,18 +34,62 @@ def _moveaxis(x: np.ndarray, source: int, destination: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Into and out of the batch: two rows, so that gradients cross a vmap's boundary
+# Running ops on a batch (the core calls this for any op with a batched input)
+# ---------------------------------------------------------------------------------------------
+def _batched_error(prim: Primitive, inputs: tuple, err: Exception) -> Exception:
+    shapes = ", ".join(f"{x.shape} {x.dtype}" for x in inputs)
+    return type(err)(f"{prim.name} (inside vmap, per example: {shapes}): {err}")
+
+
+def apply_batched(prim: Primitive, inputs: tuple, params: dict | None) -> Any:
+    """Run one op on batched inputs with its batch rule, recorded as the per-example op."""
+    levels = None
+    for x in inputs:  # the common case: every batched input has the same levels
+        if x._levels is not None and x._levels is not levels:
+            if levels is None:
+                levels = x._levels
+            elif x._levels != levels:
+                levels = ordered(lv for y in inputs if y._levels for lv in y._levels)
+                break
+    active = thread.modes.batching or ()
+    if levels is not active and any(level not in active for level in levels):
+        raise RuntimeError(
+            f"{prim.name}: a value computed inside vmap is used outside it (or inside another "
+            "vmap); return it from the vmapped function instead")
+    rule = prim.batch if prim.batch is not None else elementwise if prim.elementwise else None
+    if rule is None:
+        raise NotImplementedError(
+            f"vmap: the op {prim.name} has no batching rule yet (a row's `batch` field); call "
+            "it outside vmap, or loop over the batch yourself")
+    arrays = tuple(x.data for x in inputs)
+    aligned = [x.data if x._levels is None or x._levels == levels else
+               align(x.data, x._levels, levels) for x in inputs]
+    batched = [x._levels is not None for x in inputs]
+    n, prefix = len(levels), tuple(level.size for level in levels)
+    try:
+        out = rule(prim.forward, aligned, batched, params or {}, n, prefix)
+    except (ValueError, TypeError, IndexError) as err:
+        raise _batched_error(prim, inputs, err) from None
+    except NotImplementedError as err:
+        raise NotImplementedError(f"vmap: {prim.name}: {err} is not supported yet") from None
+    return record(prim, inputs, params, arrays, out, levels)
+
+
+# ---------------------------------------------------------------------------------------------
+# Into and out of the batch: two rows, each the other's gradient, so that gradients (of any
+# order) and tangents cross a vmap's boundary
 # ---------------------------------------------------------------------------------------------
 def _batch_forward(x, level, axis, levels):
-    """x's logical `axis` moved to be `level`'s batch dim (after the batch dims it has)."""
-    return _moveaxis(x, len(levels) + axis, len(levels))
+    """x's logical `axis` moved to be `level`'s batch dim, among the batch dims it has."""
+    k = ordered((*levels, level)).index(level)
+    return _moveaxis(x, len(levels) + axis, k)
 
 
 def _batch_vjp(g, ans, x, level, axis, levels):
-    k = len(levels)
-    if not hasattr(g, "_apply_primitive"):
-        return _moveaxis(g, k, k + axis)
-    return as_batched(g, _moveaxis(g.data, k, k + axis), levels)
+    if not hasattr(g, "_apply_primitive"):  # plain arrays batched exactly like the node
+        k = ordered((*levels, level)).index(level)
+        return _moveaxis(g, k, len(levels) + axis)
+    return leave(g, level, axis)
 
 
 def _unbatch_forward(x, level, axis, levels):
@@ -53,70 +98,130 @@ def _unbatch_forward(x, level, axis, levels):
 
 
 def _unbatch_vjp(g, ans, x, level, axis, levels):
-    rest = tuple(lv for lv in levels if lv is not level)
-    k = levels.index(level)
     if not hasattr(g, "_apply_primitive"):
-        return _moveaxis(g, len(rest) + axis, k)
-    data, have = g.data, g._levels or ()
-    if have != rest:  # the same gradient for every example of some level
-        if any(lv not in rest for lv in have):
-            raise NotImplementedError("vmap: a batched gradient crossing another vmap's exit")
-        data = align(data, have, rest)
-        data = np.broadcast_to(data, tuple(lv.size for lv in rest) + data.shape[len(rest):])
-    return as_batched(g, _moveaxis(data, len(rest) + axis, k), levels)
+        rest = tuple(lv for lv in levels if lv is not level)
+        return _moveaxis(g, len(rest) + axis, levels.index(level))
+    return enter(g, level, axis)
+
+
+def _same_batch(forward, arrays, batched, params, n, prefix):
+    """Entering or leaving one vmap moves one axis: the row's forward already counts batch
+    dims (its `levels` parameter)."""
+    return forward(arrays[0], **params)
+
+
+def _batch_jvp(tangents, out, x, level, axis, levels):
+    return None if tangents[0] is None else enter(tangents[0], level, axis)
+
+
+def _unbatch_jvp(tangents, out, x, level, axis, levels):
+    return None if tangents[0] is None else leave(tangents[0], level, axis)
 
 
 # not registered among the ops: they exist only at vmap's boundary
 to_batch = Primitive(
-    "to_batch", _batch_forward, (_batch_vjp,), public=None,
+    "to_batch", _batch_forward, (_batch_vjp,), public=None, batch=_same_batch, jvp=_batch_jvp,
     doc="vmap's entry: an axis of the argument becomes the batch.")
 from_batch = Primitive(
-    "from_batch", _unbatch_forward, (_unbatch_vjp,), public=None,
-    doc="vmap's exit: the batch becomes an axis of the result.")
+    "from_batch", _unbatch_forward, (_unbatch_vjp,), public=None, batch=_same_batch,
+    jvp=_unbatch_jvp, doc="vmap's exit: the batch becomes an axis of the result.")
 
 
-def _enter(x: Any, level: Level, axis: int, where: str) -> Any:
-    """An argument leaf as a Tensor batched over `level` along its `axis`."""
+def enter(x: Any, level: Level, axis: int, where: str = "vmap") -> Any:
+    """A value as a Tensor batched over `level` along its `axis` (recorded: gradients and
+    tangents cross back)."""
     t = x if isinstance(x, Tensor) else constant(np.asarray(x))
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{where}: cannot batch a value of dtype {t.dtype}")
     if not -t.ndim <= axis < t.ndim:
         raise np.exceptions.AxisError(
             f"{where}: in_axes {axis} is out of range for an argument of shape {t.shape}")
-    axis %= t.ndim
     levels = t._levels or ()
-    params = {"level": level, "axis": axis, "levels": levels}
-    data = _batch_forward(t.data, **params)
-    new_levels = (*levels, level)
-    if t._needs_grad:  # recorded: a gradient from inside flows back out
-        return record(to_batch, (t,), params, (t.data,), data, thread.modes, new_levels)
-    out = constant(data)
-    out._levels = new_levels
+    outer = thread.modes.batching or ()
+    prev = state.set_batching(ordered((*outer, *levels, level)))
+    try:
+        out = apply(to_batch, (t,), {"level": level, "axis": axis % t.ndim, "levels": levels})
+    finally:
+        state.set_batching(prev)
+    out._levels = ordered((*levels, level))
     return out
 
 
-def _leave(t: Any, level: Level, axis: int, where: str) -> Any:
-    """A result leaf: the batch of `level` becomes its `axis` (broadcast if not batched)."""
+def leave(t: Any, level: Level, axis: int, where: str = "vmap") -> Any:
+    """A batched value with the batch of `level` as its `axis` (repeated along `axis` when it
+    is the same for every example)."""
     if not isinstance(t, Tensor):
         t = constant(np.asarray(t))
     levels = t._levels or ()
-    if level not in levels:  # the same for every example: repeated along `axis` (recorded)
-        if not -(t.ndim + 1) <= axis < t.ndim + 1:
-            raise np.exceptions.AxisError(
-                f"{where}: out_axes {axis} is out of range for a result of shape {t.shape}")
-        axis %= t.ndim + 1
-        shape = t.shape[:axis] + (level.size,) + t.shape[axis:]
-        return prims.broadcast_to(prims.expand_dims(t, axis=axis), shape=shape)
-    rest = tuple(lv for lv in levels if lv is not level)
     ndim = t.ndim + 1
     if not -ndim <= axis < ndim:
         raise np.exceptions.AxisError(
             f"{where}: out_axes {axis} is out of range for a result of shape {t.shape}")
-    params = {"level": level, "axis": axis % ndim, "levels": levels}
-    data = _unbatch_forward(t.data, **params)
-    m = thread.modes
-    out = record(from_batch, (t,), params, (t.data,), data, m, rest or None)
+    axis %= ndim
+    outer = thread.modes.batching or ()
+    prev = state.set_batching(ordered((*outer, *levels, level)))
+    try:
+        if level not in levels:  # the same for every example: repeated (recorded)
+            shape = t.shape[:axis] + (level.size,) + t.shape[axis:]
+            return prims.broadcast_to(prims.expand_dims(t, axis=axis), shape=shape)
+        out = apply(from_batch, (t,), {"level": level, "axis": axis, "levels": levels})
+    finally:
+        state.set_batching(prev)
+    out._levels = tuple(lv for lv in levels if lv is not level) or None
     return out
+
+
+def _sum_out(t: Any, level: Level) -> Any:
+    """A batched value summed over the examples of `level` (recorded)."""
+    return prims.sum(leave(t, level, 0), axis=0, keepdims=False)
+
+
+def node_gradients(node: Any, g: Any, on_tensors: bool) -> list:
+    """The gradient for each input of a node recorded inside vmap (None where there is none),
+    its rules run on the batch; each matched to its input's levels (see `_match`)."""
+    levels = node._levels
+    active = thread.modes.batching or ()
+    context = ordered((*active, *levels))
+    parents = node._parents
+    if on_tensors:
+        ins, ans, grad = parents, node, g
+    else:
+        saved = node._saved
+        arrays = saved[0] if saved is not None else [p.data for p in parents]
+        ins = [as_batched(node, a, p._levels) for a, p in zip(arrays, parents, strict=True)]
+        ans = as_batched(node, node.data, levels)
+        grad = g if hasattr(g, "_apply_primitive") else as_batched(node, g, levels)
+    prev_batching = state.set_batching(context)
+    try:
+        sent = engine.apply_rules(node._op, node._params, parents, grad, ans, ins, node=node)
+        return [None if gi is None else _match(gi, p, active, on_tensors)
+                for gi, p in zip(sent, parents, strict=True)]
+    finally:
+        state.set_batching(prev_batching)
+
+
+def _match(gi: Any, p: Any, active: tuple, on_tensors: bool) -> Any:
+    """A gradient for input `p`: levels of finished vmaps that `p` is not batched over are
+    summed out (the batch shared `p`), as recorded ops; on arrays, the array of exactly `p`'s
+    levels."""
+    if not hasattr(gi, "_apply_primitive"):
+        gi = as_batched(p, gi, None)
+    have = gi._levels or ()
+    mine = p._levels or ()
+    for level in reversed(have):
+        if level not in mine and not (on_tensors and level in active):
+            gi = _sum_out(gi, level)
+    if on_tensors:
+        return gi
+    data, keep = gi.data, gi._levels or ()
+    if keep != mine:  # the same gradient for every example of a level p is batched over
+        data = align(data, keep, mine)
+        data = np.broadcast_to(data, tuple(lv.size for lv in mine) + data.shape[len(mine):])
+        data = np.array(data)
+    return data
+
+
+state.install_batching(apply_batched, node_gradients)
 
 
 def _axes_for(spec: Any, n: int, what: str, where: str) -> list:
@@ -168,23 +273,21 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
             if axis is None:
                 new_args.append(rebuild(leaves))
             else:
-                new_args.append(rebuild([_enter(x, level, axis, where) for x in leaves]))
+                new_args.append(rebuild([enter(x, level, axis, where) for x in leaves]))
         outer = thread.modes.batching or ()
         prev = state.set_batching((*outer, level))
         try:
             out = f(*new_args)
+            leaves, rebuild = tree_flatten(out)
+            out_spec = _axes_for(out_axes, len(leaves), "out_axes", where) if isinstance(
+                out_axes, (tuple, list)) else [out_axes] * len(leaves)
+            results = [leave(leaf, level, 0 if axis is None else axis, where)
+                       for leaf, axis in zip(leaves, out_spec, strict=True)]
         finally:
             state.set_batching(prev)
-        leaves, rebuild = tree_flatten(out)
-        out_spec = _axes_for(out_axes, len(leaves), "out_axes", where) if isinstance(
-            out_axes, (tuple, list)) else [out_axes] * len(leaves)
         # at top level, arrays in give arrays out (as grad); a Tensor argument gives Tensors
-        plain = not outer and thread.modes.grad_depth == 0 and not any(
-            isinstance(x, Tensor) for leaves_i, _ in flat for x in leaves_i)
-        results = []
-        for leaf, axis in zip(leaves, out_spec, strict=True):
-            t = _leave(leaf, level, 0 if axis is None else axis, where)
-            results.append(t.data if plain else t)
-        return rebuild(results)
+        plain = thread.modes.grad_depth == 0 and not thread.modes.tensors_in_backward \
+            and not any(isinstance(x, Tensor) for leaves_i, _ in flat for x in leaves_i)
+        return rebuild([t.data if plain else t for t in results])
 
     return wrapped

@@ -17,7 +17,9 @@ import numpy as np
 from . import engine, state
 from .ops.registry import Primitive
 from .state import thread
-from .tensor import Tensor, constant, lift, record
+from .tensor import FUNCTIONS, Tensor, apply, constant, lift
+
+reshape = FUNCTIONS["reshape"]
 
 
 def _refuse_batched(args: Any, where: str) -> None:
@@ -71,6 +73,11 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
         self.where = f"custom_vjp {name}"
 
         def compute(g, ans, xs, params):
+            if thread.modes.recording_backward or getattr(g, "_needs_grad", False):
+                raise NotImplementedError(
+                    f"{self.where}: a higher-order gradient (or a jvp) through a hand-written "
+                    "backward: bwd runs on arrays, so its own derivative is unknown (it would "
+                    "silently be 0). Write f with autograd_nn ops, without custom_vjp, for that")
             return _check_gradients(self.bwd(params["residuals"], g), xs, self.where)
 
         self.primitive = Primitive(name, lambda *xs, **params: params["out"],
@@ -103,17 +110,20 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
         out, residuals = result
         out = out.data if isinstance(out, Tensor) else np.asarray(out)
         params = {"out": out, "residuals": residuals, "cache": [None, None]}
-        return record(self.primitive, inputs, params, tuple(t.data for t in inputs), out,
-                      thread.modes)
+        return apply(self.primitive, inputs, params)
 
 
 # ---------------------------------------------------------------------------------------------
 def _recompute(g, ans, xs, params):
     """Run the block again with gradients, and backpropagate g through it."""
     f, n_args = params["fn"], params["n_args"]
-    create_graph = hasattr(g, "_apply_primitive")
-    fresh = [constant(np.asarray(x.data if isinstance(x, Tensor) else x), requires_grad=True)
-             for x in xs[:n_args]]
+    # recorded for second order, or when g itself needs a gradient (jvp's double-VJP)
+    create_graph = thread.modes.recording_backward or getattr(g, "_needs_grad", False)
+    if create_graph:  # second order: the recomputed block hangs off the inputs themselves
+        fresh = [reshape(x, x.shape) if x._needs_grad else x for x in xs[:n_args]]
+    else:
+        fresh = [constant(np.asarray(x.data if isinstance(x, Tensor) else x),
+                          requires_grad=True) for x in xs[:n_args]]
     closed = list(params["closed"])  # tensors the block reads from outside its arguments
     with_grad = state.set_grad_enabled(True)
     try:
@@ -159,7 +169,6 @@ def checkpoint(f: Callable) -> Callable:
         parents = inputs + tuple(closed)
         params = {"fn": f, "n_args": len(inputs), "closed": tuple(closed), "out": data,
                   "cache": [None, None]}
-        return record(_checkpointed, parents, params, tuple(t.data for t in parents), data,
-                      thread.modes)
+        return apply(_checkpointed, parents, params)
 
     return wrapped

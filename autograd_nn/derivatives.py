@@ -25,9 +25,9 @@ from .transforms import _argnums, _as_input, grad, tree_flatten
 
 
 def _nested() -> bool:
-    """Whether results must stay Tensors: inside another grad's function, or inside vmap."""
+    """Whether results must stay Tensors: inside another grad's function, vmap or jvp."""
     m = thread.modes
-    return _recorded() or m.batching is not None or m.forward is not None
+    return _recorded() or m.tensors_in_backward
 
 
 def _recorded() -> bool:
@@ -147,7 +147,7 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
     if len(primals) != len(tangents):
         raise ValueError(f"{where}: {len(primals)} primals but {len(tangents)} tangents")
     nested = _nested()
-    level = ForwardLevel(thread.modes.forward)
+    level = ForwardLevel()
     args = []
     for p, tan in zip(primals, tangents, strict=True):
         leaves, rebuild = tree_flatten(p)
@@ -164,11 +164,8 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
             level.set(x, t)
             xs.append(x)
         args.append(rebuild(xs))
-    prev = state.set_forward(level)
-    try:
+    with state.layer(level):
         out = f(*args)
-    finally:
-        state.set_forward(prev)
     out_leaves, out_rebuild = tree_flatten(out)
     outs = [_as_tensor(x) for x in out_leaves]
     tangent_out = []
@@ -277,5 +274,22 @@ def hessian(f: Callable, argnums: int = 0) -> Callable:
 
 def hvp(f: Callable, x: Any, v: Any) -> Any:
     """H·v for the Hessian H of a scalar `f` at `x`, without forming H: the gradient of
-    <grad f(x), v> (two backward passes)."""
-    return grad(lambda y: (grad(f)(y) * v).sum())(x)
+    <grad f(x), v> (two backward passes). `x` and `v` may be nested dicts/lists of arrays with
+    the same nesting; the result has it too."""
+    v_leaves, _ = tree_flatten(v)
+    n = len(tree_flatten(x)[0])
+    if len(v_leaves) != n:
+        raise ValueError(f"hvp: v has {len(v_leaves)} leaves but x has {n}; give v the nesting "
+                         "and shapes of x")
+
+    def inner(y: Any) -> Any:
+        total = None
+        for g, w in zip(tree_flatten(grad(f)(y))[0], v_leaves, strict=True):
+            if _shape_of(g) != _shape_of(w):
+                raise ValueError(f"hvp: a direction of shape {_shape_of(w)} for an argument of "
+                                 f"shape {_shape_of(g)}")
+            term = (g * w).sum()
+            total = term if total is None else total + term
+        return total
+
+    return grad(inner)(x)

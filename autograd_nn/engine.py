@@ -1,29 +1,29 @@
 """The reverse-mode engine: one graph walk, and one backward pass that returns gradients.
 
 `walk` lists the nodes behind some roots, each after its inputs (iterative, so any depth works).
-`backward` runs every node's vector-Jacobian rules once, in reverse walk order, and returns the
-gradients; its callers decide what to do with them (`Tensor.backward` adds them into leaves'
-`.grad`, `grad` returns them, pictures and `explain` show every node's). Rules run on arrays for
-ordinary gradients; with `create_graph=True` they run on Tensors and are recorded, which is how
-`grad(grad(f))` works with one set of rules. Nodes are anything with the Tensor's graph slots.
+`backward` completes each node's gradient in reverse walk order and hands it to `pullback`, the
+one function that applies a row's vector-Jacobian rules (the graph tools use it too); its
+callers decide what to do with the gradients (`Tensor.backward` adds them into leaves' `.grad`,
+`grad` returns them, pictures and `explain` show every node's). Rules run on the arrays the
+forward saw for ordinary gradients; with `create_graph=True` they run on Tensors and are
+recorded, which is how `grad(grad(f))` works with one set of rules. Transforms reach the
+backward pass only through the layers of state.py. Nodes are anything with the Tensor's slots.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import levels, state
 from .ops.registry import prims, sum_to_shape
 from .saved import check as check_saved
-from .state import thread
+from .state import Batching, thread
 
 _ndarray = np.ndarray
-
 
 class GraphReleasedError(RuntimeError):
     """Backward reached a graph whose links were released by an earlier backward."""
@@ -112,6 +112,15 @@ def walk(roots: Sequence[Any], *, needs_grad: bool = False,
     return order
 
 
+def _plan(roots: Sequence[Any], stop: set[int] | None) -> tuple[dict[int, int], set | None]:
+    """The consumer count of every node the backward pass visits, and (when some branch leads
+    to no wanted tensor, a closed-over graph say) the nodes that do lead to one."""
+    counts, stray = _count_consumers(roots, True, stop)
+    if not stray:
+        return counts, None
+    return counts, _towards(walk(roots, needs_grad=True, stop=stop), stop)
+
+
 def topological_order(roots: Sequence[Any]) -> list[Any]:
     """Every tensor behind `roots`, each after its inputs; released nodes appear without inputs."""
     return walk(roots)
@@ -143,135 +152,143 @@ def backward(
     every_node: bool = False,
     create_graph: bool = False,
     retain_graph: bool = False,
+    hooks: bool = True,
 ) -> dict[int, tuple[Any, Any]]:
     """Propagate `seeds` (the gradients of `roots`) back through the graph.
 
     Returns `{id(t): (t, gradient)}` for the `wanted` tensors that were reached (default: every
     leaf that requires grad; with `every_node`, every node reached). The walk stops at wanted
     tensors and skips branches that lead to none. Each node's incoming gradient is dropped as
-    soon as it has been propagated, and its links are released unless `retain_graph`.
+    soon as it has been propagated, and its links are released unless `retain_graph`. With
+    `hooks=False` (the read-only tools) no tensor hook runs and no `.grad` is written.
     """
     stop = None if wanted is None else {id(t) for t in wanted}
-    counts, stray = _count_consumers(roots, True, stop)
-    useful = None
-    if stray:  # prune the branches that lead to no wanted tensor (a closed-over graph, say)
-        useful = _towards(walk(roots, needs_grad=True, stop=stop), stop)
+    counts, useful = _plan(roots, stop)
     grads: dict[int, Any] = {}
     for r, s in zip(roots, seeds, strict=True):
-        prev = grads.get(id(r))
-        grads[id(r)] = s if prev is None else prev + s
+        grads[id(r)] = _total(grads.get(id(r)), s)
     found: dict[int, tuple[Any, Any]] = {}
-    # inside vmap (or jvp) the rules run on Tensors, so that they run on the batch (recorded
-    # only with create_graph)
-    m = thread.modes  # (inside jvp too: the rules' tangents are pushed like any op's)
-    on_tensors = create_graph or m.batching is not None or m.forward is not None
-    # inside vmap, an op recorded outside it needs only its (batched) gradient as a Tensor:
-    # its own values stay arrays, so the rule's arithmetic on them is plain NumPy
-    values_as_tensors = create_graph or m.forward is not None
-    saved_grad = state.set_grad_enabled(create_graph)
-    saved_recording = state.set_recording_backward(create_graph)
-    anomaly = m.anomaly
-    trace = m.tracing if create_graph else None  # ag.compile names the gradients
-    pop, get = grads.pop, grads.get
-    # the consumers-first order of `walk`, run inline: a node's gradient is complete once every
-    # consumer has been processed
+    m = thread.modes
+    layers, values_as_tensors = m.layers, create_graph or m.tensors_in_backward
+    before = m.grad_enabled, m.recording_backward
+    m.grad_enabled = m.recording_backward = create_graph
     ready = _ready_roots(roots, counts)
     try:
-        while ready:
+        while ready:  # consumers first: a node's gradient is complete when it is popped
             node = ready.pop()
             nid = id(node)
-            g = pop(nid, None)
-            if node._hooks and g is not None:
-                g = _run_hooks(node, g, on_tensors)
-            if trace is not None and g is not None:
-                trace.gradient(node, g)
-            prim = node._op
-            if prim is None or (stop is not None and nid in stop):
-                if g is not None and (every_node or stop is None or nid in stop):
+            g = grads.pop(nid, None)
+            if g is not None:
+                if hooks and node._hooks:
+                    g = _run_hooks(node, g)
+                for entry in layers or ():
+                    entry.backward_gradient(node, g)
+                if every_node or (node._op is None if stop is None else nid in stop):
                     found[nid] = (node, g)
+            if node._op is None or (stop is not None and nid in stop):
                 continue
-            if every_node and g is not None:
-                found[nid] = (node, g)
-            parents = node._parents
-            saved = node._saved
-            if saved is not None:
-                check_saved(saved, node)  # nothing it reads was overwritten since
-            if on_tensors and (values_as_tensors or node._levels is not None):
-                ins, ans = parents, node
-            elif saved is not None:  # the arrays the forward saw
-                ins, ans = saved[0], node.data
-            elif len(parents) == 1:
-                ins, ans = (parents[0].data,), node.data
-            else:
-                ins, ans = [p.data for p in parents], node.data
-            params = node._params
-            rules = prim.vjps
-            variadic = prim.variadic
-            batched = None
-            if node._levels is not None and g is not None:  # recorded inside vmap
-                batched = levels.node_gradients(node, g, on_tensors)
+            saved, parents = node._saved, node._parents  # in this order: see release below
+            if parents is None:  # another backward (maybe in another thread) released it
+                raise _released_error(node)
+            sent = None if g is None else pullback(node, g, values_as_tensors, saved, parents)
             for i, p in enumerate(parents):
-                if not p._needs_grad:
-                    continue
                 pid = id(p)
-                c = counts.get(pid)
+                c = counts.get(pid) if p._needs_grad else None
                 if c is None or (useful is not None and pid not in useful):
-                    continue  # leads to no wanted tensor (or lies behind one)
+                    continue  # needs no gradient, or leads to no wanted tensor
                 counts[pid] = c - 1
-                if g is not None:
-                    if batched is not None:
-                        gi = batched[i]
-                    elif variadic:
-                        gi = rules[0](i, g, ans, *ins, **params)
-                    elif rules[i] is None:
-                        gi = None
-                    elif params:
-                        gi = rules[i](g, ans, *ins, **params)
-                    else:
-                        gi = rules[i](g, ans, *ins)
-                    if gi is not None:
-                        data = p.data
-                        if (on_tensors or gi.__class__ is not _ndarray
-                                or gi.shape != data.shape or gi.dtype is not data.dtype):
-                            gi = _fit(gi, p, node, i, on_tensors)
-                        if anomaly:
-                            _check_backward(node, i, gi)
-                        prev = get(pid)
-                        if prev is None:
-                            grads[pid] = gi
-                        else:
-                            total = prev + gi
-                            # 0-d arrays add up to NumPy scalars; keep results on ndarrays
-                            grads[pid] = (np.asarray(total) if isinstance(total, np.generic)
-                                          else total)
+                if sent is not None and sent[i] is not None:
+                    grads[pid] = _total(grads.get(pid), sent[i])
                 if c == 1:
                     ready.append(p)
             if not retain_graph:
                 node._parents = node._saved = None
     finally:
-        state.set_grad_enabled(saved_grad)
-        state.set_recording_backward(saved_recording)
+        m.grad_enabled, m.recording_backward = before
     return found
+
+
+def _total(prev: Any, g: Any) -> Any:
+    """Accumulate a gradient (0-d arrays add up to NumPy scalars: keep results ndarrays)."""
+    if prev is None:
+        return g
+    total = prev + g
+    return np.asarray(total) if isinstance(total, np.generic) else total
+
+
+def pullback(node: Any, g: Any, values_as_tensors: bool = False, saved: Any = None,
+             parents: Any = None) -> list:
+    """What `node`'s op sends back to each input, given the node's gradient `g` (None for an
+    input that needs none): its row's rules applied to the arrays the forward saw (to the
+    Tensors themselves when the backward is recorded or a transform needs them), each fitted
+    to its input's shape and dtype. The one place a rule is called."""
+    if parents is None:
+        saved, parents = node._saved, node._parents
+        if parents is None:
+            raise _released_error(node)
+    if node._levels is not None:  # recorded inside vmap: the rules run on the batch
+        return Batching.pullback(node, g, values_as_tensors)
+    if saved is not None:
+        check_saved(saved, node)  # nothing it reads was overwritten since
+    ins, ans = (parents, node) if values_as_tensors else seen_values(node, saved, parents)
+    return apply_rules(node._op, node._params, parents, g, ans, ins, node=node)
+
+
+def seen_values(node: Any, saved: Any, parents: Sequence[Any]) -> tuple[Sequence[Any], Any]:
+    """The input arrays and the result the forward saw at `node` (`.data` may be rebound
+    since; a row that reads nothing kept no arrays, and its rules read only shapes)."""
+    if saved is not None:
+        return saved[0], node.data
+    return [p.data for p in parents], node.data
+
+
+def apply_rules(prim: Any, params: dict | None, parents: Sequence[Any], g: Any, ans: Any,
+                ins: Sequence[Any], which: Sequence[int] | None = None,
+                node: Any = None) -> list:
+    """Rule i of `prim`'s row on (g, ans, *ins) for each input i that needs a gradient (or
+    each i in `which`), fitted to `parents[i]`; None elsewhere. Every caller of a rule (the
+    backward pass, vmap, forward mode, the graph tools) comes through here."""
+    params = params or {}
+    rules = prim.vjps
+    layers = thread.modes.layers
+    sent = []
+    for i, p in enumerate(parents):
+        if (not p._needs_grad) if which is None else (i not in which):
+            sent.append(None)
+            continue
+        if prim.variadic:
+            gi = rules[0](i, g, ans, *ins, **params)
+        elif rules[i] is None:
+            gi = None
+        else:
+            gi = rules[i](g, ans, *ins, **params)
+        if gi is not None:
+            gi = fit(gi, p, prim, i)
+            for entry in layers or ():
+                entry.input_gradient(node, prim, parents, i, gi)
+        sent.append(gi)
+    return sent
 
 
 RETAIN = object()  # in a tensor's hooks: keep its gradient in .grad (Tensor.retain_grad)
 
 
-def _run_hooks(node: Any, g: Any, create_graph: bool) -> Any:
+def _run_hooks(node: Any, g: Any) -> Any:
     """A tensor's hooks, in order, on its complete gradient; each may return a replacement.
     A retained gradient is the one after every hook (as in PyTorch)."""
     hooks = list(node._hooks)
+    as_tensor = hasattr(g, "_apply_primitive")
     for hook in hooks:
         if hook is RETAIN:
             continue
         out = hook(g)
         if out is None:
             continue
-        if hasattr(out, "_apply_primitive") and not create_graph:
+        if hasattr(out, "_apply_primitive") and not as_tensor:
             out = out.data
         elif not hasattr(out, "_apply_primitive"):
             out = np.asarray(out)
-            if create_graph:
+            if as_tensor:
                 out = g.__class__(out)
         if out.shape != g.shape:
             raise ValueError(
@@ -281,41 +298,38 @@ def _run_hooks(node: Any, g: Any, create_graph: bool) -> Any:
             out = out.astype(node.data.dtype)
         g = out
     if RETAIN in hooks:
-        value = g.data if hasattr(g, "_apply_primitive") else g
+        value = g.data if as_tensor else g
         node.grad = np.array(value) if node.grad is None else node.grad + value
     return g
 
 
-def _fit(g: Any, p: Any, node: Any, i: int, create_graph: bool) -> Any:
-    """The one place where a gradient meets its input's shape and dtype."""
-    data = p.data
-    if not create_graph or not hasattr(g, "_apply_primitive"):
+def fit(g: Any, p: Any, prim: Any, i: int) -> Any:
+    """The one place where a gradient meets its input's shape and dtype (arrays, or Tensors
+    whose shapes are one example's inside vmap)."""
+    if hasattr(g, "_apply_primitive"):
+        if g.shape != p.shape:
+            g = prims.sum_to(g, shape=p.shape)
+        if g.dtype != p.dtype:
+            g = prims.astype(g, dtype=p.dtype)
+        shape = p.shape
+    else:
+        data = p.data
         if g.__class__ is not _ndarray:
             g = np.asarray(g)
         if g.shape != data.shape:
             g = sum_to_shape(g, data.shape)
         if g.dtype is not data.dtype and g.dtype != data.dtype:
             g = g.astype(data.dtype)
-    else:  # recorded, and inside vmap: shapes are one example's
-        if g.shape != p.shape:
-            g = prims.sum_to(g, shape=p.shape)
-        if g.dtype != data.dtype:
-            g = prims.astype(g, dtype=data.dtype)
-        if g.shape != p.shape:
-            raise RuntimeError(
-                f"internal error in {node._op.name} backward: gradient for input #{i} has "
-                f"shape {g.shape}, expected {p.shape}")
-        return g
-    if g.shape != data.shape:
+        shape = data.shape
+    if g.shape != shape:
         raise RuntimeError(
-            f"internal error in {node._op.name} backward: gradient for input #{i} has shape "
-            f"{g.shape}, expected {data.shape}"
-        )
+            f"internal error in {prim.name} backward: gradient for input #{i} has shape "
+            f"{g.shape}, expected {shape}")
     return g
 
 
 # ---------------------------------------------------------------------------------------------
-# Anomaly mode: where was an op created, and did it produce NaN/Inf?
+# Where an op was created (anomaly mode and ag.compile name it)
 # ---------------------------------------------------------------------------------------------
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _COURSE_DIR = os.path.join(_PACKAGE_DIR, "tutorials")  # course material is user code here
@@ -331,42 +345,3 @@ def user_frame_site() -> str:
             return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
         frame = frame.f_back
     return "<unknown>"
-
-
-def describe(arrays: Iterable[Any]) -> str:
-    """'(3, 4) float64, (4,) float32' for the inputs of an op (arrays or Tensors)."""
-    return ", ".join(f"{a.shape} {a.dtype}" for a in arrays)
-
-
-def _nonfinite_summary(arr: np.ndarray) -> str:
-    n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
-    return f"{n_nan} NaN and {n_inf} Inf of {arr.size} elements"
-
-
-def record_site(prim: Any, args: Sequence[Any], out: np.ndarray) -> str:
-    """The creation site of an op in anomaly mode; raises AnomalyError on a NaN/Inf output."""
-    site = user_frame_site()
-    if out.dtype.kind in "fc" and not np.isfinite(out).all():
-        phase = ("the backward pass (a rule recorded for higher-order gradients)"
-                 if thread.modes.recording_backward else "forward")
-        raise AnomalyError(
-            f"anomaly in {phase} of {prim.name} (inputs {describe(args)} -> output {out.shape} "
-            f"{out.dtype}): {_nonfinite_summary(out)}; the op was created at {site}"
-        )
-    return site
-
-
-def _check_backward(node: Any, i: int, g: Any) -> None:
-    arr = g.data if hasattr(g, "_apply_primitive") else g
-    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
-        parent = node._parents[i]
-        where = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
-        value = ""
-        if parent.data.shape == arr.shape:
-            value = f" where the forward input is {parent.data[where].item()!r}"
-        raise AnomalyError(
-            f"anomaly in backward of {node._op.name}: the gradient for its input #{i} "
-            f"({parent.data.shape} {parent.data.dtype}) has {_nonfinite_summary(arr)}, the first "
-            f"at index {where}{value}; the op was created at "
-            f"{node._where or '<unknown: created outside detect_anomaly>'}"
-        )

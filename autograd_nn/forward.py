@@ -7,6 +7,10 @@ row (`bilinear=True`: matmul, convolution) as f(ta, b) + f(a, tb); a row's own `
 any other row the double-VJP construction on that one op, J·t = d<vjp(u), t>/du, which needs
 only its VJP rules (they are differentiable). Tangent computations run at the enclosing level,
 so forward mode nests with itself, with `grad` and with `vmap`.
+
+Each running `jvp` is a layer (state.py): an op passes through the layers below first (an outer
+jvp gives the result its own tangent), then this layer computes its tangent with only the
+layers below it active, so the tangent arithmetic itself carries the outer tangents.
 """
 
 from __future__ import annotations
@@ -17,17 +21,17 @@ import numpy as np
 
 from . import engine, state
 from .levels import as_batched
-from .state import thread
+from .state import Layer
+from .tensor import apply_below
 
 
-class ForwardLevel:
+class ForwardLevel(Layer):
     """One running `jvp`: the tangent of every value it has seen (kept alive with it)."""
 
-    __slots__ = ("tangents", "parent")
+    needs_tensors = True  # a backward inside jvp runs its rules on Tensors, to push tangents
 
-    def __init__(self, parent: ForwardLevel | None) -> None:
+    def __init__(self) -> None:
         self.tangents: dict[int, tuple[Any, Any]] = {}
-        self.parent = parent
 
     def set(self, t: Any, tangent: Any) -> None:
         self.tangents[id(t)] = (t, tangent)
@@ -35,6 +39,34 @@ class ForwardLevel:
     def get(self, t: Any) -> Any:
         found = self.tangents.get(id(t))
         return None if found is None or found[0] is not t else found[1]
+
+    def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
+        """Run the op below, then give its result a tangent if an input has one."""
+        out = apply_below(depth, prim, inputs, params)
+        tangents = [self.get(x) for x in inputs]
+        if any(t is not None for t in tangents):
+            with state.layers_below(depth):  # tangent arithmetic belongs to the outer levels
+                tangent = tangent_of(prim, inputs, params, out, tangents)
+            if tangent is not None:
+                self.set(out, tangent)
+        return out
+
+    def numpy_call(self, tensor: Any, what: str, instead: str) -> None:
+        if self.get(tensor) is not None:
+            raise TypeError(
+                f"{what} on a Tensor that ag.jvp is pushing a tangent through "
+                f"({tensor.shape} {tensor.dtype}): NumPy would drop the tangent silently; use "
+                f"{instead}")
+
+
+def carry_tangents(source: Any, target: Any) -> None:
+    """Give `target` (a new leaf standing for `source`) the tangents `source` has at every
+    running jvp."""
+    for entry in state.active_layers():
+        if isinstance(entry, ForwardLevel):
+            tangent = entry.get(source)
+            if tangent is not None:
+                entry.set(target, tangent)
 
 
 def _constant_like(like: Any, arr: Any) -> Any:
@@ -64,20 +96,11 @@ def _double_vjp(prim: Any, inputs: tuple, params: dict, out: Any, tangents: list
     prev = state.set_grad_enabled(True)
     try:
         total = None
-        for i, t in enumerate(tangents):
-            if t is None:
+        which = [i for i, t in enumerate(tangents) if t is not None]
+        sent = engine.apply_rules(prim, params, inputs, u, out, inputs, which=which)
+        for gi, t in zip(sent, tangents, strict=True):
+            if gi is None or t is None or not getattr(gi, "_needs_grad", False):
                 continue
-            rule = prim.vjps[0] if prim.variadic else prim.vjps[i]
-            if rule is None:
-                continue
-            gi = rule(i, u, out, *inputs, **params) if prim.variadic else rule(
-                u, out, *inputs, **params)
-            if gi is None or not getattr(gi, "_needs_grad", False):
-                continue
-            if gi.shape != t.shape:
-                from .ops.registry import prims
-
-                gi = prims.sum_to(gi, shape=t.shape)
             term = (gi * t).sum()
             total = term if total is None else total + term
         if total is None:
@@ -97,13 +120,15 @@ def tangent_of(prim: Any, inputs: tuple, params: dict | None, out: Any, tangents
     if prim.jvp is not None:
         return prim.jvp(tangents, out, *inputs, **params)
     if prim.elementwise and not prim.variadic:
-        total = None
+        total = None  # a diagonal Jacobian: each rule applied to its tangent is J_i·t_i
+        like_out = (out,) * len(inputs)
         for i, t in enumerate(tangents):
-            rule = prim.vjps[i]
-            if t is None or rule is None:
+            if t is None:
                 continue
-            term = _broadcast(rule(_broadcast(t, out), out, *inputs, **params), out)
-            total = term if total is None else total + term
+            term = engine.apply_rules(prim, params, like_out, _broadcast(t, out), out, inputs,
+                                      which=(i,))[i]
+            if term is not None:
+                total = term if total is None else total + term
         return total
     if getattr(prim, "linear", False):
         ts = [t if t is not None else _zeros_like(x) for t, x in zip(tangents, inputs,
@@ -120,18 +145,3 @@ def tangent_of(prim: Any, inputs: tuple, params: dict | None, out: Any, tangents
             total = term if total is None else total + term
         return total
     return _double_vjp(prim, inputs, params, out, tangents)
-
-
-def push(prim: Any, inputs: tuple, params: dict | None, out: Any) -> None:
-    """Give `out` its tangent at the running jvp level, if an input has one."""
-    level = thread.modes.forward
-    tangents = [level.get(x) for x in inputs]
-    if all(t is None for t in tangents):
-        return
-    prev = state.set_forward(level.parent)  # tangent arithmetic belongs to the outer level
-    try:
-        tangent = tangent_of(prim, inputs, params, out, tangents)
-    finally:
-        state.set_forward(prev)
-    if tangent is not None:
-        level.set(out, tangent)

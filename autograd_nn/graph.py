@@ -16,7 +16,6 @@ import numpy as np
 
 from . import engine, state
 from .naming import node_names
-from .ops.registry import sum_to_shape
 from .tensor import Tensor
 
 __all__ = ["GradientsUnavailable", "GraphView", "edge_gradient", "node_gradients", "view_graph"]
@@ -85,7 +84,9 @@ def node_gradients(root: Tensor, seed: Any = None) -> dict[int, np.ndarray]:
     prev = state.set_anomaly_enabled(False)
     try:
         with np.errstate(all="ignore"):  # an inf/NaN gradient is shown, not warned about
-            found = engine.backward([root], [seed_arr], every_node=True, retain_graph=True)
+            # read-only: no hook runs and no retained `.grad` changes
+            found = engine.backward([root], [seed_arr], every_node=True, retain_graph=True,
+                                    hooks=False)
     except engine.GraphReleasedError as err:
         raise GradientsUnavailable(
             f"part of the graph was released by an earlier backward() ({err}); draw before "
@@ -97,18 +98,15 @@ def node_gradients(root: Tensor, seed: Any = None) -> dict[int, np.ndarray]:
 
 
 def edge_gradient(child: Tensor, i: int, g: np.ndarray) -> np.ndarray:
-    """What `child`'s op sends back to its input #i given child's gradient `g` (the row's rule
-    on arrays, summed to the input's shape and cast to its dtype as the engine does): one
-    term of the input's gradient when it is read by several ops."""
-    prim = child._op
-    ins = [p.data for p in child.parents]
-    params = child._params or {}
-    if prim.variadic:
-        gi = prim.vjps[0](i, g, child.data, *ins, **params)
-    else:
-        gi = prim.vjps[i](g, child.data, *ins, **params)
-    gi = np.asarray(gi.data if isinstance(gi, Tensor) else gi)
-    parent = child.parents[i].data
-    if gi.shape != parent.shape:
-        gi = sum_to_shape(gi, parent.shape)
-    return gi.astype(parent.dtype, copy=False)
+    """What `child`'s op sends back to its input #i given child's gradient `g`: the row's rule
+    on the arrays the forward saw, fitted to the input as the engine does (the same
+    `engine.apply_rules`): one term of the input's gradient when several ops read it."""
+    saved, parents = child._saved, child._parents
+    if parents is None:
+        raise GradientsUnavailable(
+            f"the {child.op} node was released by an earlier backward(); draw before backward() "
+            "or use backward(retain_graph=True)")
+    ins, ans = engine.seen_values(child, saved, parents)
+    gi = engine.apply_rules(child._op, child._params, parents, g, ans, ins, which=(i,),
+                            node=child)[i]
+    return np.asarray(gi.data if isinstance(gi, Tensor) else gi)

@@ -9,19 +9,19 @@ operation is a row of autograd_nn/ops; this module generates each row's public f
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable, Sequence
 from numbers import Number
 from typing import Any
 
 import numpy as np
 
-from . import engine, forward, ops  # noqa: F401 (importing ops registers every row)
-from . import levels as levels_mod
-from .ops.batch_rules import elementwise
+from . import engine, ops  # noqa: F401 (importing ops registers every row)
 from .ops.registry import COMPOSITES, PRIMITIVES, Call, Composite, Primitive
 from .saved import save
-from .state import thread
+from .state import Batching, thread
 
+_accumulating = threading.Lock()  # guards `.grad += ...` across threads (as PyTorch does)
 _FLOAT_KINDS = "f"  # real floats only: the rules have no complex (conjugate) conventions
 _ndarray = np.ndarray
 
@@ -170,12 +170,7 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number (ag.compile guards it)."""
-        if self.data.size != 1:
-            raise ValueError(
-                f"item(): only a tensor with one element can be converted, this one has shape "
-                f"{self.shape}"
-            )
-        return self._concrete(self.data.item(), "item")
+        return self._concrete(self._one_value("item"), "item")
 
     def __float__(self) -> float:
         return float(self.item())  # item() is what ag.compile guards
@@ -184,20 +179,40 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self.data.size != 1 and self._levels is None:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                 "use (t == x).all() style reductions on .data"
             )
-        return self._concrete(bool(self.data), "bool")
+        return self._concrete(bool(self._one_value("bool")), "bool")
 
     def _concrete(self, value: Any, how: str) -> Any:
-        """A Python value read from this tensor; while `ag.compile` traces, the trace guards it
-        (the compiled code checks it on every call and traces again when it changes)."""
-        trace = thread.modes.tracing
-        if trace is not None and trace.traces_any((self,)):
-            trace.guard(self, value, how)
+        """A Python value read from this tensor; active layers see it (`ag.compile` guards it:
+        the compiled code checks it on every call and traces again when it changes)."""
+        layers = thread.modes.layers
+        if layers is not None:
+            for entry in layers:
+                entry.concrete(self, value, how)
         return value
+
+    def _one_value(self, how: str) -> Any:
+        """The single element of this tensor; inside vmap, the value every example shares (a
+        Python branch on it is then the same for all), else an error naming the problem."""
+        data = self.data
+        if self._levels is not None:
+            flat = data.reshape(-1)
+            if flat.size and not (flat == flat[0]).all():
+                raise ValueError(
+                    f"{how}() of a value that differs between the examples of a vmap (shape "
+                    f"{self.shape} per example): a Python branch on it cannot be batched; use "
+                    "ag.where(...) instead, or loop over the examples")
+            data = flat[:1]
+        if data.size != 1:
+            raise ValueError(
+                f"{how}(): only a tensor with one element can be converted, this one has shape "
+                f"{self.shape}"
+            )
+        return data.reshape(()).item()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         # NumPy functions (np.dot, np.asarray, ...) would silently drop the graph of a tensor
@@ -262,11 +277,12 @@ class Tensor:
         """
         seed = seed_gradient(self, grad, "backward")
         found = engine.backward([self], [seed], retain_graph=retain_graph)
-        for leaf, g in found.values():
-            if g.__class__ is not _ndarray:
-                g = g.data
-            # a fresh array: never alias one that another node or the caller may hold
-            leaf.grad = np.array(g) if leaf.grad is None else np.asarray(leaf.grad + g)
+        with _accumulating:  # threads adding into one parameter's .grad lose nothing
+            for leaf, g in found.values():
+                if g.__class__ is not _ndarray:
+                    g = g.data
+                # a fresh array: never alias one that another node or the caller may hold
+                leaf.grad = np.array(g) if leaf.grad is None else np.asarray(leaf.grad + g)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(")
@@ -415,18 +431,38 @@ def _forward_error(prim: Primitive, args: Sequence[Tensor], params: dict | None,
     detail = str(err).split("\n")[0]
     shown = f" with {params}" if params else ""
     return type(err)(
-        f"{prim.name}: cannot apply to inputs of shapes/dtypes ({engine.describe(args)}){shown}: "
+        f"{prim.name}: cannot apply to inputs of shapes/dtypes ({describe(args)}){shown}: "
         f"{detail}"
     )
 
 
+def describe(arrays: Sequence[Any]) -> str:
+    """'(3, 4) float64, (4,) float32' for the inputs of an op (arrays or Tensors)."""
+    return ", ".join(f"{a.shape} {a.dtype}" for a in arrays)
+
+
 def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None) -> Tensor:
-    """Run `prim` on Tensor `inputs`, and record the result in the graph when it needs grad."""
+    """Run `prim` on Tensor `inputs` through the active layers (jvp, compile, anomaly checks),
+    and record the result in the graph when it needs grad."""
+    layers = thread.modes.layers
+    if layers is None:
+        return evaluate(prim, inputs, params)
+    return layers[-1].process(prim, inputs, params, len(layers) - 1)
+
+
+def apply_below(depth: int, prim: Primitive, inputs: tuple, params: dict | None) -> Tensor:
+    """Pass an op on from the layer at `depth` to the ones under it, then to the core."""
+    if depth == 0:
+        return evaluate(prim, inputs, params)
+    return thread.modes.layers[depth - 1].process(prim, inputs, params, depth - 1)
+
+
+def evaluate(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None) -> Tensor:
+    """The core of every op: its NumPy forward on the inputs' arrays, recorded."""
     n = len(inputs)
-    m = thread.modes
     if inputs[0]._levels is not None or (n > 1 and (inputs[1]._levels is not None or (
             n > 2 and any(x._levels is not None for x in inputs)))):
-        return _apply_batched(prim, inputs, params)  # inside vmap: run on the batch
+        return Batching.apply(prim, inputs, params)  # inside vmap: run on the batch
     try:  # spelled out by arity: no list is built on the hot path
         if n == 2:
             arrays = (inputs[0].data, inputs[1].data)
@@ -437,61 +473,21 @@ def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = Non
         out = prim.forward(*arrays, **params) if params else prim.forward(*arrays)
     except (ValueError, TypeError, IndexError) as err:
         raise _forward_error(prim, inputs, params, err) from None
-    return record(prim, inputs, params, arrays, out, m)
-
-
-def _batched_error(prim: Primitive, inputs: tuple, err: Exception) -> Exception:
-    shapes = ", ".join(f"{x.shape} {x.dtype}" for x in inputs)
-    return type(err)(f"{prim.name} (inside vmap, per example: {shapes}): {err}")
-
-
-def _apply_batched(prim: Primitive, inputs: tuple, params: dict | None) -> Any:
-    """Run one op on batched inputs with its batch rule, recorded as the per-example op."""
-    m = thread.modes
-    levels = None
-    for x in inputs:  # the common case: every batched input has the same levels
-        if x._levels is not None and x._levels is not levels:
-            if levels is None:
-                levels = x._levels
-            elif x._levels != levels:
-                levels = levels_mod.ordered(lv for y in inputs if y._levels for lv in y._levels)
-                break
-    active = m.batching or ()
-    if levels is not active and any(level not in active for level in levels):
-        raise RuntimeError(
-            f"{prim.name}: a value computed inside vmap is used outside it (or inside another "
-            "vmap); return it from the vmapped function instead")
-    rule = prim.batch if prim.batch is not None else elementwise if prim.elementwise else None
-    if rule is None:
-        raise NotImplementedError(
-            f"vmap: the op {prim.name} has no batching rule yet (a row's `batch` field); call "
-            "it outside vmap, or loop over the batch yourself")
-    arrays = tuple(x.data for x in inputs)
-    aligned = [x.data if x._levels is None or x._levels == levels else
-               levels_mod.align(x.data, x._levels, levels) for x in inputs]
-    batched = [x._levels is not None for x in inputs]
-    n, prefix = len(levels), tuple(level.size for level in levels)
-    try:
-        out = rule(prim.forward, aligned, batched, params or {}, n, prefix)
-    except (ValueError, TypeError, IndexError) as err:
-        raise _batched_error(prim, inputs, err) from None
-    except NotImplementedError as err:
-        raise NotImplementedError(f"vmap: {prim.name}: {err} is not supported yet") from None
-    return record(prim, inputs, params, arrays, out, m, levels)
-
+    return record(prim, inputs, params, arrays, out)
 
 
 def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arrays: tuple,
-           out: Any, m: Any, levels: tuple | None = None) -> Tensor:
+           out: Any, levels: tuple | None = None) -> Tensor:
     """The result of `prim` as a Tensor, recorded in the graph when it needs grad (`levels`:
     the vmap levels of a result computed on a batch)."""
     if out.__class__ is not _ndarray:
         out = np.asarray(out)
     t = _new_tensor(Tensor)
     t.data = out
-    t.grad = t.name = t._hooks = None
+    t.grad = t.name = t._hooks = t._where = None
     t._levels = levels
     n = len(inputs)
+    m = thread.modes
     if not m.grad_enabled:
         needs_grad = False
     elif prim.grad_inputs is None:  # every input can carry a gradient (nearly every op)
@@ -505,35 +501,19 @@ def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arr
         t._parents = inputs
         t._params = params
         t._scope = m.scope
-        t._where = engine.record_site(prim, inputs, out) if m.anomaly else None
         saves = prim.saves
         if saves is None:
             saves = prim.find_reads()
         t._saved = save(arrays, prim.read_inputs, out, prim.reads_ans) if saves else None
-        if m.tracing is not None:
-            m.tracing.recorded(t)
         if out.dtype.kind == "c":
             raise TypeError(
-                f"{prim.name}: complex result from inputs ({engine.describe(inputs)}) in a graph "
+                f"{prim.name}: complex result from inputs ({describe(inputs)}) in a graph "
                 "that needs gradients; autograd_nn differentiates real floating-point values only"
             )
-    elif m.tracing is not None and m.tracing.traces_any(inputs, params):
-        # `ag.compile` records every op on traced values, with or without gradient
-        t._needs_grad = False
-        t._op = prim
-        t._parents = inputs
-        t._params = params
-        t._scope = m.scope
-        t._where = t._saved = None
-        m.tracing.recorded(t)
     else:
         t._needs_grad = False
-        t._op = t._params = t._scope = t._where = t._saved = None
+        t._op = t._params = t._scope = t._saved = None
         t._parents = ()
-        if m.anomaly:
-            engine.record_site(prim, inputs, out)
-    if m.forward is not None:  # inside jvp: this result's tangent
-        forward.push(prim, inputs, params, t)
     return t
 
 
@@ -751,7 +731,7 @@ _UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "subtract": "sub", "multip
 def _numpy_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """A NumPy ufunc other than an operator called with a Tensor among its inputs or outputs."""
     what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-    trace = thread.modes.tracing
+    layers = thread.modes.layers
     for x in inputs:
         if not isinstance(x, Tensor):
             continue
@@ -765,10 +745,9 @@ def _numpy_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> A
                 f"{'`array = array + tensor`' if into else _our_op(ufunc, method)} instead, or "
                 "take the values on purpose with .data, .numpy() or .detach()"
             )
-        if trace is not None and trace.traces_any((x,)):
-            raise TypeError(
-                f"{what} on a Tensor that ag.compile is tracing ({x.shape} {x.dtype}): its "
-                f"result would be baked into the generated code; use {_our_op(ufunc, method)}")
+        if layers is not None:
+            for entry in layers:
+                entry.numpy_call(x, what, _our_op(ufunc, method))
     if any(isinstance(o, Tensor) for o in kwargs.get("out", ())):
         raise TypeError(f"{what}: out= cannot be a Tensor (Tensors are never written in place); "
                         "use the result, or write into .data of a Tensor outside any graph")

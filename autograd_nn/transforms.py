@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import engine, state
+from .forward import carry_tangents
 from .state import thread
 from .tensor import FUNCTIONS, Tensor, constant
 
@@ -98,9 +99,7 @@ def _as_input(x: Any, where: str) -> Tensor:
             return reshape(x, x.shape)  # a new node on top of x: outer gradients flow through
         t = Tensor(x.data, requires_grad=True, name=x.name)
         t._levels = x._levels  # an example's value inside vmap
-        level = thread.modes.forward
-        if level is not None and level.get(x) is not None:  # inside jvp: the same tangent
-            level.set(t, level.get(x))
+        carry_tangents(x, t)  # inside jvp: the same tangents
         return t
     if x.__class__ is np.ndarray and x.dtype.kind == "f":  # the common case, without checks
         return constant(x, requires_grad=True)
@@ -151,9 +150,8 @@ def value_and_grad(
         # inside another grad's function the backward is recorded (and gives Tensors); inside
         # vmap it gives Tensors (batched values)
         recorded = modes.grad_depth > 0 and modes.grad_enabled
-        nested = recorded or modes.batching is not None or modes.forward is not None
-        # ag.compile traces at depth 1: a grad that is top level in the user's code
-        top_level_in_trace = modes.tracing is not None and modes.grad_depth == 1
+        nested = recorded or modes.tensors_in_backward
+        depth = modes.grad_depth
         for i in nums:
             leaves, rebuild = tree_flatten(args[i])
             inputs = [_as_input(x, where) for x in leaves]
@@ -191,8 +189,8 @@ def value_and_grad(
             k += len(inputs)
         value = out if nested else (out.data if isinstance(out, Tensor) else np.asarray(out))
         grads_out = results[0] if isinstance(argnums, int) else tuple(results)
-        if top_level_in_trace:
-            modes.tracing.returned_at_top_level((value, aux, grads_out))
+        for entry in state.active_layers():  # ag.compile notes what a top-level grad returns
+            entry.grad_returned((value, aux, grads_out), depth)
         return ((value, aux) if has_aux else value), grads_out
 
     return wrapped

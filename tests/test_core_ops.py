@@ -14,6 +14,8 @@ import pytest
 from numeric import numeric_grad
 
 import autograd_nn as ag
+from autograd_nn.ops.registry import prims
+from autograd_nn.ops.shape import SLOT
 
 SHAPES = [(), (4,), (3, 4), (1, 4), (3, 1), (2, 3, 4)]
 def _broadcastable(a: tuple, b: tuple) -> bool:
@@ -434,6 +436,29 @@ def test_shape_op_gradients(name, rng):
     _check(f_ag, f_np, [rng.normal(size=(2, 3, 4))], rng)
 
 
+# rows indexing by integer Tensors (vmap's per-example indexing runs them; compile refuses vmap)
+_PICK = np.array([[2, 0], [1, 1]])
+INDEX_TENSOR_OPS = {  # on a (2, 3, 4) input
+    "take_index": (lambda t: prims.take_index(t, ag.Tensor(_PICK), template=(slice(None), SLOT)),
+                   lambda a: a[:, _PICK]),
+    "put_add": (lambda t: prims.put_add(t, ag.Tensor(np.array([1, 1])), template=(SLOT,),
+                                        shape=(3, 3, 4)),  # a repeated index accumulates
+                lambda a: _put_reference(a)),
+}
+
+
+def _put_reference(a):
+    out = np.zeros((3, 3, 4))
+    np.add.at(out, np.array([1, 1]), a)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_TENSOR_OPS))
+def test_index_tensor_op_gradients(name, rng):
+    f_ag, f_np = INDEX_TENSOR_OPS[name]
+    _check(f_ag, f_np, [rng.normal(size=(2, 3, 4))], rng)
+
+
 # rows whose result has no gradient (indices, booleans): name -> (function, NumPy reference)
 NO_GRADIENT = {
     "argmax": (lambda x: ag.argmax(x, axis=2), lambda x: np.argmax(x, axis=2)),
@@ -532,7 +557,7 @@ def table_runs(rng) -> list:
             for f, _, *samplers in list(BINARY.values()) + list(UNARY.values())]
     x = ag.Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
     runs += [f(x) for f, _ in list(SHAPE_OPS.values()) + list(REDUCTIONS.values())
-             + list(SCANS.values())]
+             + list(SCANS.values()) + list(INDEX_TENSOR_OPS.values())]
     runs += [f(x, x) for f, _ in COMPARISONS.values()]
     runs += [ag.where(x.data > 0, x, 1.0), ag.softmax(x), ag.log_softmax(x),
              x @ x.transpose(0, 2, 1), ag.dot(x[0], x[0].T), x[np.array([0, 1, 1])],

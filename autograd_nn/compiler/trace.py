@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from .. import engine, state
-from ..tensor import Tensor, constant
+from ..state import Layer
+from ..tensor import Tensor, apply_below, constant
 from ..transforms import tree_flatten
 
 
@@ -30,9 +31,12 @@ class Guard:
     site: str
 
 
-@dataclass
-class Trace:
-    """What one run of the function recorded."""
+@dataclass(eq=False)
+class Trace(Layer):
+    """What one run of the function recorded; while it runs, the layer that records it (every
+    op on a traced value, with or without gradient, and every value Python reads)."""
+
+    freezes_values = True
 
     inputs: dict[int, tuple[Tensor, str]] = field(default_factory=dict)  # id -> (tensor, name)
     guards: list[Guard] = field(default_factory=list)
@@ -42,6 +46,34 @@ class Trace:
     top_level: set[int] = field(default_factory=set)  # tensors a top-level grad returned
     values: dict[int, Tensor] = field(default_factory=dict)  # id(data) -> recorded node
     current: Tensor | None = None  # the node whose rules the backward pass is running
+
+    def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
+        out = apply_below(depth, prim, inputs, params)
+        if out._op is None and self.traces_any(inputs, params):  # recorded without gradient
+            out._op, out._parents, out._params = prim, inputs, params
+            out._scope = state.thread.modes.scope
+        if out._op is not None:
+            self.recorded(out)
+        return out
+
+    def backward_gradient(self, node: Any, g: Any) -> None:
+        if state.thread.modes.recording_backward:
+            self.gradient(node, g)
+
+    def concrete(self, tensor: Any, value: Any, how: str) -> None:
+        if self.traces_any((tensor,)):
+            self.guard(tensor, value, how)
+
+    def numpy_call(self, tensor: Any, what: str, instead: str) -> None:
+        if self.traces_any((tensor,)):
+            raise TypeError(
+                f"{what} on a Tensor that ag.compile is tracing ({tensor.shape} "
+                f"{tensor.dtype}): its result would be baked into the generated code; use "
+                f"{instead}")
+
+    def grad_returned(self, values: Any, depth: int) -> None:
+        if depth == 1:  # the trace runs the function at depth 1: a grad top level in it
+            self.returned_at_top_level(values)
 
     def traces_any(self, tensors: Sequence[Tensor], params: Any = None) -> bool:
         """True when some of `tensors` is a traced input or was computed from one, or the op's
@@ -152,13 +184,12 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
         input_names.append(t.name)
         traced_leaves.append(t)
     traced_args = rebuild(traced_leaves)
-    prev_trace = state.set_tracing(trace)
     prev_grad = state.set_grad_enabled(True)
     state.enter_grad()  # a grad inside the function records its backward pass (nested mode)
     try:
-        outputs = fn(*traced_args, **kwargs)
+        with state.layer(trace):
+            outputs = fn(*traced_args, **kwargs)
     finally:
         state.exit_grad()
         state.set_grad_enabled(prev_grad)
-        state.set_tracing(prev_trace)
     return Traced(trace, inputs, input_names, outputs, tree_flatten(outputs)[0])

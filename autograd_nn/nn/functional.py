@@ -208,6 +208,7 @@ def _scores(x: Any, what: str, where: str) -> Tensor:
 def _class_indices(targets: Any, shape: tuple, ignore_index: int, where: str) -> np.ndarray:
     """Integer targets of the scores' shape without the class axis, checked, flattened."""
     arr = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    given = targets.shape if isinstance(targets, Tensor) else arr.shape  # one example's, in vmap
     n_classes = shape[1]
     expected = (shape[0],) + tuple(shape[2:])
     if arr.dtype.kind not in "iu":
@@ -215,16 +216,16 @@ def _class_indices(targets: Any, shape: tuple, ignore_index: int, where: str) ->
         raise TypeError(
             f"{where}: class-index targets must be integers, got dtype {arr.dtype}{hint}"
         )
-    if arr.shape == tuple(shape):
+    if given == tuple(shape):
         raise ValueError(
             f"{where}: integer targets of the scores' shape {tuple(shape)} are ambiguous: "
             f"class indices have shape {expected}; for one-hot or probability targets pass "
             "floats (targets.astype(float)), for indices of one-hot rows use targets.argmax(1)"
         )
-    if arr.shape != expected:
+    if given != expected:
         raise ValueError(
             f"{where}: for inputs of shape {tuple(shape)} the targets must be class indices "
-            f"of shape {expected} (or probabilities of shape {tuple(shape)}), got {arr.shape}"
+            f"of shape {expected} (or probabilities of shape {tuple(shape)}), got {given}"
         )
     flat = arr.reshape(-1)
     bad = ((flat < 0) | (flat >= n_classes)) & (flat != ignore_index)

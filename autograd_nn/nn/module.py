@@ -7,10 +7,16 @@ and each parameter's `.name` is kept equal to that path so graph pictures can la
 
 Calling a module runs `forward` inside a naming scope `(qualified_name, module)` so every op
 recorded there carries `t._scope` (used to draw one cluster per module).
+
+Parameters and buffers live only in `_parameters` / `_buffers`, never in the instance `__dict__`,
+so reading `self.weight` falls through to `Module.__getattr__`. That first consults the values
+`functional_call` installed for the current thread, which is how it substitutes parameters
+without ever writing to the module (threads may share one module).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -39,6 +45,15 @@ def Parameter(data: Any, dtype: Any = None) -> Tensor:  # noqa: N802 (reads like
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
+
+
+class _Overrides(threading.local):
+    """Per thread: id(module) -> {name: Tensor}, the values the running functional_call gives."""
+
+    active: dict[int, dict[str, Tensor]] | None = None
+
+
+_overrides = _Overrides()
 
 
 class IncompatibleKeys(NamedTuple):
@@ -74,15 +89,35 @@ class Module:
             )
         return d["_parameters"], d["_buffers"], d["_modules"]
 
+    def __getattr__(self, name: str) -> Any:
+        """A parameter or buffer (only these are missing from `__dict__`): this thread's
+        `functional_call` value if it gives one, else the registered tensor."""
+        d = self.__dict__
+        active = _overrides.active
+        if active is not None:
+            mine = active.get(id(self))
+            if mine is not None and name in mine:
+                return mine[name]
+        params = d.get("_parameters")
+        if params is not None:
+            if name in params:
+                return params[name]
+            buffers = d["_buffers"]
+            if name in buffers:
+                return buffers[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __setattr__(self, name: str, value: Any) -> None:
         params, buffers, modules = self._registries()
         d = self.__dict__
         if isinstance(value, Tensor) and value._needs_grad and value._op is None:
             buffers.pop(name, None)
             modules.pop(name, None)
+            d.pop(name, None)
             params[name] = value
             value.name = _join(self._qualname, name)
-        elif isinstance(value, Module):
+            return
+        if isinstance(value, Module):
             params.pop(name, None)
             buffers.pop(name, None)
             modules[name] = value
@@ -93,22 +128,23 @@ class Module:
                 f"{type(value).__name__} that is not a leaf Tensor requiring grad; assign "
                 "Parameter(data), or delete the attribute first (register_buffer for constants)"
             )
-        elif name in buffers:
-            if value is not None and not isinstance(value, Tensor):
-                value = Tensor(value)
-            if value is None:
-                del buffers[name]
-            else:
-                buffers[name] = value
+        elif name in buffers and value is not None:
+            buffers[name] = value if isinstance(value, Tensor) else Tensor(value)
+            return
         else:
             params.pop(name, None)
+            buffers.pop(name, None)
             modules.pop(name, None)
         d[name] = value
 
     def __delattr__(self, name: str) -> None:
-        for registry in self._registries():
-            registry.pop(name, None)
-        object.__delattr__(self, name)
+        registered = [r.pop(name) for r in self._registries() if name in r]
+        if name in self.__dict__ or not registered:
+            object.__delattr__(self, name)
+
+    def __dir__(self) -> list[str]:
+        d = self.__dict__
+        return sorted({*super().__dir__(), *d.get("_parameters", ()), *d.get("_buffers", ())})
 
     def register_buffer(self, name: str, value: Any) -> None:
         """Register a constant (no gradient) that is saved in `state_dict` with the parameters."""
@@ -122,8 +158,9 @@ class Module:
                 f"register_buffer({name!r}): buffers are constants but this tensor requires "
                 "grad; assign it as an attribute to make it a parameter instead"
             )
+        self.__dict__.pop(name, None)
+        self._parameters.pop(name, None)
         buffers[name] = value
-        self.__dict__[name] = value
 
     def _set_qualname(self, qualname: str) -> None:
         """Record this module's dotted path (and its subtree's) and rename parameters."""
@@ -177,8 +214,11 @@ class Module:
 
     def _named_tensors(self, kind: str) -> list[tuple[str, Tensor]]:
         out, seen = [], set()
+        active = _overrides.active or {}
         for mname, m in self.named_modules():
+            given = active.get(id(m), {})
             for name, t in m.__dict__[kind].items():
+                t = given.get(name, t)
                 if id(t) not in seen:
                     seen.add(id(t))
                     out.append((_join(mname, name), t))
@@ -345,7 +385,8 @@ def functional_call(module: Module, params: Mapping[str, Any], *args: Any, **kwa
     """Run `module(*args, **kwargs)` with some parameters/buffers replaced by `params` values.
 
     `params` maps dotted names (as in `state_dict()`) to arrays or Tensors; names not given keep
-    their current value. The module is restored afterwards, even on error, so
+    their current value. The module itself is never written to: the values are visible only to
+    this thread, during this call, so threads may share one module. Thus
     `ag.grad(lambda p: loss(functional_call(model, p, x)))(model.state_dict())` gives gradients
     keyed like the state dict without touching the model.
     """
@@ -355,6 +396,16 @@ def functional_call(module: Module, params: Mapping[str, Any], *args: Any, **kwa
         raise TypeError(
             f"functional_call: params must be a dict of name -> array, got {type(params).__name__}"
         )
+    previous = _overrides.active
+    _overrides.active = _merged(previous, _substitutions(module, params))
+    try:
+        return module(*args, **kwargs)
+    finally:
+        _overrides.active = previous
+
+
+def _substitutions(module: Module, params: Mapping[str, Any]) -> dict[int, dict[str, Tensor]]:
+    """id(module) -> {name: new Tensor} for every place a tensor named in `params` is held."""
     by_name, where = _slots(module)
     unknown = [k for k in params if k not in by_name]
     if unknown:
@@ -363,7 +414,7 @@ def functional_call(module: Module, params: Mapping[str, Any], *args: Any, **kwa
             f"{type(module).__name__}; known names: {list(by_name)}"
         )
     chosen: dict[int, str] = {}
-    swaps: list[tuple[Module, str, str, Tensor]] = []
+    out: dict[int, dict[str, Tensor]] = {}
     for key, value in params.items():
         old = by_name[key]
         if id(old) in chosen:
@@ -379,18 +430,17 @@ def functional_call(module: Module, params: Mapping[str, Any], *args: Any, **kwa
             )
         if new.name is None:
             new.name = old.name
-        for m, kind, name in where[id(old)]:
-            swaps.append((m, kind, name, new))
-    saved = [(m, kind, name, m.__dict__[name]) for m, kind, name, _ in swaps]
-    try:
-        for m, kind, name, new in swaps:
-            m.__dict__[kind][name] = new
-            m.__dict__[name] = new
-        return module(*args, **kwargs)
-    finally:
-        for m, kind, name, old in reversed(saved):
-            m.__dict__[kind][name] = old
-            m.__dict__[name] = old
+        for m, _kind, name in where[id(old)]:
+            out.setdefault(id(m), {})[name] = new
+    return out
+
+
+def _merged(outer: dict | None, inner: dict[int, dict[str, Tensor]]) -> dict:
+    """The substitutions of a nested call over those of the call around it (a new dict)."""
+    merged = dict(outer or {})
+    for key, names in inner.items():
+        merged[key] = {**merged.get(key, {}), **names}
+    return merged
 
 
 def _dtype_hint(dtype: np.dtype) -> str:

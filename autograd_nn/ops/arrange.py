@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .registry import composite, normalize_axis, primitive, prims
+from .shape import pick
 
 
 def _ints(value: Any, what: str) -> tuple[int, ...]:
@@ -173,35 +174,40 @@ def _values(x: Any) -> np.ndarray:
 
 
 def _gather_index(x, indices: Any, axis: int, where: str) -> tuple:
+    """The index picking `indices` along `axis` and every position elsewhere; an index Tensor
+    stays one (under vmap each example then picks its own)."""
     idx = _values(indices)
+    shape = indices.shape if hasattr(indices, "_apply_primitive") else idx.shape
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices must be integers, got dtype {idx.dtype}")
-    if idx.ndim != x.ndim:
-        raise ValueError(f"indices of shape {idx.shape} need as many dims as x {x.shape}")
+    if len(shape) != x.ndim:
+        raise ValueError(f"indices of shape {shape} need as many dims as x {x.shape}")
     (axis,) = normalize_axis(axis, x.ndim)
     n = x.shape[axis]
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"{where}: an index is out of range for axis {axis} of size {n}")
-    grids = np.ix_(*[np.arange(m) for m in idx.shape]) if idx.ndim else ()
-    return tuple(idx if a == axis else grids[a] for a in range(x.ndim))
+    grids = np.ix_(*[np.arange(m) for m in shape]) if shape else ()
+    picked = indices if getattr(indices, "_levels", None) is not None else idx
+    return tuple(picked if a == axis else grids[a] for a in range(x.ndim))
 
 
 def _take_along_axis(x, indices: Any, axis: int):
     """np.take_along_axis: out[..., i, ...] = x[..., indices[..., i, ...], ...] along `axis`
     (indices broadcast against x in the other axes)."""
-    idx = _values(indices)
+    idx = indices if getattr(indices, "_levels", None) is not None else _values(indices)
     if idx.ndim == x.ndim:
         (ax,) = normalize_axis(axis, x.ndim)
         shape = tuple(idx.shape[a] if a == ax else max(idx.shape[a], x.shape[a])
                       for a in range(x.ndim))
-        idx = np.broadcast_to(idx, shape)
-    return prims.getitem(x, index=_gather_index(x, idx, axis, "take_along_axis"))
+        idx = prims.broadcast_to(idx, shape=shape) if idx is indices else np.broadcast_to(
+            idx, shape)
+    return pick(x, _gather_index(x, idx, axis, "take_along_axis"))
 
 
 def _gather(x, dim: int, index: Any):
     """torch.gather: out[i][j] = x[index[i][j]][j] along `dim` (index may be smaller than x in
     the other dims)."""
-    return prims.getitem(x, index=_gather_index(x, index, dim, "gather"))
+    return pick(x, _gather_index(x, index, dim, "gather"))
 
 
 take_along_axis = composite("take_along_axis", _take_along_axis)

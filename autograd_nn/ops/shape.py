@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .batch_rules import pad_after_prefix, shift_axes, shift_axis
-from .registry import normalize_axis, primitive, prims, shape_tuple, sum_to_shape
+from .registry import Call, normalize_axis, primitive, prims, shape_tuple, sum_to_shape
 
 
 def _sequence_method(function):
@@ -66,7 +66,12 @@ def _batched_index(index: Any, n: int) -> tuple:
 
 
 def _batch_getitem(forward, arrays, batched, params, n, prefix):
-    return arrays[0][_batched_index(params["index"], n)]
+    index = params["index"]
+    if any(hasattr(i, "_apply_primitive") for i in (index if isinstance(index, tuple) else
+                                                    (index,))):
+        raise TypeError("internal: an index Tensor reached getitem's parameters under vmap "
+                        "(pick(x, index) in ops/shape.py makes it an input)")
+    return arrays[0][_batched_index(index, n)]
 
 
 def _batch_scatter_add(forward, arrays, batched, params, n, prefix):
@@ -242,7 +247,7 @@ def _index_param(index: Any) -> Any:
 getitem = primitive(
     "getitem", lambda x, index: x[index],
     lambda g, ans, x, index: prims.scatter_add(g, index=index, shape=x.shape),
-    prepare=lambda x, index: {"index": _index_param(index)}, source="{x}[{index}]",
+    prepare=lambda x, index: _index_call(x, index), source="{x}[{index}]",
     batch=_batch_getitem,
     linear=True,
     doc="x[index]: slices, integers, integer/boolean arrays; repeated indices accumulate.",
@@ -261,6 +266,146 @@ scatter_add = primitive(
     doc="A zero tensor of `shape` with `src` added at `index` (repeated indices accumulate).",
     formula=("{g}[{index!r}]",),
 )
+
+
+# --- indexing by integer Tensors that differ per example (vmap) --------------------------------
+class _Slot:
+    """Where an index Tensor goes in an index template."""
+
+    def __repr__(self) -> str:
+        return "<index tensor>"
+
+
+SLOT = _Slot()
+
+
+def _fill(template: tuple, arrays: Any) -> tuple:
+    """The index `template` with its slots filled by `arrays`, in order."""
+    it = iter(arrays)
+    return tuple(next(it) if item is SLOT else item for item in template)
+
+
+def _example_index(template: tuple, arrays: list, batched: list, n: int, prefix: tuple):
+    """The index picking every example's own elements from x broadcast to the batch, and the
+    (count, place) of the picked dims that must move to where one example's indexing puts them."""
+    items = list(template)
+    it = iter(zip(arrays, batched, strict=True))
+    ranks = []
+    for k, item in enumerate(template):
+        if item is SLOT:
+            a, b = next(it)
+            items[k] = (a, b)
+        elif isinstance(item, np.ndarray):
+            items[k] = (item, False)
+        elif item is None or item is Ellipsis or (not isinstance(item, (slice, int, np.integer))):
+            raise NotImplementedError(f"indexing with {item!r} next to an index tensor")
+    for item in items:
+        if isinstance(item, tuple):
+            a, b = item
+            if a.dtype.kind not in "iu":
+                raise NotImplementedError(f"an index tensor of dtype {a.dtype}")
+            ranks.append(a.ndim - (n if b else 0))
+    rank = max(ranks)
+    for k, item in enumerate(items):
+        if isinstance(item, tuple):
+            a, b = item
+            items[k] = pad_after_prefix(a, n, rank) if b else a.reshape(
+                (1,) * (n + rank - a.ndim) + a.shape)
+    grids = tuple(np.arange(size).reshape((1,) * j + (size,) + (1,) * (n - j - 1 + rank))
+                  for j, size in enumerate(prefix))
+    advanced = [k for k, item in enumerate(items) if not isinstance(item, slice)]
+    contiguous = advanced[-1] - advanced[0] + 1 == len(advanced)
+    before = advanced[0]  # slices before the picked dims (each keeps one dim)
+    move = rank if contiguous and before else 0
+    return grids + tuple(items), (move, before)
+
+
+def _take_forward(x, *index, template):
+    return x[_fill(template, index)]
+
+
+def _put_forward(g, *index, template, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    np.add.at(out, _fill(template, index), g)
+    return out
+
+
+def _batch_take(forward, arrays, batched, params, n, prefix):
+    x = arrays[0]
+    x = np.broadcast_to(x, prefix + (x.shape[n:] if batched[0] else x.shape))
+    full, (move, before) = _example_index(params["template"], arrays[1:], batched[1:], n, prefix)
+    out = x[full]
+    if move:  # one example's indexing keeps leading slices' dims in front of the picked ones
+        out = np.moveaxis(out, tuple(range(n, n + move)), tuple(range(n + before,
+                                                                       n + before + move)))
+    return out
+
+
+def _batch_put(forward, arrays, batched, params, n, prefix):
+    g = arrays[0]
+    full, (move, before) = _example_index(params["template"], arrays[1:], batched[1:], n, prefix)
+    out = np.zeros(prefix + tuple(params["shape"]), dtype=g.dtype)
+    g = np.broadcast_to(g, prefix + (g.shape[n:] if batched[0] else g.shape))
+    if move:
+        g = np.moveaxis(g, tuple(range(n + before, n + before + move)),
+                        tuple(range(n, n + move)))
+    np.add.at(out, full, g)
+    return out
+
+
+def _take_vjp(i, g, ans, *xs, template):  # xs: x, then the index Tensors
+    return prims.put_add(g, *xs[1:], template=template, shape=xs[0].shape) if i == 0 else None
+
+
+def _put_vjp(i, g, ans, *xs, template, shape):  # xs: src, then the index Tensors
+    return prims.take_index(g, *xs[1:], template=template) if i == 0 else None
+
+
+def _take_jvp(tangents, ans, x, *index, template):
+    t = tangents[0]
+    return None if t is None else prims.take_index(t, *index, template=template)
+
+
+def _put_jvp(tangents, ans, src, *index, template, shape):
+    t = tangents[0]
+    return None if t is None else prims.put_add(t, *index, template=template, shape=shape)
+
+
+take_index = primitive(
+    "take_index", _take_forward, _take_vjp, variadic=True, public=None, batch=_batch_take,
+    jvp=_take_jvp, inputs=("x", "index"),
+    doc="x[index] where some of the index is integer Tensors (inputs, so that under vmap each "
+        "example picks its own elements).",
+    formula=("{g} scattered into zeros at the index",),
+)
+put_add = primitive(
+    "put_add", _put_forward, _put_vjp, variadic=True, public=None, batch=_batch_put,
+    jvp=_put_jvp, inputs=("src", "index"),
+    doc="Zeros of `shape` with `src` added at an index holding integer Tensors (take_index's "
+        "gradient).",
+    formula=("{g} at the index",),
+)
+
+
+def pick(x: Any, index: Any) -> Any:
+    """x[index] for rules and composites, as the public `x[index]` does it: an index holding a
+    batched integer Tensor runs take_index."""
+    params = _index_call(x, index)
+    if isinstance(params, Call):
+        return params.prim(*params.inputs, **params.params)
+    return prims.getitem(x, **params)
+
+
+def _index_call(x: Any, index: Any) -> Any:
+    """getitem's parameters; an index holding a batched integer Tensor (one that differs per
+    example under vmap) runs take_index, with those Tensors as inputs."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not any(getattr(i, "_levels", None) is not None for i in items):
+        return {"index": _index_param(index)}
+    tensors = tuple(i for i in items if hasattr(i, "_apply_primitive"))
+    template = tuple(SLOT if hasattr(i, "_apply_primitive") else
+                     np.asarray(i) if isinstance(i, list) else i for i in items)
+    return Call(take_index, (x, *tensors), {"template": template})
 
 
 def _concatenate_vjp(i, g, ans, *xs, axis):

@@ -1,0 +1,62 @@
+"""Anomaly checks as a layer: every op notes where it was created and stops at the first NaN/Inf.
+
+While the layer is active, each op's result is checked (forward, and the ops a recorded
+backward runs), its node remembers the user's file:line (`Tensor._where`), and every gradient
+the backward pass sends to an input is checked too. `detect_anomaly` (check/anomaly.py) is the
+user's switch; `set_anomaly_enabled` is the function form (also `ag.state.set_anomaly_enabled`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import state
+from .engine import AnomalyError, user_frame_site
+from .state import Layer, thread
+from .tensor import apply_below, describe
+
+
+class AnomalyLayer(Layer):
+    """Checks every op's result and every gradient for NaN/Inf, naming the op and its site."""
+
+    def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
+        out = apply_below(depth, prim, inputs, params)
+        site = user_frame_site()
+        data = out.data
+        if data.dtype.kind in "fc" and not np.isfinite(data).all():
+            phase = ("the backward pass (a rule recorded for higher-order gradients)"
+                     if thread.modes.recording_backward else "forward")
+            raise AnomalyError(
+                f"anomaly in {phase} of {prim.name} (inputs {describe(inputs)} -> output "
+                f"{data.shape} {data.dtype}): {_nonfinite_summary(data)}; the op was created "
+                f"at {site}")
+        if out._op is not None and out._where is None:
+            out._where = site
+        return out
+
+    def input_gradient(self, node: Any, prim: Any, parents: Any, i: int, g: Any) -> None:
+        arr = g.data if hasattr(g, "_apply_primitive") else g
+        if arr.dtype.kind not in "fc" or np.isfinite(arr).all():
+            return
+        parent = parents[i]
+        where = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
+        value = ""
+        if parent.data.shape == arr.shape:
+            value = f" where the forward input is {parent.data[where].item()!r}"
+        raise AnomalyError(
+            f"anomaly in backward of {prim.name}: the gradient for its input #{i} "
+            f"({parent.data.shape} {parent.data.dtype}) has {_nonfinite_summary(arr)}, the first "
+            f"at index {where}{value}; the op was created at "
+            f"{getattr(node, '_where', None) or '<unknown: created outside detect_anomaly>'}")
+
+
+def _nonfinite_summary(arr: np.ndarray) -> str:
+    n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
+    return f"{n_nan} NaN and {n_inf} Inf of {arr.size} elements"
+
+
+state.register_switch("anomaly", AnomalyLayer)
+set_anomaly_enabled = state.set_anomaly_enabled
+is_anomaly_enabled = state.is_anomaly_enabled
