@@ -221,7 +221,26 @@ def _match(gi: Any, p: Any, active: tuple, on_tensors: bool) -> Any:
     return data
 
 
-state.install_batching(apply_batched, node_gradients)
+def _add_gradients(a: Any, b: Any) -> Any:
+    """a + b inside the vmaps either is batched over (a backward pass adds up gradients of
+    values from vmaps that have finished)."""
+    outer = thread.modes.batching or ()
+    prev = state.set_batching(ordered((*outer, *(a._levels or ()), *(b._levels or ()))))
+    try:
+        return a + b
+    finally:
+        state.set_batching(prev)
+
+
+state.install_batching(apply_batched, node_gradients, _add_gradients)
+
+
+def _unbatched(t: Any, level: Level, where: str) -> Any:
+    """A result returned with out_axes=None: the same for every example, given as it is."""
+    if isinstance(t, Tensor) and t._levels is not None and level in t._levels:
+        raise ValueError(f"{where}: out_axes=None for a result that differs between the "
+                         f"examples (shape {t.shape} per example); give it a batch axis")
+    return t if isinstance(t, Tensor) else constant(np.asarray(t))
 
 
 def _axes_for(spec: Any, n: int, what: str, where: str) -> list:
@@ -238,7 +257,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
 
     `in_axes`: the batch axis of every argument (an int, or None for an argument shared by all
     examples), or one entry per positional argument; arguments may be nested dicts/lists of
-    arrays. `out_axes` places the batch axis in the results. Composes with `grad` both ways
+    arrays. `out_axes` places the batch axis in the results (None: a result that is the same
+    for every example, returned without a batch axis). Composes with `grad` both ways
     (`vmap(grad(loss))` gives per-example gradients) and with itself.
     """
     name = getattr(f, "__name__", "function")
@@ -270,8 +290,10 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
         level = Level(next(iter(sizes)))
         new_args = []
         for (leaves, rebuild), axis in zip(flat, axes, strict=True):
-            if axis is None:
-                new_args.append(rebuild(leaves))
+            if axis is None:  # shared by every example: arrays become constants, so that
+                # indexing one with a batched value (table[i]) runs per example
+                new_args.append(rebuild([constant(x) if isinstance(x, np.ndarray) and
+                                         x.dtype.kind in "biuf" else x for x in leaves]))
             else:
                 new_args.append(rebuild([enter(x, level, axis, where) for x in leaves]))
         outer = thread.modes.batching or ()
@@ -281,7 +303,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
             leaves, rebuild = tree_flatten(out)
             out_spec = _axes_for(out_axes, len(leaves), "out_axes", where) if isinstance(
                 out_axes, (tuple, list)) else [out_axes] * len(leaves)
-            results = [leave(leaf, level, 0 if axis is None else axis, where)
+            results = [_unbatched(leaf, level, where) if axis is None else
+                       leave(leaf, level, axis, where)
                        for leaf, axis in zip(leaves, out_spec, strict=True)]
         finally:
             state.set_batching(prev)

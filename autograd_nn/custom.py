@@ -15,17 +15,28 @@ from typing import Any
 import numpy as np
 
 from . import engine, state
+from .levels import as_batched, ordered
 from .ops.registry import Primitive
-from .state import thread
-from .tensor import FUNCTIONS, Tensor, apply, constant, lift
+from .state import Layer, thread
+from .tensor import FUNCTIONS, Tensor, apply, apply_below, constant, lift
 
 reshape = FUNCTIONS["reshape"]
 
 
-def _refuse_batched(args: Any, where: str) -> None:
-    if any(isinstance(a, Tensor) and a._levels is not None for a in args):
-        raise NotImplementedError(f"vmap: {where} has no batching rule yet; call it outside "
-                                  "vmap")
+def _levels_of(inputs: tuple) -> tuple | None:
+    """The vmap levels of a call's inputs, outermost first (None outside vmap)."""
+    found = [lv for t in inputs for lv in (t._levels or ())]
+    return ordered(found) if found else None
+
+
+def _stacked_output(forward, arrays, batched, params, n, prefix):
+    """A custom_vjp call inside vmap ran fwd once per example: its output is already stacked."""
+    return params["out"]
+
+
+def _shapes(xs: Any) -> list:
+    """One example's view of each input: what the per-example bwd must match."""
+    return [np.empty(x.shape) for x in xs]
 
 
 def _once_per_gradient(compute: Callable) -> Callable:
@@ -78,11 +89,42 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
                     f"{self.where}: a higher-order gradient (or a jvp) through a hand-written "
                     "backward: bwd runs on arrays, so its own derivative is unknown (it would "
                     "silently be 0). Write f with autograd_nn ops, without custom_vjp, for that")
-            return _check_gradients(self.bwd(params["residuals"], g), xs, self.where)
+            if getattr(g, "_levels", None) is None:
+                return _check_gradients(self.bwd(params["residuals"], g), xs, self.where)
+            return self._per_example_bwd(g, xs, params)
 
         self.primitive = Primitive(name, lambda *xs, **params: params["out"],
                                    (_once_per_gradient(compute),), variadic=True, public=None,
+                                   batch=_stacked_output,
                                    doc=f"{name} with a hand-written backward (custom_vjp)")
+
+    def _per_example_bwd(self, g: Any, xs: tuple, params: dict) -> list:
+        """bwd once per example of a batched gradient (vmap, jacrev), results stacked."""
+        levels, k = g._levels, len(g._levels)
+        node_levels = params["levels"] or ()
+        data = g.data
+        prefix = data.shape[:k]
+        flat = data.reshape((-1,) + data.shape[k:])
+        residuals = params["residuals"]
+        columns = []
+        for b in range(flat.shape[0]):
+            spot = np.unravel_index(b, prefix)
+            own = tuple(spot[levels.index(lv)] for lv in node_levels)
+            res = residuals[np.ravel_multi_index(own, params["sizes"])] if node_levels \
+                else residuals
+            columns.append(_check_gradients(self.bwd(res, flat[b]), _shapes(xs), self.where))
+        out = []
+        for k_input, x in enumerate(xs):
+            parts = [col[k_input] for col in columns]
+            if all(p is None for p in parts):
+                out.append(None)
+                continue
+            shape = _shapes((x,))[0].shape
+            stacked = np.stack([np.zeros(shape, g.dtype) if p is None else
+                                np.asarray(p.data if isinstance(p, Tensor) else p)
+                                for p in parts]).reshape(prefix + shape)
+            out.append(as_batched(g, stacked, levels))
+        return out
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> custom_vjp:
         """Set the forward (returning the output and what backward needs) and the backward."""
@@ -98,19 +140,40 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
             return self.f(*args)
         if self.fwd is None:
             raise RuntimeError(f"{self.where}: call f.defvjp(fwd, bwd) before differentiating")
-        _refuse_batched(args, self.where)
         inputs = tuple(lift(a, None, self.where) for a in args)
+        levels = _levels_of(inputs)
         with_grad = state.set_grad_enabled(False)
         try:
-            result = self.fwd(*[t.data for t in inputs])
+            if levels is None:
+                out, residuals = self._fwd([t.data for t in inputs])
+                sizes = None
+            else:  # inside vmap: fwd once per example
+                out, residuals, sizes = self._per_example_fwd(inputs, levels)
         finally:
             state.set_grad_enabled(with_grad)
+        params = {"out": out, "residuals": residuals, "cache": [None, None], "levels": levels,
+                  "sizes": sizes}
+        return apply(self.primitive, inputs, params)
+
+    def _fwd(self, arrays: list) -> tuple:
+        result = self.fwd(*arrays)
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"{self.where}: fwd must return (output, residuals)")
         out, residuals = result
-        out = out.data if isinstance(out, Tensor) else np.asarray(out)
-        params = {"out": out, "residuals": residuals, "cache": [None, None]}
-        return apply(self.primitive, inputs, params)
+        return (out.data if isinstance(out, Tensor) else np.asarray(out)), residuals
+
+    def _per_example_fwd(self, inputs: tuple, levels: tuple) -> tuple:
+        """fwd on each example of batched inputs: the stacked outputs, each one's residuals."""
+        sizes = tuple(lv.size for lv in levels)
+        outs, residuals = [], []
+        for spot in np.ndindex(*sizes):
+            arrays = [t.data if t._levels is None else
+                      t.data[tuple(spot[levels.index(lv)] for lv in t._levels)]
+                      for t in inputs]
+            out, res = self._fwd(arrays)
+            outs.append(out)
+            residuals.append(res)
+        return np.stack(outs).reshape(sizes + outs[0].shape), residuals, sizes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +208,18 @@ _checkpointed = Primitive("checkpoint", lambda *xs, **params: params["out"],
                           doc="a block kept as its inputs only, recomputed in backward")
 
 
+class _Block(Layer):
+    """Notes the results of the ops a checkpointed block runs."""
+
+    def __init__(self) -> None:
+        self.made: dict[int, Tensor] = {}  # id -> result (held, so that no id is reused)
+
+    def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
+        out = apply_below(depth, prim, inputs, params)
+        self.made[id(out)] = out
+        return out
+
+
 def checkpoint(f: Callable) -> Callable:
     """`f` (Tensors in, one Tensor out) that keeps only its inputs for backward and runs again
     there: less memory for activations, one more forward per backward. Tensors f reads from
@@ -156,14 +231,20 @@ def checkpoint(f: Callable) -> Callable:
         if not thread.modes.grad_enabled:
             return f(*args)
         inputs = tuple(lift(a, None, f"checkpoint {name}") for a in args)
-        _refuse_batched(inputs, f"checkpoint {name}")
-        out = f(*inputs)
+        if any(t._levels is not None for t in inputs):
+            return f(*inputs)  # inside vmap: recorded as it is (the same numbers, no saving)
+        with state.layer(_Block()) as block:  # notes every op the block runs
+            out = f(*inputs)
         if not isinstance(out, Tensor) or not out._needs_grad:
             return out
-        # which leaves outside the arguments the block reads; then let its graph go
+        # what the block reads from outside its arguments (a layer's weights, or values an
+        # outer grad computed): those get gradients too; then let the block's graph go
         mine = {id(t) for t in inputs}
-        closed = [t for t in engine.walk([out], needs_grad=True)
-                  if t._op is None and id(t) not in mine]
+        closed = list({id(p): p for node in engine.walk([out], needs_grad=True)
+                       if id(node) in block.made for p in node._parents
+                       if p._needs_grad and id(p) not in block.made
+                       and id(p) not in mine}.values())
+        block.made.clear()
         data = out.data
         del out
         parents = inputs + tuple(closed)

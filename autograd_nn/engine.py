@@ -212,6 +212,8 @@ def _total(prev: Any, g: Any) -> Any:
     """Accumulate a gradient (0-d arrays add up to NumPy scalars: keep results ndarrays)."""
     if prev is None:
         return g
+    if getattr(g, "_levels", None) is not None or getattr(prev, "_levels", None) is not None:
+        return Batching.add(prev, g)
     total = prev + g
     return np.asarray(total) if isinstance(total, np.generic) else total
 

@@ -54,11 +54,13 @@ class Batching:
 
     apply: Any = None  # (prim, inputs, params) -> result Tensor
     pullback: Any = None  # (node, g, values_as_tensors) -> gradient per input
+    add: Any = None  # (a, b) -> a + b for gradients batched over finished vmaps too
 
 
-def install_batching(apply: Any, pullback: Any) -> None:
-    """Give the core vmap's way of running a batched op and of differentiating one."""
-    Batching.apply, Batching.pullback = apply, pullback
+def install_batching(apply: Any, pullback: Any, add: Any) -> None:
+    """Give the core vmap's way of running a batched op, of differentiating one, and of adding
+    up gradients batched over vmaps that have finished."""
+    Batching.apply, Batching.pullback, Batching.add = apply, pullback, add
 
 
 _switches: dict[str, type] = {}  # name -> Layer class of a switchable layer ("anomaly")

@@ -225,6 +225,11 @@ class Tensor:
                 "(ag.dot, ag.matmul or @, ag.exp, ...), or take the values on purpose with "
                 ".data, .numpy() or .detach()"
             )
+        if self._levels is not None:
+            raise TypeError(
+                f"cannot hand a value batched by vmap ({self.shape} {self.dtype} per example) "
+                "to NumPy: NumPy would see the whole batch as one array. Use the autograd_nn op "
+                "instead (indexing an array with it: make the array a Tensor, ag.Tensor(a)[i])")
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data

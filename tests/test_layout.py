@@ -217,3 +217,35 @@ def test_no_module_assigns_into_another():
     found = {name: hits for name, path in modules.items()
              if (hits := assignments_into_modules(path.read_text(), name, frozenset(modules)))}
     assert not found, found
+
+
+# --- the core knows no transform --------------------------------------------------------------
+# The core: the Tensor, the op rows, recording, the reverse walk, and the per-thread modes with
+# the layer interface. Transforms (forward mode, vmap, compile, anomaly checks, checkpoint) are
+# layers on it and may import it; it may import none of them.
+CORE = {"autograd_nn.state", "autograd_nn.tensor", "autograd_nn.engine", "autograd_nn.saved",
+        "autograd_nn.formatting"}  # (formatting: how rows print numbers in their text)
+
+
+def _is_core(name: str) -> bool:
+    return name in CORE or name == "autograd_nn.ops" or name.startswith("autograd_nn.ops.")
+
+
+def core_violations(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Each core module's imports of modules outside the core."""
+    return {m: sorted(n for n in imported if not _is_core(n) and n != "autograd_nn")
+            for m, imported in graph.items() if _is_core(m)
+            if any(not _is_core(n) and n != "autograd_nn" for n in imported)}
+
+
+def test_core_check_finds_a_planted_transform_import():
+    graph = {"autograd_nn.engine": {"autograd_nn.levels", "autograd_nn.state"},
+             "autograd_nn.ops.shape": {"autograd_nn.ops.registry"},
+             "autograd_nn.batching": {"autograd_nn.tensor"}}
+    assert core_violations(graph) == {"autograd_nn.engine": ["autograd_nn.levels"]}
+
+
+def test_the_core_imports_no_transform():
+    graph = _import_graph()
+    assert CORE <= set(graph) and any(m.startswith("autograd_nn.ops.") for m in graph)
+    assert core_violations(graph) == {}

@@ -3,6 +3,7 @@ never change what another thread records or returns (as in PyTorch)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -119,3 +120,90 @@ def test_backward_in_one_thread_while_another_records():
         return sum(o.requires_grad for o in outs)
 
     assert _run_while(hold, work) == 20_000  # every op recorded while backward ran there
+
+
+# --- shared state under threads (a tiny switch interval makes races likely) --------------------
+def _race(n_threads: int, work, rounds: int) -> list:
+    """Run `work(k)` in `n_threads` threads at once, `rounds` times; returns every result or
+    exception, per round."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    outcomes = []
+    try:
+        for _ in range(rounds):
+            results: list = [None] * n_threads
+            start = threading.Barrier(n_threads)
+
+            def run(k: int, start=start, results=results) -> None:
+                start.wait()
+                try:
+                    results[k] = work(k)
+                except BaseException as err:  # noqa: BLE001 (collected and checked)
+                    results[k] = err
+
+            threads = [threading.Thread(target=run, args=(k,)) for k in range(n_threads)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            outcomes.append(results)
+    finally:
+        sys.setswitchinterval(old)
+    return outcomes
+
+
+def test_backward_from_four_threads_into_one_parameter_loses_nothing():
+    w = ag.Tensor(np.arange(1.0, 4.0), requires_grad=True)
+    x = np.linspace(-1, 1, 3)
+
+    def work(k):
+        ((w * (k + 1)) * x).sum().backward()
+
+    for results in _race(4, lambda k: None, 1):
+        assert results == [None] * 4
+    for _ in range(60):
+        w.grad = None
+        for results in _race(4, work, 1):
+            assert all(r is None for r in results), results
+        np.testing.assert_array_equal(w.grad, 10 * x)  # (1 + 2 + 3 + 4) * x, every round
+
+
+def test_two_threads_backward_through_one_graph_release_it_cleanly():
+    """One backward releases the graph; the other finishes first or is refused by name, never
+    with a TypeError from half-released links."""
+    for _ in range(150):
+        w = ag.Tensor(np.ones(64), requires_grad=True)
+        h = w
+        for _ in range(30):
+            h = ag.tanh(h * 1.01)
+        loss = h.sum()
+        (results,) = _race(2, lambda k, loss=loss: loss.backward(), 1)
+        for r in results:
+            assert r is None or isinstance(r, ag.GraphReleasedError), repr(r)
+        assert any(r is None for r in results)
+
+
+def test_explain_while_another_thread_releases_the_graph():
+    """explain either shows the whole graph with its gradients or says it was released."""
+    from autograd_nn.graph import GradientsUnavailable
+
+    w = ag.Tensor(np.array([0.5, -1.0]), requires_grad=True, name="w")
+    full = None
+    for _ in range(100):
+        h = w
+        for _ in range(8):
+            h = ag.tanh(h @ np.eye(2))
+        loss = h.sum()
+        if full is None:
+            full = ag.explain(loss)
+
+        def work(k, loss=loss):
+            return loss.backward() if k == 0 else ag.explain(loss)
+
+        (results,) = _race(2, work, 1)
+        assert results[0] is None
+        shown = results[1]
+        if isinstance(shown, BaseException):
+            assert isinstance(shown, (GradientsUnavailable, ag.GraphReleasedError)), repr(shown)
+        else:
+            assert str(shown) == str(full)

@@ -235,7 +235,31 @@ def explain(root: Tensor, params: Any = None) -> Explanation:
     are named in topological order: h1, h2 for activation outputs, z1, z2 for their inputs,
     t1, t2, ... for the rest; the root is L. A non-scalar root is seeded with ones (the
     gradient of its sum). The graph is kept (retain_graph) and no `.grad` is touched.
+    Refused (GraphReleasedError) when another thread's backward released part of the graph
+    while explain read it: releases are final, so none at the end means none during.
     """
+    try:
+        result = _explain(root, params)
+    except Exception:
+        _refuse_released(root)
+        raise
+    _refuse_released(root)
+    return result
+
+
+def _refuse_released(root: Tensor) -> None:
+    if not isinstance(root, Tensor):
+        return
+    for node in engine.topological_order([root]):
+        if node.graph_released:
+            raise engine.GraphReleasedError(
+                f"explain: the {node.op} node ({node.shape}) was released by a backward() "
+                "(in another thread?) while explain read the graph; build the graph again, or "
+                "call backward(retain_graph=True)")
+
+
+def _explain(root: Tensor, params: Any = None) -> Explanation:
+    """The explanation itself (see `explain`)."""
     if not isinstance(root, Tensor):
         raise TypeError(f"explain: expected a Tensor, got {type(root).__name__}")
     if not root.requires_grad:
