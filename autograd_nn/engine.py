@@ -181,8 +181,9 @@ def backward(
             if g is not None:
                 if hooks and node._hooks:
                     g = _run_hooks(node, g)
-                for entry in layers or ():
-                    entry.backward_gradient(node, g)
+                if layers is not None:
+                    for entry in layers:
+                        entry.backward_gradient(node, g)
                 if every_node or (node._op is None if stop is None else nid in stop):
                     found[nid] = (node, g)
             if node._op is None or (stop is not None and nid in stop):
@@ -190,15 +191,17 @@ def backward(
             saved, parents = node._saved, node._parents  # in this order: see release below
             if parents is None:  # another backward (maybe in another thread) released it
                 raise _released_error(node)
-            sent = None if g is None else pullback(node, g, values_as_tensors, saved, parents)
+            sent = None if g is None else pullback(node, g, values_as_tensors, saved, parents,
+                                                   layers)
             for i, p in enumerate(parents):
                 pid = id(p)
                 c = counts.get(pid) if p._needs_grad else None
                 if c is None or (useful is not None and pid not in useful):
                     continue  # needs no gradient, or leads to no wanted tensor
                 counts[pid] = c - 1
-                if sent is not None and sent[i] is not None:
-                    grads[pid] = _total(grads.get(pid), sent[i])
+                if sent is not None and (gi := sent[i]) is not None:
+                    prev = grads.get(pid)
+                    grads[pid] = gi if prev is None else _total(prev, gi)
                 if c == 1:
                     ready.append(p)
             if not retain_graph:
@@ -219,21 +222,28 @@ def _total(prev: Any, g: Any) -> Any:
 
 
 def pullback(node: Any, g: Any, values_as_tensors: bool = False, saved: Any = None,
-             parents: Any = None) -> list:
+             parents: Any = None, layers: Any = None) -> list:
     """What `node`'s op sends back to each input, given the node's gradient `g` (None for an
     input that needs none): its row's rules applied to the arrays the forward saw (to the
     Tensors themselves when the backward is recorded or a transform needs them), each fitted
-    to its input's shape and dtype. The one place a rule is called."""
+    to its input's shape and dtype."""
     if parents is None:
         saved, parents = node._saved, node._parents
         if parents is None:
             raise _released_error(node)
     if node._levels is not None:  # recorded inside vmap: the rules run on the batch
         return Batching.pullback(node, g, values_as_tensors)
-    if saved is not None:
+    if values_as_tensors:
+        ins = parents
+        ans = node
+    elif saved is not None:
         check_saved(saved, node)  # nothing it reads was overwritten since
-    ins, ans = (parents, node) if values_as_tensors else seen_values(node, saved, parents)
-    return apply_rules(node._op, node._params, parents, g, ans, ins, node=node)
+        ins = saved[0]  # the arrays the forward saw
+        ans = node.data
+    else:  # a row whose rules read no value (add, sum): they read only shapes
+        ins = [p.data for p in parents]
+        ans = node.data
+    return apply_rules(node._op, node._params, parents, g, ans, ins, None, node, layers)
 
 
 def seen_values(node: Any, saved: Any, parents: Sequence[Any]) -> tuple[Sequence[Any], Any]:
@@ -246,28 +256,35 @@ def seen_values(node: Any, saved: Any, parents: Sequence[Any]) -> tuple[Sequence
 
 def apply_rules(prim: Any, params: dict | None, parents: Sequence[Any], g: Any, ans: Any,
                 ins: Sequence[Any], which: Sequence[int] | None = None,
-                node: Any = None) -> list:
+                node: Any = None, layers: Any = ()) -> list:
     """Rule i of `prim`'s row on (g, ans, *ins) for each input i that needs a gradient (or
     each i in `which`), fitted to `parents[i]`; None elsewhere. Every caller of a rule (the
     backward pass, vmap, forward mode, the graph tools) comes through here."""
-    params = params or {}
     rules = prim.vjps
-    layers = thread.modes.layers
+    variadic = prim.variadic
+    if layers == ():  # not given: the active ones
+        layers = thread.modes.layers
     sent = []
     for i, p in enumerate(parents):
         if (not p._needs_grad) if which is None else (i not in which):
             sent.append(None)
             continue
-        if prim.variadic:
-            gi = rules[0](i, g, ans, *ins, **params)
-        elif rules[i] is None:
-            gi = None
+        rule = rules[0] if variadic else rules[i]
+        if rule is None:
+            sent.append(None)
+            continue
+        if variadic:
+            gi = rule(i, g, ans, *ins, **params) if params else rule(i, g, ans, *ins)
         else:
-            gi = rules[i](g, ans, *ins, **params)
+            gi = rule(g, ans, *ins, **params) if params else rule(g, ans, *ins)
         if gi is not None:
-            gi = fit(gi, p, prim, i)
-            for entry in layers or ():
-                entry.input_gradient(node, prim, parents, i, gi)
+            data = p.data  # the common case needs no fitting: an array of the input's kind
+            if gi.__class__ is not _ndarray or gi.shape != data.shape or \
+                    gi.dtype is not data.dtype:
+                gi = fit(gi, p, prim, i)
+            if layers is not None:
+                for entry in layers:
+                    entry.input_gradient(node, prim, parents, i, gi)
         sent.append(gi)
     return sent
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dis
 import inspect
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -84,28 +85,47 @@ def _parameters(rule: Callable) -> list[str] | None:
 
 
 def row_reads(vjps: Sequence[Callable | None], inputs: Sequence[str],
-              variadic: bool) -> tuple[bool, tuple[int, ...] | None]:
-    """(whether some rule reads the result, which inputs some rule reads; None = all of a
-    variadic row's inputs)."""
+              variadic: bool) -> tuple[bool, tuple[int, ...] | None, tuple | None]:
+    """(whether some rule reads the result, which inputs some rule reads (None = all of a
+    variadic row's inputs), and for a row with 2-4 inputs the same pair for each choice of the
+    inputs that need a gradient: an op keeps only what the rules that will run read)."""
     if variadic:  # rule(i, g, ans, *xs, **params)
         params = _parameters(vjps[0])
         if params is None or len(params) < 4:
-            return True, None
+            return True, None, None
         used = reads(vjps[0], (params[2], params[3]))
-        return params[2] in used, (None if params[3] in used else ())
-    uses_ans = False
-    used_inputs: set[int] = set()
+        return params[2] in used, (None if params[3] in used else ()), None
+    by_rule = []
     for rule in vjps:
         if rule is None:
+            by_rule.append((False, ()))
             continue
         params = _parameters(rule)
         if params is None or len(params) < 2 + len(inputs):  # unusual: assume it reads all
-            return True, tuple(range(len(inputs)))
+            by_rule.append((True, tuple(range(len(inputs)))))
+            continue
         ans_name, input_names = params[1], params[2:2 + len(inputs)]
         used = reads(rule, (ans_name, *input_names))
-        uses_ans |= ans_name in used
-        used_inputs |= {i for i, n in enumerate(input_names) if n in used}
-    return uses_ans, tuple(sorted(used_inputs))
+        by_rule.append((ans_name in used,
+                        tuple(i for i, n in enumerate(input_names) if n in used)))
+    uses_ans = any(a for a, _ in by_rule)
+    used_inputs = tuple(sorted({i for _, ins in by_rule for i in ins}))
+    return uses_ans, used_inputs, (reads_by_mask(tuple(by_rule)) if 1 < len(vjps) <= 4
+                                   else None)
+
+
+def reads_by_mask(by_rule: tuple) -> dict[tuple[bool, ...], tuple[bool, tuple[int, ...]]]:
+    """For each choice of which inputs need a gradient, what their rules read: (the result?,
+    which inputs), looked up when an op records."""
+    table = {}
+    for mask in itertools.product((False, True), repeat=len(by_rule)):
+        uses_ans, used = False, set()
+        for (ans, ins), needed in zip(by_rule, mask, strict=True):
+            if needed:
+                uses_ans |= ans
+                used.update(ins)
+        table[mask] = (uses_ans, tuple(sorted(used)))
+    return table
 
 
 class ModifiedInPlaceError(RuntimeError):

@@ -449,21 +449,27 @@ def describe(arrays: Sequence[Any]) -> str:
 def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None) -> Tensor:
     """Run `prim` on Tensor `inputs` through the active layers (jvp, compile, anomaly checks),
     and record the result in the graph when it needs grad."""
-    layers = thread.modes.layers
+    m = thread.modes
+    layers = m.layers
     if layers is None:
-        return evaluate(prim, inputs, params)
+        return _evaluate(prim, inputs, params, m)
     return layers[-1].process(prim, inputs, params, len(layers) - 1)
 
 
 def apply_below(depth: int, prim: Primitive, inputs: tuple, params: dict | None) -> Tensor:
     """Pass an op on from the layer at `depth` to the ones under it, then to the core."""
+    m = thread.modes
     if depth == 0:
-        return evaluate(prim, inputs, params)
-    return thread.modes.layers[depth - 1].process(prim, inputs, params, depth - 1)
+        return _evaluate(prim, inputs, params, m)
+    return m.layers[depth - 1].process(prim, inputs, params, depth - 1)
 
 
 def evaluate(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None) -> Tensor:
     """The core of every op: its NumPy forward on the inputs' arrays, recorded."""
+    return _evaluate(prim, inputs, params, thread.modes)
+
+
+def _evaluate(prim: Primitive, inputs: tuple, params: dict | None, m: Any) -> Tensor:
     n = len(inputs)
     if inputs[0]._levels is not None or (n > 1 and (inputs[1]._levels is not None or (
             n > 2 and any(x._levels is not None for x in inputs)))):
@@ -478,11 +484,11 @@ def evaluate(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None) -
         out = prim.forward(*arrays, **params) if params else prim.forward(*arrays)
     except (ValueError, TypeError, IndexError) as err:
         raise _forward_error(prim, inputs, params, err) from None
-    return record(prim, inputs, params, arrays, out)
+    return record(prim, inputs, params, arrays, out, None, m)
 
 
 def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arrays: tuple,
-           out: Any, levels: tuple | None = None) -> Tensor:
+           out: Any, levels: tuple | None = None, m: Any = None) -> Tensor:
     """The result of `prim` as a Tensor, recorded in the graph when it needs grad (`levels`:
     the vmap levels of a result computed on a batch)."""
     if out.__class__ is not _ndarray:
@@ -492,7 +498,8 @@ def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arr
     t.grad = t.name = t._hooks = t._where = None
     t._levels = levels
     n = len(inputs)
-    m = thread.modes
+    if m is None:
+        m = thread.modes
     if not m.grad_enabled:
         needs_grad = False
     elif prim.grad_inputs is None:  # every input can carry a gradient (nearly every op)
@@ -509,7 +516,15 @@ def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arr
         saves = prim.saves
         if saves is None:
             saves = prim.find_reads()
-        t._saved = save(arrays, prim.read_inputs, out, prim.reads_ans) if saves else None
+        if not saves:
+            t._saved = None
+        elif prim.reads_by_rule is None:
+            t._saved = save(arrays, prim.read_inputs, out, prim.reads_ans)
+        else:  # only the rules of the inputs that need a gradient will run
+            reads_ans, read = prim.reads_by_rule[
+                (inputs[0]._needs_grad, inputs[1]._needs_grad) if n == 2 else
+                tuple(x._needs_grad for x in inputs)]
+            t._saved = save(arrays, read, out, reads_ans)
         if out.dtype.kind == "c":
             raise TypeError(
                 f"{prim.name}: complex result from inputs ({describe(inputs)}) in a graph "

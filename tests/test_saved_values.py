@@ -17,14 +17,30 @@ LARGE = (64, 64)  # 32 KiB of float64: above saved.SMALL, so held read-only inst
 
 def test_small_write_between_forward_and_backward_is_named_at_backward():
     w = ag.Tensor(np.ones((3, 4)), requires_grad=True, name="weights1")
-    x = np.arange(6.0).reshape(2, 3)
+    x = ag.Tensor(np.arange(6.0).reshape(2, 3), name="inputs")  # read by the rule for w
     loss = ag.sigmoid(ag.dot(x, w)).sum()
-    w.data[0, 0] = 5.0  # the forward read the old value
+    x.data[0, 0] = 5.0  # the forward read the old value
     with pytest.raises(ag.ModifiedInPlaceError) as err:
         loss.backward()
     message = str(err.value)
-    assert "dot" in message and "'weights1'" in message and "(3, 4) float64" in message
+    assert "dot" in message and "'inputs'" in message and "(2, 3) float64" in message
     assert "after backward()" in message
+
+
+def test_a_write_no_rule_reads_changes_no_gradient():
+    """An op keeps only what the rules of inputs that need a gradient read: dot's rule for w
+    reads x, not w, so a write into w after the forward leaves w's gradient as it was."""
+    x = np.arange(6.0).reshape(2, 3)
+
+    def run(write: bool) -> np.ndarray:
+        w = ag.Tensor(np.ones((3, 4)), requires_grad=True)
+        loss = ag.sigmoid(ag.dot(x, w)).sum()
+        if write:
+            w.data[0, 0] = 5.0
+        loss.backward()
+        return w.grad
+
+    np.testing.assert_array_equal(run(True), run(False))
 
 
 def test_a_write_into_the_users_own_array_is_caught_too():

@@ -43,7 +43,7 @@ class Primitive:
         "name", "forward", "vjps", "inputs", "variadic", "grad_inputs", "prepare", "method",
         "doc", "display", "formula", "notes", "kink", "elementwise", "number_param", "public",
         "source", "helper", "jvp", "batch", "reads_ans", "read_inputs", "linear", "bilinear",
-        "saves",
+        "saves", "reads_by_rule",
     )
 
     def __init__(self, name: str, forward: Callable, vjps: Sequence[Callable | None], *,
@@ -73,7 +73,7 @@ class Primitive:
         self.grad_inputs = None if variadic or len(which) == len(self.vjps) else which
         # what backward reads (the result? which inputs?), found from the rules' code when the
         # row first records (autograd_nn/saved.py); None until then
-        self.reads_ans = self.read_inputs = self.saves = None
+        self.reads_ans = self.read_inputs = self.saves = self.reads_by_rule = None
         # (*lifted inputs, *params) -> params dict, a Call, None (no params) or a final value
         self.prepare = prepare
         self.method = method  # True: a Tensor method of the same name; str: that name
@@ -110,8 +110,10 @@ class Primitive:
         return self.forward(*inputs, **params)
 
     def find_reads(self) -> bool:
-        """Fill `reads_ans`, `read_inputs` and `saves` (whether backward reads any value)."""
-        self.reads_ans, self.read_inputs = row_reads(self.vjps, self.inputs, self.variadic)
+        """Fill `reads_ans`, `read_inputs`, `reads_by_rule` and `saves` (whether backward reads
+        any value)."""
+        self.reads_ans, self.read_inputs, self.reads_by_rule = row_reads(
+            self.vjps, self.inputs, self.variadic)
         self.saves = self.reads_ans or self.read_inputs != ()
         return self.saves
 
