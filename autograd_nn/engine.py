@@ -144,16 +144,9 @@ def _towards(order: list[Any], stop: set[int]) -> set[int]:
 # ---------------------------------------------------------------------------------------------
 # The backward pass
 # ---------------------------------------------------------------------------------------------
-def backward(
-    roots: Sequence[Any],
-    seeds: Sequence[Any],
-    wanted: Sequence[Any] | None = None,
-    *,
-    every_node: bool = False,
-    create_graph: bool = False,
-    retain_graph: bool = False,
-    hooks: bool = True,
-) -> dict[int, tuple[Any, Any]]:
+def backward(roots: Sequence[Any], seeds: Sequence[Any], wanted: Sequence[Any] | None = None, *,
+             every_node: bool = False, create_graph: bool = False, retain_graph: bool = False,
+             hooks: bool = True) -> dict[int, tuple[Any, Any]]:
     """Propagate `seeds` (the gradients of `roots`) back through the graph.
 
     Returns `{id(t): (t, gradient)}` for the `wanted` tensors that were reached (default: every

@@ -1,6 +1,5 @@
-"""The bookkeeping of batched values under `vmap` (see batching.py): levels, aligning batch
-dims, and the backward of ops recorded inside a vmap. Nodes are anything with the Tensor's
-graph slots, so the engine uses this without importing the Tensor class.
+"""The bookkeeping of batched values under `vmap` (see batching.py): a level per running vmap,
+their order, aligning batch dims, and batched constants.
 """
 
 from __future__ import annotations

@@ -222,6 +222,15 @@ def current_scope() -> tuple | None:
     return thread.modes.scope
 
 
+def set_tracing(trace: Layer | None) -> Layer | None:
+    """Make `trace` (a layer that freezes values, `ag.compile`'s) the active one, or with None
+    remove it; returns the previous one. `with layer(trace):` is the usual spelling."""
+    prev = thread.modes.tracing
+    rest = tuple(x for x in active_layers() if x is not prev)
+    _set_layers((*rest, trace) if trace is not None else rest)
+    return prev
+
+
 def set_batching(levels: tuple | None) -> tuple | None:
     """Set the active `vmap` levels (outermost first, or None); returns the previous ones."""
     modes = thread.modes

@@ -253,6 +253,19 @@ def deep_chain(n: int = 100_000) -> dict:
     }
 
 
+def deep_chain_torch(n: int = 100_000) -> dict:
+    """The same chain in PyTorch eager (time only)."""
+    gc.collect()
+    y = torch.ones(8, dtype=torch.float64, requires_grad=True)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        y = y * 1.0000001
+    t1 = time.perf_counter()
+    y.sum().backward()
+    t2 = time.perf_counter()
+    return {"forward_us": (t1 - t0) / n * 1e6, "backward_us": (t2 - t1) / n * 1e6}
+
+
 # --- 4. a GEMM-bound MLP step (784-1024-1024-10, batch 128) ----------------------------------
 def mlp_step(repeats: int) -> dict:
     rng = np.random.default_rng(0)
@@ -550,14 +563,15 @@ def main(argv: list[str] | None = None) -> int:
         + (f", PyTorch {torch.__version__}" if torch is not None else ", PyTorch not installed"),
         "",
         "| elementwise op on (8,), fwd+bwd | NumPy by hand µs | autograd_nn µs | ratio |"
-        + (" PyTorch µs | ratio |" if torch is not None else ""),
-        "|---|---|---|---|" + ("---|---|" if torch is not None else ""),
+        + (" PyTorch µs | ratio | autograd_nn / PyTorch |" if torch is not None else ""),
+        "|---|---|---|---|" + ("---|---|---|" if torch is not None else ""),
     ]
     for r in per_op(repeats):
         line = (f"| {r['op']} | {r['numpy_us']:.2f} | {r['ag_us']:.2f} | "
                 f"{r['ag_us'] / r['numpy_us']:.1f}× |")
         if torch is not None:
-            line += f" {r['torch_us']:.2f} | {r['torch_us'] / r['numpy_us']:.1f}× |"
+            line += (f" {r['torch_us']:.2f} | {r['torch_us'] / r['numpy_us']:.1f}× | "
+                     f"{r['ag_us'] / r['torch_us']:.2f}× |")
         lines.append(line)
     t1 = tutorial1(max(repeats // 2, 2))
     lines += [
@@ -573,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     if torch is not None:
         lines.append(f"| PyTorch eager | {t1['torch_ms']:.1f} | "
                      f"{t1['torch_ms'] / t1['numpy_ms']:.2f}× |")
+        lines.append(f"| autograd_nn loss.backward() / PyTorch eager | | "
+                     f"{t1['backward_ms'] / t1['torch_ms']:.2f}× |")
     lines += [
         "",
         "| 100,000-op chain (mul on (8,)) | value |",
@@ -582,6 +598,15 @@ def main(argv: list[str] | None = None) -> int:
         f"| bytes/op while the graph is alive | {chain['bytes_alive']:.0f} |",
         f"| bytes/op after backward (graph released) | {chain['bytes_after']:.1f} |",
     ]
+    if torch is not None:
+        tc = deep_chain_torch()
+        total, total_t = chain["forward_us"] + chain["backward_us"], tc["forward_us"] + tc[
+            "backward_us"]
+        lines += [
+            f"| PyTorch eager forward µs/op | {tc['forward_us']:.2f} |",
+            f"| PyTorch eager backward µs/op | {tc['backward_us']:.2f} |",
+            f"| autograd_nn / PyTorch, forward + backward | {total / total_t:.2f}× |",
+        ]
     mlp = mlp_step(max(repeats // 2, 2))
     lines += [
         "",
