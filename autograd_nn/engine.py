@@ -234,7 +234,8 @@ def pullback(node: Any, g: Any, values_as_tensors: bool = False, saved: Any = No
         ins = saved[0]  # the arrays the forward saw
         ans = node.data
     else:  # a row whose rules read no value (add, sum): they read only shapes
-        ins = [p.data for p in parents]
+        ins = (parents[0].data, parents[1].data) if len(parents) == 2 else tuple(
+            p.data for p in parents)
         ans = node.data
     return apply_rules(node._op, node._params, parents, g, ans, ins, None, node, layers)
 
@@ -259,11 +260,8 @@ def apply_rules(prim: Any, params: dict | None, parents: Sequence[Any], g: Any, 
         layers = thread.modes.layers
     sent = []
     for i, p in enumerate(parents):
-        if (not p._needs_grad) if which is None else (i not in which):
-            sent.append(None)
-            continue
         rule = rules[0] if variadic else rules[i]
-        if rule is None:
+        if rule is None or ((not p._needs_grad) if which is None else (i not in which)):
             sent.append(None)
             continue
         if variadic:
