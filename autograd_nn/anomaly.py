@@ -21,20 +21,34 @@ from .tensor import apply_below, describe
 class AnomalyLayer(Layer):
     """Checks every op's result and every gradient for NaN/Inf, naming the op and its site."""
 
+    def __init__(self) -> None:
+        self.current: Any = None  # the node whose rules the backward pass is running
+
+    def backward_gradient(self, node: Any, g: Any) -> None:
+        self.current = node
+
     def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
         out = apply_below(depth, prim, inputs, params)
         site = user_frame_site()
         data = out.data
         if data.dtype.kind in "fc" and not np.isfinite(data).all():
-            phase = ("the backward pass (a rule recorded for higher-order gradients)"
-                     if thread.modes.recording_backward else "forward")
             raise AnomalyError(
-                f"anomaly in {phase} of {prim.name} (inputs {describe(inputs)} -> output "
-                f"{data.shape} {data.dtype}): {_nonfinite_summary(data)}; the op was created "
+                f"anomaly in {self._phase(prim)} (inputs {describe(inputs)} -> output "
+                f"{out.shape} {data.dtype}): {_nonfinite_summary(data)}; the op was created "
                 f"at {site}")
         if out._op is not None and out._where is None:
             out._where = site
         return out
+
+    def _phase(self, prim: Any) -> str:
+        """Where an op ran: the forward, the tangent of a row, or a step of a row's backward."""
+        modes = thread.modes
+        if modes.deriving is not None:
+            return f"the tangent of {modes.deriving.name} (forward mode; the step {prim.name})"
+        if modes.in_backward and self.current is not None and self.current._op is not None:
+            recorded = " (recorded for higher order)" if modes.recording_backward else ""
+            return f"backward of {self.current._op.name}{recorded} (the step {prim.name})"
+        return f"forward of {prim.name}"
 
     def input_gradient(self, node: Any, prim: Any, parents: Any, i: int, g: Any) -> None:
         arr = g.data if hasattr(g, "_apply_primitive") else g

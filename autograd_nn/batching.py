@@ -25,7 +25,7 @@ from .ops.batch_rules import elementwise
 from .ops.registry import Primitive, prims
 from .state import thread
 from .tensor import Tensor, apply, constant, record
-from .transforms import tree_flatten
+from .transforms import tree_flatten, tree_leaves_like
 
 
 def _moveaxis(x: np.ndarray, source: int, destination: int) -> np.ndarray:
@@ -118,13 +118,21 @@ def _unbatch_jvp(tangents, out, x, level, axis, levels):
     return None if tangents[0] is None else leave(tangents[0], level, axis)
 
 
+def _not_compiled(params: dict, shapes: list) -> str:
+    """The source form `ag.compile` asks for: vmap has none yet, and says so by name."""
+    raise NotImplementedError(
+        "compile: vmap (and jacrev, jacfwd, jacobian and hessian, which run on it) cannot be "
+        "compiled yet; compile the function vmap maps, or run the vmapped function eagerly")
+
+
 # not registered among the ops: they exist only at vmap's boundary
 to_batch = Primitive(
     "to_batch", _batch_forward, (_batch_vjp,), public=None, batch=_same_batch, jvp=_batch_jvp,
-    doc="vmap's entry: an axis of the argument becomes the batch.")
+    source=_not_compiled, doc="vmap's entry: an axis of the argument becomes the batch.")
 from_batch = Primitive(
     "from_batch", _unbatch_forward, (_unbatch_vjp,), public=None, batch=_same_batch,
-    jvp=_unbatch_jvp, doc="vmap's exit: the batch becomes an axis of the result.")
+    jvp=_unbatch_jvp, source=_not_compiled,
+    doc="vmap's exit: the batch becomes an axis of the result.")
 
 
 def enter(x: Any, level: Level, axis: int, where: str = "vmap") -> Any:
@@ -243,11 +251,20 @@ def _unbatched(t: Any, level: Level, where: str) -> Any:
     return t if isinstance(t, Tensor) else constant(np.asarray(t))
 
 
+def _leaf_paths(tree: Any) -> list[str]:
+    """Where each leaf of an argument sits ("['a']", "[0]"; "" for the argument itself)."""
+    if isinstance(tree, dict):
+        return [f"[{k!r}]{p}" for k, v in tree.items() for p in _leaf_paths(v)]
+    if isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
+        return [f"[{i}]{p}" for i, v in enumerate(tree) for p in _leaf_paths(v)]
+    return [""]
+
+
 def _axes_for(spec: Any, n: int, what: str, where: str) -> list:
     if spec is None or isinstance(spec, int):
         return [spec] * n
     if isinstance(spec, (tuple, list)) and len(spec) == n:
-        return list(spec)
+        return list(spec)  # an entry may itself be nested like its argument (dicts of axes)
     raise ValueError(f"{where}: {what} must be an int, None, or one per argument ({n}), "
                      f"got {spec!r}")
 
@@ -267,35 +284,38 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
     def wrapped(*args: Any) -> Any:
         where = f"vmap of {name}"
         axes = _axes_for(in_axes, len(args), "in_axes", where)
-        sizes = {}
+        sizes: dict[int, list[str]] = {}
         flat = []
         for i, (arg, axis) in enumerate(zip(args, axes, strict=True)):
             leaves, rebuild = tree_flatten(arg)
-            flat.append((leaves, rebuild))
-            if axis is None:
-                continue
-            for leaf in leaves:
+            leaf_axes = ([axis] * len(leaves) if axis is None or isinstance(axis, int) else
+                         tree_leaves_like(axis, arg, where, f"in_axes entry of argument {i}"))
+            flat.append((leaves, rebuild, leaf_axes))
+            for leaf, path, ax in zip(leaves, _leaf_paths(arg), leaf_axes, strict=True):
+                if ax is None:
+                    continue
+                if not isinstance(ax, int):
+                    raise TypeError(f"{where}: in_axes entries must be ints or None, got {ax!r}")
                 shape = leaf.shape if isinstance(leaf, Tensor) else np.shape(leaf)
-                if not -len(shape) <= axis < len(shape):
+                if not -len(shape) <= ax < len(shape):
                     raise np.exceptions.AxisError(
-                        f"{where}: in_axes {axis} is out of range for argument {i} of shape "
-                        f"{tuple(shape)}")
-                sizes.setdefault(shape[axis], []).append(i)
+                        f"{where}: in_axes {ax} is out of range for argument {i}{path} of "
+                        f"shape {tuple(shape)}")
+                sizes.setdefault(shape[ax], []).append(f"argument {i}{path}")
         if not sizes:
             raise ValueError(f"{where}: no argument is batched (every in_axes is None)")
         if len(sizes) > 1:
             raise ValueError(f"{where}: the batched arguments disagree on the batch size: "
-                             + ", ".join(f"{n} (argument {sorted(set(a))})"
-                                         for n, a in sizes.items()))
+                             + ", ".join(f"{n} ({', '.join(a)})" for n, a in sizes.items()))
         level = Level(next(iter(sizes)))
         new_args = []
-        for (leaves, rebuild), axis in zip(flat, axes, strict=True):
-            if axis is None:  # shared by every example: arrays become constants, so that
-                # indexing one with a batched value (table[i]) runs per example
-                new_args.append(rebuild([constant(x) if isinstance(x, np.ndarray) and
-                                         x.dtype.kind in "biuf" else x for x in leaves]))
-            else:
-                new_args.append(rebuild([enter(x, level, axis, where) for x in leaves]))
+        for leaves, rebuild, leaf_axes in flat:
+            # a leaf shared by every example: arrays become constants, so that indexing one
+            # with a batched value (table[i]) runs per example
+            new_args.append(rebuild([
+                (constant(x) if isinstance(x, np.ndarray) and x.dtype.kind in "biuf" else x)
+                if ax is None else enter(x, level, ax, where)
+                for x, ax in zip(leaves, leaf_axes, strict=True)]))
         outer = thread.modes.batching or ()
         prev = state.set_batching((*outer, level))
         try:
@@ -310,7 +330,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
             state.set_batching(prev)
         # at top level, arrays in give arrays out (as grad); a Tensor argument gives Tensors
         plain = thread.modes.grad_depth == 0 and not thread.modes.tensors_in_backward \
-            and not any(isinstance(x, Tensor) for leaves_i, _ in flat for x in leaves_i)
+            and not any(isinstance(x, Tensor) for leaves_i, _, _ in flat for x in leaves_i)
         return rebuild([t.data if plain else t for t in results])
 
     return wrapped

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from . import engine, state
-from .levels import as_batched, ordered
+from .forward import carries_tangent, carry_tangents
+from .levels import align, as_batched, ordered
 from .ops.registry import Primitive
 from .state import Layer, thread
 from .tensor import FUNCTIONS, Tensor, apply, apply_below, constant, lift
@@ -99,20 +100,20 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
                                    doc=f"{name} with a hand-written backward (custom_vjp)")
 
     def _per_example_bwd(self, g: Any, xs: tuple, params: dict) -> list:
-        """bwd once per example of a batched gradient (vmap, jacrev), results stacked."""
-        levels, k = g._levels, len(g._levels)
+        """bwd once per example of a batched gradient (vmap, jacrev), results stacked: over
+        every level the gradient or the call is batched over."""
         node_levels = params["levels"] or ()
-        data = g.data
-        prefix = data.shape[:k]
-        flat = data.reshape((-1,) + data.shape[k:])
+        levels = ordered((*(g._levels or ()), *node_levels))
+        sizes = tuple(lv.size for lv in levels)
+        data = align(g.data, g._levels or (), levels)
+        data = np.broadcast_to(data, sizes + data.shape[len(levels):])
         residuals = params["residuals"]
         columns = []
-        for b in range(flat.shape[0]):
-            spot = np.unravel_index(b, prefix)
+        for spot in np.ndindex(*sizes):
             own = tuple(spot[levels.index(lv)] for lv in node_levels)
             res = residuals[np.ravel_multi_index(own, params["sizes"])] if node_levels \
                 else residuals
-            columns.append(_check_gradients(self.bwd(res, flat[b]), _shapes(xs), self.where))
+            columns.append(_check_gradients(self.bwd(res, data[spot]), _shapes(xs), self.where))
         out = []
         for k_input, x in enumerate(xs):
             parts = [col[k_input] for col in columns]
@@ -122,7 +123,7 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
             shape = _shapes((x,))[0].shape
             stacked = np.stack([np.zeros(shape, g.dtype) if p is None else
                                 np.asarray(p.data if isinstance(p, Tensor) else p)
-                                for p in parts]).reshape(prefix + shape)
+                                for p in parts]).reshape(sizes + shape)
             out.append(as_batched(g, stacked, levels))
         return out
 
@@ -136,6 +137,10 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
     def __call__(self, *args: Any) -> Any:
         """f(*args); recorded with the hand-written backward when an argument needs grad."""
         tensors = [a for a in args if isinstance(a, Tensor)]
+        if any(carries_tangent(t) for t in tensors):
+            raise NotImplementedError(
+                f"{self.where}: forward mode (jvp, jacfwd) through a hand-written backward: "
+                "only its vjp is known. Use jacrev / vjp, or write f without custom_vjp")
         if not any(t._needs_grad for t in tensors) or not thread.modes.grad_enabled:
             return self.f(*args)
         if self.fwd is None:
@@ -185,8 +190,12 @@ def _recompute(g, ans, xs, params):
     if create_graph:  # second order: the recomputed block hangs off the inputs themselves
         fresh = [reshape(x, x.shape) if x._needs_grad else x for x in xs[:n_args]]
     else:
-        fresh = [constant(np.asarray(x.data if isinstance(x, Tensor) else x),
-                          requires_grad=True) for x in xs[:n_args]]
+        fresh = []
+        for x in xs[:n_args]:
+            t = constant(np.asarray(x.data if isinstance(x, Tensor) else x), requires_grad=True)
+            if isinstance(x, Tensor):
+                carry_tangents(x, t)  # inside jvp, the block's tangents flow through it too
+            fresh.append(t)
     closed = list(params["closed"])  # tensors the block reads from outside its arguments
     with_grad = state.set_grad_enabled(True)
     try:
@@ -245,6 +254,8 @@ def checkpoint(f: Callable) -> Callable:
                        if p._needs_grad and id(p) not in block.made
                        and id(p) not in mine}.values())
         block.made.clear()
+        if out._levels is not None or any(t._levels is not None for t in closed):
+            return out  # it read a batched value from outside: kept as it is (same numbers)
         data = out.data
         del out
         parents = inputs + tuple(closed)

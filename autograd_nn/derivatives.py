@@ -21,7 +21,7 @@ from .batching import vmap
 from .forward import ForwardLevel
 from .state import thread
 from .tensor import Tensor, constant
-from .transforms import _argnums, _as_input, grad, tree_flatten
+from .transforms import _argnums, _as_input, grad, tree_flatten, tree_leaves_like
 
 
 def _nested() -> bool:
@@ -103,7 +103,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     value = out_rebuild([t if nested else t.data for t in outs])
 
     def vjp_fn(cotangent: Any) -> tuple:
-        cts, _ = tree_flatten(cotangent)
+        cts = tree_leaves_like(cotangent, out, where, "cotangent")
         if len(cts) != len(outs):
             raise ValueError(f"{where}: the cotangent has {len(cts)} leaves, the output "
                              f"{len(outs)}")
@@ -143,6 +143,10 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
     computed as the op runs (see forward.py), in one pass."""
     name = getattr(f, "__name__", "function")
     where = f"jvp of {name}"
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(f"{where}: primals and tangents must be tuples (one entry per argument "
+                        f"of f), got {type(primals).__name__} and {type(tangents).__name__}; "
+                        "for one array x write (x,)")
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"{where}: {len(primals)} primals but {len(tangents)} tangents")
@@ -151,7 +155,7 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
     args = []
     for p, tan in zip(primals, tangents, strict=True):
         leaves, rebuild = tree_flatten(p)
-        t_leaves, _ = tree_flatten(tan)
+        t_leaves = tree_leaves_like(tan, p, where)
         if len(leaves) != len(t_leaves):
             raise ValueError(f"{where}: a tangent's nesting differs from its primal's")
         xs = []
@@ -201,6 +205,11 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
             return f(*full)
 
         out, pull = vjp(g, *[args[i] for i in nums])
+        if not isinstance(out, (Tensor, np.ndarray, float, int)):
+            raise TypeError(
+                f"jacrev of {name}: the function returned a {type(out).__name__}; jacrev (and "
+                "hessian, the jacrev of a gradient) takes arrays in and gives one array out, so "
+                "pass one array argument and return one array")
         out_shape = _shape_of(out)
         m = int(np.prod(out_shape))
         dtype = out.dtype if isinstance(out, (Tensor, np.ndarray)) else np.float64
@@ -276,7 +285,7 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
     """H·v for the Hessian H of a scalar `f` at `x`, without forming H: the gradient of
     <grad f(x), v> (two backward passes). `x` and `v` may be nested dicts/lists of arrays with
     the same nesting; the result has it too."""
-    v_leaves, _ = tree_flatten(v)
+    v_leaves = tree_leaves_like(v, x, "hvp", "direction v")
     n = len(tree_flatten(x)[0])
     if len(v_leaves) != n:
         raise ValueError(f"hvp: v has {len(v_leaves)} leaves but x has {n}; give v the nesting "

@@ -163,8 +163,9 @@ def backward(roots: Sequence[Any], seeds: Sequence[Any], wanted: Sequence[Any] |
     found: dict[int, tuple[Any, Any]] = {}
     m = thread.modes
     layers, values_as_tensors = m.layers, create_graph or m.tensors_in_backward
-    before = m.grad_enabled, m.recording_backward
+    before = m.grad_enabled, m.recording_backward, m.in_backward
     m.grad_enabled = m.recording_backward = create_graph
+    m.in_backward = True
     ready = _ready_roots(roots, counts)
     try:
         while ready:  # consumers first: a node's gradient is complete when it is popped
@@ -200,7 +201,7 @@ def backward(roots: Sequence[Any], seeds: Sequence[Any], wanted: Sequence[Any] |
             if not retain_graph:
                 node._parents = node._saved = None
     finally:
-        m.grad_enabled, m.recording_backward = before
+        m.grad_enabled, m.recording_backward, m.in_backward = before
     return found
 
 

@@ -45,8 +45,13 @@ class ForwardLevel(Layer):
         out = apply_below(depth, prim, inputs, params)
         tangents = [self.get(x) for x in inputs]
         if any(t is not None for t in tangents):
-            with state.layers_below(depth):  # tangent arithmetic belongs to the outer levels
-                tangent = tangent_of(prim, inputs, params, out, tangents)
+            modes = state.thread.modes
+            deriving, modes.deriving = modes.deriving, prim  # (anomaly messages name it)
+            try:
+                with state.layers_below(depth):  # tangent arithmetic belongs to outer levels
+                    tangent = tangent_of(prim, inputs, params, out, tangents)
+            finally:
+                modes.deriving = deriving
             if tangent is not None:
                 self.set(out, tangent)
         return out
@@ -57,6 +62,12 @@ class ForwardLevel(Layer):
                 f"{what} on a Tensor that ag.jvp is pushing a tangent through "
                 f"({tensor.shape} {tensor.dtype}): NumPy would drop the tangent silently; use "
                 f"{instead}")
+
+
+def carries_tangent(t: Any) -> bool:
+    """Whether `t` has a tangent at some running jvp."""
+    return any(isinstance(entry, ForwardLevel) and entry.get(t) is not None
+               for entry in state.active_layers())
 
 
 def carry_tangents(source: Any, target: Any) -> None:

@@ -103,7 +103,7 @@ class Modes:
     """The modes of one thread (read on every op: plain slots, one thread-local lookup)."""
 
     __slots__ = ("grad_enabled", "scope", "grad_depth", "recording_backward", "layers",
-                 "tensors_in_backward", "batching", "tracing")
+                 "tensors_in_backward", "batching", "tracing", "in_backward", "deriving")
 
     def __init__(self) -> None:
         self.grad_enabled = True  # ops record a graph (False inside no_grad)
@@ -114,6 +114,8 @@ class Modes:
         self.tensors_in_backward = False  # backward runs its rules on Tensors (vmap, jvp)
         self.batching: tuple | None = None  # active `vmap` levels, outermost first
         self.tracing: Layer | None = None  # the innermost layer that freezes values, or None
+        self.in_backward = False  # a backward pass is running (its rules' ops are its steps)
+        self.deriving: Any = None  # the row whose tangent forward mode is computing, if any
 
 
 class _PerThread(threading.local):

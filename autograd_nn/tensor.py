@@ -74,6 +74,7 @@ class Tensor:
     ) -> None:
         arr = _as_array(data, dtype)
         self.data = arr
+        levels = data._levels if isinstance(data, Tensor) else None  # one example's, in vmap
         self.grad = None
         self.name = name
         self._needs_grad = False
@@ -82,7 +83,8 @@ class Tensor:
         self._params = None
         self._scope = None
         self._where = None
-        self._saved = self._hooks = self._levels = None
+        self._saved = self._hooks = None
+        self._levels = levels
         if requires_grad:
             self.requires_grad = True
 
@@ -227,22 +229,29 @@ class Tensor:
                 ".data, .numpy() or .detach()"
             )
         if self._levels is not None:
-            raise TypeError(
-                f"cannot hand a value batched by vmap ({self.shape} {self.dtype} per example) "
-                "to NumPy: NumPy would see the whole batch as one array. Use the autograd_nn op "
-                "instead (indexing an array with it: make the array a Tensor, ag.Tensor(a)[i])")
+            raise _batched_to_numpy(self, "NumPy")
+        layers = thread.modes.layers
+        if layers is not None:  # a running jvp refuses to lose a tangent this way
+            for entry in layers:
+                entry.numpy_call(self, "a NumPy function", "the autograd_nn op")
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut off from the graph."""
-        return Tensor(self.data, name=self.name)
+        """A new leaf sharing this tensor's data, cut off from the graph (inside vmap, still
+        one example's value)."""
+        t = Tensor(self.data, name=self.name)
+        t._levels = self._levels
+        return t
 
     def register_hook(self, hook: Callable[[Any], Any]) -> Callable[[], None]:
         """Call `hook(gradient)` when backward has this tensor's whole gradient (an array; a
         Tensor when the backward is itself recorded); a non-None return replaces the gradient
-        that flows on. Returns a function that removes the hook."""
+        that flows on. Returns a function that removes the hook. As in PyTorch, the hook runs in
+        every backward pass that reaches the tensor, the recorded second pass of `hessian` or
+        `hvp` included (so with a hook that changes gradients, `hessian(f)` and
+        `jacfwd(grad(f))` differ)."""
         if not callable(hook):
             raise TypeError(f"register_hook: expected a callable, got {type(hook).__name__}")
         if not self._needs_grad:
@@ -319,6 +328,14 @@ class Tensor:
             "write to .data of a tensor that is not part of a graph"
         )
 
+
+
+def _batched_to_numpy(t: Tensor, what: str) -> TypeError:
+    return TypeError(
+        f"cannot hand a value batched by vmap ({t.shape} {t.dtype} per example) to {what}: "
+        "NumPy would see the whole batch as one array. Use the autograd_nn op instead "
+        "(ag.exp, ag.tanh, ...; to index an array with it, make the array a Tensor: "
+        "ag.Tensor(a)[i])")
 
 
 def seed_gradient(root: Tensor, grad: Any, where: str) -> np.ndarray:
@@ -774,6 +791,8 @@ def _numpy_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> A
     for x in inputs:
         if not isinstance(x, Tensor):
             continue
+        if x._levels is not None:
+            raise _batched_to_numpy(x, what)
         if x._needs_grad:
             into = "out" in kwargs and ufunc in _UFUNC_OPERATORS
             raise TypeError(

@@ -90,6 +90,28 @@ def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
     return [tree], lambda leaves: leaves[0]
 
 
+def tree_leaves_like(tree: Any, like: Any, where: str, what: str = "tangent") -> list[Any]:
+    """The leaves of `tree` in the order of `like`'s leaves, matched by key and position: `tree`
+    must have `like`'s nesting (a dict the same keys, a list or tuple the same length)."""
+    if isinstance(like, dict):
+        if not isinstance(tree, dict) or set(tree) != set(like):
+            got = sorted(map(str, tree)) if isinstance(tree, dict) else type(tree).__name__
+            raise ValueError(f"{where}: the {what}'s nesting must match its primal's: a dict "
+                             f"with the keys {sorted(map(str, like))}, got {got}")
+        return [leaf for k in like for leaf in tree_leaves_like(tree[k], like[k], where, what)]
+    if isinstance(like, (list, tuple)) and not isinstance(like, Tensor):
+        if not isinstance(tree, (list, tuple)) or isinstance(tree, Tensor) or \
+                len(tree) != len(like):
+            raise ValueError(f"{where}: the {what}'s nesting must match its primal's: a list "
+                             f"or tuple of {len(like)} items, got {type(tree).__name__}")
+        return [leaf for t, lk in zip(tree, like, strict=True)
+                for leaf in tree_leaves_like(t, lk, where, what)]
+    if isinstance(tree, dict):
+        raise ValueError(f"{where}: the {what}'s nesting must match its primal's: a dict "
+                         "where the primal has an array")
+    return [tree]
+
+
 def _as_input(x: Any, where: str) -> Tensor:
     """A Tensor that requires grad standing for argument leaf `x`."""
     if isinstance(x, Tensor):

@@ -327,12 +327,17 @@ ORDER = {"grad": 1, "vjp": 1, "jvp": 1, "jacrev": 1, "jacfwd": 1, "jacobian": 1,
          "hessian": 2, "hvp": 2}
 
 
+FORWARD_MODE = {"jvp", "jacfwd", "jacobian"}  # jacobian: forward mode when the output is larger
+
+
 def second_order_over_custom(chain):
-    """Does the chain differentiate a custom_vjp function twice (or more)?"""
+    """Does the chain differentiate a custom_vjp function twice (or more), or in forward mode?
+    The README: both are refused by name (a hand-written rule gives only the vjp, as in JAX
+    and PyTorch)."""
     if "custom_vjp" not in chain:
         return False
     outer = chain[: chain.index("custom_vjp")]
-    return sum(ORDER.get(t, 0) for t in outer) >= 2
+    return sum(ORDER.get(t, 0) for t in outer) >= 2 or bool(FORWARD_MODE & set(outer))
 
 
 def check_chain(torch, chain, fname):

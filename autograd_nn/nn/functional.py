@@ -256,6 +256,22 @@ def _unflatten(loss: Tensor, shape: tuple) -> Tensor:
     return loss if len(shape) == 2 else ag.reshape(loss, (shape[0], *shape[2:]))
 
 
+def _any_ignored(flat: Tensor, ignore_index: int) -> bool:
+    """Whether some target is ignore_index (read with bool(), which ag.compile guards); inside
+    vmap, whether any example has one (the general path is exact for all of them)."""
+    if flat._levels is not None:
+        return bool(np.any(flat.data == ignore_index))
+    return bool(ag.any(flat == ignore_index))
+
+
+def _every_example_keeps_one(per: Tensor) -> bool:
+    """Whether some sample keeps a positive weight (in every example of a vmap)."""
+    if per._levels is None:
+        return bool(ag.any(per > 0))
+    k = len(per._levels)
+    return bool(np.all(np.any(per.data > 0, axis=tuple(range(k, per.data.ndim)))))
+
+
 def _weighted_nll(log_p: Tensor, targets: Any, shape: tuple, weight: Any, ignore_index: int,
                   label_smoothing: float, reduction: str, where: str) -> Tensor:
     """-(1-s) w[t] log_p[t] - s/C sum_c w[c] log_p[c] per sample (0 where ignored); the mean
@@ -270,7 +286,7 @@ def _weighted_nll(log_p: Tensor, targets: Any, shape: tuple, weight: Any, ignore
     flat = t if t.ndim == 1 else ag.reshape(t, (-1,))
     rows = np.arange(n)
     w = _class_weights(weight, n_classes, log_p.dtype, where)
-    if w is None and not label_smoothing and not bool(ag.any(flat == ignore_index)):
+    if w is None and not label_smoothing and not _any_ignored(flat, ignore_index):
         return _reduce(_unflatten(-ag.getitem(log_p, (rows, flat)), shape), reduction, where)
     kept = flat != ignore_index
     safe = ag.where(kept, flat, 0)
@@ -282,7 +298,7 @@ def _weighted_nll(log_p: Tensor, targets: Any, shape: tuple, weight: Any, ignore
         smooth = -ag.sum(spread, axis=1) * ag.astype(kept, log_p.dtype)
         loss = loss * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
     if reduction == "mean":
-        if not bool(ag.any(per > 0)):
+        if not _every_example_keeps_one(per):
             raise ValueError(f"{where}: every target is ignore_index={ignore_index} (or has "
                              "weight 0): the mean over no samples is undefined")
         return ag.sum(loss) / ag.sum(per)

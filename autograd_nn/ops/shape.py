@@ -260,7 +260,7 @@ scatter_add = primitive(
     source=lambda params, shapes: ("scatter_set" if _is_basic(params["index"]) else
                                    "scatter_add") + "({x}, {index}, {shape})",
     helper={"scatter_add": _scatter_accumulate, "scatter_set": _scatter_set},
-    prepare=lambda src, index, shape: {"index": _index_param(index), "shape": tuple(shape)},
+    prepare=lambda src, index, shape: _index_call(src, index, shape),
     batch=_batch_scatter_add,
     linear=True,
     doc="A zero tensor of `shape` with `src` added at `index` (repeated indices accumulate).",
@@ -396,16 +396,24 @@ def pick(x: Any, index: Any) -> Any:
     return prims.getitem(x, **params)
 
 
-def _index_call(x: Any, index: Any) -> Any:
-    """getitem's parameters; an index holding a batched integer Tensor (one that differs per
-    example under vmap) runs take_index, with those Tensors as inputs."""
+def _index_call(x: Any, index: Any, shape: Any = None) -> Any:
+    """getitem's (with `shape`, scatter_add's) parameters; an index holding a batched integer
+    Tensor (one that differs per example under vmap) runs take_index (put_add), with those
+    Tensors as inputs."""
     items = index if isinstance(index, tuple) else (index,)
     if not any(getattr(i, "_levels", None) is not None for i in items):
-        return {"index": _index_param(index)}
+        params = {"index": _index_param(index)}
+        return params if shape is None else {**params, "shape": tuple(shape)}
+    if any(i is Ellipsis for i in items):  # spelled out: one example's dims are known
+        k = items.index(Ellipsis)
+        named = sum(1 for i in items if i is not Ellipsis and i is not None)
+        items = items[:k] + (slice(None),) * (x.ndim - named) + items[k + 1:]
     tensors = tuple(i for i in items if hasattr(i, "_apply_primitive"))
     template = tuple(SLOT if hasattr(i, "_apply_primitive") else
                      np.asarray(i) if isinstance(i, list) else i for i in items)
-    return Call(take_index, (x, *tensors), {"template": template})
+    if shape is None:
+        return Call(take_index, (x, *tensors), {"template": template})
+    return Call(put_add, (x, *tensors), {"template": template, "shape": tuple(shape)})
 
 
 def _concatenate_vjp(i, g, ans, *xs, axis):

@@ -228,11 +228,21 @@ def _arg_params(x, axis: Any = None, keepdims: bool = False) -> dict:
             "keepdims": check_flag(keepdims, "keepdims")}
 
 
+def _batch_flat_position(forward, arrays, batched, params, n, prefix):
+    """argmax/argmin under vmap: axis=None is a position in each example's flattened values."""
+    if params["axis"] is not None:
+        return shift_axis(False)(forward, arrays, batched, params, n, prefix)
+    x = arrays[0]
+    flat = x.reshape(x.shape[:n] + (-1,))
+    out = forward(flat, axis=n, keepdims=False)
+    return out.reshape(out.shape + (1,) * (x.ndim - n)) if params["keepdims"] else out
+
+
 def _no_gradient(name: str, forward, prepare, doc: str):
     # argmax/argmin over axis=None index the flattened tensor; all/any reduce every axis
     return primitive(name, forward, None, prepare=prepare, method=numpy_reduction,
                      source="{x}." + name + "(axis={axis}, keepdims={keepdims})", doc=doc,
-                     batch=shift_axis(name in ("all", "any")))
+                     batch=shift_axis(True) if name in ("all", "any") else _batch_flat_position)
 
 
 argmax = _no_gradient("argmax", lambda x, axis, keepdims: x.argmax(axis=axis, keepdims=keepdims),
