@@ -4,9 +4,10 @@
     value, grads = step(params, X, Y)   # traced on this call, generated NumPy afterwards
     print(step.source)                  # the backprop code the model amounts to
 
-Every array argument (and Tensor) is an input; Python numbers and strings are static. Each new
-signature (shapes, dtypes, static values) traces again; a value the traced code read from a
-Tensor (`if loss > 0:`, `t.item()`) is checked on every call and a change traces again.
+Every array argument (and Tensor), positional or keyword, is an input; None, Python and NumPy
+scalars and strings are static. Each new signature (shapes, dtypes, static values) traces again;
+a value the traced code read from a Tensor (`if loss > 0:`, `t.item()`) is checked on every call
+and a change traces again. The `cache_size` most recently used specialisations are kept.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import builtins
 import functools
 import inspect
 import pathlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +26,12 @@ import numpy as np
 from .. import state
 from ..tensor import Tensor
 from ..transforms import tree_flatten
-from .codegen import CompileError, Program, describe_signature, generate
+from .codegen import CompileError, Program, generate
 from .trace import is_array_leaf, run
 
-__all__ = ["CompileError", "Compiled", "compile"]
+__all__ = ["CompileError", "Compiled", "DEFAULT_CACHE_SIZE", "compile"]
+
+DEFAULT_CACHE_SIZE = 64  # specialisations kept per compiled function (about 12 KB each)
 
 
 @dataclass
@@ -36,7 +40,6 @@ class _Entry:
     function: Callable
     mismatch: tuple[type, ...]  # what the code raises when the arguments no longer fit it
     tensor_leaves: list[int]
-    kwargs: dict
     needs_finish: bool
     tensor_args: bool  # traced with Tensor arguments: check they are not being differentiated
 
@@ -54,6 +57,8 @@ def _key(tree: Any) -> Any:
     except TypeError:
         raise TypeError(f"compile: cannot use {type(tree).__name__} as an argument (arrays, "
                         "Tensors, numbers, strings and dicts/lists/tuples of them)") from None
+    if isinstance(tree, (float, complex, np.inexact)) and tree != tree:
+        return ("static", type(tree).__name__, "nan")  # every nan is the same static value
     return ("static", type(tree).__name__, tree)
 
 
@@ -61,10 +66,15 @@ class Compiled:
     """A traced-and-generated version of `fn`; call it like `fn`. `.source` is the generated
     module of the latest specialisation, `.save(path)` writes it."""
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError(f"compile: cache_size must be a positive int, got {cache_size!r}")
         self.fn = fn
         self.name = getattr(fn, "__name__", "function")
-        self._entries: dict[Any, list[_Entry]] = {}
+        self.cache_size = cache_size
+        # signature key -> its specialisations (several when guards differ), least recently
+        # used first
+        self._entries: OrderedDict[Any, list[_Entry]] = OrderedDict()
         self._latest: _Entry | None = None
         self.traces = 0  # how many times fn was traced
         try:
@@ -76,16 +86,12 @@ class Compiled:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the generated code for these arguments (tracing first for a new signature)."""
-        for v in kwargs.values():
-            if any(is_array_leaf(x) for x in tree_flatten(v)[0]):
-                raise TypeError(f"compile: pass arrays to {self.name} as positional arguments "
-                                "(keyword arguments are static)")
         entry = self._latest  # the fast path: the generated code checks its own arguments
         if entry is not None and entry.tensor_args:
-            self._refuse_differentiation(args)
-        if entry is not None and kwargs == entry.kwargs:
+            self._refuse_differentiation(args, kwargs)
+        if entry is not None:
             try:
-                out = entry.function(*args)
+                out = entry.function(*args, **kwargs)
             except entry.mismatch:
                 pass
             else:
@@ -93,32 +99,51 @@ class Compiled:
         key = (_key(args), _key(kwargs))
         for entry in self._entries.get(key, []):
             try:
-                out = entry.function(*args)
+                out = entry.function(*args, **kwargs)
             except entry.mismatch:
                 continue  # a guarded value changed: try the next specialisation, or trace
-            self._latest = entry
+            self._use(key, entry)
             return self._finish(entry, out)
         entry = self._compile(args, kwargs)
         self._entries.setdefault(key, []).append(entry)
-        self._latest = entry
-        return self._finish(entry, entry.function(*args))
+        self._use(key, entry)
+        self._evict()
+        return self._finish(entry, entry.function(*args, **kwargs))
 
-    def _refuse_differentiation(self, args: tuple) -> None:
+    def _use(self, key: Any, entry: _Entry) -> None:
+        """`entry` (under `key`) was just used: it becomes the most recently used."""
+        self._entries.move_to_end(key)
+        entries = self._entries[key]
+        entries.append(entries.pop(entries.index(entry)))
+        self._latest = entry
+
+    def _evict(self) -> None:
+        """Drop the least recently used specialisations beyond `cache_size`."""
+        while self.specialisations > self.cache_size:
+            key, entries = next(iter(self._entries.items()))
+            entries.pop(0)
+            if not entries:
+                del self._entries[key]
+
+    @property
+    def specialisations(self) -> int:
+        """How many specialisations the cache holds (at most `cache_size`)."""
+        return sum(len(entries) for entries in self._entries.values())
+
+    def _refuse_differentiation(self, args: tuple, kwargs: dict) -> None:
         if state.is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad
-                                           for x in tree_flatten(list(args))[0]):
+                                           for x in tree_flatten([list(args), kwargs])[0]):
             raise TypeError(
                 f"compile: the compiled {self.name} got a Tensor that requires grad; its "
                 "generated code records no graph, so a gradient through it would be zero. "
                 "Compile the gradient instead: ag.compile(ag.grad(f))")
 
     def _compile(self, args: tuple, kwargs: dict) -> _Entry:
-        self._refuse_differentiation(args)
+        self._refuse_differentiation(args, kwargs)
         names = self._arg_names + [f"arg{i}" for i in range(len(self._arg_names), len(args))]
         traced = run(self.fn, args, kwargs, names)
         self.traces += 1
-        signature = describe_signature(names, args) + [
-            f"{k} = {v!r} (static)" for k, v in kwargs.items()]
-        program = generate(traced, self.name, names, args, signature)
+        program = generate(traced, self.name, names, args, kwargs)
         namespace: dict[str, Any] = {"__name__": f"autograd_nn_compiled_{program.entry}"}
         code = builtins.compile(program.source, f"<compiled {self.name}>", "exec")
         exec(code, namespace)  # noqa: S102 (our own generated source)
@@ -129,8 +154,8 @@ class Compiled:
         tensor_leaves = [0 if not isinstance(x, Tensor) else
                          2 if id(x) in traced.trace.top_level else 1
                          for x in traced.output_leaves]
-        tensor_args = any(isinstance(x, Tensor) for x in tree_flatten(list(args))[0])
-        return _Entry(program, namespace[program.entry], mismatch, tensor_leaves, dict(kwargs),
+        tensor_args = any(isinstance(x, Tensor) for x in tree_flatten([list(args), kwargs])[0])
+        return _Entry(program, namespace[program.entry], mismatch, tensor_leaves,
                       needs_finish=1 in tensor_leaves, tensor_args=tensor_args)
 
     def _finish(self, entry: _Entry, out: Any) -> Any:
@@ -161,16 +186,19 @@ class Compiled:
         return f"<compiled {self.name}: {self.traces} trace(s)>"
 
 
-def compile(fn: Callable | None = None) -> Any:  # noqa: A001 (the name users expect)
+def compile(fn: Callable | None = None, *,  # noqa: A001 (the name users expect)
+            cache_size: int = DEFAULT_CACHE_SIZE) -> Any:
     """Trace `fn` on its first call and run generated straight-line NumPy from then on.
 
-    Works as `ag.compile(f)` and as a decorator, on plain functions, on `ag.grad(f)` and
-    `ag.value_and_grad(f)` (any nesting), and on Modules through `ag.nn.functional_call`.
+    Works as `ag.compile(f)` and as a decorator (`@ag.compile`, `@ag.compile(cache_size=8)`),
+    on plain functions, on `ag.grad(f)` and `ag.value_and_grad(f)` (any nesting), and on
+    Modules through `ag.nn.functional_call`. The `cache_size` most recently used
+    specialisations (one per signature of shapes, dtypes and static values) are kept.
     """
     if fn is None:
-        return compile
+        return functools.partial(compile, cache_size=cache_size)
     if isinstance(fn, Compiled):
         return fn
     if not callable(fn):
         raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
-    return Compiled(fn)
+    return Compiled(fn, cache_size)

@@ -3,13 +3,14 @@
 Steps: constants fold (a node that depends on no input is its traced value), identity ops
 vanish (reshape to the same shape, `* 1`, `** 1`, ...), equal ops are computed once, dead code
 goes, single-use temporaries are written inline, and every remaining value is one statement
-named as `ag.explain` names it (user names, z1/h1, L) with gradients as d_<name>.
+named as `ag.explain` names it (user names, z1/h1, L) with gradients as d_<name>. Every name
+of the module comes from one `names.Namespace`; `literals` writes the values it holds.
 """
 
 from __future__ import annotations
 
+import builtins
 import inspect
-import keyword
 import re
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,10 @@ from .. import engine
 from ..formatting import shape_text
 from ..naming import node_names
 from ..tensor import Tensor
+from ..transforms import tree_flatten
+from . import literals
+from .literals import LiteralError
+from .names import Namespace, names_outside, names_read
 from .trace import Traced
 
 # precedence levels of Python expressions (higher binds tighter)
@@ -31,8 +36,6 @@ _BINARY = {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "@": _MUL, "**": _POWER,
            ">=": _COMPARE}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _FREE_BYTES = 1 << 18  # values this big are deleted after their last use (memory is reused)
-_RESERVED = {"np", "sigmoid", "softmax", "log_softmax", "logsumexp", "scatter_add",
-             "scatter_set", "SpecialisationError"}
 
 
 class CompileError(RuntimeError):
@@ -91,26 +94,31 @@ def _slot_levels(template: str, level: int) -> list[int]:
     return needs
 
 
-def _literal(value: Any) -> str:
-    """A Python literal for a parameter value (tuples, numbers, None, slices, dtypes)."""
-    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
-        return np.dtype(value).name
-    if isinstance(value, slice):
-        parts = ["" if v is None else repr(v) for v in (value.start, value.stop, value.step)]
+def _literal(value: Any, subscript: bool = False) -> str:
+    """A parameter value as source (tuples, numbers, None, dtypes); a slice as `a:b:c` in a
+    subscript, `slice(None)` elsewhere."""
+    if isinstance(value, slice) and subscript:
+        parts = ["" if v is None else _literal(v) for v in (value.start, value.stop, value.step)]
         return ":".join(parts[:2]) + (f":{parts[2]}" if value.step is not None else "")
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return repr(value.item())
-    if value is Ellipsis:
+    if value is Ellipsis and subscript:
         return "..."
-    return repr(value)
+    if isinstance(value, slice) and value == slice(None):
+        return "slice(None)"
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return literals.number(value.item())
+    try:
+        return literals.literal(value)
+    except LiteralError as e:
+        raise CompileError(f"compile: an op's parameter {value!r}: {e}") from None
 
 
 class _Writer:
     """Turns one traced graph into the statements of one function."""
 
-    def __init__(self, traced: Traced, fn_name: str) -> None:
+    def __init__(self, traced: Traced, fn_name: str, namespace: Namespace) -> None:
         self.traced = traced
         self.fn_name = fn_name
+        self.namespace = namespace
         self.trace = traced.trace
         roots = [x for x in traced.output_leaves if isinstance(x, Tensor)]
         roots += [g.tensor for g in self.trace.guards]
@@ -267,21 +275,28 @@ class _Writer:
                     stack.extend((n, False) for n in self.param_nodes(t))
         return order
 
-    def name_nodes(self, live: list[Tensor]) -> dict[int, str]:
-        used = set(_RESERVED)
-        names: dict[int, str] = {}
+    def prepare(self) -> None:
+        """Analyse the graph, and reserve the names its code reads (np, helpers, builtins)
+        before any user name is placed."""
+        self.analyse()
+        self.live = self.live_nodes()
+        self.namespace.reserve("np")
+        for t in self.live:
+            if t._op is None or self.is_constant(t):
+                continue
+            self.helpers.update(t._op.helper or {})
+            for name in names_read(_template(t)):
+                self.namespace.reserve(name)
+        for name in self.helpers:
+            self.namespace.reserve(name)
+
+    def name_nodes(self, live: list[Tensor], input_names: dict[int, str]) -> dict[int, str]:
+        """Every value's name: the inputs' as given, then user names, z1/h1/L, d_<name>."""
+        names = dict(input_names)
 
         def claim(t: Tensor, name: str) -> None:
-            name = _identifier(name)
-            base, k = name, 2
-            while name in used or keyword.iskeyword(name):
-                name = f"{base}_{k}"
-                k += 1
-            used.add(name)
-            names[id(t)] = name
+            names[id(t)] = self.namespace.fresh(name)
 
-        for t in self.traced.inputs:
-            claim(t, self.trace.inputs[id(t)][1])
         first = next((self.resolve(x) for x in self.traced.output_leaves
                       if isinstance(x, Tensor)), None)
         auto = node_names(live, first, {}) if first is not None else {}
@@ -316,11 +331,11 @@ class _Writer:
         return names
 
     # --- writing --------------------------------------------------------------------------
-    def write(self) -> tuple[list[str], list[str]]:
-        """The function's body lines and the module-level lines (helpers, constants)."""
-        self.analyse()
-        live = self.live_nodes()
-        self.names = self.name_nodes(live)
+    def write(self, input_names: dict[int, str]) -> tuple[list[str], list[str]]:
+        """The function's body lines and the module-level lines (helpers, constants), the
+        inputs named `input_names` (id of the traced input -> name)."""
+        live = self.live
+        self.names = self.name_nodes(live, input_names)
         uses: dict[int, int] = {}
         for t in live:
             if t._op is not None and not self.is_constant(t):
@@ -353,7 +368,7 @@ class _Writer:
         for name, fn in self.helpers.items():
             module.append(_helper_source(name, fn))
         for name, arr in self.constants.items():
-            module.append(f"{name} = {_array_literal(arr)}")
+            module.append(f"{name} = {literals.array(arr)}")
         return body, module
 
     def _last_uses(self, statements: list[Tensor], forced: set[int]) -> dict[int, list[str]]:
@@ -387,8 +402,8 @@ class _Writer:
         read = f"bool({ref})" if g.how == "bool" else f"{ref}.item()"
         site = _short_site(g.site)
         message = f"{read} != {g.value!r} (traced at {site})"
-        return [f"if {read} != {g.value!r}:  # the traced code read {g.how}() == {g.value!r}"
-                f" at {site}",
+        return [f"if {literals.differs(read, g.value)}:  # the traced code read {g.how}() == "
+                f"{g.value!r} at {site}",
                 f"    raise SpecialisationError({message!r})"]
 
     def comment(self, t: Tensor) -> str:
@@ -415,8 +430,12 @@ class _Writer:
             others = [p for p in (consumer.parents if consumer is not None else ())
                       if self.resolve(p) is not t]
             if arr.dtype.kind == "f" and all(p.dtype == arr.dtype for p in others) and others:
-                return repr(float(v))
-            return f"np.{arr.dtype.name}({v!r})"
+                return literals.number(float(v))
+            try:
+                return literals.literal(arr[()])
+            except LiteralError as e:
+                raise CompileError(f"compile: {self.fn_name} uses a constant {arr!r}: {e}") \
+                    from None
         if consumer is not None and consumer._op.elementwise and arr.size and \
                 np.all(arr == arr.reshape(-1)[0]):
             others = [self.resolve(p) for p in consumer.parents if self.resolve(p) is not t]
@@ -449,7 +468,7 @@ class _Writer:
                     "it as an argument")
         key = id(arr)
         if key not in self.constant_names:
-            name = f"C{len(self.constant_names) + 1}"
+            name = self.namespace.fresh(f"C{len(self.constant_names) + 1}")
             self.constant_names[key] = name
             self.constants[name] = arr
         return self.constant_names[key]
@@ -459,8 +478,6 @@ class _Writer:
         if folded is not None:
             return folded, _MUL
         prim = t._op
-        if prim.helper:
-            self.helpers.update(prim.helper)
         template = _template(t)
         level = _precedence(template)
         needs = _slot_levels(template, level)
@@ -494,7 +511,7 @@ class _Writer:
         c, x = (self.resolve(p) for p in inner.parents)
         if not (self.is_constant(c) and c.size == 1 and c.ndim == 0 and c.dtype == t.dtype):
             return None
-        return f"{-float(c.data.item())!r} * {self.wrap(x, _MUL + 1, inner)}"
+        return f"{literals.number(-float(c.data.item()))} * {self.wrap(x, _MUL + 1, inner)}"
 
     def wrap(self, p: Tensor, need: int, consumer: Tensor) -> str:
         p = self.resolve(p)
@@ -512,16 +529,13 @@ class _Writer:
         if key == "index":
             items = value if isinstance(value, tuple) else (value,)
             parts = [self.array_constant(v, user) if isinstance(v, np.ndarray) else
-                     _literal(v) if subscript or not isinstance(v, slice) else
-                     f"slice({v.start!r}, {v.stop!r}, {v.step!r})" if v != slice(None) else
-                     "slice(None)" for v in items]
-            parts = [p if subscript or p != "..." else "Ellipsis" for p in parts]
+                     _literal(v, subscript) for v in items]
             text = ", ".join(parts) + ("," if isinstance(value, tuple) and len(items) == 1 else "")
             if not isinstance(value, tuple):
                 return text
             return (text or "()") if subscript else f"({text})"
-        if key == "dtype":
-            return np.dtype(value).name
+        if key == "dtype":  # the template writes np.{dtype}
+            return literals.numpy_type(np.dtype(value).type).removeprefix("np.")
         if isinstance(value, np.ndarray):
             return self.array_constant(value, user)
         return _literal(value)
@@ -533,7 +547,8 @@ class _Writer:
                 return f"np.array({ref})"  # shared constants, as the eager call returns
             return ref
         if isinstance(out, dict):
-            return "{" + ", ".join(f"{k!r}: {self.output_text(v)}" for k, v in out.items()) + "}"
+            return "{" + ", ".join(f"{self.output_literal(k)}: {self.output_text(v)}"
+                                   for k, v in out.items()) + "}"
         if isinstance(out, tuple):
             inner = ", ".join(self.output_text(v) for v in out)
             return f"({inner}{',' if len(out) == 1 else ''})"
@@ -541,7 +556,14 @@ class _Writer:
             return "[" + ", ".join(self.output_text(v) for v in out) + "]"
         if isinstance(out, np.ndarray):
             return self.array_constant(out)
-        return repr(out)
+        return self.output_literal(out)
+
+    def output_literal(self, value: Any) -> str:
+        """A value the function returns as it is (a number, a string, a dict key)."""
+        try:
+            return literals.literal(value)
+        except LiteralError as e:
+            raise CompileError(f"compile: {self.fn_name} returns {value!r}: {e}") from None
 
 
 def _param_arrays(value: Any) -> list[np.ndarray]:
@@ -569,11 +591,6 @@ def _param_key(v: Any) -> Any:
     return repr(v)
 
 
-def _identifier(name: str) -> str:
-    name = re.sub(r"\W", "_", name) or "v"
-    return f"v_{name}" if name[0].isdigit() else name
-
-
 def _short_site(site: str | None) -> str:
     if not site:
         return ""
@@ -590,62 +607,116 @@ def _helper_source(name: str, fn: Any) -> str:
     return re.sub(r"^def \w+\(", f"def {name}(", src, count=1).rstrip()
 
 
-def _array_literal(arr: np.ndarray) -> str:
-    dtype = f"np.{arr.dtype.name}"
-    flat = arr.reshape(-1)
-    if flat.size and np.all(flat == flat[0]):
-        return f"np.full({arr.shape!r}, {flat[0].item()!r}, dtype={dtype})"
-    if arr.ndim == 1 and arr.dtype.kind in "iu" and np.array_equal(arr, np.arange(arr.size)):
-        return f"np.arange({arr.size}, dtype={dtype})"
-    return f"np.array({arr.tolist()!r}, dtype={dtype})"
-
-
 def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple,
-             signature_lines: Sequence[str]) -> Program:
-    """The module text of one compiled specialisation of `fn_name`."""
-    writer = _Writer(traced, fn_name)
-    body, module = writer.write()
-    unpack = _unpack_lines(traced, writer.names, arg_names, args)
-    entry = _identifier(fn_name if fn_name.isidentifier() else "compiled")
-    if entry in _RESERVED or keyword.iskeyword(entry):
-        entry += "_compiled"
-    params = ", ".join(arg_names[:len(args)])
-    doc = ['"""Generated by autograd_nn.compile from ' + fn_name + ", specialised to:"]
-    doc += [f"    {line}" for line in signature_lines]
-    doc += ["Called with other shapes, dtypes or static values, the compiled function traces "
-            'again."""']
-    lines = [f"def {entry}({params}):"] + [f"    {d}" for d in doc]
-    lines += [f"    {line}" for line in unpack + body]
+             kwargs: dict) -> Program:
+    """The module text of one compiled specialisation of `fn_name`, every name in it from one
+    `Namespace`: NumPy, helpers and builtins first, then dtypes, arguments and values."""
+    namespace = Namespace()
+    writer = _Writer(traced, fn_name, namespace)
+    writer.prepare()
+    namespace.reserve("SpecialisationError")
+    entry = namespace.fresh(_entry_name(fn_name))
+    dtypes = {d: namespace.fresh(f"{d.name}_dtype" if namespace.taken(d.name) else d.name)
+              for d in _argument_dtypes(args, kwargs)}  # float64; bool_dtype (bool is taken)
+    params = [namespace.fresh(name) for name in arg_names[:len(args)]]
+    arguments = list(zip(params, args))
+    if kwargs:
+        arguments.append((namespace.fresh("keywords"), dict(kwargs)))
+    input_names = _input_names(traced, arguments, namespace)
+    body, module = writer.write(input_names)
+    signature = ", ".join(params + [f"**{arguments[-1][0]}"] * bool(kwargs))
+    function = [f"def {entry}({signature}):"] + [
+        f"    {line}" for line in _docstring(fn_name, arguments)
+        + _unpack_lines(traced, input_names, arguments, dtypes, fn_name) + body]
     header = ['"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""', "",
               "import numpy as np", "", f"__all__ = [{entry!r}]", ""]
-    dtypes = sorted({tree.dtype.name for _, tree in _argument_parts(args, arg_names)
-                     if isinstance(tree, (np.ndarray, Tensor))})
-    header += [f"{d} = np.dtype({d!r})" for d in dtypes]
+    header += [f"{name} = np.dtype({_dtype_text(d)!r})" for d, name in dtypes.items()]
     header += ["", "class SpecialisationError(ValueError):",
                '    """An argument or a value the code was specialised to has changed."""', ""]
-    source = "\n".join(header + [f"\n{m}\n" for m in module] + ["", *lines]) + "\n"
+    source = "\n".join(header + [f"\n{m}\n" for m in module] + ["", *function]) + "\n"
     source = re.sub(r"\n{3,}", "\n\n\n", source)
+    outside = names_outside(source, entry, namespace)
+    if outside:
+        raise CompileError(f"compile: internal error: the code generated for {fn_name} uses "
+                           f"names its namespace did not give out: {', '.join(outside)}")
     return Program(source, entry)
 
 
-def _argument_parts(args: tuple, arg_names: Sequence[str]) -> Iterator[tuple[str, Any]]:
-    """(access path, value) for every container and leaf of the arguments, outermost first:
-    `params`, `params['weights1']`, `X`, ..."""
-    stack = [(arg_names[i], a) for i, a in reversed(list(enumerate(args)))]
+def _docstring(fn_name: str, arguments: list[tuple[str, Any]]) -> list[str]:
+    """The generated function's docstring: what it was specialised to."""
+    lines = ["Generated by autograd_nn.compile from " + fn_name + ", specialised to:"]
+    lines += [f"    {line}" for line in describe_signature(arguments)]
+    lines += ["Called with other shapes, dtypes or static values, the compiled function traces "
+              "again."]
+    lines = [line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') for line in lines]
+    return ['"""' + lines[0], *lines[1:-1], lines[-1] + '"""']
+
+
+def _entry_name(fn_name: str) -> str:
+    """The generated function's wanted name: the function's, unless that is a builtin (a
+    module-level `sum` would shadow the one the helpers call)."""
+    if not fn_name.isidentifier():
+        return "compiled"
+    return f"{fn_name}_compiled" if hasattr(builtins, fn_name) else fn_name
+
+
+def _dtype_text(dtype: np.dtype) -> str:
+    """How np.dtype(...) is given `dtype`: its name ('float64') when that reads back."""
+    try:
+        return dtype.name if np.dtype(dtype.name) == dtype else dtype.str
+    except TypeError:
+        return dtype.str
+
+
+def _argument_dtypes(args: tuple, kwargs: dict) -> list[np.dtype]:
+    leaves = [x for x in tree_flatten([list(args), kwargs])[0]
+              if isinstance(x, (np.ndarray, Tensor))]
+    return sorted({x.dtype for x in leaves}, key=lambda d: d.name)
+
+
+def _argument_parts(arguments: list[tuple[str, Any]]) -> Iterator[tuple[str, Any, int]]:
+    """(access path, value, depth) for every container and leaf of the arguments, outermost
+    first: `params`, `params['weights1']`, `X`, ..."""
+    stack = [(name, value, 0) for name, value in reversed(arguments)]
     while stack:
-        access, tree = stack.pop()
-        yield access, tree
-        if isinstance(tree, (dict, list, tuple)) and not isinstance(tree, Tensor):
+        access, tree, depth = stack.pop()
+        yield access, tree, depth
+        if _is_container(tree):
             items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-            stack.extend(reversed([(f"{access}[{k!r}]", v) for k, v in items]))
+            stack.extend(reversed([(f"{access}[{_key_text(k, access)}]", v, depth + 1)
+                                   for k, v in items]))
+
+
+def _key_text(key: Any, access: str) -> str:
+    try:
+        return literals.literal(key)
+    except LiteralError as e:
+        raise CompileError(f"compile: a key of the argument {access}: {e}") from None
 
 
 def _is_container(tree: Any) -> bool:
     return isinstance(tree, (dict, list, tuple)) and not isinstance(tree, Tensor)
 
 
-def _unpack_lines(traced: Traced, names: dict[int, str], arg_names: Sequence[str],
-                  args: tuple) -> list[str]:
+def _input_names(traced: Traced, arguments: list[tuple[str, Any]],
+                 namespace: Namespace) -> dict[int, str]:
+    """Each traced input's name: an array passed as an argument keeps the parameter's name; one
+    in a container or a named Tensor gets a fresh name after its key or `Tensor.name`."""
+    names: dict[int, str] = {}
+    inputs = iter(traced.inputs)  # in the order of the argument leaves
+    for access, tree, depth in _argument_parts(arguments):
+        if not isinstance(tree, (np.ndarray, Tensor)):
+            continue
+        t = next(inputs)
+        if depth == 0 and not (isinstance(tree, Tensor) and tree.name):
+            names[id(t)] = access
+        else:
+            names[id(t)] = namespace.fresh(traced.trace.inputs[id(t)][1])
+    return names
+
+
+def _unpack_lines(traced: Traced, names: dict[int, str], arguments: list[tuple[str, Any]],
+                  dtypes: dict[np.dtype, str], fn_name: str) -> list[str]:
     """`weights1 = params["weights1"]` for every input inside a container argument, and the
     checks that the arguments still have the structure, shapes, dtypes and static values the
     code was specialised to."""
@@ -656,29 +727,50 @@ def _unpack_lines(traced: Traced, names: dict[int, str], arg_names: Sequence[str
         lines.append(f"if {condition}:")
         lines.append(f"    raise SpecialisationError({what!r})")
 
-    for access, tree in _argument_parts(args, arg_names):
+    for access, tree, _ in _argument_parts(arguments):
         if _is_container(tree):
-            kind = type(tree).__name__
-            check(f"type({access}) is not {kind} or len({access}) != {len(tree)}",
-                  f"{access} must be a {kind} of {len(tree)} items")
+            kind = type(tree)
+            check(f"{_type_differs(access, kind)} or len({access}) != {len(tree)}",
+                  f"{access} must be a {kind.__name__} of {len(tree)} items")
         elif isinstance(tree, (np.ndarray, Tensor)):
             name = names[id(next(inputs))]
             value = f"{access}.data" if isinstance(tree, Tensor) else access
             if name != value:
                 lines.append(f"{name} = {value}")
-            check(f"{name}.shape != {tuple(tree.shape)!r} or {name}.dtype != {tree.dtype.name}",
+            check(f"{name}.shape != {tuple(tree.shape)!r} or {name}.dtype != "
+                  f"{dtypes[tree.dtype]}",
                   f"{access} must have shape {tuple(tree.shape)} and dtype {tree.dtype.name}")
         else:
-            check(f"type({access}) is not {type(tree).__name__} or {access} != {tree!r}",
-                  f"{access} was {tree!r} when traced")
+            check(_static_differs(access, tree, fn_name), f"{access} was {tree!r} when traced")
     return lines
 
 
-def describe_signature(arg_names: Sequence[str], args: tuple) -> list[str]:
+def _type_differs(access: str, kind: type) -> str:
+    """True when the container at `access` is not of type `kind` (a namedtuple, an OrderedDict
+    is compared by name: the module holds no user type)."""
+    if kind in (dict, list, tuple):
+        return f"type({access}) is not {kind.__name__}"
+    return f"type({access}).__qualname__ != {kind.__qualname__!r}"
+
+
+def _static_differs(access: str, value: Any, fn_name: str) -> str:
+    """True when the static argument at `access` is no longer `value` (of the same type)."""
+    if value is None:
+        return f"{access} is not None"
+    try:
+        return f"type({access}) is not {literals.type_text(value)} or " \
+               f"{literals.differs(access, value)}"
+    except LiteralError as e:
+        raise CompileError(
+            f"compile: {fn_name}'s argument {access} is static (not an array), and {e}; pass it "
+            f"by closing over it instead (lambda x: {fn_name}(x, value))") from None
+
+
+def describe_signature(arguments: list[tuple[str, Any]]) -> list[str]:
     """One line per argument leaf: its access path and shape/dtype (or static value)."""
     return [f"{access}: {shape_text(tree.shape, 'spaced')} {tree.dtype}"
             if isinstance(tree, (np.ndarray, Tensor)) else f"{access} = {tree!r} (static)"
-            for access, tree in _argument_parts(args, arg_names) if not _is_container(tree)]
+            for access, tree, _ in _argument_parts(arguments) if not _is_container(tree)]
 
 
 __all__ = ["CompileError", "Program", "describe_signature", "generate"]

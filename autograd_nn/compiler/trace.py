@@ -1,7 +1,8 @@
 """Tracing for `ag.compile`: run the function once on Tensors and record every op on its inputs.
 
-Array arguments become traced input Tensors (float ones require grad, so a `grad` inside the
-function records its backward pass as ops too); Python numbers and strings stay static. While
+Array arguments, positional or keyword, become traced input Tensors (float ones require grad,
+so a `grad` inside the function records its backward pass as ops too); None, numbers and strings
+stay static. While
 tracing, every op on a traced value is recorded, with or without gradient, with the user's
 file:line; each Python value read from a traced Tensor (`bool(t)`, `t.item()`, `float(t)`) is a
 guard that the compiled code checks on every call.
@@ -165,11 +166,13 @@ def is_array_leaf(x: Any) -> bool:
 
 
 def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced:
-    """Run `fn(*args, **kwargs)` once with every array leaf of `args` as a traced input."""
-    leaves, rebuild = tree_flatten(list(args))
+    """Run `fn(*args, **kwargs)` once with every array leaf of `args` and `kwargs` as a traced
+    input (named after its argument, dict key or keyword)."""
+    leaves, rebuild = tree_flatten([list(args), dict(kwargs)])
     names: list[str] = []
     for i, a in enumerate(args):
         names += _leaf_names(a, arg_names[i] if i < len(arg_names) else f"arg{i}")
+    names += _leaf_names(dict(kwargs), "keywords")
     trace = Trace()
     traced_leaves, inputs, input_names = [], [], []
     for leaf, name in zip(leaves, names, strict=True):
@@ -183,12 +186,12 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
         inputs.append(t)
         input_names.append(t.name)
         traced_leaves.append(t)
-    traced_args = rebuild(traced_leaves)
+    traced_args, traced_kwargs = rebuild(traced_leaves)
     prev_grad = state.set_grad_enabled(True)
     state.enter_grad()  # a grad inside the function records its backward pass (nested mode)
     try:
         with state.layer(trace):
-            outputs = fn(*traced_args, **kwargs)
+            outputs = fn(*traced_args, **traced_kwargs)
     finally:
         state.exit_grad()
         state.set_grad_enabled(prev_grad)
