@@ -9,7 +9,6 @@ operation is a row of autograd_nn/ops; this module generates each row's public f
 from __future__ import annotations
 
 import inspect
-import math
 import threading
 from collections.abc import Callable, Sequence
 from numbers import Number
@@ -384,24 +383,6 @@ def constant(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
     return t
 
 
-_numbers: dict[tuple, Tensor] = {}  # (type, value, sign, dtype) -> a shared read-only constant
-
-
-def _number(x: float, dtype: np.dtype) -> Tensor:
-    """A Python number as a float constant of `dtype`, shared between ops (a loop's `* 0.5`
-    makes one Tensor, not one per step: fewer objects for the cyclic collector). Its array is
-    read-only, so sharing it is safe."""
-    key = (x.__class__, x, math.copysign(1.0, x), dtype)  # 0.0 and -0.0 differ
-    t = _numbers.get(key)
-    if t is None:
-        if len(_numbers) >= 512:  # bounded (NaN keys never match themselves)
-            _numbers.clear()
-        arr = np.asarray(x, dtype=dtype)
-        arr.flags.writeable = False
-        t = _numbers[key] = constant(arr)
-    return t
-
-
 def lift(x: Any, like: Any = None, op: str = "op") -> Tensor:
     """`x` as a Tensor (a constant unless it already is one). Python numbers are "weak" as in
     NumPy 2: they take `like`'s dtype where it holds them (`float32 * 2.0` is float32, `int32 + 1`
@@ -414,7 +395,7 @@ def lift(x: Any, like: Any = None, op: str = "op") -> Tensor:
         if like is not None:
             dtype = like.data.dtype if like.__class__ is Tensor else like.dtype
             if dtype.kind in "fc":
-                return _number(x, dtype)
+                return constant(np.asarray(x, dtype=dtype))
             try:  # NumPy 2's rule for Python numbers: int32 + 1 is int32, uint8 - 1 wraps
                 return constant(np.asarray(x, dtype=np.result_type(dtype, x)))
             except OverflowError:

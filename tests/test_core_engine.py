@@ -289,12 +289,10 @@ def test_topological_order_is_iterative_deterministic_and_complete():
         for p in t.parents:
             assert position[id(p)] < position[id(t)]
     assert [t.op for t in order] == [t.op for t in ag.engine.topological_order([c])]
-    y = z = x
+    y = x
     for _ in range(50_000):
-        y = y + np.array(1.0)  # a new constant leaf per op
-        z = z + 1.0  # a Python number: one shared constant
+        y = y + 1.0
     assert len(ag.engine.topological_order([y])) == 100_001
-    assert len(ag.engine.topological_order([z])) == 50_002
 
 
 def test_complex_values_cannot_enter_a_graph_that_needs_gradients():
