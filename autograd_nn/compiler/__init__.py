@@ -7,7 +7,9 @@
 Every array argument (and Tensor), positional or keyword, is an input; None, Python and NumPy
 scalars and strings are static. Each new signature (shapes, dtypes, static values) traces again;
 a value the traced code read from a Tensor (`if loss > 0:`, `t.item()`) is checked on every call
-and a change traces again. The `cache_size` most recently used specialisations are kept.
+and a change traces again; so are the modes of the Modules it ran and the arrays it reached
+through its closure and globals (trace.Outside). The `cache_size` most recently used
+specialisations are kept.
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ from .. import state
 from ..tensor import Tensor
 from ..transforms import tree_flatten
 from .codegen import CompileError, Program, generate
-from .trace import is_array_leaf, run
+from .trace import Outside, is_array_leaf, run
 
 __all__ = ["CompileError", "Compiled", "DEFAULT_CACHE_SIZE", "compile"]
 
 DEFAULT_CACHE_SIZE = 64  # specialisations kept per compiled function (about 12 KB each)
 
 
-@dataclass
+@dataclass(eq=False)  # one specialisation is only ever equal to itself
 class _Entry:
     program: Program
     function: Callable
@@ -42,6 +44,11 @@ class _Entry:
     tensor_leaves: list[int]
     needs_finish: bool
     tensor_args: bool  # traced with Tensor arguments: check they are not being differentiated
+    outside: Outside  # the constants it reached from the function: checked not rebound
+
+    def fits(self, fn: Callable) -> bool:
+        """False when a constant the trace reached from `fn` has been rebound since."""
+        return not self.outside.paths or not self.outside.paths_changed(fn)
 
 
 def _key(tree: Any) -> Any:
@@ -89,7 +96,7 @@ class Compiled:
         entry = self._latest  # the fast path: the generated code checks its own arguments
         if entry is not None and entry.tensor_args:
             self._refuse_differentiation(args, kwargs)
-        if entry is not None:
+        if entry is not None and entry.fits(self.fn):
             try:
                 out = entry.function(*args, **kwargs)
             except entry.mismatch:
@@ -98,6 +105,8 @@ class Compiled:
                 return self._finish(entry, out) if entry.needs_finish else out
         key = (_key(args), _key(kwargs))
         for entry in self._entries.get(key, []):
+            if not entry.fits(self.fn):
+                continue  # a closed-over array was rebound
             try:
                 out = entry.function(*args, **kwargs)
             except entry.mismatch:
@@ -147,6 +156,8 @@ class Compiled:
         namespace: dict[str, Any] = {"__name__": f"autograd_nn_compiled_{program.entry}"}
         code = builtins.compile(program.source, f"<compiled {self.name}>", "exec")
         exec(code, namespace)  # noqa: S102 (our own generated source)
+        if program.watched:
+            namespace["bind"](*program.watched)  # the Modules and arrays it checks each call
         # a changed guard, or arguments of another structure (a missing key, a list for an array)
         mismatch = (namespace["SpecialisationError"], KeyError, IndexError, TypeError,
                     AttributeError)
@@ -156,7 +167,8 @@ class Compiled:
                          for x in traced.output_leaves]
         tensor_args = any(isinstance(x, Tensor) for x in tree_flatten([list(args), kwargs])[0])
         return _Entry(program, namespace[program.entry], mismatch, tensor_leaves,
-                      needs_finish=1 in tensor_leaves, tensor_args=tensor_args)
+                      needs_finish=1 in tensor_leaves, tensor_args=tensor_args,
+                      outside=traced.trace.outside)
 
     def _finish(self, entry: _Entry, out: Any) -> Any:
         """Give the result the types the function itself returns."""

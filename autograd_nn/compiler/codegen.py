@@ -13,8 +13,9 @@ import builtins
 import inspect
 import re
 import textwrap
+import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,10 @@ from ..naming import node_names
 from ..tensor import Tensor
 from ..transforms import tree_flatten
 from . import literals
+from .errors import CompileError
 from .literals import LiteralError
 from .names import Namespace, names_outside, names_read
-from .trace import Traced
+from .trace import Outside, Traced
 
 # precedence levels of Python expressions (higher binds tighter)
 _COMPARE, _ADD, _MUL, _UNARY, _POWER, _ATOM = 0, 1, 2, 3, 4, 5
@@ -38,16 +40,13 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _FREE_BYTES = 1 << 18  # values this big are deleted after their last use (memory is reused)
 
 
-class CompileError(RuntimeError):
-    """The function cannot be compiled faithfully (the message says why and where)."""
-
-
 @dataclass
 class Program:
     """The generated module: its source and the facts the compiled callable needs."""
 
     source: str
     entry: str  # the name of the generated function
+    watched: list = field(default_factory=list)  # what its `bind` is given (Modules, arrays)
 
 
 def _template(node: Tensor) -> str:
@@ -231,9 +230,12 @@ class _Writer:
                     return a
         if op == "div" and constant_equal(ins[1], 1) and same_as(ins[0]):
             return ins[0]
-        if op in ("add", "sub") and constant_equal(ins[1], 0) and same_as(ins[0]):
+        # x + (-0.0) and x - 0.0 leave x as it is; x + 0.0 turns -0.0 into 0.0
+        if op in ("add", "sub") and _neutral_zero(ins[1], negative=op == "add") and \
+                self.is_constant(ins[1]) and same_as(ins[0]):
             return ins[0]
-        if op == "add" and constant_equal(ins[0], 0) and same_as(ins[1]):
+        if op == "add" and self.is_constant(ins[0]) and _neutral_zero(ins[0], negative=True) \
+                and same_as(ins[1]):
             return ins[1]
         if op == "neg" and ins[0]._op is not None and ins[0].op == "neg" and \
                 not self.is_constant(ins[0]):
@@ -566,6 +568,14 @@ class _Writer:
             raise CompileError(f"compile: {self.fn_name} returns {value!r}: {e}") from None
 
 
+def _neutral_zero(x: Tensor, negative: bool) -> bool:
+    """True when `x` is all zeros, of the sign that leaves a float unchanged (any for ints)."""
+    data = x.data
+    if not data.size or not np.all(data == 0):
+        return False
+    return data.dtype.kind not in "fc" or bool(np.all(np.signbit(data.real) == negative))
+
+
 def _param_arrays(value: Any) -> list[np.ndarray]:
     if isinstance(value, dict):
         return [a for v in value.values() for a in _param_arrays(v)]
@@ -615,6 +625,10 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     writer = _Writer(traced, fn_name, namespace)
     writer.prepare()
     namespace.reserve("SpecialisationError")
+    watched = traced.trace.outside.watched()
+    if watched:
+        for name in _OUTSIDE_NAMES:
+            namespace.reserve(name)
     entry = namespace.fresh(_entry_name(fn_name))
     dtypes = {d: namespace.fresh(f"{d.name}_dtype" if namespace.taken(d.name) else d.name)
               for d in _argument_dtypes(args, kwargs)}  # float64; bool_dtype (bool is taken)
@@ -627,19 +641,23 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     signature = ", ".join(params + [f"**{arguments[-1][0]}"] * bool(kwargs))
     function = [f"def {entry}({signature}):"] + [
         f"    {line}" for line in _docstring(fn_name, arguments)
-        + _unpack_lines(traced, input_names, arguments, dtypes, fn_name) + body]
+        + _unpack_lines(traced, input_names, arguments, dtypes, fn_name)
+        + outside_checks(traced.trace.outside) + body]
     header = ['"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""', "",
               "import numpy as np", "", f"__all__ = [{entry!r}]", ""]
     header += [f"{name} = np.dtype({_dtype_text(d)!r})" for d, name in dtypes.items()]
     header += ["", "class SpecialisationError(ValueError):",
                '    """An argument or a value the code was specialised to has changed."""', ""]
+    if watched:
+        header.insert(header.index("import numpy as np") + 1, "import zlib")
+        header += outside_module_lines(traced.trace.outside)
     source = "\n".join(header + [f"\n{m}\n" for m in module] + ["", *function]) + "\n"
     source = re.sub(r"\n{3,}", "\n\n\n", source)
     outside = names_outside(source, entry, namespace)
     if outside:
         raise CompileError(f"compile: internal error: the code generated for {fn_name} uses "
                            f"names its namespace did not give out: {', '.join(outside)}")
-    return Program(source, entry)
+    return Program(source, entry, watched)
 
 
 def _docstring(fn_name: str, arguments: list[tuple[str, Any]]) -> list[str]:
@@ -771,6 +789,70 @@ def describe_signature(arguments: list[tuple[str, Any]]) -> list[str]:
     return [f"{access}: {shape_text(tree.shape, 'spaced')} {tree.dtype}"
             if isinstance(tree, (np.ndarray, Tensor)) else f"{access} = {tree!r} (static)"
             for access, tree, _ in _argument_parts(arguments) if not _is_container(tree)]
+
+
+# --- what the code read outside its arguments ---------------------------------------------------
+_OUTSIDE_NAMES = ("zlib", "OUTSIDE", "bind", "outside_changed")
+_OUTSIDE_TEMPLATE = '''
+# Until bind() is called, the values below are constants: the ones traced. Once it is, every
+# call checks them against the objects it was given.
+OUTSIDE = None
+
+
+def bind(*objects):
+    """Give the code what it read outside its arguments, in this order:
+{order}
+    Each call checks that every Module is in the mode it was traced in and every array still
+    holds the values it was traced with (a checksum)."""
+    global OUTSIDE
+    OUTSIDE = [dict(x.named_modules()) if hasattr(x, "named_modules") else x for x in objects]
+
+
+def outside_changed(holder, shape, dtype, checksum):
+    """True when a bound array (or a constant Tensor's .data) no longer holds the traced values."""
+    arr = holder if isinstance(holder, np.ndarray) else holder.data
+    return (arr.shape != shape or arr.dtype.str != dtype
+            or zlib.crc32(np.ascontiguousarray(arr)) != checksum)
+'''
+
+
+def _describe_outside(outside: Outside) -> list[str]:
+    """One line per object `bind` takes: a Module, or an array and where it was used."""
+    lines = [f"a {type(m).__name__} Module (its and its submodules' training flags)"
+             for m in outside.modules.values()]
+    lines += [f"a constant {shape_text(t.shape, 'spaced')} {t.dtype} array (or the Tensor "
+              f"holding it) used at {_short_site(site)}" for t, site in outside.arrays.values()]
+    return [f"{k + 1}. {line}" for k, line in enumerate(lines)]
+
+
+def outside_module_lines(outside: Outside) -> list[str]:
+    """The module-level `bind` and its check helper, listing what `bind` takes."""
+    order = "\n".join(f"    {line}" for line in _describe_outside(outside))
+    order = order.replace("\\", "\\\\").replace('"""', "'''")
+    return _OUTSIDE_TEMPLATE.format(order=order).split("\n")
+
+
+def outside_checks(outside: Outside) -> list[str]:
+    """The generated function's checks of every Module's mode and every constant array."""
+    if not outside.watched():
+        return []
+    lines = []
+    for k, root in enumerate(outside.modules.values()):
+        for name, m in root.named_modules():
+            what = f"the {type(m).__name__}" + (f" {name!r} of the {type(root).__name__}"
+                                                 if name else "")
+            lines += [f"if OUTSIDE[{k}][{name!r}].training is not {bool(m.training)}:",
+                      f"    raise SpecialisationError("
+                      f"{f'{what}: training was {bool(m.training)} when traced'!r})"]
+    for k, (t, site) in enumerate(outside.arrays.values(), start=len(outside.modules)):
+        arr = t.data
+        what = (f"the constant {shape_text(arr.shape, 'spaced')} {arr.dtype} array used at "
+                f"{_short_site(site)} changed since tracing")
+        lines += [f"if outside_changed(OUTSIDE[{k}], {arr.shape!r}, {arr.dtype.str!r}, "
+                  f"{zlib.crc32(np.ascontiguousarray(arr))}):",
+                  f"    raise SpecialisationError({what!r})"]
+    return ["if OUTSIDE is not None:  # bound: check what the code read outside its arguments",
+            *[f"    {line}" for line in lines]]
 
 
 __all__ = ["CompileError", "Program", "describe_signature", "generate"]

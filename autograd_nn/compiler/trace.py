@@ -5,11 +5,16 @@ so a `grad` inside the function records its backward pass as ops too); None, num
 stay static. While
 tracing, every op on a traced value is recorded, with or without gradient, with the user's
 file:line; each Python value read from a traced Tensor (`bool(t)`, `t.item()`, `float(t)`) is a
-guard that the compiled code checks on every call.
+guard that the compiled code checks on every call. So are the modes of the Modules it ran, and
+the arrays it read from outside its arguments (closed-over arrays, constant Tensors): `Outside`.
 """
 
 from __future__ import annotations
 
+import functools
+import pathlib
+import traceback
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +25,7 @@ from .. import engine, state
 from ..state import Layer
 from ..tensor import Tensor, apply_below, constant
 from ..transforms import tree_flatten
+from .errors import CompileError
 
 
 @dataclass
@@ -30,6 +36,143 @@ class Guard:
     value: Any
     how: str  # "bool" or "item" (float(t) and int(t) read t.item())
     site: str
+
+
+@dataclass(eq=False)
+class Outside:
+    """What the traced code read from outside its arguments, checked on every call: the root
+    Modules it ran (their and their submodules' `training`) and the constant arrays it used."""
+
+    modules: dict[int, Any] = field(default_factory=dict)  # id -> a root Module it ran
+    # id(array) -> (the constant Tensor holding it, the site that used it)
+    arrays: dict[int, tuple[Any, str]] = field(default_factory=dict)
+    made: dict[int, Tensor] = field(default_factory=dict)  # results of ops: not the user's
+    # id -> access path from the function, of the user's arrays and Tensors
+    reachable: dict[int, tuple] = field(default_factory=dict)
+    # (path, object): a constant's holder as found from the function; `paths_changed` checks
+    paths: list[tuple[tuple, Any]] = field(default_factory=list)
+    last_scope: Any = None
+
+    def saw_scope(self, scope: tuple | None) -> None:
+        """Note the outermost Module of the active naming scope."""
+        if scope is None or scope is self.last_scope:
+            return
+        self.last_scope = scope
+        root = next((m for _, m in scope if hasattr(m, "named_modules")), None)
+        if root is not None and id(root) not in self.modules:
+            self.modules[id(root)] = root
+            for key in user_arrays(root):  # its buffers (running statistics, ...)
+                self.reachable.setdefault(key, ())
+
+    def saw_leaves(self, inputs: tuple, trace: Trace) -> None:
+        """Note the constant leaves an op read that the user may change (not Python numbers,
+        not inputs, not results of ops)."""
+        for x in inputs:
+            if not isinstance(x, Tensor) or x._op is not None or id(x) in trace.inputs or \
+                    id(x) in self.made or id(x.data) in self.arrays or _is_number(x) or \
+                    (id(x) not in self.reachable and id(x.data) not in self.reachable):
+                continue
+            if trace.traced_value(x.data) is not None:
+                continue  # a traced value put back in: the trace follows it
+            self.arrays[id(x.data)] = (x, engine.user_frame_site())
+            holder = x if id(x) in self.reachable else x.data
+            if self.reachable.get(id(holder)):  # found from the function: may be rebound
+                self.paths.append((self.reachable[id(holder)], holder))
+
+    def paths_changed(self, fn: Callable) -> bool:
+        """True when a constant the function reached (closure, global, dict entry, attribute)
+        is now another object."""
+        for path, holder in self.paths:
+            try:
+                if follow(fn, path) is not holder:
+                    return True
+            except (LookupError, AttributeError, ValueError, TypeError):
+                return True
+        return False
+
+    def watched(self) -> list[Any]:
+        """The objects a compiled specialisation checks, in `bind` order."""
+        return list(self.modules.values()) + [h for h, _ in self.arrays.values()]
+
+
+def _is_number(x: Tensor) -> bool:
+    """A constant made from a Python number: one of the shared read-only 0-d arrays."""
+    return x.data.ndim == 0 and not x.data.flags.writeable and x.data.base is None
+
+
+_MAX_VISITS = 20_000  # objects `user_arrays` looks at, at most (it runs once per trace)
+
+
+def user_arrays(root: Any) -> dict[int, tuple]:
+    """id -> access path from `root` of each ndarray and Tensor reachable from it (a function:
+    its closure, the globals it names, what it wraps; containers; objects' attributes)."""
+    found: dict[int, tuple] = {}
+    seen: set[int] = set()
+    stack: list[tuple[Any, tuple]] = [(root, ())]
+    while stack and len(seen) < _MAX_VISITS:
+        obj, path = stack.pop()
+        if id(obj) in seen or isinstance(obj, (types.ModuleType, type, str, bytes, int, float)):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, (np.ndarray, Tensor)):
+            found[id(obj)] = path
+            continue
+        stack.extend((child, path + (step,)) for step, child in _referents(obj))
+    return found
+
+
+def follow(root: Any, path: tuple) -> Any:
+    """The object at `path` (from `user_arrays`) from `root` now."""
+    obj = root
+    for kind, key in path:
+        if kind == "cell":
+            obj = obj.__closure__[key].cell_contents
+        elif kind == "global":
+            obj = obj.__globals__[key]
+        elif kind == "attr":
+            obj = getattr(obj, key)
+        else:
+            obj = obj[key]
+    return obj
+
+
+def _referents(obj: Any) -> list[tuple[tuple, Any]]:
+    """(step, object) for what `user_arrays` looks into next from `obj`."""
+    if isinstance(obj, dict):
+        return [(("key", k), v) for k, v in obj.items()]
+    if isinstance(obj, (list, tuple)):
+        return [(("key", i), v) for i, v in enumerate(obj)]
+    if isinstance(obj, types.FunctionType):
+        cells = [(("cell", i), c.cell_contents) for i, c in enumerate(obj.__closure__ or ())
+                 if _filled(c)]
+        names = [(("global", n), obj.__globals__[n]) for n in _code_names(obj.__code__)
+                 if n in obj.__globals__]
+        wrapped = getattr(obj, "__wrapped__", None)
+        return cells + names + ([(("attr", "__wrapped__"), wrapped)] if wrapped else [])
+    if isinstance(obj, types.MethodType):
+        return [(("attr", "__self__"), obj.__self__), (("attr", "__func__"), obj.__func__)]
+    if isinstance(obj, functools.partial):
+        return [(("attr", "func"), obj.func), (("attr", "args"), obj.args),
+                (("attr", "keywords"), obj.keywords)]
+    attributes = getattr(obj, "__dict__", None)
+    return [(("attr", "__dict__"), attributes)] if isinstance(attributes, dict) else []
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    """The global names `code` and the functions defined in it read."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 (an empty cell raises)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(eq=False)
@@ -47,9 +190,15 @@ class Trace(Layer):
     top_level: set[int] = field(default_factory=set)  # tensors a top-level grad returned
     values: dict[int, Tensor] = field(default_factory=dict)  # id(data) -> recorded node
     current: Tensor | None = None  # the node whose rules the backward pass is running
+    outside: Outside = field(default_factory=Outside)
 
     def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
         out = apply_below(depth, prim, inputs, params)
+        self.outside.saw_scope(state.thread.modes.scope)
+        if not state.thread.modes.recording_backward:
+            self.outside.saw_leaves(inputs, self)
+        if isinstance(out, Tensor):
+            self.outside.made[id(out)] = out
         if out._op is None and self.traces_any(inputs, params):  # recorded without gradient
             out._op, out._parents, out._params = prim, inputs, params
             out._scope = state.thread.modes.scope
@@ -165,6 +314,34 @@ def is_array_leaf(x: Any) -> bool:
     return isinstance(x, (np.ndarray, Tensor))
 
 
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    """A read-only view of an input's array: a write into it while tracing raises."""
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
+def _write_refused(error: Exception, input_names: list[str]) -> Exception:
+    """The CompileError for a write into an input's array (it would not be replayed)."""
+    site = _failing_site(error)
+    which = f"the input {input_names[0]!r} is" if len(input_names) == 1 else \
+        "the inputs " + ", ".join(repr(n) for n in input_names) + " are"
+    return CompileError(
+        f"compile: the function writes into an array or Tensor at {site} ({error}); "
+        f"while tracing, {which} read-only, as the compiled code would not repeat a write into "
+        "an input. Compute a new value with Tensor ops instead")
+
+
+def _failing_site(error: BaseException) -> str:
+    """file:line of the innermost frame outside autograd_nn and NumPy that raised `error`."""
+    site = "?"
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        path = frame.f_code.co_filename
+        if "autograd_nn" not in pathlib.PurePath(path).parts and "numpy" not in path:
+            site = f"{pathlib.PurePath(path).name}:{line}"
+    return site
+
+
 def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced:
     """Run `fn(*args, **kwargs)` once with every array leaf of `args` and `kwargs` as a traced
     input (named after its argument, dict key or keyword)."""
@@ -174,12 +351,13 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
         names += _leaf_names(a, arg_names[i] if i < len(arg_names) else f"arg{i}")
     names += _leaf_names(dict(kwargs), "keywords")
     trace = Trace()
+    trace.outside.reachable = user_arrays(fn)
     traced_leaves, inputs, input_names = [], [], []
     for leaf, name in zip(leaves, names, strict=True):
         if not is_array_leaf(leaf):
             traced_leaves.append(leaf)
             continue
-        arr = leaf.data if isinstance(leaf, Tensor) else leaf
+        arr = _read_only(leaf.data if isinstance(leaf, Tensor) else leaf)
         t = constant(arr, requires_grad=arr.dtype.kind == "f")
         t.name = leaf.name if isinstance(leaf, Tensor) and leaf.name else name
         trace.inputs[id(t)] = (t, t.name)
@@ -192,7 +370,13 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
     try:
         with state.layer(trace):
             outputs = fn(*traced_args, **traced_kwargs)
+    except (ValueError, TypeError) as e:
+        if "read-only" not in str(e) and "item assignment" not in str(e):
+            raise
+        raise _write_refused(e, input_names) from None
     finally:
         state.exit_grad()
         state.set_grad_enabled(prev_grad)
+    trace.outside.made.clear()  # only needed while tracing, to tell the user's arrays apart
+    trace.outside.reachable.clear()
     return Traced(trace, inputs, input_names, outputs, tree_flatten(outputs)[0])

@@ -187,14 +187,14 @@ def _gather_index(x, indices: Any, axis: int, where: str) -> tuple:
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"{where}: an index is out of range for axis {axis} of size {n}")
     grids = np.ix_(*[np.arange(m) for m in shape]) if shape else ()
-    picked = indices if getattr(indices, "_levels", None) is not None else idx
+    picked = indices if hasattr(indices, "_apply_primitive") else idx  # a Tensor stays one
     return tuple(picked if a == axis else grids[a] for a in range(x.ndim))
 
 
 def _take_along_axis(x, indices: Any, axis: int):
     """np.take_along_axis: out[..., i, ...] = x[..., indices[..., i, ...], ...] along `axis`
     (indices broadcast against x in the other axes)."""
-    idx = indices if getattr(indices, "_levels", None) is not None else _values(indices)
+    idx = indices if hasattr(indices, "_apply_primitive") else _values(indices)
     if idx.ndim == x.ndim:
         (ax,) = normalize_axis(axis, x.ndim)
         shape = tuple(idx.shape[a] if a == ax else max(idx.shape[a], x.shape[a])
