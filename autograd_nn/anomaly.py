@@ -3,7 +3,8 @@
 While the layer is active, each op's result is checked (forward, and the ops a recorded
 backward runs), its node remembers the user's file:line (`Tensor._where`), and every gradient
 the backward pass sends to an input is checked too. `detect_anomaly` (check/anomaly.py) is the
-user's switch; `set_anomaly_enabled` is the function form (also `ag.state.set_anomaly_enabled`).
+user's switch; `ag.state.set_anomaly_enabled` is the function form (this module registers the
+layer it turns on and off).
 """
 
 from __future__ import annotations
@@ -72,5 +73,3 @@ def _nonfinite_summary(arr: np.ndarray) -> str:
 
 
 state.register_switch("anomaly", AnomalyLayer)
-set_anomaly_enabled = state.set_anomaly_enabled
-is_anomaly_enabled = state.is_anomaly_enabled

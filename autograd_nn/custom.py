@@ -35,9 +35,6 @@ def _stacked_output(forward, arrays, batched, params, n, prefix):
     return params["out"]
 
 
-def _shapes(xs: Any) -> list:
-    """One example's view of each input: what the per-example bwd must match."""
-    return [np.empty(x.shape) for x in xs]
 
 
 def _once_per_gradient(compute: Callable) -> Callable:
@@ -113,14 +110,15 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
             own = tuple(spot[levels.index(lv)] for lv in node_levels)
             res = residuals[np.ravel_multi_index(own, params["sizes"])] if node_levels \
                 else residuals
-            columns.append(_check_gradients(self.bwd(res, data[spot]), _shapes(xs), self.where))
+            # (inputs' `.shape` is one example's, also for batched Tensors)
+            columns.append(_check_gradients(self.bwd(res, data[spot]), xs, self.where))
         out = []
         for k_input, x in enumerate(xs):
             parts = [col[k_input] for col in columns]
             if all(p is None for p in parts):
                 out.append(None)
                 continue
-            shape = _shapes((x,))[0].shape
+            shape = tuple(x.shape)
             stacked = np.stack([np.zeros(shape, g.dtype) if p is None else
                                 np.asarray(p.data if isinstance(p, Tensor) else p)
                                 for p in parts]).reshape(sizes + shape)

@@ -241,14 +241,6 @@ def pullback(node: Any, g: Any, values_as_tensors: bool = False, saved: Any = No
     return apply_rules(node._op, node._params, parents, g, ans, ins, None, node, layers)
 
 
-def seen_values(node: Any, saved: Any, parents: Sequence[Any]) -> tuple[Sequence[Any], Any]:
-    """The input arrays and the result the forward saw at `node` (`.data` may be rebound
-    since; a row that reads nothing kept no arrays, and its rules read only shapes)."""
-    if saved is not None:
-        return saved[0], node.data
-    return [p.data for p in parents], node.data
-
-
 def apply_rules(prim: Any, params: dict | None, parents: Sequence[Any], g: Any, ans: Any,
                 ins: Sequence[Any], which: Sequence[int] | None = None,
                 node: Any = None, layers: Any = ()) -> list:

@@ -98,15 +98,12 @@ def node_gradients(root: Tensor, seed: Any = None) -> dict[int, np.ndarray]:
 
 
 def edge_gradient(child: Tensor, i: int, g: np.ndarray) -> np.ndarray:
-    """What `child`'s op sends back to its input #i given child's gradient `g`: the row's rule
-    on the arrays the forward saw, fitted to the input as the engine does (the same
-    `engine.apply_rules`): one term of the input's gradient when several ops read it."""
-    saved, parents = child._saved, child._parents
-    if parents is None:
+    """What `child`'s op sends back to its input #i given child's gradient `g`: the engine's
+    own per-node step (`engine.pullback`, on the arrays the forward saw): one term of the
+    input's gradient when several ops read it."""
+    if child.graph_released:
         raise GradientsUnavailable(
             f"the {child.op} node was released by an earlier backward(); draw before backward() "
             "or use backward(retain_graph=True)")
-    ins, ans = engine.seen_values(child, saved, parents)
-    gi = engine.apply_rules(child._op, child._params, parents, g, ans, ins, which=(i,),
-                            node=child)[i]
+    gi = engine.pullback(child, g)[i]
     return np.asarray(gi.data if isinstance(gi, Tensor) else gi)

@@ -481,12 +481,9 @@ def apply_below(depth: int, prim: Primitive, inputs: tuple, params: dict | None)
     return m.layers[depth - 1].process(prim, inputs, params, depth - 1)
 
 
-def evaluate(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None) -> Tensor:
-    """The core of every op: its NumPy forward on the inputs' arrays, recorded."""
-    return _evaluate(prim, inputs, params, thread.modes)
-
-
 def _evaluate(prim: Primitive, inputs: tuple, params: dict | None, m: Any) -> Tensor:
+    """The core of every op: its NumPy forward on the inputs' arrays (on the batch, inside
+    vmap), recorded."""
     n = len(inputs)
     if inputs[0]._levels is not None or (n > 1 and (inputs[1]._levels is not None or (
             n > 2 and any(x._levels is not None for x in inputs)))):

@@ -24,3 +24,22 @@ def numeric_grad(f: Callable[..., float], args: list[np.ndarray], i: int, eps: f
         gflat[k] = (plus - minus) / (2 * eps)
     return grad
 
+
+
+def numeric_grad_dict(f: Callable[[dict], float], params: dict[str, np.ndarray],
+                      eps: float = 1e-6) -> dict[str, np.ndarray]:
+    """d f(params) / d params[key] by central differences for every floating entry (float64);
+    integer entries (counters, indices) are left out."""
+    out = {}
+    for key, value in params.items():
+        if value.dtype.kind != "f":
+            continue
+        g = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            plus = {k: v.copy() for k, v in params.items()}
+            minus = {k: v.copy() for k, v in params.items()}
+            plus[key][idx] += eps
+            minus[key][idx] -= eps
+            g[idx] = (f(plus) - f(minus)) / (2 * eps)
+        out[key] = g
+    return out

@@ -9,26 +9,10 @@ import threading
 
 import numpy as np
 import pytest
+from numeric import numeric_grad_dict
 
 import autograd_nn as ag
 from autograd_nn import nn
-
-
-def _central_diff(f, params: dict[str, np.ndarray], eps: float = 1e-6) -> dict[str, np.ndarray]:
-    """Central finite differences of scalar f(params) for every float entry, in float64."""
-    out = {}
-    for key, value in params.items():
-        if value.dtype.kind != "f":
-            continue
-        g = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            plus = {k: v.copy() for k, v in params.items()}
-            minus = {k: v.copy() for k, v in params.items()}
-            plus[key][idx] += eps
-            minus[key][idx] -= eps
-            g[idx] = (f(plus) - f(minus)) / (2 * eps)
-        out[key] = g
-    return out
 
 
 class _Probe(nn.Module):
@@ -179,7 +163,7 @@ def test_batchnorm_running_stat_gradients_match_finite_differences(training):
         return (nn.functional_call(model, p, x) ** 2).sum()
 
     grads = ag.grad(loss)({k: v.copy() for k, v in params.items()})
-    fd = _central_diff(lambda p: float(loss(p).data), params)
+    fd = numeric_grad_dict(lambda p: float(loss(p).data), params)
     for key, expected in fd.items():
         np.testing.assert_allclose(grads[key], expected, rtol=1e-6, atol=1e-8, err_msg=key)
     stat_grad = np.abs(fd["1.running_mean"]).sum() + np.abs(fd["1.running_var"]).sum()

@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pytest
+from numeric import numeric_grad_dict
 
 import autograd_nn as ag
 from autograd_nn import nn
@@ -13,21 +14,6 @@ from autograd_nn.nn import init
 
 
 # --- helpers --------------------------------------------------------------------------------
-def central_diff(f, params: dict[str, np.ndarray], eps: float = 1e-6) -> dict[str, np.ndarray]:
-    """Central finite differences of scalar f(params) for every entry, in float64."""
-    out = {}
-    for key, value in params.items():
-        g = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            plus = {k: v.copy() for k, v in params.items()}
-            minus = {k: v.copy() for k, v in params.items()}
-            plus[key][idx] += eps
-            minus[key][idx] -= eps
-            g[idx] = (f(plus) - f(minus)) / (2 * eps)
-        out[key] = g
-    return out
-
-
 class Block(nn.Module):
     """A custom module with a parameter, a buffer and a submodule."""
 
@@ -419,7 +405,7 @@ def test_functional_call_grads_match_backward_and_finite_differences():
     def numeric(p):
         return float(loss_fn(p).data)
 
-    fd = central_diff(numeric, params)
+    fd = numeric_grad_dict(numeric, params)
     for key in params:
         np.testing.assert_allclose(grads[key], fd[key], rtol=1e-6, atol=1e-9)
 
