@@ -40,6 +40,10 @@ class Layer:
     def grad_returned(self, values: Any, depth: int) -> None:
         """A `grad` called at function-transform nesting `depth` returned `values`."""
 
+    def arrays_returned(self, given: list, values: Any, depth: int) -> None:
+        """A library function that returns arrays when given arrays (an optimizer update) ran
+        on `given` and returned `values` (Tensors here, since `given` held Tensors)."""
+
     def concrete(self, tensor: Any, value: Any, how: str) -> None:
         """Python read a value (`bool(t)`, `t.item()`) from `tensor`."""
 

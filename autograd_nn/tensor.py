@@ -289,6 +289,11 @@ class Tensor:
         tensor has one element). The graph's links are released afterwards unless
         `retain_graph=True`, so a second backward needs `retain_graph=True` on the first.
         """
+        if thread.modes.tracing is not None:  # .grad holds arrays: they would be baked in
+            raise RuntimeError(
+                "backward(): called while ag.compile traces the function; the .grad arrays "
+                "would be baked into the compiled code. Use ag.grad or ag.value_and_grad inside "
+                "the function instead (they compile)")
         seed = seed_gradient(self, grad, "backward")
         found = engine.backward([self], [seed], retain_graph=retain_graph)
         with _accumulating:  # threads adding into one parameter's .grad lose nothing
@@ -443,7 +448,7 @@ def _pair(a: Any, b: Any, op: str) -> tuple[Tensor, Tensor]:
         if b.__class__ is Tensor:
             return a, b
         return a, lift(b, a, op)
-    if b.__class__ is Tensor:
+    if b.__class__ is Tensor or isinstance(b, Tensor):  # (a Tensor subclass, while tracing)
         return lift(a, b, op), b
     a = lift(a, None, op)
     return a, lift(b, a, op)

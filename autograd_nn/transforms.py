@@ -171,14 +171,22 @@ def value_and_grad(
         modes = thread.modes
         # inside another grad's function the backward is recorded (and gives Tensors); inside
         # vmap it gives Tensors (batched values)
-        recorded = modes.grad_depth > 0 and modes.grad_enabled
+        # under no_grad while ag.compile traces: recorded so the trace follows it, then cut
+        # off from any outer grad as no_grad cuts it off eagerly
+        frozen = modes.grad_depth > 0 and not modes.grad_enabled and modes.tracing is not None
+        recorded = modes.grad_depth > 0 and (modes.grad_enabled or frozen)
         nested = recorded or modes.tensors_in_backward
         depth = modes.grad_depth
-        for i in nums:
-            leaves, rebuild = tree_flatten(args[i])
-            inputs = [_as_input(x, where) for x in leaves]
-            args[i] = rebuild(inputs)
-            per_arg.append((inputs, rebuild))
+        before = state.set_grad_enabled(True) if frozen else None  # inputs on the traced ones
+        try:
+            for i in nums:
+                leaves, rebuild = tree_flatten(args[i])
+                inputs = [_as_input(x, where) for x in leaves]
+                args[i] = rebuild(inputs)
+                per_arg.append((inputs, rebuild))
+        finally:
+            if frozen:
+                state.set_grad_enabled(before)
         state.enter_grad()
         prev = state.set_grad_enabled(True)
         try:
@@ -205,6 +213,9 @@ def value_and_grad(
             )
         all_inputs = [t for inputs, _ in per_arg for t in inputs]
         grads = _gradients(out, all_inputs, nested, where, recorded)
+        if frozen:
+            grads = [g.detach() if isinstance(g, Tensor) else g for g in grads]
+            out = out.detach() if isinstance(out, Tensor) else out
         results, k = [], 0
         for inputs, rebuild in per_arg:
             results.append(rebuild(grads[k:k + len(inputs)]))

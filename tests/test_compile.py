@@ -233,16 +233,21 @@ def test_indices_and_values_computed_as_tensors_stay_inputs(rng):
     def f(x, idx):
         return (x[idx[::-1]] * 2.0).sum()  # an index computed with Tensor ops
 
-    def g(p, y):  # a traced value taken out with .data and fed back unchanged
+    def g(p, y):  # a traced value cut off with .detach() and fed back
+        return ag.nn.functional.cross_entropy(p, ag.softmax(y).detach())
+
+    def h(p, y):  # the same through .data: the user's code read the values, so they are guarded
         return ag.nn.functional.cross_entropy(p, ag.softmax(y).data)
 
-    for fn, make in ((f, lambda: (rng.normal(size=4), rng.integers(0, 4, size=3))),
-                     (g, lambda: (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))))):
+    for fn, make, traces in (
+            (f, lambda: (rng.normal(size=4), rng.integers(0, 4, size=3)), 1),
+            (g, lambda: (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))), 1),
+            (h, lambda: (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))), 3)):
         step = ag.compile(ag.value_and_grad(fn))
         for _ in range(3):  # new values each call: nothing of the first call is baked in
             args = make()
             _assert_tree_close(step(*args), ag.value_and_grad(fn)(*args))
-        assert step.traces == 1
+        assert step.traces == traces
 
 
 # --- the saved module runs with NumPy alone ---------------------------------------------------

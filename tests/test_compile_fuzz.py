@@ -17,8 +17,9 @@ ag.compiler.CompileError whose message says it comes from compiling/tracing) nam
 when eager raises, compiled must raise the same type. Anything else (a different number, a
 different dtype or structure, an internal error such as KeyError/AttributeError) fails.
 
-Perturbations that README does not make arguments (closed-over values, a Module's mode, writes
-into an input array between calls) are in their own test functions at the end of the file.
+Perturbations that README does not make arguments (closed-over arrays and Python values, values
+read through `.data`, a Module's mode, writes into an input array between calls) are in their own
+test functions at the end of the file.
 """
 
 # ruff: noqa: B023 (the programs' lambdas read the loop's value and are called at once)
@@ -437,7 +438,7 @@ def perturbations(seed):
 
 def run_fuzz(seed, mode):
     fn, steps, loss = build(seed, mode)
-    compiled = ag.compile(fn)
+    compiled = ag.compile(fn, warn_retraces=None)  # perturbations retrace on purpose
     failures = []
     COUNTS["programs"] += 1
     for label, args in perturbations(seed):
@@ -471,7 +472,7 @@ def test_fuzz_grad_of_grad_hvp():
             return ag.sum(inner(p["w"]) * u)
 
         hv = ag.grad(g)
-        compiled = ag.compile(hv)
+        compiled = ag.compile(hv, warn_retraces=None)
         for label, args in perturbations(seed)[:9]:
             u = np.random.default_rng(seed).normal(size=(D, H)).astype(args[1].dtype)
             check_call(compiled, hv, args + [u], {}, f"seed {seed} [{label}]", failures, 1e-8)
@@ -491,7 +492,7 @@ def test_fuzz_keyword_and_namedtuple_arguments():
             return f(p, batch.x, batch.y, s, opts)
 
         for fn in (g, ag.grad(g)):
-            compiled = ag.compile(fn)
+            compiled = ag.compile(fn, warn_retraces=None)
             for label, args in perturbations(seed):
                 p, x, y, s, opts = args
                 kw = {"batch": Batch(x, y), "s": s, "opts": opts}
@@ -507,7 +508,7 @@ def test_fuzz_cache_eviction():
     for seed in range(6):
         f, _, _, _ = make_program(seed)
         fn = ag.grad(f)
-        compiled = ag.compile(fn, cache_size=2)
+        compiled = ag.compile(fn, cache_size=2, warn_retraces=None)
         sigs = [make_args(seed, B=b) for b in (2, 3, 4)]
         for rnd in range(3):
             for i, args in enumerate(sigs):
@@ -540,7 +541,7 @@ def _closure_case(seed, mutate):
 
     failures = []
     for fn in (g, ag.grad(g)):
-        compiled = ag.compile(fn)
+        compiled = ag.compile(fn, warn_retraces=None)
         args = make_args(seed)
         check_call(compiled, fn, args, {}, f"seed {seed} first", failures, 1e-9)
         mutate(env, r)
@@ -573,6 +574,59 @@ def test_closure_tensor_data_rebound():
     assert not failures, "\n".join(failures)
 
 
+def test_closure_python_value_changed():
+    """A closed-over Python number (through a dict the closure holds) changes between calls."""
+    failures = []
+    for seed in range(4):
+        failures += _closure_case(seed, lambda env, r: env.__setitem__("alpha", float(r.normal())))
+    assert not failures, "\n".join(failures)
+
+
+GLOBAL_ALPHA = 0.5
+
+
+def _reads_global_number(p, x):
+    return ag.sum(ag.tanh(x @ p["w"])) * GLOBAL_ALPHA
+
+
+def test_closure_global_number_rebound():
+    """A module-level float the function names, rebound between calls (and rebound back)."""
+    global GLOBAL_ALPHA
+    failures = []
+    try:
+        for fn in (_reads_global_number, ag.grad(_reads_global_number)):
+            compiled = ag.compile(fn, warn_retraces=None)
+            args = make_args(5)[:2]
+            for value in (0.5, -2.0, 3, np.float32(0.25), 0.5):
+                GLOBAL_ALPHA = value
+                check_call(compiled, fn, args, {}, f"global number {value!r}", failures, 1e-6)
+    finally:
+        GLOBAL_ALPHA = 0.5
+    assert not failures, "\n".join(failures)
+
+
+def test_data_reads_of_random_programs():
+    """Each random program with values read through .data feeding Python arithmetic and a
+    Python branch; compared with eager on new inputs (the branch flips with the sign of x)."""
+    failures = []
+    for seed in range(6):
+        f, _, _, _ = make_program(seed)
+
+        def g(p, x, y, s, opts):
+            h = ag.tanh(x @ p["w"])
+            scale = float(np.abs(h.data).mean())  # a value read through .data
+            extra = ag.sum(h) if h.data.sum() > 0 else -ag.sum(h * h)
+            return f(p, x, y, s, opts) * scale + extra
+
+        for fn in (g, ag.grad(g)):
+            compiled = ag.compile(fn, warn_retraces=None)
+            for k in range(4):
+                args = make_args(seed * 10 + k)
+                args[1] = args[1] * (-1) ** k
+                check_call(compiled, fn, args, {}, f"seed {seed} .data call {k}", failures, 1e-9)
+    assert not failures, "\n".join(failures)
+
+
 GLOBAL_SCALE = np.array([0.5, -1.0, 2.0, 0.25])
 
 
@@ -588,7 +642,7 @@ def test_closure_global_array_written_and_rebound():
     try:
         for fn in (_reads_global, ag.grad(_reads_global)):
             GLOBAL_SCALE = saved.copy()
-            compiled = ag.compile(fn)
+            compiled = ag.compile(fn, warn_retraces=None)
             args = make_args(3)[:2]
             check_call(compiled, fn, args, {}, "global first", failures, 1e-9)
             GLOBAL_SCALE[...] = [3.0, 1.0, -1.0, 0.0]
@@ -614,7 +668,7 @@ def test_closure_array_in_list_and_attribute():
         return ag.sum(ag.tanh(x @ p["w"]) * lst[0] + holder.a * p["b"])
 
     for fn in (f, ag.grad(f)):
-        compiled = ag.compile(fn)
+        compiled = ag.compile(fn, warn_retraces=None)
         args = make_args(4)[:2]
         check_call(compiled, fn, args, {}, "first", failures, 1e-9)
         lst[0][...] = -lst[0]
@@ -635,7 +689,7 @@ def test_write_into_input_inside_function():
         x[0] = 0.0
         return ag.sum(ag.tanh(x))
 
-    compiled = ag.compile(f)
+    compiled = ag.compile(f, warn_retraces=None)
     x_eager, x_comp = np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])
     expected = f(x_eager)
     try:
@@ -673,7 +727,7 @@ def test_take_along_axis_with_integer_input():
     }
     for name, (f, two_d) in progs.items():
         for fn in (f, ag.grad(f)):
-            compiled = ag.compile(fn)
+            compiled = ag.compile(fn, warn_retraces=None)
             for B in (3, 3, 5):
                 y = r.integers(0, H, size=(B, 1) if two_d else B)
                 args = [r.normal(size=(B, H)), y]
@@ -703,7 +757,7 @@ def test_folded_identities_keep_signed_zero():
     }
     for name, f in progs.items():
         for fn in (f, ag.grad(lambda x, f=f: ag.sum(f(x) * ag.tanh(x)))):
-            check_call(ag.compile(fn), fn, (x,), {}, name, failures, 1e-9)
+            check_call(ag.compile(fn, warn_retraces=None), fn, (x,), {}, name, failures, 1e-9)
     assert not failures, "\n".join(failures)
 
 
@@ -726,7 +780,8 @@ def _module_case(seed, track, modes, failures):
         return loss
 
     for wname, wrap in (("f", lambda h: h), ("grad", ag.grad)):
-        eager_fn, comp_fn = wrap(make(eager_model)), ag.compile(wrap(make(comp_model)))
+        eager_fn = wrap(make(eager_model))
+        comp_fn = ag.compile(wrap(make(comp_model)), warn_retraces=None)
         r = np.random.default_rng(seed)
         for step, mode in enumerate(modes):
             getattr(eager_model, mode)()
@@ -775,7 +830,7 @@ def test_input_written_in_place_between_calls():
     for seed in range(6):
         f, _, _, _ = make_program(seed)
         for wname, fn in (("f", f), ("grad", ag.grad(f))):
-            compiled = ag.compile(fn)
+            compiled = ag.compile(fn, warn_retraces=None)
             args = make_args(seed)
             r = np.random.default_rng(seed)
             for what in ["x", "w", "pair0"]:

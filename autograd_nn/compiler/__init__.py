@@ -6,10 +6,11 @@
 
 Every array argument (and Tensor), positional or keyword, is an input; None, Python and NumPy
 scalars and strings are static. Each new signature (shapes, dtypes, static values) traces again;
-a value the traced code read from a Tensor (`if loss > 0:`, `t.item()`) is checked on every call
-and a change traces again; so are the modes of the Modules it ran and the arrays it reached
-through its closure and globals (trace.Outside). The `cache_size` most recently used
-specialisations are kept.
+a value the traced code read from a Tensor (`if loss > 0:`, `t.item()`, `t.data`) is checked on
+every call and a change traces again; so are the modes of the Modules it ran and the arrays and
+Python values it reached through its closure, globals and defaults (trace.Outside). Random
+draws while tracing are refused. The `cache_size` most recently used specialisations are kept;
+a RetraceWarning says what keeps changing when one shape of arguments traces too often.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import builtins
 import functools
 import inspect
 import pathlib
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +31,13 @@ from .. import state
 from ..tensor import Tensor
 from ..transforms import tree_flatten
 from .codegen import CompileError, Program, generate
+from .errors import RetraceWarning
 from .trace import Outside, is_array_leaf, run
 
-__all__ = ["CompileError", "Compiled", "DEFAULT_CACHE_SIZE", "compile"]
+__all__ = ["CompileError", "Compiled", "DEFAULT_CACHE_SIZE", "RetraceWarning", "compile"]
 
 DEFAULT_CACHE_SIZE = 64  # specialisations kept per compiled function (about 12 KB each)
+WARN_RETRACES = 8  # traces for arguments of one shape before a RetraceWarning says why
 
 
 @dataclass(eq=False)  # one specialisation is only ever equal to itself
@@ -47,8 +51,10 @@ class _Entry:
     outside: Outside  # the constants it reached from the function: checked not rebound
 
     def fits(self, fn: Callable) -> bool:
-        """False when a constant the trace reached from `fn` has been rebound since."""
-        return not self.outside.paths or not self.outside.paths_changed(fn)
+        """False when a constant array the trace reached from `fn` has been rebound since,
+        or a Python value it reached has changed."""
+        outside = self.outside
+        return not outside.watches_values() or outside.changed(fn) is None
 
 
 def _key(tree: Any) -> Any:
@@ -69,13 +75,43 @@ def _key(tree: Any) -> Any:
     return ("static", type(tree).__name__, tree)
 
 
+def _shapes_only(key: Any) -> Any:
+    """A signature key with its static values left out: what a new batch size changes."""
+    if isinstance(key, tuple) and key and key[0] == "static":
+        return ("static", key[1])
+    if isinstance(key, tuple):
+        return tuple(_shapes_only(k) for k in key)
+    return key
+
+
+def _difference(old: Any, new: Any) -> str | None:
+    """The first static value that differs between two signature keys of the same shapes."""
+    if isinstance(old, tuple) and old and old[0] == "static":
+        return None if old == new else f"a static argument was {old[2]!r}, is {new[2]!r}"
+    if isinstance(old, tuple) and isinstance(new, tuple) and len(old) == len(new):
+        for a, b in zip(old, new, strict=True):
+            found = _difference(a, b)
+            if found:
+                return found
+    return None
+
+
 class Compiled:
     """A traced-and-generated version of `fn`; call it like `fn`. `.source` is the generated
     module of the latest specialisation, `.save(path)` writes it."""
 
-    def __init__(self, fn: Callable, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(self, fn: Callable, cache_size: int = DEFAULT_CACHE_SIZE,
+                 warn_retraces: int | None = WARN_RETRACES) -> None:
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
             raise ValueError(f"compile: cache_size must be a positive int, got {cache_size!r}")
+        if warn_retraces is not None and (isinstance(warn_retraces, bool) or
+                                          not isinstance(warn_retraces, int) or
+                                          warn_retraces < 1):
+            raise ValueError("compile: warn_retraces must be a positive int or None, got "
+                             f"{warn_retraces!r}")
+        self.warn_retraces = warn_retraces
+        self._retraces: dict[Any, int] = {}  # shapes-only key -> traces for it
+        self._warned = False
         self.fn = fn
         self.name = getattr(fn, "__name__", "function")
         self.cache_size = cache_size
@@ -104,20 +140,43 @@ class Compiled:
             else:
                 return self._finish(entry, out) if entry.needs_finish else out
         key = (_key(args), _key(kwargs))
+        why = None
         for entry in self._entries.get(key, []):
-            if not entry.fits(self.fn):
-                continue  # a closed-over array was rebound
+            changed = entry.outside.changed(self.fn) if entry.outside.watches_values() else None
+            if changed:
+                why = changed  # a closed-over value changed, or an array was rebound
+                continue
             try:
                 out = entry.function(*args, **kwargs)
-            except entry.mismatch:
-                continue  # a guarded value changed: try the next specialisation, or trace
+            except entry.mismatch as e:
+                why = str(e)  # a guarded value changed: try the next specialisation, or trace
+                continue
             self._use(key, entry)
             return self._finish(entry, out)
+        self._count_retrace(key, why)
         entry = self._compile(args, kwargs)
         self._entries.setdefault(key, []).append(entry)
         self._use(key, entry)
         self._evict()
         return self._finish(entry, entry.function(*args, **kwargs))
+
+    def _count_retrace(self, key: Any, why: str | None) -> None:
+        """Count traces for arguments of one shape; past `warn_retraces`, say once why."""
+        shapes = _shapes_only(key)
+        count = self._retraces[shapes] = self._retraces.get(shapes, 0) + 1
+        if self._warned or self.warn_retraces is None or count <= self.warn_retraces:
+            return
+        if why is None:
+            previous = next((k for k in reversed(self._entries) if _shapes_only(k) == shapes
+                             and k != key), None)
+            why = _difference(previous, key) if previous is not None else None
+        self._warned = True
+        warnings.warn(
+            f"compile: {self.name} has traced {count} times for arguments of the same shapes "
+            f"and dtypes, the latest because {why or 'a value it reads changed'}. Every trace "
+            "costs far more than a call: pass what changes as an array argument (a step "
+            "counter as np.array(step)), compute it with ag ops rather than through .data, or "
+            "silence this with ag.compile(f, warn_retraces=None)", RetraceWarning, stacklevel=3)
 
     def _use(self, key: Any, entry: _Entry) -> None:
         """`entry` (under `key`) was just used: it becomes the most recently used."""
@@ -199,18 +258,21 @@ class Compiled:
 
 
 def compile(fn: Callable | None = None, *,  # noqa: A001 (the name users expect)
-            cache_size: int = DEFAULT_CACHE_SIZE) -> Any:
+            cache_size: int = DEFAULT_CACHE_SIZE,
+            warn_retraces: int | None = WARN_RETRACES) -> Any:
     """Trace `fn` on its first call and run generated straight-line NumPy from then on.
 
     Works as `ag.compile(f)` and as a decorator (`@ag.compile`, `@ag.compile(cache_size=8)`),
     on plain functions, on `ag.grad(f)` and `ag.value_and_grad(f)` (any nesting), and on
     Modules through `ag.nn.functional_call`. The `cache_size` most recently used
-    specialisations (one per signature of shapes, dtypes and static values) are kept.
+    specialisations (one per signature of shapes, dtypes and static values) are kept. After
+    `warn_retraces` traces for arguments of the same shapes (a value it reads keeps changing)
+    a RetraceWarning names what changed; None turns it off.
     """
     if fn is None:
-        return functools.partial(compile, cache_size=cache_size)
+        return functools.partial(compile, cache_size=cache_size, warn_retraces=warn_retraces)
     if isinstance(fn, Compiled):
         return fn
     if not callable(fn):
         raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
-    return Compiled(fn, cache_size)
+    return Compiled(fn, cache_size, warn_retraces)

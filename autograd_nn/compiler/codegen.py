@@ -144,15 +144,14 @@ class _Writer:
         `.data` and put back): the leaf then stands for that node."""
         if t._op is not None or id(t) in self.input_ids:
             return None
-        node = self.trace.traced_value(t.data)
-        return node if node is not None and node.data is t.data else None
+        return self.trace.value_of(t.data)
 
     def param_nodes(self, t: Tensor) -> list[Tensor]:
         """Recorded nodes whose arrays an op's parameters hold (an index computed as a Tensor)."""
         found = []
         for arr in _param_arrays(t._params):
-            node = self.trace.traced_value(arr)
-            if node is not None and node.data is arr:
+            node = self.trace.value_of(arr)
+            if node is not None and node._op is not None:
                 found.append(node)
         return found
 
@@ -401,6 +400,12 @@ class _Writer:
 
     def guard_lines(self, t: Tensor, g: Any) -> list[str]:
         ref = self.reference(t)
+        if g.how == "data":  # the user's code read the values: a checksum of them
+            site = _short_site(g.site)
+            message = f"the values of {ref} changed since the trace read them at {site}"
+            return [f"if zlib.crc32(np.ascontiguousarray({ref})) != {g.value}:  # the traced "
+                    f"code read these values at {site}",
+                    f"    raise SpecialisationError({message!r})"]
         read = f"bool({ref})" if g.how == "bool" else f"{ref}.item()"
         site = _short_site(g.site)
         message = f"{read} != {g.value!r} (traced at {site})"
@@ -447,9 +452,10 @@ class _Writer:
         return self.array_constant(arr)
 
     def array_constant(self, arr: np.ndarray, user: Tensor | None = None) -> str:
+        exact = self.trace.value_of(arr)
+        if exact is not None and id(exact) in getattr(self, "names", {}):
+            return self.names[id(exact)]  # a computed index: the value's own variable
         leaked = self.trace.traced_value(arr)
-        if leaked is not None and leaked.data is arr and id(leaked) in getattr(self, "names", {}):
-            return self.names[id(leaked)]  # a computed index: the value's own variable
         if leaked is not None:
             used = "" if user is None else f" in {user.op} at {_short_site(user._where)}"
             raise CompileError(
@@ -626,6 +632,9 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     writer.prepare()
     namespace.reserve("SpecialisationError")
     watched = traced.trace.outside.watched()
+    checksums = bool(watched) or any(g.how == "data" for g in traced.trace.guards)
+    if checksums:
+        namespace.reserve("zlib")
     if watched:
         for name in _OUTSIDE_NAMES:
             namespace.reserve(name)
@@ -648,8 +657,9 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     header += [f"{name} = np.dtype({_dtype_text(d)!r})" for d, name in dtypes.items()]
     header += ["", "class SpecialisationError(ValueError):",
                '    """An argument or a value the code was specialised to has changed."""', ""]
-    if watched:
+    if checksums:
         header.insert(header.index("import numpy as np") + 1, "import zlib")
+    if watched:
         header += outside_module_lines(traced.trace.outside)
     source = "\n".join(header + [f"\n{m}\n" for m in module] + ["", *function]) + "\n"
     source = re.sub(r"\n{3,}", "\n\n\n", source)

@@ -5,3 +5,8 @@ from __future__ import annotations
 
 class CompileError(RuntimeError):
     """The function cannot be compiled faithfully (the message says why and where)."""
+
+
+class RetraceWarning(UserWarning):
+    """A compiled function keeps tracing again for arguments of the same shapes: something it
+    reads changes on every call (the message names it), so each call pays for a trace."""

@@ -4,17 +4,20 @@ Array arguments, positional or keyword, become traced input Tensors (float ones 
 so a `grad` inside the function records its backward pass as ops too); None, numbers and strings
 stay static. While
 tracing, every op on a traced value is recorded, with or without gradient, with the user's
-file:line; each Python value read from a traced Tensor (`bool(t)`, `t.item()`, `float(t)`) is a
-guard that the compiled code checks on every call. So are the modes of the Modules it ran, and
-the arrays it read from outside its arguments (closed-over arrays, constant Tensors): `Outside`.
+file:line; each Python value read from a traced Tensor (`bool(t)`, `t.item()`, `float(t)`, and
+the user's `t.data` / `t.numpy()`, through `Watched`) is a guard that the compiled code checks
+on every call. So are the modes of the Modules it ran, the arrays it read from outside its
+arguments (closed-over arrays, constant Tensors) and the Python values it reached (`reach`,
+`ValueChecks`): `Outside`. Draws from random generators while tracing are refused.
 """
 
 from __future__ import annotations
 
-import functools
 import pathlib
+import sys
 import traceback
 import types
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +25,21 @@ from typing import Any
 import numpy as np
 
 from .. import engine, state
+from ..nn.module import ATTRIBUTE_WRITES
 from ..state import Layer
 from ..tensor import Tensor, apply_below, constant
 from ..transforms import tree_flatten
 from .errors import CompileError
+from .reach import (
+    GENERATORS,
+    RandomStates,
+    ValueChecks,
+    describe_path,
+    follow,
+    in_library,
+    reach,
+    user_arrays,
+)
 
 
 @dataclass
@@ -33,8 +47,8 @@ class Guard:
     """A Python value the traced function read from a traced Tensor."""
 
     tensor: Tensor
-    value: Any
-    how: str  # "bool" or "item" (float(t) and int(t) read t.item())
+    value: Any  # for "data": the CRC-32 of the values read
+    how: str  # "bool", "item" (float(t) and int(t) read t.item()) or "data" (t.data, t.numpy())
     site: str
 
 
@@ -49,8 +63,14 @@ class Outside:
     made: dict[int, Tensor] = field(default_factory=dict)  # results of ops: not the user's
     # id -> access path from the function, of the user's arrays and Tensors
     reachable: dict[int, tuple] = field(default_factory=dict)
-    # (path, object): a constant's holder as found from the function; `paths_changed` checks
+    # (path, object): a constant's holder as found from the function; `changed` checks
     paths: list[tuple[tuple, Any]] = field(default_factory=list)
+    # (path, value): the Python values (numbers, strings, None) the function reached
+    values: list[tuple[tuple, Any]] = field(default_factory=list)
+    checks: ValueChecks | None = None  # `values` as one flat list of lookups
+    module_values: list[tuple[tuple, Any]] = field(default_factory=list)
+    module_checks: ValueChecks | None = None
+    module_writes: int = 0  # ATTRIBUTE_WRITES when `module_values` were last found unchanged
     last_scope: Any = None
 
     def saw_scope(self, scope: tuple | None) -> None:
@@ -79,16 +99,35 @@ class Outside:
             if self.reachable.get(id(holder)):  # found from the function: may be rebound
                 self.paths.append((self.reachable[id(holder)], holder))
 
-    def paths_changed(self, fn: Callable) -> bool:
-        """True when a constant the function reached (closure, global, dict entry, attribute)
-        is now another object."""
+    def changed(self, fn: Callable) -> str | None:
+        """What changed since tracing, if anything: a constant array the function reached
+        (closure, global, default, dict entry, attribute) is now another object, or a Python
+        value it reached has another value."""
         for path, holder in self.paths:
             try:
                 if follow(fn, path) is not holder:
-                    return True
+                    return f"{describe_path(path)} is another array"
             except (LookupError, AttributeError, ValueError, TypeError):
-                return True
-        return False
+                return f"{describe_path(path)} is gone"
+        if self.values:
+            if self.checks is None or self.checks.fn is not fn:
+                self.checks = ValueChecks(fn, self.values)
+            found = self.checks.changed()
+            if found:
+                return found
+        if self.module_values and ATTRIBUTE_WRITES[0] != self.module_writes:
+            writes = ATTRIBUTE_WRITES[0]  # read first: a write during the check counts next time
+            if self.module_checks is None or self.module_checks.fn is not fn:
+                self.module_checks = ValueChecks(fn, self.module_values)
+            found = self.module_checks.changed()
+            if found:
+                return found
+            self.module_writes = writes
+        return None
+
+    def watches_values(self) -> bool:
+        """True when calls must check what `changed` checks."""
+        return bool(self.paths or self.values or self.module_values)
 
     def watched(self) -> list[Any]:
         """The objects a compiled specialisation checks, in `bind` order."""
@@ -98,81 +137,6 @@ class Outside:
 def _is_number(x: Tensor) -> bool:
     """A constant made from a Python number: one of the shared read-only 0-d arrays."""
     return x.data.ndim == 0 and not x.data.flags.writeable and x.data.base is None
-
-
-_MAX_VISITS = 20_000  # objects `user_arrays` looks at, at most (it runs once per trace)
-
-
-def user_arrays(root: Any) -> dict[int, tuple]:
-    """id -> access path from `root` of each ndarray and Tensor reachable from it (a function:
-    its closure, the globals it names, what it wraps; containers; objects' attributes)."""
-    found: dict[int, tuple] = {}
-    seen: set[int] = set()
-    stack: list[tuple[Any, tuple]] = [(root, ())]
-    while stack and len(seen) < _MAX_VISITS:
-        obj, path = stack.pop()
-        if id(obj) in seen or isinstance(obj, (types.ModuleType, type, str, bytes, int, float)):
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, (np.ndarray, Tensor)):
-            found[id(obj)] = path
-            continue
-        stack.extend((child, path + (step,)) for step, child in _referents(obj))
-    return found
-
-
-def follow(root: Any, path: tuple) -> Any:
-    """The object at `path` (from `user_arrays`) from `root` now."""
-    obj = root
-    for kind, key in path:
-        if kind == "cell":
-            obj = obj.__closure__[key].cell_contents
-        elif kind == "global":
-            obj = obj.__globals__[key]
-        elif kind == "attr":
-            obj = getattr(obj, key)
-        else:
-            obj = obj[key]
-    return obj
-
-
-def _referents(obj: Any) -> list[tuple[tuple, Any]]:
-    """(step, object) for what `user_arrays` looks into next from `obj`."""
-    if isinstance(obj, dict):
-        return [(("key", k), v) for k, v in obj.items()]
-    if isinstance(obj, (list, tuple)):
-        return [(("key", i), v) for i, v in enumerate(obj)]
-    if isinstance(obj, types.FunctionType):
-        cells = [(("cell", i), c.cell_contents) for i, c in enumerate(obj.__closure__ or ())
-                 if _filled(c)]
-        names = [(("global", n), obj.__globals__[n]) for n in _code_names(obj.__code__)
-                 if n in obj.__globals__]
-        wrapped = getattr(obj, "__wrapped__", None)
-        return cells + names + ([(("attr", "__wrapped__"), wrapped)] if wrapped else [])
-    if isinstance(obj, types.MethodType):
-        return [(("attr", "__self__"), obj.__self__), (("attr", "__func__"), obj.__func__)]
-    if isinstance(obj, functools.partial):
-        return [(("attr", "func"), obj.func), (("attr", "args"), obj.args),
-                (("attr", "keywords"), obj.keywords)]
-    attributes = getattr(obj, "__dict__", None)
-    return [(("attr", "__dict__"), attributes)] if isinstance(attributes, dict) else []
-
-
-def _code_names(code: types.CodeType) -> set[str]:
-    """The global names `code` and the functions defined in it read."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
-
-
-def _filled(cell: Any) -> bool:
-    try:
-        cell.cell_contents  # noqa: B018 (an empty cell raises)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(eq=False)
@@ -191,6 +155,9 @@ class Trace(Layer):
     values: dict[int, Tensor] = field(default_factory=dict)  # id(data) -> recorded node
     current: Tensor | None = None  # the node whose rules the backward pass is running
     outside: Outside = field(default_factory=Outside)
+    watched: list[Tensor] = field(default_factory=list)  # Tensors made Watched, to undo
+    read_guarded: set[int] = field(default_factory=set)  # ids of nodes whose values are guarded
+    handed: dict[int, tuple] = field(default_factory=dict)  # id(view) -> (view, its Tensor)
 
     def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
         out = apply_below(depth, prim, inputs, params)
@@ -225,14 +192,20 @@ class Trace(Layer):
         if depth == 1:  # the trace runs the function at depth 1: a grad top level in it
             self.returned_at_top_level(values)
 
+    def arrays_returned(self, given: list, values: Any, depth: int) -> None:
+        # given only arguments (arrays eagerly) and what a top-level grad returned (arrays
+        # eagerly too), the eager call returns arrays: so does the compiled one
+        if depth == 1 and all(not isinstance(x, Tensor) or id(x) in self.inputs or
+                              id(x) in self.top_level for x in given):
+            self.returned_at_top_level(values)
+
     def traces_any(self, tensors: Sequence[Tensor], params: Any = None) -> bool:
         """True when some of `tensors` is a traced input or was computed from one, or the op's
         parameters hold an input's array (an index array, say)."""
         for x in tensors:
             if x._op is not None or id(x) in self.inputs:
                 return True
-            node = self.values.get(id(x.data))  # a traced value put back in as a constant
-            if node is not None and node.data is x.data:
+            if self.value_of(x.data) is not None:  # a traced value put back in as a constant
                 return True
         return params is not None and self.holds_input(params)
 
@@ -251,6 +224,45 @@ class Trace(Layer):
         """An op was recorded: note where, and its array (to recognise it if it leaks out)."""
         t._where = self.site()
         self.values[id(t.data)] = t
+        self.watch(t)
+
+    def watch(self, t: Tensor) -> None:
+        """From now on until the trace ends, the user's reads of `t`'s values are guarded."""
+        if t.__class__ is Tensor:
+            t.__class__ = Watched
+            self.watched.append(t)
+
+    def unwatch(self) -> None:
+        """The trace is over: every Tensor it watched is a plain Tensor again."""
+        for t in self.watched:
+            t.__class__ = Tensor
+        self.watched.clear()
+
+    def read(self, t: Tensor, arr: np.ndarray, how: str) -> np.ndarray:
+        """The user's code read the values of a traced Tensor: the compiled code checks them on
+        every call (a CRC-32) and traces again when they change. A read-only view comes back,
+        so a write into it is refused rather than silently not repeated."""
+        owner = t if (t._op is not None or id(t) in self.inputs) else self.traced_value(arr)
+        if owner is None:
+            owner = next((x for x, _ in self.inputs.values() if x.data is arr), None)
+        if owner is not None and id(owner) not in self.read_guarded:
+            self.read_guarded.add(id(owner))
+            self.guards.append(Guard(owner, zlib.crc32(np.ascontiguousarray(arr)), "data",
+                                     engine.user_frame_site() + f" ({how})"))
+        view = arr.view()
+        view.flags.writeable = False
+        if owner is not None:
+            self.handed[id(view)] = (view, owner)
+        return view
+
+    def value_of(self, arr: Any) -> Tensor | None:
+        """The traced Tensor (a recorded node or an input) whose value `arr` is exactly: its
+        array, or the read-only view of it a `.data` read handed out."""
+        node = self.values.get(id(arr))
+        if node is not None and node.data is arr:
+            return node
+        handed = self.handed.get(id(arr))
+        return handed[1] if handed is not None and handed[0] is arr else None
 
     def traced_value(self, arr: np.ndarray) -> Tensor | None:
         """The recorded node whose array `arr` is (or views), if any."""
@@ -280,6 +292,59 @@ class Trace(Layer):
 
     def guard(self, tensor: Tensor, value: Any, how: str) -> None:
         self.guards.append(Guard(tensor, value, how, engine.user_frame_site()))
+
+
+_DATA = Tensor.__dict__["data"]  # the slot that holds every Tensor's array
+def _by_user(frame: types.FrameType) -> bool:
+    """True when `frame` is the user's code (not the library's own reading its values)."""
+    return not in_library(frame.f_code.co_filename)
+
+
+def _active_trace() -> Trace | None:
+    for entry in state.thread.modes.layers or ():
+        if isinstance(entry, Trace):
+            return entry
+    return None
+
+
+class Watched(Tensor):
+    """A Tensor the trace follows, while it runs: the user's reads of its values (`.data`,
+    `.numpy()`) are guarded, and rebinding its `.data` is refused. The library's own reads
+    go straight to the array. After the trace each goes back to being a plain Tensor."""
+
+    __slots__ = ()
+
+    @property  # type: ignore[override]
+    def data(self) -> np.ndarray:
+        arr = _DATA.__get__(self, Tensor)
+        trace = _active_trace()
+        if trace is not None and _by_user(sys._getframe(1)):
+            return trace.read(self, arr, ".data")
+        return arr
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        trace = _active_trace()
+        if trace is not None and _by_user(sys._getframe(1)):
+            raise CompileError(
+                f"compile: the function rebinds .data of a traced Tensor ({self.shape} "
+                f"{self.dtype}) at {engine.user_frame_site()}; the compiled code would not "
+                "repeat it. Compute a new Tensor with ops instead")
+        _DATA.__set__(self, value)
+
+    def numpy(self) -> np.ndarray:
+        arr = _DATA.__get__(self, Tensor)
+        trace = _active_trace()
+        if trace is not None and _by_user(sys._getframe(1)):
+            return trace.read(self, arr, ".numpy()")
+        return arr
+
+    def detach(self) -> Tensor:
+        out = Tensor.detach(self)
+        trace = _active_trace()
+        if trace is not None:
+            trace.watch(out)
+        return out
 
 
 @dataclass
@@ -324,12 +389,12 @@ def _read_only(arr: np.ndarray) -> np.ndarray:
 def _write_refused(error: Exception, input_names: list[str]) -> Exception:
     """The CompileError for a write into an input's array (it would not be replayed)."""
     site = _failing_site(error)
-    which = f"the input {input_names[0]!r} is" if len(input_names) == 1 else \
-        "the inputs " + ", ".join(repr(n) for n in input_names) + " are"
+    which = f"the input {input_names[0]!r}" if len(input_names) == 1 else \
+        "the inputs " + ", ".join(repr(n) for n in input_names)
     return CompileError(
         f"compile: the function writes into an array or Tensor at {site} ({error}); "
-        f"while tracing, {which} read-only, as the compiled code would not repeat a write into "
-        "an input. Compute a new value with Tensor ops instead")
+        f"while tracing, {which} and every value read through .data are read-only, as the "
+        "compiled code would not repeat the write. Compute a new value with Tensor ops instead")
 
 
 def _failing_site(error: BaseException) -> str:
@@ -351,9 +416,19 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
         names += _leaf_names(a, arg_names[i] if i < len(arg_names) else f"arg{i}")
     names += _leaf_names(dict(kwargs), "keywords")
     trace = Trace()
-    trace.outside.reachable = user_arrays(fn)
+    writes = ATTRIBUTE_WRITES[0]
+    reached = reach(fn)
+    trace.outside.reachable = reached.arrays
+    trace.outside.values = reached.values  # as they are before the trace reads them
+    trace.outside.module_values, trace.outside.module_writes = reached.module_values, writes
     traced_leaves, inputs, input_names = [], [], []
     for leaf, name in zip(leaves, names, strict=True):
+        if isinstance(leaf, GENERATORS):
+            raise CompileError(
+                f"compile: {getattr(fn, '__name__', 'the function')}'s argument {name} is a "
+                f"random generator ({type(leaf).__name__}); the compiled code would repeat the "
+                "draws made while tracing on every call. Draw the numbers outside the function "
+                "and pass the array as an argument")
         if not is_array_leaf(leaf):
             traced_leaves.append(leaf)
             continue
@@ -361,12 +436,14 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
         t = constant(arr, requires_grad=arr.dtype.kind == "f")
         t.name = leaf.name if isinstance(leaf, Tensor) and leaf.name else name
         trace.inputs[id(t)] = (t, t.name)
+        trace.watch(t)
         inputs.append(t)
         input_names.append(t.name)
         traced_leaves.append(t)
     traced_args, traced_kwargs = rebuild(traced_leaves)
     prev_grad = state.set_grad_enabled(True)
     state.enter_grad()  # a grad inside the function records its backward pass (nested mode)
+    randomness = RandomStates(reached.generators)
     try:
         with state.layer(trace):
             outputs = fn(*traced_args, **traced_kwargs)
@@ -375,8 +452,10 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
             raise
         raise _write_refused(e, input_names) from None
     finally:
+        trace.unwatch()
         state.exit_grad()
         state.set_grad_enabled(prev_grad)
+    randomness.refuse_draws(getattr(fn, "__name__", "function"))
     trace.outside.made.clear()  # only needed while tracing, to tell the user's arrays apart
     trace.outside.reachable.clear()
     return Traced(trace, inputs, input_names, outputs, tree_flatten(outputs)[0])

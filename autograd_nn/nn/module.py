@@ -16,6 +16,7 @@ without ever writing to the module (threads may share one module).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -63,6 +64,12 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+_writes = itertools.count(1)
+# A number that changes whenever any Module's attribute is set or deleted: ag.compile checks
+# the settings of the Modules a function reaches (a Dropout's p, a user's self.scale) only then.
+ATTRIBUTE_WRITES = [0]
+
+
 class Module:
     """Base class for models: subclass it, assign parameters/submodules in `__init__`, and
     write `forward`. `module(x)` runs `forward(x)` inside the module's naming scope."""
@@ -108,6 +115,7 @@ class Module:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        ATTRIBUTE_WRITES[0] = next(_writes)  # ag.compile rereads Modules' settings after one
         params, buffers, modules = self._registries()
         d = self.__dict__
         if isinstance(value, Tensor) and value._needs_grad and value._op is None:
@@ -138,6 +146,7 @@ class Module:
         d[name] = value
 
     def __delattr__(self, name: str) -> None:
+        ATTRIBUTE_WRITES[0] = next(_writes)
         registered = [r.pop(name) for r in self._registries() if name in r]
         if name in self.__dict__ or not registered:
             object.__delattr__(self, name)

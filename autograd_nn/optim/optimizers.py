@@ -4,7 +4,10 @@ The classes step each parameter's `.data` from its `.grad` into a new array, so 
 read the old values stays right (parameters whose grad is None are skipped); they follow
 PyTorch's update rules exactly, so trajectories can be compared.
 The functional forms (`sgd_update`, `adam_init`, `adam_update`) take nested dicts/lists of
-arrays — what `ag.value_and_grad` returns — and return new ones without mutating their inputs.
+arrays — what `ag.value_and_grad` returns — and return new ones without mutating their inputs:
+arrays in, arrays out (NumPy); Tensors in, Tensors out, computed with autograd_nn ops so that
+`ag.compile` records the update and a compiled training step stays one specialisation (the
+state's step counter is a 0-d int64 array: an input, not a static value).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import functions as F
+from .. import state as ag_state
 from ..tensor import Tensor
-from ..transforms import tree_flatten
+from ..transforms import no_grad, tree_flatten
 
 __all__ = ["SGD", "Adam", "Optimizer", "adam_init", "adam_update", "sgd_init", "sgd_update"]
 
@@ -225,17 +230,19 @@ def _adam_delta(p, g, m, v, step, lr, b1, b2, eps, wd):
 
 
 # ---------------------------------------------------------------------------------------------
-# Functional forms on (nested) dicts of arrays
+# Functional forms on (nested) dicts of arrays or Tensors
 # ---------------------------------------------------------------------------------------------
-def _leaves(tree: Any, what: str, where: str) -> tuple[list[np.ndarray], Any]:
+def _leaves(tree: Any, what: str, where: str) -> tuple[list[Any], Any]:
+    """The leaves of `tree`, each a float array or Tensor (Tensors stay Tensors)."""
     leaves, rebuild = tree_flatten(tree)
-    arrays = []
+    checked = []
     for x in leaves:
-        arr = x.data if isinstance(x, Tensor) else np.asarray(x)
-        if arr.dtype.kind not in "fc":
-            raise TypeError(f"{where}: {what} must hold float arrays, found dtype {arr.dtype}")
-        arrays.append(arr)
-    return arrays, rebuild
+        if not isinstance(x, Tensor):
+            x = np.asarray(x)
+        if x.dtype.kind not in "fc":
+            raise TypeError(f"{where}: {what} must hold float arrays, found dtype {x.dtype}")
+        checked.append(x)
+    return checked, rebuild
 
 
 def _matched(params: Any, grads: Any, where: str) -> tuple[list, list, Any]:
@@ -255,10 +262,79 @@ def _matched(params: Any, grads: Any, where: str) -> tuple[list, list, Any]:
     return ps, gs, rebuild
 
 
+def _state(state: Any, keys: tuple[str, ...], n: int, where: str, init: str) -> tuple:
+    """The state's step (a 0-d integer Tensor as is, else a Python int) and its per-parameter
+    leaves for each of `keys`."""
+    if not isinstance(state, dict) or not {"step", *keys} <= state.keys():
+        raise TypeError(f"{where}: state must come from ag.optim.{init}(params)")
+    step = state["step"]
+    if isinstance(step, Tensor):
+        ok = step.ndim == 0 and step.dtype.kind in "iu"
+    else:
+        arr = np.asarray(step)
+        ok = arr.ndim == 0 and arr.dtype.kind in "iu"
+        if ok:
+            step = int(arr)
+    if not ok:
+        raise TypeError(f"{where}: state['step'] must be an integer (a 0-d int64 array from "
+                        f"ag.optim.{init}), got {step!r}")
+    parts = []
+    for key in keys:
+        leaves, _ = _leaves(state[key], f"state[{key!r}]", where)
+        if len(leaves) != n:
+            raise ValueError(f"{where}: state does not match params ({len(leaves)} arrays in "
+                             f"state[{key!r}], {n} params); re-create it with {init}")
+        parts.append(leaves)
+    return step, parts
+
+
+def _any_tensor(*groups: Any) -> bool:
+    return any(isinstance(x, Tensor) for group in groups for x in group)
+
+
+def _step_array(step: int) -> np.ndarray:
+    """A step counter as a 0-d int64 array: an array, so `ag.compile` takes it as an input and
+    one compiled specialisation serves every step (an int or `np.int64` would be static)."""
+    return np.array(step, dtype=np.int64)
+
+
+def _cast(x: Tensor, dtype: np.dtype) -> Tensor:
+    return x if x.dtype == dtype else F.astype(x, dtype)
+
+
+def _scalars(values: tuple, dtype: np.dtype, cache: dict) -> tuple:
+    """`values` (0-d Tensors or Python floats) for arrays of `dtype`: Tensors are cast to it, as
+    the NumPy path's Python floats take an array's dtype (float32 params stay float32)."""
+    if dtype not in cache:
+        cache[dtype] = tuple(_cast(x, dtype) if isinstance(x, Tensor) else x for x in values)
+    return cache[dtype]
+
+
+def _hand_back(given: list, result: Any) -> None:
+    """Arrays in, arrays out, under `ag.compile` too: while it traces, array arguments are
+    Tensors, and the active layers decide whether `result` stands for arrays (see
+    `state.Layer.arrays_returned`), so a compiled training loop keeps one signature."""
+    depth = ag_state.thread.modes.grad_depth
+    for layer in ag_state.active_layers():
+        layer.arrays_returned(given, result, depth)
+
+
+def _as_tensors(leaves: list) -> list[Tensor]:
+    return [x if isinstance(x, Tensor) else Tensor(x) for x in leaves]
+
+
+def _array(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else x
+
+
 def sgd_init(params: Any) -> dict[str, Any]:
-    """Momentum state for `sgd_update`: one (not yet started) buffer per parameter array."""
+    """Momentum state for `sgd_update`: step 0 (a 0-d int64 array) and one (not yet started)
+    zero buffer per parameter array."""
     leaves, rebuild = _leaves(params, "params", "sgd_init")
-    return {"step": 0, "momentum_buffer": rebuild([np.zeros_like(p) for p in leaves])}
+    return {
+        "step": _step_array(0),
+        "momentum_buffer": rebuild([np.zeros_like(_array(p)) for p in leaves]),
+    }
 
 
 def sgd_update(
@@ -270,27 +346,41 @@ def sgd_update(
     state: dict[str, Any] | None = None,
     dampening: float = 0.0,
 ) -> Any:
-    """One SGD step on a params dict: returns the new params (same nesting, new arrays).
+    """One SGD step on a params dict: returns the new params (same nesting, new leaves).
 
     Without `state` this is plain `p - lr * (g + weight_decay * p)`. For momentum pass
-    `state=sgd_init(params)`; the call then returns `(new_params, new_state)`.
+    `state=sgd_init(params)`; the call then returns `(new_params, new_state)`, the new state's
+    `"step"` a 0-d int64 array (a Python int step from an older state is accepted).
+
+    Arrays in, arrays out (computed with NumPy). Tensors in (any leaf of params, grads or state),
+    Tensors out, not requiring grad: the update is computed with autograd_nn ops, so
+    `ag.compile` records it and a compiled training step updates from each call's values. The
+    step counter is an input there, not a static value, and the first momentum step is chosen
+    with `ag.where`, so one compiled specialisation serves every step. Results have the dtype of
+    their parameter.
     """
     lr = _check_lr(lr, "sgd_update")
     momentum = _check_nonneg(momentum, "momentum", "sgd_update")
     wd = _check_nonneg(weight_decay, "weight_decay", "sgd_update")
+    dampening = _check_nonneg(dampening, "dampening", "sgd_update")
     if momentum and state is None:
         raise ValueError(
             "sgd_update: momentum needs state=ag.optim.sgd_init(params); the call then returns "
             "(params, state)"
         )
     ps, gs, rebuild = _matched(params, grads, "sgd_update")
+    step, bufs = None, []
+    if state is not None:
+        step, (bufs,) = _state(state, ("momentum_buffer",), len(ps), "sgd_update", "sgd_init")
+    if _any_tensor(ps, gs, bufs, (step,)):
+        return _sgd_on_tensors(ps, gs, bufs, step, state is not None, rebuild,
+                               lr, momentum, wd, dampening)
     if wd:
         gs = [g + wd * p for p, g in zip(ps, gs, strict=True)]
     if state is None:
         new = [(p - lr * g).astype(p.dtype, copy=False) for p, g in zip(ps, gs, strict=True)]
         return rebuild(new)
-    bufs, _ = _leaves(state["momentum_buffer"], "state", "sgd_update")
-    step = state["step"] + 1
+    step += 1
     if momentum:
         if step == 1:
             bufs = [g.astype(p.dtype) for p, g in zip(ps, gs, strict=True)]
@@ -302,16 +392,41 @@ def sgd_update(
     new = rebuild(
         [(p - lr * g).astype(p.dtype, copy=False) for p, g in zip(ps, gs, strict=True)]
     )
-    return new, {"step": step, "momentum_buffer": rebuild(bufs)}
+    return new, {"step": _step_array(step), "momentum_buffer": rebuild(bufs)}
+
+
+def _sgd_on_tensors(ps, gs, bufs, step, stateful, rebuild, lr, momentum, wd, dampening):
+    """`sgd_update` with autograd_nn ops (some leaf is a Tensor): Tensors out."""
+    given = [*ps, *gs, *bufs, step]
+    ps, gs, bufs = _as_tensors(ps), _as_tensors(gs), _as_tensors(bufs)
+    with no_grad():
+        if wd:
+            gs = [g + wd * p for p, g in zip(ps, gs, strict=True)]
+        if stateful:
+            step = step + 1 if isinstance(step, Tensor) else Tensor(_step_array(step + 1))
+            if momentum:
+                # the first step starts the buffer at g: chosen by value, with no Python branch
+                # on the (traced) step, so compiling does not specialise to it
+                first = step == 1
+                bufs = [_cast(F.where(first, g, momentum * b + (1 - dampening) * g), p.dtype)
+                        for p, g, b in zip(ps, gs, bufs, strict=True)]
+                gs = bufs
+        new = [_cast(p - lr * g, p.dtype) for p, g in zip(ps, gs, strict=True)]
+    out = rebuild(new)
+    if stateful:
+        out = out, {"step": step, "momentum_buffer": rebuild(bufs)}
+    _hand_back(given, out)
+    return out
 
 
 def adam_init(params: Any) -> dict[str, Any]:
-    """Adam state for `adam_update`: step 0 and zero first/second moments shaped like params."""
+    """Adam state for `adam_update`: step 0 (a 0-d int64 array) and zero first/second moments
+    shaped like params."""
     leaves, rebuild = _leaves(params, "params", "adam_init")
     return {
-        "step": 0,
-        "m": rebuild([np.zeros_like(p) for p in leaves]),
-        "v": rebuild([np.zeros_like(p) for p in leaves]),
+        "step": _step_array(0),
+        "m": rebuild([np.zeros_like(_array(p)) for p in leaves]),
+        "v": rebuild([np.zeros_like(_array(p)) for p in leaves]),
     }
 
 
@@ -324,23 +439,63 @@ def adam_update(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
 ) -> tuple[Any, dict[str, Any]]:
-    """One Adam step on a params dict: returns `(new_params, new_state)`; inputs are unchanged."""
+    """One Adam step on a params dict: returns `(new_params, new_state)`; inputs are unchanged.
+
+    `state` comes from `adam_init(params)`; the new state's `"step"` is a 0-d int64 array (a
+    Python int step from an older state is accepted).
+
+    Arrays in, arrays out (computed with NumPy). Tensors in (any leaf of params, grads or state),
+    Tensors out, not requiring grad: the update is computed with autograd_nn ops, so
+    `ag.compile` records it and a compiled training step updates from each call's values. The
+    bias correction reads the step as a value (`1 - beta1 ** step` on the step Tensor), so one
+    compiled specialisation serves every step. Results have the dtype of their parameter.
+    """
     lr = _check_lr(lr, "adam_update")
     b1, b2 = _check_betas(betas, "adam_update")
     eps = _check_nonneg(eps, "eps", "adam_update")
     wd = _check_nonneg(weight_decay, "weight_decay", "adam_update")
-    if not isinstance(state, dict) or not {"step", "m", "v"} <= state.keys():
-        raise TypeError("adam_update: state must come from ag.optim.adam_init(params)")
     ps, gs, rebuild = _matched(params, grads, "adam_update")
-    ms, _ = _leaves(state["m"], "state['m']", "adam_update")
-    vs, _ = _leaves(state["v"], "state['v']", "adam_update")
-    if len(ms) != len(ps):
-        raise ValueError("adam_update: state does not match params; re-create it with adam_init")
+    step, (ms, vs) = _state(state, ("m", "v"), len(ps), "adam_update", "adam_init")
+    if _any_tensor(ps, gs, ms, vs, (step,)):
+        return _adam_on_tensors(ps, gs, ms, vs, step, rebuild, lr, b1, b2, eps, wd)
     new_p, new_m, new_v = [], [], []
-    step = state["step"]
     for p, g, m, v in zip(ps, gs, ms, vs, strict=True):
         delta, m, v, _ = _adam_delta(p, g, m, v, step, lr, b1, b2, eps, wd)
         new_p.append(p - delta)
         new_m.append(m)
         new_v.append(v)
-    return rebuild(new_p), {"step": step + 1, "m": rebuild(new_m), "v": rebuild(new_v)}
+    new_state = {"step": _step_array(step + 1), "m": rebuild(new_m), "v": rebuild(new_v)}
+    return rebuild(new_p), new_state
+
+
+def _adam_on_tensors(ps, gs, ms, vs, step, rebuild, lr, b1, b2, eps, wd):
+    """`adam_update` with autograd_nn ops (some leaf is a Tensor): the same arithmetic as
+    `_adam_delta`, in the same order; Tensors out."""
+    given = [*ps, *gs, *ms, *vs, step]
+    ps, gs, ms, vs = _as_tensors(ps), _as_tensors(gs), _as_tensors(ms), _as_tensors(vs)
+    new_p, new_m, new_v = [], [], []
+    with no_grad():
+        if isinstance(step, Tensor):  # traced: the step is a value, not part of the code
+            step = step + 1
+            bias1 = 1 - b1**step
+            root2 = F.sqrt(1 - b2**step)
+        else:
+            bias1 = 1 - b1 ** (step + 1)
+            root2 = math.sqrt(1 - b2 ** (step + 1))
+            step = Tensor(_step_array(step + 1))
+        size = lr / bias1
+        cache: dict = {}
+        for p, g, m, v in zip(ps, gs, ms, vs, strict=True):
+            size_p, root2_p = _scalars((size, root2), p.dtype, cache)
+            if wd:
+                g = g + wd * p
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * (g * g)
+            denom = F.sqrt(v) / root2_p + eps
+            delta = size_p * m / denom
+            new_p.append(_cast(p - _cast(delta, p.dtype), p.dtype))
+            new_m.append(m)
+            new_v.append(v)
+    out = rebuild(new_p), {"step": step, "m": rebuild(new_m), "v": rebuild(new_v)}
+    _hand_back(given, out)
+    return out

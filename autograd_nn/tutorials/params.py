@@ -33,7 +33,8 @@ def check_params(params: Any, shapes: Mapping[str, tuple[int, ...]], where: str)
             f"missing {missing}, unexpected {extra}"
         )
     for key, shape in shapes.items():
-        got = tuple(np.shape(params[key].data if isinstance(params[key], Tensor) else params[key]))
+        value = params[key]  # a Tensor's .shape, not .data.shape: ag.compile guards .data
+        got = tuple(value.shape if isinstance(value, Tensor) else np.shape(value))
         if got != tuple(shape):
             raise ValueError(f"{where}: params[{key!r}] has shape {got}, expected {tuple(shape)}")
 
