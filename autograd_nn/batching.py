@@ -56,7 +56,9 @@ def apply_batched(prim: Primitive, inputs: tuple, params: dict | None) -> Any:
         raise RuntimeError(
             f"{prim.name}: a value computed inside vmap is used outside it (or inside another "
             "vmap); return it from the vmapped function instead")
-    rule = prim.batch if prim.batch is not None else elementwise if prim.elementwise else None
+    rule = prim.modes.batch
+    if rule is None and prim.elementwise:
+        rule = elementwise
     if rule is None:
         raise NotImplementedError(
             f"vmap: the op {prim.name} has no batching rule yet (a row's `batch` field); call "

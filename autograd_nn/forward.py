@@ -128,8 +128,8 @@ def _double_vjp(prim: Any, inputs: tuple, params: dict, out: Any, tangents: list
 def tangent_of(prim: Any, inputs: tuple, params: dict | None, out: Any, tangents: list) -> Any:
     """The tangent of `out` = prim(*inputs) given the inputs' tangents (None: zero)."""
     params = params or {}
-    if prim.jvp is not None:
-        return prim.jvp(tangents, out, *inputs, **params)
+    if prim.modes.jvp is not None:
+        return prim.modes.jvp(tangents, out, *inputs, **params)
     if prim.elementwise and not prim.variadic:
         total = None  # a diagonal Jacobian: each rule applied to its tangent is J_i·t_i
         like_out = (out,) * len(inputs)
@@ -141,11 +141,11 @@ def tangent_of(prim: Any, inputs: tuple, params: dict | None, out: Any, tangents
             if term is not None:
                 total = term if total is None else total + term
         return total
-    if getattr(prim, "linear", False):
+    if prim.modes.linear:
         ts = [t if t is not None else _zeros_like(x) for t, x in zip(tangents, inputs,
                                                                     strict=True)]
         return prim(*ts, **params)
-    if getattr(prim, "bilinear", False):
+    if prim.modes.bilinear:
         total = None
         for i, t in enumerate(tangents):
             if t is None:

@@ -17,9 +17,7 @@ import numpy as np
 from .formatting import constant_text as format_number
 from .tensor import Tensor
 
-__all__ = ["ACTIVATIONS", "format_number", "is_scalar_constant", "node_names", "user_names"]
-
-ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax", "log_softmax")
+__all__ = ["format_number", "is_scalar_constant", "node_names", "user_names"]
 
 
 def is_scalar_constant(t: Tensor) -> bool:
@@ -69,7 +67,7 @@ def node_names(order: Sequence[Tensor], root: Tensor,
     pre: dict[int, str] = {}  # activations make layers: h_k = act(z_k)
     layer = 0
     for t in order:
-        if t.op in ACTIVATIONS and id(t) not in names and t.parents:
+        if t._op is not None and t._op.text.activation and id(t) not in names and t.parents:
             layer += 1
             while f"h{layer}" in used:
                 layer += 1

@@ -566,9 +566,9 @@ def _prepared(prim: Primitive, inputs: tuple[Tensor, ...], rest: tuple, kwargs: 
     """Read the op's parameters with its row's `prepare`, then apply (or run what it returned)."""
     try:
         if prim.variadic:
-            result = prim.prepare(inputs, *rest, **kwargs)
+            result = prim.api.prepare(inputs, *rest, **kwargs)
         else:
-            result = prim.prepare(*inputs, *rest, **kwargs)
+            result = prim.api.prepare(*inputs, *rest, **kwargs)
     except (ValueError, TypeError) as err:
         message = str(err)
         name = prim.name
@@ -585,12 +585,12 @@ def _prepared(prim: Primitive, inputs: tuple[Tensor, ...], rest: tuple, kwargs: 
 
 def _public_function(prim: Primitive) -> Callable[..., Tensor]:
     """The user-facing function of a row: lifts its arguments, reads its parameters, applies."""
-    name, prepare, n_inputs = prim.name, prim.prepare, len(prim.inputs)
+    name, prepare, n_inputs = prim.name, prim.api.prepare, len(prim.inputs)
     if prim.variadic:
         def function(tensors, *rest, **kwargs):
             return _prepared(prim, _lift_sequence(tensors, name), rest, kwargs)
-    elif prim.number_param is not None:  # only `power`: a Python-number exponent runs "pow"
-        param, row = prim.number_param
+    elif prim.api.number_param is not None:  # only `power`: a Python-number exponent runs "pow"
+        param, row = prim.api.number_param
 
         def function(a, b):
             if b.__class__ in (int, float) and isinstance(a, Tensor):
@@ -629,8 +629,8 @@ def _public_function(prim: Primitive) -> Callable[..., Tensor]:
 def _public_signature(prim: Primitive) -> inspect.Signature:
     """A row's public signature: its inputs (Tensors or array-likes), then the parameters its
     `prepare` reads; the result is a Tensor."""
-    if prim.prepare is not None:
-        params = list(inspect.signature(prim.prepare, eval_str=True).parameters.values())
+    if prim.api.prepare is not None:
+        params = list(inspect.signature(prim.api.prepare, eval_str=True).parameters.values())
     else:
         params = [inspect.Parameter(x, inspect.Parameter.POSITIONAL_OR_KEYWORD)
                   for x in prim.inputs]
@@ -653,7 +653,7 @@ def _lift_sequence(tensors: Any, op: str) -> tuple[Tensor, ...]:
 def _reflected(function: Callable) -> Callable:
     """`other - self` for `Tensor.__rsub__` and friends."""
     prim = function.primitive
-    if prim.prepare is None and prim.number_param is None:  # the common case, one call less
+    if prim.api.prepare is None and prim.api.number_param is None:  # the common case, one call less
         name = prim.name
 
         def method(self: Tensor, other: Any) -> Tensor:
@@ -717,51 +717,42 @@ def _generate() -> dict[str, Callable[..., Tensor]]:
     for prim in PRIMITIVES.values():
         function = _public_function(prim)
         function.__name__ = function.__qualname__ = prim.name
-        function.__doc__ = prim.doc
+        function.__doc__ = prim.api.doc
         function.__module__ = "autograd_nn"
         function.primitive = prim
-        if prim.public is not None:
-            functions[prim.public] = function
-        if prim.method:
-            method = prim.method(function) if callable(prim.method) else function
+        api = prim.api
+        if api.public is not None:
+            functions[api.public] = function
+        if api.method:
+            method = api.method(function) if callable(api.method) else function
             if method is not function:  # a wrapper reading NumPy-style arguments (t.sum(axis))
-                method.__doc__ = method.__doc__ or prim.doc
+                method.__doc__ = method.__doc__ or api.doc
                 method.__annotations__.setdefault("return", Tensor)
-            setattr(Tensor, prim.method if isinstance(prim.method, str) else prim.name, method)
+            setattr(Tensor, api.method if isinstance(api.method, str) else prim.name, method)
     return functions
 
 
 FUNCTIONS = _generate()
 
-# Python's operators on Tensors: row's public function -> (operator, reflected operator)
-_OPERATORS = {
-    "add": ("__add__", "__radd__"), "sub": ("__sub__", "__rsub__"),
-    "mul": ("__mul__", "__rmul__"), "div": ("__truediv__", "__rtruediv__"),
-    "mod": ("__mod__", "__rmod__"),
-    "power": ("__pow__", "__rpow__"), "matmul": ("__matmul__", "__rmatmul__"),
-    "equal": ("__eq__", None), "not_equal": ("__ne__", None), "less": ("__lt__", None),
-    "less_equal": ("__le__", None), "greater": ("__gt__", None),
-    "greater_equal": ("__ge__", None), "neg": ("__neg__", None), "abs": ("__abs__", None),
-    "getitem": ("__getitem__", None),
-}
-for _name, (_operator, _reflected_operator) in _OPERATORS.items():
-    setattr(Tensor, _operator, FUNCTIONS[_name])
-    if _reflected_operator:
-        setattr(Tensor, _reflected_operator, _reflected(FUNCTIONS[_name]))
+# Python's operators on Tensors, from the rows (`operator=("__add__", "__radd__")`)
+for _prim in PRIMITIVES.values():
+    if _prim.api.operator is not None:
+        _operator, _reflected_operator = _prim.api.operator
+        setattr(Tensor, _operator, FUNCTIONS[_prim.api.public])
+        if _reflected_operator:
+            setattr(Tensor, _reflected_operator, _reflected(FUNCTIONS[_prim.api.public]))
 transpose = FUNCTIONS["transpose"]  # for Tensor.T
 
 
 # ---------------------------------------------------------------------------------------------
 # NumPy ufuncs given a Tensor (Tensor.__array_ufunc__)
 # ---------------------------------------------------------------------------------------------
-# ufuncs behind Python's operators: `ndarray + Tensor` reaches np.add, which gives it to the op
+# ufuncs behind Python's binary operators: `ndarray + Tensor` reaches np.add, which gives it
+# to the op
 _UFUNC_OPERATORS = {
-    np.add: FUNCTIONS["add"], np.subtract: FUNCTIONS["sub"], np.multiply: FUNCTIONS["mul"],
-    np.true_divide: FUNCTIONS["div"], np.power: FUNCTIONS["power"],
-    np.matmul: FUNCTIONS["matmul"], np.equal: FUNCTIONS["equal"],
-    np.not_equal: FUNCTIONS["not_equal"], np.less: FUNCTIONS["less"],
-    np.less_equal: FUNCTIONS["less_equal"], np.greater: FUNCTIONS["greater"],
-    np.greater_equal: FUNCTIONS["greater_equal"],
+    _prim.forward: FUNCTIONS[_prim.api.public] for _prim in PRIMITIVES.values()
+    if _prim.api.operator is not None and isinstance(_prim.forward, np.ufunc)
+    and _prim.forward.nin == 2
 }
 _UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "subtract": "sub", "multiply": "mul",
                 "divide": "div", "true_divide": "div"}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 import shutil
@@ -145,31 +146,43 @@ def test_debug_flag_after_the_command_parses():
     assert parser.parse_args(["compare"]).debug is False
 
 
-def test_progress_bars_only_on_a_terminal(tmp_path, monkeypatch):
-    import io
+class _Stream(io.StringIO):
+    """stderr that says whether it is a terminal."""
 
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def _progress_text(monkeypatch, tty: bool):
     from autograd_nn import cli
 
-    class Stream(io.StringIO):
-        def __init__(self, tty):
-            super().__init__()
-            self.tty = tty
+    stream = _Stream(tty)
+    monkeypatch.setattr(sys, "stderr", stream)
+    progress = cli._Progress(2, enabled=True)
+    progress.start("one")
+    progress.step()
+    progress.close()
+    return progress, stream.getvalue()
 
-        def isatty(self):
-            return self.tty
 
-    for tty in (False, True):
-        stream = Stream(tty)
-        monkeypatch.setattr(sys, "stderr", stream)
-        progress = cli._Progress(2, enabled=True)
-        progress.start("one")
-        progress.step()
-        progress.close()
-        text = stream.getvalue()
-        if tty:
-            assert progress.bar is not None and "demo" in text
-        else:  # a log gets one plain line per stage, no bar redraws
-            assert progress.bar is None and text == "[1/2] one ...\n"
+def test_progress_lines_off_a_terminal_and_without_tqdm(monkeypatch):
+    # a log gets one plain line per stage, no bar redraws
+    progress, text = _progress_text(monkeypatch, tty=False)
+    assert progress.bar is None and text == "[1/2] one ...\n"
+    # so does a terminal when tqdm is not installed
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    progress, text = _progress_text(monkeypatch, tty=True)
+    assert progress.bar is None and text == "[1/2] one ...\n"
+
+
+def test_progress_bar_on_a_terminal_with_tqdm(monkeypatch):
+    pytest.importorskip("tqdm")
+    progress, text = _progress_text(monkeypatch, tty=True)
+    assert progress.bar is not None and "demo" in text
 
 
 def test_digits_progress_bar_disabled_off_a_terminal(monkeypatch):

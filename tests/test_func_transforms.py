@@ -1,5 +1,6 @@
 """vjp, jvp, jacobians, hessian, hvp, vmap, custom_vjp, checkpoint and hooks, each against
-torch.func / torch.autograd (float64, CPU) or against finite differences."""
+torch.func / torch.autograd (float64, CPU) or against finite differences. Without PyTorch only
+the checks against it skip, each on its own (`needs_torch`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import test_core_ops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numeric import numeric_grad
@@ -14,8 +16,12 @@ from numeric import numeric_grad
 import autograd_nn as ag
 from autograd_nn.check import GradcheckError
 
-torch = pytest.importorskip("torch")
-tfunc = pytest.importorskip("torch.func")
+try:
+    import torch
+    from torch import func as tfunc
+except ImportError:  # no PyTorch: only the checks against it skip, each on its own
+    torch = tfunc = None
+needs_torch = pytest.mark.skipif(torch is None, reason="needs torch")
 
 # torch.func itself calls torch.jit.script, which torch 2.13 deprecates: its warning, not ours
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
@@ -57,6 +63,7 @@ def mlp(rng):
 
 
 # --- vjp, jvp, jacobians, hessian, hvp ------------------------------------------------------
+@needs_torch
 def test_vjp_and_jvp_match_torch_func(mlp, rng):
     params, x = mlp
     w = params[0][0]
@@ -75,6 +82,7 @@ def test_vjp_and_jvp_match_torch_func(mlp, rng):
     np.testing.assert_allclose(jt, t_jt.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@needs_torch
 @pytest.mark.parametrize("which", ["jacrev", "jacfwd", "jacobian"])
 def test_jacobians_match_torch(which, mlp):
     params, x = mlp
@@ -85,6 +93,7 @@ def test_jacobians_match_torch(which, mlp):
     np.testing.assert_allclose(jac, ref, rtol=1e-10, atol=1e-12)
 
 
+@needs_torch
 def test_jacobian_of_several_arguments_and_a_matrix_output(rng):
     a, b = rng.normal(size=(2, 3)), rng.normal(size=(3, 2))
     ja, jb = ag.jacrev(lambda p, q: ag.tanh(p @ q), argnums=(0, 1))(a, b)
@@ -96,6 +105,7 @@ def test_jacobian_of_several_arguments_and_a_matrix_output(rng):
     np.testing.assert_allclose(fb, rb.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@needs_torch
 def test_hessian_and_hvp_match_torch(mlp, rng):
     params, x = mlp
     w = params[0][0]
@@ -121,6 +131,7 @@ def test_transforms_inside_grad_give_differentiable_results(rng):
 
 
 # --- vmap -------------------------------------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("in_axes, shape_a, shape_b", [
     (0, (5, 3), (5, 3, 2)), (1, (3, 5), (3, 5, 2)), ((0, None), (5, 3), (3, 2)),
     ((1, 0), (3, 5), (5, 3, 2)), ((None, 2), (3,), (3, 2, 5))])
@@ -140,6 +151,7 @@ def test_vmap_over_in_axes_matches_torch(in_axes, shape_a, shape_b, rng):
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-13)
 
 
+@needs_torch
 def test_vmap_of_grad_gives_per_example_gradients_like_torch(mlp):
     params, x = mlp
     w = params[0][0]
@@ -160,6 +172,7 @@ def test_grad_of_vmap_sums_over_the_batch(mlp):
     np.testing.assert_allclose(g, ref, rtol=1e-12)
 
 
+@needs_torch
 def test_vmap_of_vmap_and_out_axes(rng):
     m = rng.normal(size=(3, 4, 5))
     ours = ag.vmap(ag.vmap(lambda v: ag.log_softmax(v, axis=0) * v.sum()), out_axes=1)(m)
@@ -168,6 +181,7 @@ def test_vmap_of_vmap_and_out_axes(rng):
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-13)
 
 
+@needs_torch
 def test_vmap_of_jacobian_batches_jacobians(rng):
     xs = rng.normal(size=(4, 3))
     w = rng.normal(size=(3, 3))
@@ -176,13 +190,14 @@ def test_vmap_of_jacobian_batches_jacobians(rng):
     np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
 
 
-UNARY = [("tanh", torch.tanh), ("sigmoid", torch.sigmoid), ("exp", torch.exp),
-         ("sin", torch.sin), ("relu", torch.relu), ("square", torch.square)]
+UNARY = [(n, lambda t, n=n: getattr(torch, n)(t))
+         for n in ("tanh", "sigmoid", "exp", "sin", "relu", "square")]
 REDUCE = [("sum", lambda t, ax: t.sum(dim=ax)), ("mean", lambda t, ax: t.mean(dim=ax)),
           ("softmax", lambda t, ax: torch.softmax(t, dim=ax)),
           ("logsumexp", lambda t, ax: torch.logsumexp(t, dim=ax))]
 
 
+@needs_torch
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(ops=st.lists(st.one_of(st.sampled_from(UNARY).map(lambda o: ("u", o)),
                               st.sampled_from(REDUCE).map(lambda o: ("r", o)),
@@ -257,19 +272,25 @@ def _softplus_with_rule(correct: bool = True):
     return softplus
 
 
-def test_custom_vjp_gradient_matches_finite_differences_and_torch(rng):
+def test_custom_vjp_gradient_matches_finite_differences(rng):
     x = rng.normal(size=(3, 4))
     softplus = _softplus_with_rule()
     g = ag.grad(lambda v: (softplus(v) * np.arange(12.0).reshape(3, 4)).sum())(x)
     num = numeric_grad(lambda v: float((np.logaddexp(0, v) * np.arange(12.0).reshape(3, 4))
                                        .sum()), [x], 0)
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
-    t = _t(x).requires_grad_()
-    (torch.nn.functional.softplus(t) * _t(np.arange(12.0).reshape(3, 4))).sum().backward()
-    np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12)
     assert ag.gradcheck(lambda v: softplus(v).sum(), x)
     with pytest.raises(GradcheckError, match="2 x the numeric"):
         ag.gradcheck(lambda v: _softplus_with_rule(False)(v).sum(), x)
+
+
+@needs_torch
+def test_custom_vjp_gradient_matches_torch(rng):
+    x = rng.normal(size=(3, 4))
+    g = ag.grad(lambda v: (_softplus_with_rule()(v) * np.arange(12.0).reshape(3, 4)).sum())(x)
+    t = _t(x).requires_grad_()
+    (torch.nn.functional.softplus(t) * _t(np.arange(12.0).reshape(3, 4))).sum().backward()
+    np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12)
 
 
 def test_custom_vjp_wrong_shapes_name_the_function():
@@ -326,22 +347,32 @@ def test_checkpointed_gradients_equal_plain_ones_and_keep_less(rng):
     assert peak[True] < 0.25 * peak[False], peak
 
 
+@needs_torch
 def test_hooks_see_and_replace_gradients_like_torch(rng):
     x0 = rng.normal(size=(2, 3))
     x = ag.Tensor(x0, requires_grad=True)
     h = ag.tanh(x)
     h.retain_grad()
-    seen = []
-    remove = h.register_hook(lambda g: seen.append(g.copy()) or g * 3)
+    h.register_hook(lambda g: g * 3)
     (h * h).sum().backward()
     t = _t(x0).requires_grad_()
     th = torch.tanh(t)
     th.retain_grad()
     th.register_hook(lambda g: g * 3)
     (th * th).sum().backward()
-    np.testing.assert_allclose(seen[0], 2 * np.tanh(x0), rtol=1e-12)
     np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(h.grad, th.grad.numpy(), rtol=1e-12)
+
+
+def test_hooks_observe_replace_and_refuse(rng):
+    x0 = rng.normal(size=(2, 3))
+    x = ag.Tensor(x0, requires_grad=True)
+    h = ag.tanh(x)
+    seen = []
+    remove = h.register_hook(lambda g: seen.append(g.copy()) or g * 3)
+    (h * h).sum().backward()
+    np.testing.assert_allclose(seen[0], 2 * np.tanh(x0), rtol=1e-12)
+    np.testing.assert_allclose(x.grad, 6 * np.tanh(x0) * (1 - np.tanh(x0) ** 2), rtol=1e-12)
     remove()
     x.grad = None
     h2 = ag.tanh(x)
@@ -367,7 +398,7 @@ NOT_BATCHED = {"max_pool2d_indices"}  # flat indices into the whole input: not p
 def test_rows_without_a_batching_rule_are_the_known_ones():
     from autograd_nn.ops.registry import PRIMITIVES
 
-    missing = {n for n, p in PRIMITIVES.items() if p.batch is None and not p.elementwise}
+    missing = {n for n, p in PRIMITIVES.items() if p.modes.batch is None and not p.elementwise}
     assert missing == NOT_BATCHED
 
 
@@ -383,29 +414,35 @@ def _loop_and_vmap(f, xs, ws):
                                atol=1e-12)
 
 
-@pytest.mark.parametrize("name", sorted(__import__("test_core_torch").UNARY))
+@pytest.mark.parametrize("name", sorted(test_core_ops.UNARY))
 def test_vmap_of_every_unary_table_row_equals_a_loop(name, rng):
-    import test_core_torch
-
-    f = test_core_torch.UNARY[name][0]
-    xs = rng.normal(size=(3, 4, 5))
+    f, _, sample = test_core_ops.UNARY[name]
+    xs = sample(rng, (3, 4, 5))
     ws = rng.normal(size=np.shape(f(ag.Tensor(xs[0])).data))
     _loop_and_vmap(f, xs, np.broadcast_to(ws, (3,) + ws.shape).copy())
 
 
-@pytest.mark.parametrize("name", sorted(__import__("test_core_torch").BINARY))
+@pytest.mark.parametrize("name", sorted(test_core_ops.BINARY))
 def test_vmap_of_every_binary_table_row_equals_a_loop(name, rng):
-    import test_core_torch
-
-    f = test_core_torch.BINARY[name][0]
-    other = rng.normal(size=(5,))  # shared by every example, broadcast against (4, 5)
-    xs = rng.normal(size=(3, 4, 5))
+    f, _, sample_a, sample_b = test_core_ops.BINARY[name]
+    other = sample_b(rng, (5,))  # shared by every example, broadcast against (4, 5)
+    xs = sample_a(rng, (3, 4, 5))
     g = lambda x: f(x, other)  # noqa: E731
     _loop_and_vmap(g, xs, rng.normal(size=(3, 4, 5)))
 
 
 # --- forward mode, row by row -------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(__import__("test_core_torch").UNARY))
+def _torch_rows(table: str) -> list[str]:
+    """The row names of test_core_torch's table (which needs torch to import)."""
+    if torch is None:
+        return ["(needs torch)"]
+    import test_core_torch
+
+    return sorted(getattr(test_core_torch, table))
+
+
+@needs_torch
+@pytest.mark.parametrize("name", _torch_rows("UNARY"))
 def test_jvp_of_every_unary_table_row_matches_torch(name, rng):
     import test_core_torch
 
@@ -417,7 +454,8 @@ def test_jvp_of_every_unary_table_row_matches_torch(name, rng):
     np.testing.assert_allclose(tangent, t_tangent.numpy(), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", sorted(__import__("test_core_torch").BINARY))
+@needs_torch
+@pytest.mark.parametrize("name", _torch_rows("BINARY"))
 def test_jvp_of_every_binary_table_row_matches_torch(name, rng):
     import test_core_torch
 

@@ -77,7 +77,17 @@ def test_explain_and_draw_graph_use_the_same_names():
         assert f">{n}</" in src, n
 
 
-def test_explain_module_has_no_private_copy_of_the_naming():
-    from autograd_nn.check import explain as ex
-
-    assert not hasattr(ex, "_assign_names") and not hasattr(ex, "_user_names")
+def test_explain_and_explore_name_every_node_as_node_names_does():
+    # clashing Tensor names, a name given through params, layers and constants: explain's steps
+    # (every node that requires grad, root first) and the explorer's nodes carry exactly the
+    # names of the one naming scheme
+    X, Y, w1, w2, h, out, loss = _net()
+    w2.name = "weights1"  # clashes with w1's name: one of them gets a suffix
+    given = {"X": X, "Y": Y, "hidden": h}
+    order = ag.engine.topological_order([loss])
+    names = node_names(order, loss, user_names(given))
+    assert names[id(h)] == "hidden" and names[id(w2)] == "weights1#2"
+    steps = [s.name for s in ag.explain(loss, given).steps]
+    assert steps == [names[id(t)] for t in reversed(order) if t.requires_grad]
+    nodes = [n["name"] for n in ag.explore(loss, given).data["nodes"]]
+    assert nodes == [names[id(t)] for t in order]

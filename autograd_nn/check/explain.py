@@ -171,7 +171,7 @@ def _render(spec: Any, ctx: SimpleNamespace) -> str | None:
 def _forward_text(t: Tensor, n: dict[int, str]) -> str:
     """`z1 = dot(X, weights1)`: the row's display form, or op(inputs, parameters)."""
     ctx = _context(t, n)
-    rhs = _render(t._op.display, ctx)
+    rhs = _render(t._op.text.display, ctx)
     if rhs is None:
         extra = []
         for k, v in ctx.params.items():
@@ -195,10 +195,10 @@ def _edge_term(node: Tensor, i: int, g: str, n: dict[int, str]) -> tuple[str, li
     prim = node._op
     ctx = _context(node, n, g, i)
     k = 0 if prim.variadic else i  # a variadic row has one formula for all its inputs
-    formulas = prim.formula or ()
+    formulas = prim.text.formula or ()
     spec = formulas[k] if k < len(formulas) else None
     term = _render(spec, ctx) or f"vjp_{node.op}[{i}]({g})"
-    notes = [_fill(note, ctx) for note in prim.notes]
+    notes = [_fill(note, ctx) for note in prim.text.notes]
     x = node.parents[i]
     if prim.elementwise and x.shape != node.shape:
         axes, keep = _broadcast_axes(x.shape, node.shape)

@@ -158,7 +158,7 @@ def _value(fn: Callable, leaves: Sequence[np.ndarray]) -> float:
 def _near_kink(node: Tensor, tol: float) -> str | None:
     """Describe the element of `node`'s input nearest a kink of its op (the row's `kink`), if
     within `tol`."""
-    where = node._op.kink([p.data for p in node.parents], node._params or {})
+    where = node._op.text.kink([p.data for p in node.parents], node._params or {})
     if where is None:
         return None
     dist, description = where
@@ -196,7 +196,7 @@ def _kink_causes(fn: Callable, leaves: Sequence[np.ndarray], eps: float) -> list
         return []
     causes = []
     for node in engine.topological_order([root]):
-        if node._op is not None and node._op.kink is not None:
+        if node._op is not None and node._op.text.kink is not None:
             msg = _near_kink(node, tol)
             if msg:
                 site = f" [created at {node._where}]" if node._where else ""

@@ -19,6 +19,7 @@ import builtins
 import functools
 import inspect
 import pathlib
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,6 +39,10 @@ __all__ = ["CompileError", "Compiled", "DEFAULT_CACHE_SIZE", "RetraceWarning", "
 
 DEFAULT_CACHE_SIZE = 64  # specialisations kept per compiled function (about 12 KB each)
 WARN_RETRACES = 8  # traces for arguments of one shape before a RetraceWarning says why
+# One trace and code generation at a time in the process: CPython 3.11's ast is not safe to
+# use from two threads at once, and a function traced twice at once would be traced twice.
+# Reentrant: a compiled function may call another while it is traced.
+_TRACING = threading.RLock()
 
 
 @dataclass(eq=False)  # one specialisation is only ever equal to itself
@@ -110,6 +115,7 @@ class Compiled:
             raise ValueError("compile: warn_retraces must be a positive int or None, got "
                              f"{warn_retraces!r}")
         self.warn_retraces = warn_retraces
+        self._lock = threading.Lock()  # the cache, between threads
         self._retraces: dict[Any, int] = {}  # shapes-only key -> traces for it
         self._warned = False
         self.fn = fn
@@ -140,8 +146,28 @@ class Compiled:
             else:
                 return self._finish(entry, out) if entry.needs_finish else out
         key = (_key(args), _key(kwargs))
+        hit, out, why = self._cached(key, args, kwargs)
+        if hit:
+            return out
+        with _TRACING:  # one trace at a time; a thread that waited may find it traced
+            hit, out, again = self._cached(key, args, kwargs)
+            if hit:
+                return out
+            self._count_retrace(key, why or again)
+            entry = self._compile(args, kwargs)
+            with self._lock:
+                self._entries.setdefault(key, []).append(entry)
+                self._use(key, entry)
+                self._evict()
+        return self._finish(entry, entry.function(*args, **kwargs))
+
+    def _cached(self, key: Any, args: tuple, kwargs: dict) -> tuple[bool, Any, str | None]:
+        """Run the first specialisation for `key` whose guards hold: (True, result, None), or
+        (False, None, what changed)."""
         why = None
-        for entry in self._entries.get(key, []):
+        with self._lock:
+            entries = list(self._entries.get(key, ()))
+        for entry in entries:
             changed = entry.outside.changed(self.fn) if entry.outside.watches_values() else None
             if changed:
                 why = changed  # a closed-over value changed, or an array was rebound
@@ -151,14 +177,11 @@ class Compiled:
             except entry.mismatch as e:
                 why = str(e)  # a guarded value changed: try the next specialisation, or trace
                 continue
-            self._use(key, entry)
-            return self._finish(entry, out)
-        self._count_retrace(key, why)
-        entry = self._compile(args, kwargs)
-        self._entries.setdefault(key, []).append(entry)
-        self._use(key, entry)
-        self._evict()
-        return self._finish(entry, entry.function(*args, **kwargs))
+            with self._lock:
+                if key in self._entries and entry in self._entries[key]:
+                    self._use(key, entry)
+            return True, self._finish(entry, out), None
+        return False, None, why
 
     def _count_retrace(self, key: Any, why: str | None) -> None:
         """Count traces for arguments of one shape; past `warn_retraces`, say once why."""

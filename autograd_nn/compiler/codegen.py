@@ -52,7 +52,7 @@ class Program:
 def _template(node: Tensor) -> str:
     """The row's NumPy source form for this node (NumPy ufunc rows default to np.<name>)."""
     prim = node._op
-    spec = prim.source
+    spec = prim.code.source
     if callable(spec):
         spec = spec(node._params or {}, [p.shape for p in node.parents])
     if spec is None:
@@ -206,42 +206,21 @@ class _Writer:
                 seen[key] = t
 
     def _identity_of(self, t: Tensor) -> Tensor | None:
-        """The input this op leaves unchanged, if it does (specialised to the traced shapes)."""
-        op, params = t.op, t._params or {}
-        ins = [self.resolve(p) for p in t.parents]
+        """The value this op leaves unchanged, if its row says so for these inputs (and it has
+        the node's shape and dtype: specialised to the traced shapes)."""
+        identity = t._op.code.identity
+        if identity is None:
+            return None
+        ins = tuple(self.resolve(p) for p in t.parents)
 
-        def same_as(x: Tensor) -> bool:
-            return x.shape == t.shape and x.dtype == t.dtype
+        def constant(x: Tensor) -> np.ndarray | None:
+            return x.data if self.is_constant(x) else None
 
-        def constant_equal(x: Tensor, v: float) -> bool:
-            return self.is_constant(x) and x.size > 0 and bool(np.all(x.data == v))
-
-        if op in ("reshape", "broadcast_to", "sum_to", "astype", "expand_dims") and \
-                same_as(ins[0]):
-            return ins[0]
-        if op == "transpose" and ins[0].ndim <= 1:
-            return ins[0]
-        if op == "pow" and params.get("exponent") == 1 and same_as(ins[0]):
-            return ins[0]
-        if op == "mul":
-            for a, b in ((ins[0], ins[1]), (ins[1], ins[0])):
-                if constant_equal(b, 1) and same_as(a):
-                    return a
-        if op == "div" and constant_equal(ins[1], 1) and same_as(ins[0]):
-            return ins[0]
-        # x + (-0.0) and x - 0.0 leave x as it is; x + 0.0 turns -0.0 into 0.0
-        if op in ("add", "sub") and _neutral_zero(ins[1], negative=op == "add") and \
-                self.is_constant(ins[1]) and same_as(ins[0]):
-            return ins[0]
-        if op == "add" and self.is_constant(ins[0]) and _neutral_zero(ins[0], negative=True) \
-                and same_as(ins[1]):
-            return ins[1]
-        if op == "neg" and ins[0]._op is not None and ins[0].op == "neg" and \
-                not self.is_constant(ins[0]):
-            inner = self.resolve(ins[0].parents[0])
-            if same_as(inner):
-                return inner
-        return None
+        same = identity(t, ins, t._params or {}, constant)
+        if same is None:
+            return None
+        same = self.resolve(same)
+        return same if same.shape == t.shape and same.dtype == t.dtype else None
 
     def _key(self, t: Tensor) -> tuple:
         parts = []
@@ -285,7 +264,7 @@ class _Writer:
         for t in self.live:
             if t._op is None or self.is_constant(t):
                 continue
-            self.helpers.update(t._op.helper or {})
+            self.helpers.update(t._op.code.helper or {})
             for name in names_read(_template(t)):
                 self.namespace.reserve(name)
         for name in self.helpers:
@@ -572,14 +551,6 @@ class _Writer:
             return literals.literal(value)
         except LiteralError as e:
             raise CompileError(f"compile: {self.fn_name} returns {value!r}: {e}") from None
-
-
-def _neutral_zero(x: Tensor, negative: bool) -> bool:
-    """True when `x` is all zeros, of the sign that leaves a float unchanged (any for ints)."""
-    data = x.data
-    if not data.size or not np.all(data == 0):
-        return False
-    return data.dtype.kind not in "fc" or bool(np.all(np.signbit(data.real) == negative))
 
 
 def _param_arrays(value: Any) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ from ..formatting import index_text, number_text, shape_text
 from ..graph import GraphView
 from ..viz import summary
 from .layout import node_kind
-from .plug import array_text, is_elementwise, plug
+from .plug import array_text, broadcasts_to, mixing, plug
 from .replay import FiniteDifference, ReplayStep
 
 VALUES_LIMIT = 64  # arrays up to this size are shown in full, larger ones summarised
@@ -62,9 +62,19 @@ def backward_entry(view: GraphView, step: ReplayStep, forward: dict[int, str],
     k, s, g = step.k, step.explained, step.grad
     t = view.tensors[k]
     shape = tuple(t.shape)
-    idx = None  # elementwise rules are written out at the element of the largest |gradient|
-    if g.ndim and is_elementwise(s.formula, values, view.names, root, shape):
-        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(g))), g.shape))
+    # a rule made of elementwise rows (read from the rows, see `mixing`) is written out at the
+    # element of the largest |gradient|; one that mixes elements is shown for the whole array
+    idx, scope = None, ""
+    if g.ndim:
+        reasons = mixing(view, k)
+        if reasons:
+            scope = f"{'; '.join(reasons)}: shown for the whole array"
+        elif broadcasts_to(s.formula, values, view.names, root, shape):
+            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(g))), g.shape))
+            if g.size > 1:
+                scope = "elementwise: shown at the element of the largest |gradient|"
+        else:  # not expected of elementwise rows; the whole array is always right
+            scope = "shown for the whole array"
     plugged = plug(s.formula, values, view.names, root, shape, idx)
     notes = [plug(n, values, view.names, root, shape, idx) for n in s.notes]
     at = f" at {index_text(idx)}" if idx is not None and g.size > 1 else ""
@@ -83,6 +93,7 @@ def backward_entry(view: GraphView, step: ReplayStep, forward: dict[int, str],
                                      if s.expanded and s.expanded != s.formula else ""),
         "notes": [f"where {n}" for n in s.notes],
         "plugged": f"{s.lhs}{at} = {plugged} = {values_text(result, 4)}",
+        "scope": scope,
         "plugged_notes": [f"where {n}" for n in notes],
         "contributions": contributions,
         "fd": _fd_text(step.check, t.size),

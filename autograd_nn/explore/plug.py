@@ -1,6 +1,9 @@
 """Explain's formulas with the numbers put in: `dL/dz1 = dL/dh1 * sigmoid'(z1)` at one element
-becomes `0.0123 * sigmoid'(0.61)`; formulas that mix elements (matmul, sums) get small arrays
-written out and larger ones left as names with their shapes."""
+becomes `0.0123 * sigmoid'(0.61)`; rules that mix elements (matmul, sums, scans, broadcasting)
+get small arrays written out and larger ones left as names with their shapes.
+
+Whether a rule may be written at one element is read from the rows of the ops that use the
+node (`Primitive.elementwise`), never guessed from the formula's text."""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..formatting import number_text, shape_text
+from ..graph import GraphView
 
-_MIXING = ("@", "sum(", ".T", "transpose", "mean(", "reshape", "broadcast", "vjp_", "sum_to")
 _INLINE_LIMIT = 12  # arrays up to this many elements are written out in full
 
 
@@ -29,19 +32,55 @@ def array_text(a: np.ndarray, digits: int = 4) -> str:
     return "[" + ", ".join(array_text(x, digits) for x in a) + "]"
 
 
-def is_elementwise(text: str, values: Mapping[str, np.ndarray], names: list[str], root: str,
-                   shape: tuple) -> bool:
-    """Whether each element of the formula's result depends only on the same element of its
-    symbols (broadcast), so that it can be written out at one element."""
+def _axes_phrase(axes: tuple[int, ...]) -> str:
+    return f"axis {axes[0]}" if len(axes) == 1 else f"axes {axes}"
+
+
+def mixing(view: GraphView, k: int) -> list[str]:
+    """Why node k's gradient cannot be written out at one element, from the rows of the ops
+    that read it (one reason per op, e.g. "cumsum mixes elements along axis 0"); empty when
+    every one is an elementwise row on an input of its own shape."""
+    x = view.tensors[k]
+    reasons: list[str] = []
+    for c in sorted(set(view.consumers[k])):
+        node = view.tensors[c]
+        if not node.requires_grad or node._op is None:
+            continue
+        prim, params = node._op, node._params or {}
+        if prim.elementwise:
+            if tuple(x.shape) == tuple(node.shape):
+                continue
+            lead = len(node.shape) - len(x.shape)
+            axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(x.shape)
+                                              if s == 1 and node.shape[lead + i] != 1)
+            reason = f"{node.op} broadcasts {view.names[k]} along {_axes_phrase(axes)}"
+        elif "axis" in params:
+            axis = params["axis"]
+            if axis is None:
+                reason = f"{node.op} mixes elements along every axis"
+            else:
+                axes = tuple(axis) if isinstance(axis, (tuple, list)) else (int(axis),)
+                reason = f"{node.op} mixes elements along {_axes_phrase(axes)}"
+        else:
+            reason = f"{node.op} is not elementwise"
+        if reason not in reasons:
+            reasons.append(reason)
+    return reasons
+
+
+def broadcasts_to(text: str, values: Mapping[str, np.ndarray], names: list[str], root: str,
+                  shape: tuple) -> bool:
+    """Whether every symbol of `text` broadcasts to `shape` (so it has a value at each of its
+    elements)."""
     found = [m.group(1) for m in _symbols(names, root).finditer(text) if m.group(1) in values]
-    return not any(s in text for s in _MIXING) and all(
-        _broadcasts(np.shape(values[s]), shape) for s in found)
+    return all(_broadcasts(np.shape(values[s]), shape) for s in found)
 
 
 def plug(text: str, values: Mapping[str, np.ndarray], names: list[str], root: str,
          shape: tuple, idx: tuple | None) -> str:
     """`text` with each symbol replaced by its value: at element `idx` of the node (shape
-    `shape`) when `idx` is given (an elementwise formula), else written out when small."""
+    `shape`) when `idx` is given (an elementwise rule, see `mixing`), else written out when
+    small."""
     pattern = _symbols(names, root)
 
     def value(match: re.Match) -> str:

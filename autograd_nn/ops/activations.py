@@ -26,17 +26,20 @@ sigmoid = primitive(
     elementwise=True, doc="1 / (1 + exp(-x)), computed without overflow for any x.", method=True,
     helper={"sigmoid": _sigmoid_forward}, source="sigmoid({x})",
     formula=("{g} * sigmoid'({x})",), notes=("sigmoid'({x}) = {out}*(1-{out})",),
+    activation=True,
 )
 tanh = primitive(
     "tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans),
     elementwise=True, doc="Hyperbolic tangent.", method=True,
     formula=("{g} * tanh'({x})",), notes=("tanh'({x}) = 1-{out}**2",),
+    activation=True,
 )
 relu = primitive(
     "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0),
     elementwise=True, doc="max(x, 0); the gradient at exactly 0 is 0 (relu'(0) = 0).", method=True,
     source="np.maximum({x}, 0)",
     formula=("{g} * relu'({x})",), notes=("relu'({x}) = ({x} > 0)",), kink=_kink_at_zero,
+    activation=True,
 )
 
 
@@ -63,6 +66,7 @@ softmax = primitive(
     batch=shift_axis(),
     doc="exp(x) / sum(exp(x)) along `axis`, with the maximum subtracted first.",
     formula=("{out} * ({g} - sum({g} * {out}, axis={axis}))",),
+    activation=True,
 )
 
 
@@ -81,6 +85,7 @@ log_softmax = primitive(
     batch=shift_axis(),
     doc="log(softmax(x)) along `axis`, computed as x - logsumexp(x) (no log of 0).",
     formula=("{g} - exp({out}) * sum({g}, axis={axis})",),
+    activation=True,
 )
 
 

@@ -11,14 +11,23 @@ from typing import Any
 import numpy as np
 
 from ..formatting import constant_text
-from .registry import Call, primitive, prims, value_of
+from .registry import (
+    Call,
+    minus_zero,
+    over_one,
+    plus_zero,
+    primitive,
+    prims,
+    times_one,
+    value_of,
+)
 
 add = primitive(
     "add", np.add,
     lambda g, ans, a, b: g,
     lambda g, ans, a, b: g,
     doc="a + b with broadcasting.", display="{a} + {b}", source="{a} + {b}", formula=("{g}", "{g}"),
-    elementwise=True,
+    elementwise=True, operator=("__add__", "__radd__"), commutative=True, identity=plus_zero,
 )
 sub = primitive(
     "sub", np.subtract,
@@ -26,7 +35,7 @@ sub = primitive(
     lambda g, ans, a, b: -g,
     doc="a - b with broadcasting.", display="{a} - {b}", source="{a} - {b}",
     formula=("{g}", "-{g}"),
-    elementwise=True,
+    elementwise=True, operator=("__sub__", "__rsub__"), identity=minus_zero,
 )
 mul = primitive(
     "mul", np.multiply,
@@ -34,6 +43,7 @@ mul = primitive(
     lambda g, ans, a, b: g * a,
     doc="a * b elementwise with broadcasting.", display="{a} * {b}", source="{a} * {b}",
     formula=("{g} * {b}", "{g} * {a}"), elementwise=True,
+    operator=("__mul__", "__rmul__"), commutative=True, identity=times_one,
 )
 div = primitive(
     "div", np.true_divide,
@@ -41,10 +51,19 @@ div = primitive(
     lambda g, ans, a, b: -g * ans / b,
     doc="a / b elementwise with broadcasting.", display="{a} / {b}", source="{a} / {b}",
     formula=("{g} / {b}", "-{g} * {out} / {b}"), elementwise=True,
+    operator=("__truediv__", "__rtruediv__"), identity=over_one,
 )
+def _double_negation(node, inputs, params, constant):
+    inner = inputs[0]  # -(-x) is x
+    if inner._op is not None and inner._op.name == "neg" and constant(inner) is None:
+        return inner.parents[0]
+    return None
+
+
 neg = primitive(
     "neg", np.negative, lambda g, ans, x: -g,
     elementwise=True, doc="-x.", display="-{x}", formula=("-{g}",), source="-{x}",
+    operator=("__neg__", None), identity=_double_negation,
 )
 
 
@@ -105,6 +124,8 @@ pow_scalar = primitive(
     display=lambda ctx: f"{ctx.x} ** {constant_text(ctx.params['exponent'])}",
     formula=(lambda ctx: _power_text(ctx.params["exponent"], ctx.x),),
     source=lambda params, shapes: "{x} ** " + repr(params["exponent"]),
+    identity=lambda node, inputs, params, constant: inputs[0] if params["exponent"] == 1
+    else None,
     public=None,  # reached through power(x, c) and x ** c
 )
 
@@ -115,6 +136,7 @@ power = primitive(
     display="{a} ** {b}", formula=(_pow_base_formula, "{g} * {out}*log({a})"),
     source="{a} ** {b}",
     elementwise=True, number_param=("exponent", pow_scalar), public="power",
+    operator=("__pow__", "__rpow__"),
 )
 
 
@@ -135,7 +157,7 @@ maximum = primitive(
     doc="Elementwise maximum; where a == b the gradient is split equally between them.",
     formula=("{g} * ({a} > {b})", "{g} * ({b} > {a})"), source="np.maximum({a}, {b})",
     notes=("ties between {a} and {b} share the gradient equally",), kink=_near_tie,
-    elementwise=True,
+    elementwise=True, commutative=True,
 )
 minimum = primitive(
     "minimum", np.minimum,
@@ -144,7 +166,7 @@ minimum = primitive(
     doc="Elementwise minimum; where a == b the gradient is split equally between them.",
     formula=("{g} * ({a} < {b})", "{g} * ({b} < {a})"), source="np.minimum({a}, {b})",
     notes=("ties between {a} and {b} share the gradient equally",), kink=_near_tie,
-    elementwise=True,
+    elementwise=True, commutative=True,
 )
 
 
@@ -169,17 +191,18 @@ where = primitive(
 )
 
 
-def _comparison(name: str, ufunc: Any, symbol: str):
+def _comparison(name: str, ufunc: Any, symbol: str, operator: str, commutative: bool = False):
     return primitive(
         name, ufunc, None, None,
         doc=f"a {symbol} b elementwise: a boolean Tensor without gradient.",
         display=f"{{a}} {symbol} {{b}}", source=f"{{a}} {symbol} {{b}}", elementwise=True,
+        operator=(operator, None), commutative=commutative,
     )
 
 
-equal = _comparison("equal", np.equal, "==")
-not_equal = _comparison("not_equal", np.not_equal, "!=")
-less = _comparison("less", np.less, "<")
-less_equal = _comparison("less_equal", np.less_equal, "<=")
-greater = _comparison("greater", np.greater, ">")
-greater_equal = _comparison("greater_equal", np.greater_equal, ">=")
+equal = _comparison("equal", np.equal, "==", "__eq__", commutative=True)
+not_equal = _comparison("not_equal", np.not_equal, "!=", "__ne__", commutative=True)
+less = _comparison("less", np.less, "<", "__lt__")
+less_equal = _comparison("less_equal", np.less_equal, "<=", "__le__")
+greater = _comparison("greater", np.greater, ">", "__gt__")
+greater_equal = _comparison("greater_equal", np.greater_equal, ">=", "__ge__")

@@ -131,6 +131,7 @@ def _product_formula(i: int):
 
 matmul = primitive(
     "matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b, prepare=_matmul_check, method=True,
+    operator=("__matmul__", "__rmatmul__"),
     batch=_batch_matmul,
     bilinear=True,
     doc="Matrix product with NumPy semantics (batch dims broadcast, 1-D operands promoted).",

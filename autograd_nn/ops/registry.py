@@ -22,8 +22,10 @@ import numpy as np
 from ..saved import row_reads
 
 __all__ = [
-    "COMPOSITES", "Call", "Composite", "PRIMITIVES", "Primitive", "check_flag", "composite",
-    "normalize_axis", "primitive", "prims", "shape_tuple", "sum_to_shape", "value_of",
+    "COMPOSITES", "Api", "Call", "Code", "Composite", "Modes", "PRIMITIVES", "Primitive", "Text",
+    "check_flag", "composite",
+    "minus_zero", "normalize_axis", "over_one", "plus_zero", "primitive", "prims",
+    "same_as_input", "shape_tuple", "sum_to_shape", "times_one", "value_of",
 ]
 
 _ndarray = np.ndarray
@@ -33,30 +35,106 @@ prims = SimpleNamespace()  # prims.<name> is PRIMITIVES[<name>], for rules to ca
 COMPOSITES: dict[str, Composite] = {}
 
 
+class Api:
+    """How users reach a row: its public function and Tensor method, and Python's operators."""
+
+    __slots__ = ("public", "method", "prepare", "number_param", "operator", "doc")
+
+    def __init__(self, public: str | None, method: bool | str | Callable,
+                 prepare: Callable | None, number_param: tuple | None,
+                 operator: tuple[str, str | None] | None, doc: str) -> None:
+        self.public = public  # the public function's name (`ag.<public>`), or None
+        self.method = method  # True: a Tensor method of the same name; str: that name
+        # (*lifted inputs, *params) -> params dict, a Call, None (no params) or a final value
+        self.prepare = prepare
+        # (param, row): a plain Python number as the second operand runs `row` with it as
+        # `param` (x ** 2 runs "pow" with exponent=2)
+        self.number_param = number_param
+        self.operator = operator  # ("__add__", "__radd__"): the Tensor operators it is behind
+        self.doc = doc
+
+
+class Text:
+    """How explain, the explorer, names and pictures show a row."""
+
+    __slots__ = ("display", "formula", "notes", "kink", "activation", "commutative")
+
+    def __init__(self, display: str | Callable | None, formula: Sequence | None,
+                 notes: Sequence[str], kink: Callable | None, activation: bool,
+                 commutative: bool) -> None:
+        self.display = display  # the forward step ("{a} + {b}")
+        self.formula = formula  # per input: the gradient ("{g} * {out}")
+        self.notes = tuple(notes)  # extra lines ("sigmoid'({x}) = {out}*(1-{out})")
+        self.kink = kink  # (input arrays, params) -> (distance to a kink, where), or None
+        self.activation = activation  # a layer's activation: its input is z<k>, its result h<k>
+        self.commutative = commutative  # inputs swap freely: pictures leave edges unlabelled
+
+
+class Code:
+    """How `ag.compile` writes a row."""
+
+    __slots__ = ("source", "helper", "identity")
+
+    def __init__(self, source: str | Callable | None, helper: dict[str, Callable] | None,
+                 identity: Callable | None) -> None:
+        # the NumPy expression ("{a} + {b}"; NumPy ufunc rows default to "np.<ufunc>(...)"),
+        # or (params, input shapes) -> such a template
+        self.source = source
+        self.helper = helper  # name -> self-contained function the module defines ("sigmoid")
+        # (node, inputs, params, constant) -> the value the op leaves unchanged, or None:
+        # `constant(x)` is x's array when x is a constant, else None (x * 1 is x)
+        self.identity = identity
+
+
+class Modes:
+    """How vmap and forward mode run a row."""
+
+    __slots__ = ("batch", "linear", "bilinear", "jvp")
+
+    def __init__(self, batch: Callable | None, linear: bool, bilinear: bool,
+                 jvp: Callable | None) -> None:
+        # how the row runs on a batch under `vmap` (see batch_rules.py); elementwise rows need
+        # none; None otherwise: vmap refuses the row
+        self.batch = batch
+        # forward mode (forward.py): a linear op's tangent is the op applied to the tangents, a
+        # bilinear one's is f(ta, b) + f(a, tb); `jvp(tangents, ans, *inputs, **params)` is a
+        # rule of the row's own; elementwise rows use their VJP rules, the rest double-VJP
+        self.linear, self.bilinear, self.jvp = linear, bilinear, jvp
+
+
 class Primitive:
     """One operation. `rule(g, ans, *inputs, **params)` returns the gradient for its input; None
     marks an input without gradient. The engine sums every gradient to its input's shape and
     dtype, so rules may return broadcast shapes. Variadic rows have one rule
-    `rule(i, g, ans, *inputs, **params)` for all inputs."""
+    `rule(i, g, ans, *inputs, **params)` for all inputs.
+
+    What the engine needs sits on the row itself; every other fact is in one of four parts:
+    `api` (public function, method, operators), `text` (explain, names, pictures), `code`
+    (ag.compile) and `modes` (vmap, forward mode). A row is written as one `primitive(...)`
+    call whose keywords fill them."""
 
     __slots__ = (
-        "name", "forward", "vjps", "inputs", "variadic", "grad_inputs", "prepare", "method",
-        "doc", "display", "formula", "notes", "kink", "elementwise", "number_param", "public",
-        "source", "helper", "jvp", "batch", "reads_ans", "read_inputs", "linear", "bilinear",
-        "saves", "reads_by_rule",
+        "name", "forward", "vjps", "inputs", "variadic", "grad_inputs", "elementwise",
+        "api", "text", "code", "modes",
+        "reads_ans", "read_inputs", "saves", "reads_by_rule",
     )
 
     def __init__(self, name: str, forward: Callable, vjps: Sequence[Callable | None], *,
                  inputs: Sequence[str] | None = None, variadic: bool = False,
-                 prepare: Callable | None = None, method: bool | str | Callable = False,
-                 doc: str = "", display: str | Callable | None = None,
+                 elementwise: bool = False,
+                 public: str | None = "", method: bool | str | Callable = False,
+                 prepare: Callable | None = None, number_param: tuple | None = None,
+                 operator: tuple[str, str | None] | None = None, doc: str = "",
+                 display: str | Callable | None = None,
                  formula: Sequence[str | Callable] | None = None,
                  notes: Sequence[str] = (), kink: Callable | None = None,
-                 elementwise: bool = False, number_param: tuple | None = None,
-                 public: str | None = "", source: str | Callable | None = None,
-                 helper: dict[str, Callable] | None = None,
+                 activation: bool = False, commutative: bool = False,
+                 source: str | Callable | None = None,
+                 helper: dict[str, Callable] | None = None, identity: Callable | None = None,
                  batch: Callable | None = None, linear: bool = False,
                  bilinear: bool = False, jvp: Callable | None = None) -> None:
+        """`elementwise`: a broadcasting elementwise op (explain names the summed axes; vmap
+        and forward mode need nothing more). The other keywords fill the parts (see them)."""
         self.name = name
         self.forward = forward
         self.vjps = tuple(vjps)
@@ -71,34 +149,15 @@ class Primitive:
         # which inputs can carry a gradient (None: all of them, the fast case)
         which = tuple(i for i, rule in enumerate(self.vjps) if rule is not None)
         self.grad_inputs = None if variadic or len(which) == len(self.vjps) else which
+        self.elementwise = elementwise
         # what backward reads (the result? which inputs?), found from the rules' code when the
         # row first records (autograd_nn/saved.py); None until then
         self.reads_ans = self.read_inputs = self.saves = self.reads_by_rule = None
-        # (*lifted inputs, *params) -> params dict, a Call, None (no params) or a final value
-        self.prepare = prepare
-        self.method = method  # True: a Tensor method of the same name; str: that name
-        self.doc = doc
-        self.display = display  # how explain writes the forward step ("{a} + {b}")
-        self.formula = formula  # per input: how explain writes the gradient ("{g} * {out}")
-        self.notes = tuple(notes)  # extra explain lines ("sigmoid'({x}) = {out}*(1-{out})")
-        self.kink = kink  # (input arrays, params) -> (distance to a kink, where), or None
-        self.elementwise = elementwise  # broadcasting elementwise op: explain names summed axes
-        # (param, row): a plain Python number as the second operand runs `row` with it as
-        # `param` (x ** 2 runs "pow" with exponent=2)
-        self.number_param = number_param
-        self.public = name if public == "" else public  # the public function's name, or None
-        # the NumPy expression `ag.compile` writes ("{a} + {b}"; NumPy ufunc rows default to
-        # "np.<ufunc>(...)"), or (params, input shapes) -> such a template; `helper`: name ->
-        # self-contained function the compiled module defines under that name ("sigmoid")
-        self.source = source
-        self.helper = helper
-        # how the row runs on a batch under `vmap` (see batch_rules.py); elementwise rows need
-        # none; None otherwise: vmap refuses the row
-        self.batch = batch
-        # forward mode (forward.py): a linear op's tangent is the op applied to the tangents, a
-        # bilinear one's is f(ta, b) + f(a, tb); `jvp(tangents, ans, *inputs, **params)` is a
-        # rule of the row's own; elementwise rows use their VJP rules, the rest double-VJP
-        self.linear, self.bilinear, self.jvp = linear, bilinear, jvp
+        self.api = Api(name if public == "" else public, method, prepare, number_param,
+                       operator, doc)
+        self.text = Text(display, formula, notes, kink, activation, commutative)
+        self.code = Code(source, helper, identity)
+        self.modes = Modes(batch, linear, bilinear, jvp)
 
     def __call__(self, *inputs: Any, **params: Any) -> Any:
         """Run on arrays (NumPy, no graph), or record when any input is a Tensor."""
@@ -161,10 +220,54 @@ def composite(name: str, function: Callable, *, inputs: int = 1, variadic: bool 
     """Register an op built from other rows; its public function (and method) is generated like
     a row's. Returns `function`, which also runs on arrays (through the rows it calls)."""
     row = PRIMITIVES.get(name)
-    if name in COMPOSITES or (row is not None and row.public is not None):
+    if name in COMPOSITES or (row is not None and row.api.public is not None):
         raise ValueError(f"op {name!r} is already defined")
     COMPOSITES[name] = Composite(name, function, inputs, variadic, method, doc or function.__doc__)
     return function
+
+
+# --- identities: when an op leaves an input unchanged (ag.compile then writes no statement) ---
+# Each is `identity(node, inputs, params, constant)`: `constant(x)` is x's array when x is a
+# constant of the traced code, else None. The compiler keeps the answer only when its shape and
+# dtype are the node's.
+def same_as_input(node: Any, inputs: Sequence, params: dict, constant: Callable) -> Any:
+    """Reshape, broadcast, sum_to, astype, expand_dims: to the input's own shape and dtype."""
+    return inputs[0]
+
+
+def _all(arr: np.ndarray | None, value: float) -> bool:
+    return arr is not None and arr.size > 0 and bool(np.all(arr == value))
+
+
+def times_one(node: Any, inputs: Sequence, params: dict, constant: Callable) -> Any:
+    """x * 1 and 1 * x."""
+    a, b = inputs
+    return a if _all(constant(b), 1) else b if _all(constant(a), 1) else None
+
+
+def over_one(node: Any, inputs: Sequence, params: dict, constant: Callable) -> Any:
+    """x / 1."""
+    return inputs[0] if _all(constant(inputs[1]), 1) else None
+
+
+def _zero_of_sign(arr: np.ndarray | None, negative: bool) -> bool:
+    """All zeros, of the sign that leaves a float unchanged (any sign for integers)."""
+    if not _all(arr, 0):
+        return False
+    return arr.dtype.kind not in "fc" or bool(np.all(np.signbit(arr.real) == negative))
+
+
+def plus_zero(node: Any, inputs: Sequence, params: dict, constant: Callable) -> Any:
+    """x + (-0.0) and (-0.0) + x (x + 0.0 turns -0.0 into 0.0: not an identity)."""
+    a, b = inputs
+    if _zero_of_sign(constant(b), negative=True):
+        return a
+    return b if _zero_of_sign(constant(a), negative=True) else None
+
+
+def minus_zero(node: Any, inputs: Sequence, params: dict, constant: Callable) -> Any:
+    """x - 0.0."""
+    return inputs[0] if _zero_of_sign(constant(inputs[1]), negative=False) else None
 
 
 def value_of(x: Any) -> Any:

@@ -40,4 +40,5 @@ mod = primitive(
     "mod", np.mod, lambda g, ans, a, b: g, lambda g, ans, a, b: -g * prims.floor(a / b),
     doc="a - floor(a / b) * b: the remainder with the sign of b (np.mod, torch.remainder).",
     formula=("{g}", "-{g} * floor({a} / {b})"), kink=_mod_jump, elementwise=True,
+    operator=("__mod__", "__rmod__"),
 )

@@ -7,7 +7,15 @@ from typing import Any
 import numpy as np
 
 from .batch_rules import pad_after_prefix, shift_axes, shift_axis
-from .registry import Call, normalize_axis, primitive, prims, shape_tuple, sum_to_shape
+from .registry import (
+    Call,
+    normalize_axis,
+    primitive,
+    prims,
+    same_as_input,
+    shape_tuple,
+    sum_to_shape,
+)
 
 
 def _sequence_method(function):
@@ -83,7 +91,7 @@ reshape = primitive(
     "reshape", lambda x, shape: np.reshape(x, shape),
     lambda g, ans, x, shape: prims.reshape(g, shape=x.shape),
     prepare=_reshape_params, method=_sequence_method, source="{x}.reshape({shape})",
-    batch=_batch_reshape,
+    batch=_batch_reshape, identity=same_as_input,
     linear=True, doc="The same elements in a new shape (one entry may be -1).",
     formula=("reshape({g}, {x_shape})",),
 )
@@ -109,12 +117,16 @@ def _transpose_vjp(g, ans, x, axes):
     return prims.transpose(g, axes=None if axes is None else tuple(np.argsort(axes).tolist()))
 
 
+def _transpose_identity(node, inputs, params, constant):
+    return inputs[0] if inputs[0].ndim <= 1 else None  # a vector's transpose is itself
+
+
 transpose = primitive(
     "transpose", lambda x, axes: np.transpose(x, axes), _transpose_vjp,
     prepare=_transpose_params, method=_sequence_method,
     source=lambda params, shapes: "{x}.T" if params["axes"] is None or (
         tuple(params["axes"]) == (1, 0)) else "{x}.transpose({axes})",
-    batch=_batch_transpose,
+    batch=_batch_transpose, identity=_transpose_identity,
     linear=True, doc="Permute axes (reverse them by default, like ndarray.T).",
     display=lambda ctx: f"{ctx.x}.T" if ctx.params.get("axes") is None else None,
     formula=(lambda ctx: "{g}.T" if ctx.params.get("axes") is None
@@ -139,7 +151,8 @@ expand_dims = primitive(
     lambda g, ans, x, axis: prims.reshape(g, shape=x.shape),
     prepare=lambda x, axis: {"axis": _new_axes(axis, x.ndim)},
     source="np.expand_dims({x}, {axis})", batch=shift_axis(False, new_axes=True),
-    linear=True, doc="Insert size-1 axes at `axis` (positions in the result).",
+    identity=same_as_input, linear=True,
+    doc="Insert size-1 axes at `axis` (positions in the result).",
     formula=("reshape({g}, {x_shape})",),
 )
 
@@ -179,7 +192,7 @@ def _broadcast_forward(x, shape):
 broadcast_to = primitive(
     "broadcast_to", _broadcast_forward,
     lambda g, ans, x, shape: prims.sum_to(g, shape=x.shape),
-    prepare=_shape_param, batch=_batch_broadcast_to,
+    prepare=_shape_param, batch=_batch_broadcast_to, identity=same_as_input,
     linear=True, doc="Broadcast to `shape`; the gradient is summed back.",
     source="np.broadcast_to({x}, {shape})",
     formula=("sum_to({g}, {x_shape})",),
@@ -187,7 +200,7 @@ broadcast_to = primitive(
 sum_to = primitive(
     "sum_to", sum_to_shape, lambda g, ans, x, shape: prims.broadcast_to(g, shape=x.shape),
     prepare=_sum_to_param, source=lambda params, shapes: _sum_to_source(shapes[0], params["shape"]),
-    batch=_batch_sum_to,
+    batch=_batch_sum_to, identity=same_as_input,
     linear=True,
     doc="Sum a broadcast tensor down to `shape` (the inverse of broadcast_to for gradients).",
     formula=("broadcast({g}, {x_shape})",),
@@ -248,7 +261,7 @@ getitem = primitive(
     "getitem", lambda x, index: x[index],
     lambda g, ans, x, index: prims.scatter_add(g, index=index, shape=x.shape),
     prepare=lambda x, index: _index_call(x, index), source="{x}[{index}]",
-    batch=_batch_getitem,
+    batch=_batch_getitem, operator=("__getitem__", None),
     linear=True,
     doc="x[index]: slices, integers, integer/boolean arrays; repeated indices accumulate.",
     display="{x}[{index!r}]",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import primitive, prims
+from .registry import primitive, prims, same_as_input
 
 _LN2 = float(np.log(2.0))
 
@@ -30,7 +30,7 @@ sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans),
 abs = primitive(  # noqa: A001 (mirrors numpy.abs)
     "abs", np.abs, lambda g, ans, x: g * prims.sign(x),
     elementwise=True, doc="|x| elementwise; the gradient at 0 is 0 (abs'(0) = 0).", method=True,
-    formula=("{g} * sign({x})",), kink=_kink_at_zero,
+    formula=("{g} * sign({x})",), kink=_kink_at_zero, operator=("__abs__", None),
 )
 sign = primitive(
     "sign", np.sign, lambda g, ans, x: 0.0 * g,
@@ -116,7 +116,7 @@ astype = primitive(
     "astype", lambda x, dtype: x.astype(dtype),
     lambda g, ans, x, dtype: prims.astype(g, dtype=x.dtype),
     prepare=_astype_params, method=True, source="{x}.astype(np.{dtype})",
-    elementwise=True,
+    elementwise=True, identity=same_as_input,
     doc="Cast to `dtype`; the gradient is cast back. Casts to non-float dtypes leave the graph.",
     formula=("{g} cast to {x_dtype}",),
 )

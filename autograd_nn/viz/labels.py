@@ -109,14 +109,10 @@ def op_histogram(ops: Sequence[str]) -> str:
     return text
 
 
-# ops whose inputs can be swapped without changing the result: their edges need no labels
-COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "equal", "not_equal"})
-
-
 def operand_names(op: object) -> tuple[str, ...]:
     """The input names of a non-commutative op with several inputs (("a", "b") of sub,
     ("xs[0]", "xs[1]", ...) are left to variadic ops), else ()."""
-    if op is None or op.name in COMMUTATIVE or op.variadic or len(op.inputs) < 2:
+    if op is None or op.text.commutative or op.variadic or len(op.inputs) < 2:
         return ()
     return tuple(op.inputs)
 
@@ -126,7 +122,7 @@ def operand_form(op: object) -> str | None:
     names = operand_names(op)
     if not names:
         return None
-    display = op.display if isinstance(op.display, str) else None
+    display = op.text.display if isinstance(op.text.display, str) else None
     if display is None:
         return f"{op.name}({', '.join(names)})"
     for n in names:

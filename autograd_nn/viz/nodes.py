@@ -105,7 +105,7 @@ class NodeMaker:
             lines.append(L.small("inputs released by backward()"))
         if self.opts.grad_view:
             attrs["fillcolor"] = style.OP_FILL_GRAD_VIEW
-        prim_doc = (t._op.doc or "").strip().splitlines()
+        prim_doc = (t._op.api.doc or "").strip().splitlines()
         tip = [f"{t.op}" + (f": {prim_doc[0]}" if prim_doc else "")]
         if params:
             tip.append(f"params: {params}")

@@ -56,7 +56,8 @@
     add(box, "div", "local rule (as ag.explain writes it)", {"class": "label"});
     add(box, "pre", [s.rule].concat(s.expanded ? [s.expanded] : [], s.notes).join("\n"),
         {"id": "rule"});
-    add(box, "div", "with the numbers", {"class": "label"});
+    add(box, "div", "with the numbers" + (s.scope ? " (" + s.scope + ")" : ""),
+        {"class": "label", "id": "plugged-scope"});
     add(box, "pre", [s.plugged].concat(s.plugged_notes).join("\n"), {"id": "plugged"});
     if (s.contributions.length > 1) {
       add(box, "div", s.name + " is used " + s.contributions.length +
