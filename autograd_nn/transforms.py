@@ -82,7 +82,9 @@ def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
                 i += len(sub)
             if kind is list:
                 return out
-            if kind is tuple:
+            if issubclass(kind, list):  # a list subclass (one ag.compile guards): a list
+                return out
+            if kind is tuple or not hasattr(kind, "_fields"):
                 return tuple(out)
             return kind(*out)  # namedtuple
 

@@ -54,6 +54,7 @@ class _Entry:
     needs_finish: bool
     tensor_args: bool  # traced with Tensor arguments: check they are not being differentiated
     outside: Outside  # the constants it reached from the function: checked not rebound
+    rebuild: Callable  # the function's own output structure (namedtuples kept) from leaves
 
     def fits(self, fn: Callable) -> bool:
         """False when a constant array the trace reached from `fn` has been rebound since,
@@ -77,7 +78,19 @@ def _key(tree: Any) -> Any:
                         "Tensors, numbers, strings and dicts/lists/tuples of them)") from None
     if isinstance(tree, (float, complex, np.inexact)) and tree != tree:
         return ("static", type(tree).__name__, "nan")  # every nan is the same static value
+    if isinstance(tree, (float, np.floating)) and tree == 0:
+        return ("static", type(tree).__name__, tree, bool(np.signbit(tree)))  # -0.0 vs 0.0
     return ("static", type(tree).__name__, tree)
+
+
+def _has_named(tree: Any) -> bool:
+    """True when the output holds a container the generated code writes as another type (a
+    namedtuple or a dict subclass)."""
+    if isinstance(tree, dict):
+        return type(tree) is not dict or any(_has_named(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)) and not isinstance(tree, Tensor):
+        return type(tree) not in (list, tuple) or any(_has_named(v) for v in tree)
+    return False
 
 
 def _shapes_only(key: Any) -> Any:
@@ -136,7 +149,7 @@ class Compiled:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the generated code for these arguments (tracing first for a new signature)."""
         entry = self._latest  # the fast path: the generated code checks its own arguments
-        if entry is not None and entry.tensor_args:
+        if entry is not None and (entry.tensor_args or state.thread.modes.layers is not None):
             self._refuse_differentiation(args, kwargs)
         if entry is not None and entry.fits(self.fn):
             try:
@@ -222,12 +235,24 @@ class Compiled:
         return sum(len(entries) for entries in self._entries.values())
 
     def _refuse_differentiation(self, args: tuple, kwargs: dict) -> None:
+        """A transform through the generated code would see none of its ops: refused."""
+        leaves = tree_flatten([list(args), kwargs])[0]
         if state.is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad
-                                           for x in tree_flatten([list(args), kwargs])[0]):
+                                           for x in leaves):
             raise TypeError(
                 f"compile: the compiled {self.name} got a Tensor that requires grad; its "
                 "generated code records no graph, so a gradient through it would be zero. "
                 "Compile the gradient instead: ag.compile(ag.grad(f))")
+        if any(entry.needs_tensors for entry in state.active_layers()):
+            raise TypeError(
+                f"compile: the compiled {self.name} was called inside ag.jvp (or jacfwd, "
+                "hessian); its generated code pushes no tangents, so they would be zero. "
+                "Compile the transform instead: ag.compile(lambda x, t: ag.jvp(f, (x,), (t,)))")
+        if any(isinstance(x, Tensor) and x._levels is not None for x in leaves):
+            raise TypeError(
+                f"compile: the compiled {self.name} was called inside ag.vmap; its generated "
+                "code is specialised to one example's shapes. Call vmap's function without "
+                "compiling it, or compile a function written for the whole batch")
 
     def _compile(self, args: tuple, kwargs: dict) -> _Entry:
         self._refuse_differentiation(args, kwargs)
@@ -248,13 +273,15 @@ class Compiled:
                          2 if id(x) in traced.trace.top_level else 1
                          for x in traced.output_leaves]
         tensor_args = any(isinstance(x, Tensor) for x in tree_flatten([list(args), kwargs])[0])
+        rebuild = tree_flatten(traced.outputs)[1]
         return _Entry(program, namespace[program.entry], mismatch, tensor_leaves,
-                      needs_finish=1 in tensor_leaves, tensor_args=tensor_args,
-                      outside=traced.trace.outside)
+                      needs_finish=1 in tensor_leaves or _has_named(traced.outputs),
+                      tensor_args=tensor_args, outside=traced.trace.outside, rebuild=rebuild)
 
     def _finish(self, entry: _Entry, out: Any) -> Any:
-        """Give the result the types the function itself returns."""
-        leaves, rebuild = tree_flatten(out)
+        """Give the result the types the function itself returns (Tensors, namedtuples)."""
+        leaves = tree_flatten(out)[0]
+        rebuild = entry.rebuild
         done = []
         for leaf, kind in zip(leaves, entry.tensor_leaves, strict=True):
             if kind:

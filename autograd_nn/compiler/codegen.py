@@ -13,7 +13,6 @@ import builtins
 import inspect
 import re
 import textwrap
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,7 @@ from . import literals
 from .errors import CompileError
 from .literals import LiteralError
 from .names import Namespace, names_outside, names_read
-from .trace import Outside, Traced
+from .trace import Outside, Traced, fingerprint, param_arrays
 
 # precedence levels of Python expressions (higher binds tighter)
 _COMPARE, _ADD, _MUL, _UNARY, _POWER, _ATOM = 0, 1, 2, 3, 4, 5
@@ -149,7 +148,7 @@ class _Writer:
     def param_nodes(self, t: Tensor) -> list[Tensor]:
         """Recorded nodes whose arrays an op's parameters hold (an index computed as a Tensor)."""
         found = []
-        for arr in _param_arrays(t._params):
+        for arr in param_arrays(t._params):
             node = self.trace.value_of(arr)
             if node is not None and node._op is not None:
                 found.append(node)
@@ -379,11 +378,12 @@ class _Writer:
 
     def guard_lines(self, t: Tensor, g: Any) -> list[str]:
         ref = self.reference(t)
-        if g.how == "data":  # the user's code read the values: a checksum of them
+        if g.how == "data":  # the user's code read the values: them, or a checksum of them
             site = _short_site(g.site)
             message = f"the values of {ref} changed since the trace read them at {site}"
-            return [f"if zlib.crc32(np.ascontiguousarray({ref})) != {g.value}:  # the traced "
-                    f"code read these values at {site}",
+            read = f"{ref}.tobytes()" if isinstance(g.value, bytes) else \
+                f"zlib.crc32(np.ascontiguousarray({ref}))"
+            return [f"if {read} != {g.value!r}:  # the traced code read these values at {site}",
                     f"    raise SpecialisationError({message!r})"]
         read = f"bool({ref})" if g.how == "bool" else f"{ref}.item()"
         site = _short_site(g.site)
@@ -551,14 +551,6 @@ class _Writer:
             return literals.literal(value)
         except LiteralError as e:
             raise CompileError(f"compile: {self.fn_name} returns {value!r}: {e}") from None
-
-
-def _param_arrays(value: Any) -> list[np.ndarray]:
-    if isinstance(value, dict):
-        return [a for v in value.values() for a in _param_arrays(v)]
-    if isinstance(value, (tuple, list)):
-        return [a for v in value for a in _param_arrays(v)]
-    return [value] if isinstance(value, np.ndarray) else []
 
 
 def constant_scalar(arr: np.ndarray) -> Tensor:
@@ -729,8 +721,16 @@ def _unpack_lines(traced: Traced, names: dict[int, str], arguments: list[tuple[s
     for access, tree, _ in _argument_parts(arguments):
         if _is_container(tree):
             kind = type(tree)
-            check(f"{_type_differs(access, kind)} or len({access}) != {len(tree)}",
-                  f"{access} must be a {kind.__name__} of {len(tree)} items")
+            try:  # a dict's keys in order: code that iterates over it depends on the order
+                keys = literals.literal(tuple(tree)) if isinstance(tree, dict) else None
+            except LiteralError:
+                keys = None
+            if keys is not None:
+                check(f"{_type_differs(access, kind)} or tuple({access}) != {keys}",
+                      f"{access} must be a {kind.__name__} with the keys {keys}, in this order")
+            else:
+                check(f"{_type_differs(access, kind)} or len({access}) != {len(tree)}",
+                      f"{access} must be a {kind.__name__} of {len(tree)} items")
         elif isinstance(tree, (np.ndarray, Tensor)):
             name = names[id(next(inputs))]
             value = f"{access}.data" if isinstance(tree, Tensor) else access
@@ -789,11 +789,15 @@ def bind(*objects):
     OUTSIDE = [dict(x.named_modules()) if hasattr(x, "named_modules") else x for x in objects]
 
 
-def outside_changed(holder, shape, dtype, checksum):
-    """True when a bound array (or a constant Tensor's .data) no longer holds the traced values."""
+def outside_changed(holder, shape, dtype, traced):
+    """True when a bound array (or a constant Tensor's .data) no longer holds the traced values:
+    its bytes when small, else a CRC-32 of them."""
     arr = holder if isinstance(holder, np.ndarray) else holder.data
-    return (arr.shape != shape or arr.dtype.str != dtype
-            or zlib.crc32(np.ascontiguousarray(arr)) != checksum)
+    if arr.shape != shape or arr.dtype.str != dtype:
+        return True
+    if isinstance(traced, bytes):
+        return arr.tobytes() != traced
+    return zlib.crc32(np.ascontiguousarray(arr)) != traced
 '''
 
 
@@ -826,11 +830,11 @@ def outside_checks(outside: Outside) -> list[str]:
                       f"    raise SpecialisationError("
                       f"{f'{what}: training was {bool(m.training)} when traced'!r})"]
     for k, (t, site) in enumerate(outside.arrays.values(), start=len(outside.modules)):
-        arr = t.data
+        arr = t if isinstance(t, np.ndarray) else t.data
         what = (f"the constant {shape_text(arr.shape, 'spaced')} {arr.dtype} array used at "
                 f"{_short_site(site)} changed since tracing")
         lines += [f"if outside_changed(OUTSIDE[{k}], {arr.shape!r}, {arr.dtype.str!r}, "
-                  f"{zlib.crc32(np.ascontiguousarray(arr))}):",
+                  f"{fingerprint(arr)!r}):",
                   f"    raise SpecialisationError({what!r})"]
     return ["if OUTSIDE is not None:  # bound: check what the code read outside its arguments",
             *[f"    {line}" for line in lines]]

@@ -77,12 +77,17 @@ def differs(expr: str, value: Any) -> str:
     """A condition true when `expr` no longer equals the traced `value` (nan stays nan)."""
     if isinstance(value, (float, np.floating)) and math.isnan(value):
         return f"not np.isnan({expr})"
+    if isinstance(value, (float, np.floating)) and value == 0:  # -0.0 == 0.0, but 1/x differs
+        return f"{expr} != 0 or np.signbit({expr}) != {bool(np.signbit(value))}"
     return f"{expr} != {literal(value)}"
 
 
 def array(arr: np.ndarray) -> str:
-    """An array constant: np.full for one repeated value, np.arange for 0..n-1, else np.array."""
+    """An array constant: np.full for one repeated value, np.arange for 0..n-1, else np.array
+    (np.zeros for an empty one, which keeps its shape)."""
     dtype = numpy_type(arr.dtype.type)
+    if not arr.size:
+        return f"np.zeros({arr.shape!r}, dtype={dtype})"
     flat = arr.reshape(-1)
     if flat.size and (np.all(flat == flat[0]) or np.all(flat != flat)):  # nan != nan
         return f"np.full({arr.shape!r}, {number(flat[0].item())}, dtype={dtype})"

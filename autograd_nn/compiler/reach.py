@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import os
 import random
+import site
+import sys
+import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +56,14 @@ def _from_attribute(obj: Any, name: str) -> Any:
     return getattr(obj, name, _GONE)
 
 
+def _size(container: Any, _: Any) -> int:
+    return len(container)
+
+
+def _keys(container: dict, _: Any) -> tuple:
+    return tuple(container)
+
+
 class ValueChecks:
     """The Python values a trace reached from its function, checked on every call as one flat
     list of lookups: each step of each access path once, from the container seen while tracing
@@ -67,7 +78,9 @@ class ValueChecks:
             obj = fn
             steps = [step for step in path if step[0] != "whole"]
             for k, (kind, key) in enumerate(steps):
-                if kind == "cell":
+                if kind in ("length", "keys"):
+                    container, lookup, child = obj, _size if kind == "length" else _keys, None
+                elif kind == "cell":
                     container = obj.__closure__[obj.__code__.co_freevars.index(key)]
                     lookup, child = _from_cell, container.cell_contents
                 elif kind == "global":
@@ -88,6 +101,15 @@ class ValueChecks:
 
         self.first_change = self._compiled()
 
+    @classmethod
+    def built(cls, fn: Callable, values: list[tuple[tuple, Any]]) -> Any:
+        """The checks of `values`, or ones that always report a change when the function
+        itself changed what it reaches while it was traced."""
+        try:
+            return cls(fn, values)
+        except (LookupError, AttributeError, ValueError, TypeError):
+            return _ChangedWhileTracing()
+
     def _compiled(self) -> Callable[[], int]:
         """The lookups as one straight-line function: the index of the first that differs, or
         -1 (about 0.05 µs a lookup where a loop over them takes 0.5)."""
@@ -98,7 +120,8 @@ class ValueChecks:
             read = {_from_dict: f"C{k}.get(K{k}, GONE)",
                     _from_attribute: f"getattr(C{k}, K{k}, GONE)",
                     _from_sequence: f"C{k}[K{k}] if K{k} < len(C{k}) else GONE",
-                    _from_cell: f"cell_value(C{k}, None)"}[lookup]
+                    _from_cell: f"cell_value(C{k}, None)",
+                    _size: f"len(C{k})", _keys: f"tuple(C{k})"}[lookup]
             test = f"v is not T{k}" + (f" and not same(v, T{k}, {path[-1][0] == 'whole'})"
                                        if by_value else "")
             lines += [f"    v = {read}", f"    if {test}:", f"        return {k}"]
@@ -128,6 +151,13 @@ class ValueChecks:
         return None
 
 
+class _ChangedWhileTracing:
+    """Checks for a function that rebound what it reaches while it was traced."""
+
+    def changed(self) -> str:
+        return "the function changed what it reaches while it was traced"
+
+
 def _same_now(now: Any, then: Any, whole: bool) -> bool:
     if whole and type(now) in (list, tuple):
         now = list(now)
@@ -147,10 +177,30 @@ class RandomStates:
         self.generators = [(path, g, _state(g)) for path, g in generators]
         self.numpy_state = np.random.get_state()
         self.python_state = random.getstate()
+        self.made: list[tuple[Any, Any]] = []  # unseeded generators made while tracing
+
+    def __enter__(self) -> RandomStates:
+        """While tracing, note the generators `np.random.default_rng()` makes without a seed
+        on this thread (a new one each call eagerly: its draws differ every call)."""
+        made, thread, original = self.made, threading.get_ident(), np.random.default_rng
+
+        def default_rng(seed: Any = None) -> np.random.Generator:
+            rng = original(seed)
+            if seed is None and threading.get_ident() == thread:
+                made.append((rng, _state(rng)))
+            return rng
+
+        self.original, np.random.default_rng = original, default_rng
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        np.random.default_rng = self.original
 
     def refuse_draws(self, fn_name: str) -> None:
         drawn = [f"the generator {describe_path(path)}" for path, g, then in self.generators
                  if not _same_state(_state(g), then)]
+        if any(not _same_state(_state(g), then) for g, then in self.made):
+            drawn.append("a generator np.random.default_rng() made without a seed")
         if not _same_state(np.random.get_state(), self.numpy_state):
             drawn.append("NumPy's global generator (np.random.*)")
         if random.getstate() != self.python_state:
@@ -199,6 +249,7 @@ class Reached:
     by value) and random number generators (checked not to be drawn from while tracing)."""
 
     arrays: dict[int, tuple] = field(default_factory=dict)
+    objects: dict[int, Any] = field(default_factory=dict)  # id -> the array or Tensor
     values: list[tuple[tuple, Any]] = field(default_factory=list)  # (path, value then)
     # the same for values held by Modules (checked only after some Module attribute changed)
     module_values: list[tuple[tuple, Any]] = field(default_factory=list)
@@ -209,31 +260,86 @@ def reach(root: Any) -> Reached:
     """Walk what `root` (a function, or any object) reaches; see `Reached`."""
     found = Reached()
     seen: set[int] = set()
-    stack: list[tuple[Any, tuple, bool]] = [(root, (), False)]
+    # (object, access path, held by a Module's own attribute?, names the code that reached
+    # it reads: the attributes of a module or class it names)
+    stack: list[tuple[Any, tuple, bool, frozenset]] = [(root, (), False, frozenset())]
     while stack and len(seen) < _MAX_VISITS:
-        obj, path, in_module = stack.pop()
+        obj, path, in_module, names = stack.pop()
+        values = found.module_values if in_module else found.values
         if isinstance(obj, _SCALARS):
             if path:
-                (found.module_values if in_module else found.values).append((path, obj))
+                values.append((path, obj))
             continue
-        if id(obj) in seen or isinstance(obj, (types.ModuleType, type)):
+        if id(obj) in seen:
             continue
         seen.add(id(obj))
         if isinstance(obj, (np.ndarray, Tensor)):
             found.arrays[id(obj)] = path
+            found.objects[id(obj)] = obj
+            if isinstance(obj, Tensor):  # its array too, as `.data` or `.detach()` reach it
+                found.arrays.setdefault(id(obj.data), path + (("attr", "data"),))
             continue
+        if isinstance(obj, random.SystemRandom):
+            raise CompileError(
+                f"compile: the function reaches the random.SystemRandom {describe_path(path)}, "
+                "whose draws cannot be checked; the compiled code would repeat the ones made "
+                "while tracing. Draw outside the function and pass the array as an argument")
         if isinstance(obj, GENERATORS):
             found.generators.append((path, obj))
             continue
+        if isinstance(obj, (types.ModuleType, type)):
+            if not _users(obj):
+                continue  # NumPy, the standard library, autograd_nn
+            if path:
+                values.append((path, obj))  # rebound to another module or class: noticed
+            stack.extend((child, path + (("attr", name),), False, names)
+                         for name, child in _named_attributes(obj, names))
+            continue
+        if isinstance(obj, (types.FunctionType, types.MethodType, functools.partial)) and path \
+                and not (isinstance(obj, types.FunctionType) and
+                         in_library(obj.__code__.co_filename)):
+            values.append((path, obj))  # a function redefined or swapped: noticed
         if type(obj) in (list, tuple) and len(obj) > _WHOLE and \
                 all(isinstance(v, _SCALARS) for v in obj):
-            (found.module_values if in_module else found.values).append(
-                (path + (("whole", None),), list(obj)))
+            values.append((path + (("whole", None),), list(obj)))
             continue
-        in_module = in_module or isinstance(obj, Module)
-        stack.extend((found_at[-1], path + found_at[:-1], in_module)
-                      for found_at in _referents(obj))
+        if type(obj) is list and path:  # appended to or shortened: noticed
+            values.append((path + (("length", None),), len(obj)))
+        elif type(obj) is dict and path and path[-1] != ("attr", "__dict__"):
+            values.append((path + (("keys", None),), tuple(obj)))  # a key added or removed
+        if isinstance(obj, types.FunctionType):
+            names = frozenset(_code_names(obj.__code__))
+        module = isinstance(obj, Module)
+        for found_at in _referents(obj):
+            # a Module's own settings and registries are checked after a Module attribute
+            # write; what its other attributes hold (a dict, a list, an object) on every call
+            held = (module and len(found_at) == 3 and (isinstance(found_at[-1], _SCALARS) or
+                                                      found_at[1][1] in _MODULE_PARTS)) or \
+                (in_module and type(obj) is dict and not isinstance(found_at[-1], _SCALARS))
+            stack.append((found_at[-1], path + found_at[:-1], held, names))
     return found
+
+
+def _users(obj: types.ModuleType | type) -> bool:
+    """True for a module or class of the user's own code (not an installed package's)."""
+    module = obj if isinstance(obj, types.ModuleType) else \
+        sys.modules.get(getattr(obj, "__module__", ""), None)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return module is not None and getattr(module, "__name__", "") == "__main__"
+    path = os.path.abspath(path)
+    return not (path.startswith(_INSTALLED) or in_library(path))
+
+
+_INSTALLED = tuple(os.path.abspath(p) + os.sep for p in
+                   {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()})
+
+
+def _named_attributes(obj: types.ModuleType | type, names: frozenset) -> list[tuple[str, Any]]:
+    """The attributes of a user's module or class that the code reaching it names."""
+    attributes = vars(obj)
+    return [(name, attributes[name]) for name in names
+            if name in attributes and not name.startswith("__")]
 
 
 def user_arrays(root: Any) -> dict[int, tuple]:
@@ -251,6 +357,8 @@ def same_value(now: Any, then: Any) -> bool:
         return len(now) == len(then) and all(map(same_value, now, then))
     try:
         equal = now == then
+        if bool(equal) and isinstance(now, (float, complex, np.inexact)) and now == 0:
+            return bool(np.signbit(np.real(now)) == np.signbit(np.real(then)))  # -0.0, 0.0
         return bool(equal) or (now != now and then != then)
     except (TypeError, ValueError):
         return False
@@ -268,6 +376,10 @@ def describe_path(path: tuple) -> str:
             text = f"{text}.{key}" if text else key
         elif kind == "key":
             text = f"{text}.{key}" if previous == ("attr", "__dict__") else f"{text}[{key!r}]"
+        elif kind == "length":
+            text = f"len({text})"
+        elif kind == "keys":
+            text = f"the keys of {text}"
         previous = (kind, key)
     return text or "a value"
 
@@ -308,19 +420,36 @@ def _referents(obj: Any) -> list[tuple]:
             defaults = [(("attr", name), value) for name in ("__defaults__", "__kwdefaults__")
                         if (value := getattr(obj, name)) is not None]
         wrapped = getattr(obj, "__wrapped__", None)
-        return cells + names + defaults + \
+        attributes = [] if in_library(obj.__code__.co_filename) else \
+            [(("attr", "__dict__"), ("key", k), v) for k, v in vars(obj).items()
+             if k != "__wrapped__"]  # a function's own attributes (f.scale = 2)
+        return cells + names + defaults + attributes + \
             ([(("attr", "__wrapped__"), wrapped)] if wrapped else [])
     if isinstance(obj, types.MethodType):
         return [(("attr", "__self__"), obj.__self__), (("attr", "__func__"), obj.__func__)]
     if isinstance(obj, functools.partial):
         return [(("attr", "func"), obj.func), (("attr", "args"), obj.args),
                 (("attr", "keywords"), obj.keywords)]
+    found = [(("attr", name), getattr(obj, name)) for name in _slots(type(obj))
+             if hasattr(obj, name)]  # attributes in __slots__
     attributes = getattr(obj, "__dict__", None)
     if not isinstance(attributes, dict):
-        return []
+        return found
     library = type(obj).__module__.startswith("autograd_nn.")  # skip its private bookkeeping
-    return [(("attr", "__dict__"), ("key", k), v) for k, v in attributes.items()
-            if not (library and k.startswith("_") and k not in _MODULE_PARTS)]
+    return found + [(("attr", "__dict__"), ("key", k), v) for k, v in attributes.items()
+                    if not (library and k.startswith("_") and k not in _MODULE_PARTS)]
+
+
+def _slots(cls: type) -> list[str]:
+    """The __slots__ names of `cls` and its bases (user classes only)."""
+    if cls.__module__.startswith(("autograd_nn", "numpy", "builtins")):
+        return []
+    names = []
+    for base in cls.__mro__:
+        slots = vars(base).get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else \
+            [n for n in slots if n not in ("__dict__", "__weakref__")]
+    return names
 
 
 _MODULE_PARTS = ("_parameters", "_buffers", "_modules")  # where a Module keeps its arrays

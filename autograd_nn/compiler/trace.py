@@ -67,9 +67,9 @@ class Outside:
     paths: list[tuple[tuple, Any]] = field(default_factory=list)
     # (path, value): the Python values (numbers, strings, None) the function reached
     values: list[tuple[tuple, Any]] = field(default_factory=list)
-    checks: ValueChecks | None = None  # `values` as one flat list of lookups
+    checks: Any = None  # `values` as one flat list of lookups (a ValueChecks)
     module_values: list[tuple[tuple, Any]] = field(default_factory=list)
-    module_checks: ValueChecks | None = None
+    module_checks: Any = None
     module_writes: int = 0  # ATTRIBUTE_WRITES when `module_values` were last found unchanged
     last_scope: Any = None
 
@@ -84,20 +84,39 @@ class Outside:
             for key in user_arrays(root):  # its buffers (running statistics, ...)
                 self.reachable.setdefault(key, ())
 
-    def saw_leaves(self, inputs: tuple, trace: Trace) -> None:
-        """Note the constant leaves an op read that the user may change (not Python numbers,
-        not inputs, not results of ops)."""
+    def saw_leaves(self, inputs: tuple, params: dict | None, trace: Trace) -> None:
+        """Note the constant arrays an op read that the user may change: leaves (not Python
+        numbers, inputs or results of ops) and arrays in its parameters (an index), when the
+        function reaches them or what they view (`W.T`, `W[0]`)."""
         for x in inputs:
-            if not isinstance(x, Tensor) or x._op is not None or id(x) in trace.inputs or \
-                    id(x) in self.made or id(x.data) in self.arrays or _is_number(x) or \
-                    (id(x) not in self.reachable and id(x.data) not in self.reachable):
-                continue
-            if trace.traced_value(x.data) is not None:
-                continue  # a traced value put back in: the trace follows it
-            self.arrays[id(x.data)] = (x, engine.user_frame_site())
-            holder = x if id(x) in self.reachable else x.data
-            if self.reachable.get(id(holder)):  # found from the function: may be rebound
-                self.paths.append((self.reachable[id(holder)], holder))
+            if isinstance(x, Tensor) and x._op is None and id(x) not in trace.inputs and \
+                    id(x) not in self.made and not _is_number(x):
+                self.saw_array(x.data, x, trace)
+        if params:
+            for arr in param_arrays(params):
+                self.saw_array(arr, None, trace)
+
+    def saw_array(self, arr: np.ndarray, leaf: Tensor | None, trace: Trace) -> None:
+        if trace.value_of(arr) is not None or trace.traced_value(arr) is not None:
+            return  # a traced value put back in: the trace follows it
+        if leaf is not None and id(leaf) in self.reachable:
+            holder = leaf  # a constant Tensor: its .data rebound is noticed too
+        else:
+            holder = arr
+            while isinstance(holder, np.ndarray) and id(holder) not in self.reachable:
+                holder = holder.base  # a view of an array the function reaches
+            if not isinstance(holder, np.ndarray):
+                return
+        self.guard(holder, engine.user_frame_site())
+
+    def guard(self, holder: Any, site: str) -> None:
+        """Check `holder` (an array, or a Tensor's .data) on every call."""
+        key = id(holder.data if isinstance(holder, Tensor) else holder)
+        if key in self.arrays:
+            return
+        self.arrays[key] = (holder, site)
+        if self.reachable.get(id(holder)):  # found from the function: may be rebound
+            self.paths.append((self.reachable[id(holder)], holder))
 
     def changed(self, fn: Callable) -> str | None:
         """What changed since tracing, if anything: a constant array the function reached
@@ -110,15 +129,11 @@ class Outside:
             except (LookupError, AttributeError, ValueError, TypeError):
                 return f"{describe_path(path)} is gone"
         if self.values:
-            if self.checks is None or self.checks.fn is not fn:
-                self.checks = ValueChecks(fn, self.values)
             found = self.checks.changed()
             if found:
                 return found
         if self.module_values and ATTRIBUTE_WRITES[0] != self.module_writes:
             writes = ATTRIBUTE_WRITES[0]  # read first: a write during the check counts next time
-            if self.module_checks is None or self.module_checks.fn is not fn:
-                self.module_checks = ValueChecks(fn, self.module_values)
             found = self.module_checks.changed()
             if found:
                 return found
@@ -132,6 +147,32 @@ class Outside:
     def watched(self) -> list[Any]:
         """The objects a compiled specialisation checks, in `bind` order."""
         return list(self.modules.values()) + [h for h, _ in self.arrays.values()]
+
+
+# Arrays the function reaches but no op used are checked too, up to this size (a bigger one
+# read with NumPy alone, W * 2 say, is a constant); a Module's parameters and buffers are
+# checked only when an op used them (functional_call usually passes others instead).
+_SMALL_ARRAY = 1 << 16
+_REGISTRIES = (("key", "_parameters"), ("key", "_buffers"))
+
+
+_EXACT = 256  # arrays of at most this many bytes are checked byte for byte, bigger by CRC-32
+
+
+def fingerprint(arr: np.ndarray) -> bytes | int:
+    """What a check compares an array's values with: its bytes when small (exact), else a
+    CRC-32 of them (a change is caught unless it was made to collide on purpose)."""
+    arr = np.ascontiguousarray(arr)
+    return arr.tobytes() if arr.nbytes <= _EXACT else zlib.crc32(arr)
+
+
+def param_arrays(value: Any) -> list[np.ndarray]:
+    """The arrays in an op's parameters (an index array)."""
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in param_arrays(v)]
+    if isinstance(value, (tuple, list)):
+        return [a for v in value for a in param_arrays(v)]
+    return [value] if isinstance(value, np.ndarray) else []
 
 
 def _is_number(x: Tensor) -> bool:
@@ -158,12 +199,12 @@ class Trace(Layer):
     watched: list[Tensor] = field(default_factory=list)  # Tensors made Watched, to undo
     read_guarded: set[int] = field(default_factory=set)  # ids of nodes whose values are guarded
     handed: dict[int, tuple] = field(default_factory=dict)  # id(view) -> (view, its Tensor)
+    input_arrays: dict[int, Tensor] = field(default_factory=dict)  # id(array) -> input
 
     def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
         out = apply_below(depth, prim, inputs, params)
         self.outside.saw_scope(state.thread.modes.scope)
-        if not state.thread.modes.recording_backward:
-            self.outside.saw_leaves(inputs, self)
+        self.outside.saw_leaves(inputs, params, self)
         if isinstance(out, Tensor):
             self.outside.made[id(out)] = out
         if out._op is None and self.traces_any(inputs, params):  # recorded without gradient
@@ -247,7 +288,7 @@ class Trace(Layer):
             owner = next((x for x, _ in self.inputs.values() if x.data is arr), None)
         if owner is not None and id(owner) not in self.read_guarded:
             self.read_guarded.add(id(owner))
-            self.guards.append(Guard(owner, zlib.crc32(np.ascontiguousarray(arr)), "data",
+            self.guards.append(Guard(owner, fingerprint(arr), "data",
                                      engine.user_frame_site() + f" ({how})"))
         view = arr.view()
         view.flags.writeable = False
@@ -259,6 +300,9 @@ class Trace(Layer):
         """The traced Tensor (a recorded node or an input) whose value `arr` is exactly: its
         array, or the read-only view of it a `.data` read handed out."""
         node = self.values.get(id(arr))
+        if node is not None and node.data is arr:
+            return node
+        node = self.input_arrays.get(id(arr))  # an input's array (`x.detach()` holds it)
         if node is not None and node.data is arr:
             return node
         handed = self.handed.get(id(arr))
@@ -374,6 +418,46 @@ def _identifier(text: str, fallback: str) -> str:
     return cleaned
 
 
+def _changes_an_argument(kind: str) -> Callable:
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise CompileError(
+            f"compile: the function changes a {kind} it was given, at "
+            f"{engine.user_frame_site()}; the compiled code would not repeat that. Build a new "
+            f"{kind} instead ({{**params, 'w': w}}, [*items, x])")
+    return refuse
+
+
+class _ArgumentDict(dict):
+    """A dict argument while tracing: reading it is free, changing it is refused."""
+
+    __setitem__ = __delitem__ = pop = popitem = clear = update = setdefault = __ior__ = \
+        _changes_an_argument("dict")
+
+    def __copy__(self) -> dict:
+        return dict(self)
+
+
+class _ArgumentList(list):
+    """A list argument while tracing: reading it is free, changing it is refused."""
+
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = sort = \
+        reverse = __iadd__ = __imul__ = _changes_an_argument("list")
+
+    def __copy__(self) -> list:
+        return list(self)
+
+
+def _guarded_containers(tree: Any) -> Any:
+    """The traced arguments with their plain dicts and lists made `_ArgumentDict`/`List`."""
+    if type(tree) is dict:
+        return _ArgumentDict({k: _guarded_containers(v) for k, v in tree.items()})
+    if type(tree) is list:
+        return _ArgumentList(_guarded_containers(v) for v in tree)
+    if type(tree) is tuple:
+        return tuple(_guarded_containers(v) for v in tree)
+    return tree
+
+
 def is_array_leaf(x: Any) -> bool:
     """Arrays and Tensors are inputs of a compiled function; numbers and strings are static."""
     return isinstance(x, (np.ndarray, Tensor))
@@ -423,6 +507,14 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
     trace.outside.module_values, trace.outside.module_writes = reached.module_values, writes
     traced_leaves, inputs, input_names = [], [], []
     for leaf, name in zip(leaves, names, strict=True):
+        if isinstance(leaf, np.ndarray) and (type(leaf) is not np.ndarray or
+                                             leaf.dtype.kind not in "biufc"):
+            what = f"an {type(leaf).__name__}" if type(leaf) is not np.ndarray else \
+                f"an array of dtype {leaf.dtype}"
+            raise CompileError(
+                f"compile: {getattr(fn, '__name__', 'the function')}'s argument {name} is "
+                f"{what}; compiled code takes plain numeric ndarrays (np.asarray(x) of a "
+                "subclass such as np.matrix changes what * and ** mean)")
         if isinstance(leaf, GENERATORS):
             raise CompileError(
                 f"compile: {getattr(fn, '__name__', 'the function')}'s argument {name} is a "
@@ -436,16 +528,19 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
         t = constant(arr, requires_grad=arr.dtype.kind == "f")
         t.name = leaf.name if isinstance(leaf, Tensor) and leaf.name else name
         trace.inputs[id(t)] = (t, t.name)
+        trace.input_arrays[id(arr)] = t
         trace.watch(t)
         inputs.append(t)
         input_names.append(t.name)
         traced_leaves.append(t)
     traced_args, traced_kwargs = rebuild(traced_leaves)
+    traced_args = _guarded_containers(traced_args)
+    traced_kwargs = {k: _guarded_containers(v) for k, v in traced_kwargs.items()}
     prev_grad = state.set_grad_enabled(True)
     state.enter_grad()  # a grad inside the function records its backward pass (nested mode)
     randomness = RandomStates(reached.generators)
     try:
-        with state.layer(trace):
+        with state.layer(trace), randomness:
             outputs = fn(*traced_args, **traced_kwargs)
     except (ValueError, TypeError) as e:
         if "read-only" not in str(e) and "item assignment" not in str(e):
@@ -456,6 +551,15 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
         state.exit_grad()
         state.set_grad_enabled(prev_grad)
     randomness.refuse_draws(getattr(fn, "__name__", "function"))
+    outside = trace.outside
+    outside.checks = ValueChecks.built(fn, outside.values)
+    outside.module_checks = ValueChecks.built(fn, outside.module_values)
+    for key, holder in reached.objects.items():  # arrays it may read with NumPy or Python
+        arr = holder.data if isinstance(holder, Tensor) else holder
+        path = reached.arrays[key]
+        if arr.nbytes <= _SMALL_ARRAY and not any(step in _REGISTRIES for step in path) and \
+                trace.value_of(arr) is None:
+            trace.outside.guard(holder, "reached by the function")
     trace.outside.made.clear()  # only needed while tracing, to tell the user's arrays apart
     trace.outside.reachable.clear()
     return Traced(trace, inputs, input_names, outputs, tree_flatten(outputs)[0])

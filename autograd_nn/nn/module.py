@@ -261,6 +261,7 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Set training mode on this module and all submodules; returns self."""
+        ATTRIBUTE_WRITES[0] = next(_writes)
         for m in self.modules():
             m.__dict__["training"] = bool(mode)
         return self

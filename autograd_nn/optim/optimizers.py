@@ -270,6 +270,8 @@ def _state(state: Any, keys: tuple[str, ...], n: int, where: str, init: str) -> 
     step = state["step"]
     if isinstance(step, Tensor):
         ok = step.ndim == 0 and step.dtype.kind in "iu"
+        if ok and step.dtype != np.int64:  # as int(): an int8 step must not wrap at 127
+            step = step.astype(np.int64)
     else:
         arr = np.asarray(step)
         ok = arr.ndim == 0 and arr.dtype.kind in "iu"
