@@ -19,16 +19,17 @@ Where to look in this reference:
   `autograd_nn.cli` and `autograd_nn.userfile`: the `autograd-nn` command.
 """
 
-from . import anomaly, engine, functions, state  # noqa: F401 (anomaly: state's switch)
+from . import anomaly, engine, functions, numpy_ufuncs, state  # noqa: F401 (the Tensor's parts)
 from .batching import vmap
 from .custom import checkpoint, custom_vjp
 from .derivatives import hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
 from .engine import AnomalyError, GraphReleasedError
 from .functions import *  # noqa: F403 (one function per op row)
 from .ops.registry import PRIMITIVES
+from .pytree import tree_flatten
 from .saved import ModifiedInPlaceError
 from .tensor import Tensor
-from .transforms import enable_grad, grad, no_grad, tree_flatten, value_and_grad
+from .transforms import enable_grad, grad, no_grad, value_and_grad
 
 __version__ = "0.1.0"
 

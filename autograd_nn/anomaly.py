@@ -15,8 +15,8 @@ import numpy as np
 
 from . import state
 from .engine import AnomalyError, user_frame_site
+from .recording import apply_below, describe
 from .state import Layer, thread
-from .tensor import apply_below, describe
 
 
 class AnomalyLayer(Layer):

@@ -23,9 +23,10 @@ from . import engine, state
 from .levels import Level, align, as_batched, ordered
 from .ops.batch_rules import elementwise
 from .ops.registry import Primitive, prims
+from .pytree import tree_flatten, tree_leaves_like
+from .recording import apply, constant, record
 from .state import thread
-from .tensor import Tensor, apply, constant, record
-from .transforms import tree_flatten, tree_leaves_like
+from .tensor import Tensor
 
 
 def _moveaxis(x: np.ndarray, source: int, destination: int) -> np.ndarray:

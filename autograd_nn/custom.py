@@ -23,8 +23,10 @@ from . import engine, state
 from .forward import carries_tangent, carry_tangents
 from .levels import align, as_batched, ordered
 from .ops.registry import Primitive
+from .public import FUNCTIONS
+from .recording import apply, apply_below, constant, lift
 from .state import Layer, thread
-from .tensor import FUNCTIONS, Tensor, apply, apply_below, constant, lift
+from .tensor import Tensor
 
 reshape = FUNCTIONS["reshape"]
 

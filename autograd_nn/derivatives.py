@@ -19,9 +19,11 @@ import numpy as np
 from . import engine, state
 from .batching import vmap
 from .forward import ForwardLevel
+from .pytree import tree_flatten, tree_leaves_like
+from .recording import constant
 from .state import thread
-from .tensor import Tensor, constant
-from .transforms import _argnums, _as_input, grad, tree_flatten, tree_leaves_like
+from .tensor import Tensor
+from .transforms import _argnums, _as_input, grad
 
 
 def _nested() -> bool:

@@ -21,8 +21,8 @@ import numpy as np
 
 from . import engine, state
 from .levels import as_batched
+from .recording import apply_below
 from .state import Layer
-from .tensor import apply_below
 
 
 class ForwardLevel(Layer):

@@ -5,7 +5,7 @@ thread never changes what another thread records.
 
 Transforms that must see every op while they run (`jvp`, `ag.compile`'s trace, anomaly checks)
 are `Layer`s on a per-thread stack, innermost last: an op goes to the innermost layer, which
-passes it on to the layers below it and finally to the core (`tensor.apply_below`). A layer
+passes it on to the layers below it and finally to the core (`recording.apply_below`). A layer
 works on the results with only the layers below it active, so a value computed by one layer is
 seen by every outer one, and nested transforms compose by construction (as JAX's trace levels
 do). The core imports no transform: it only calls the methods of `Layer` below.
@@ -27,7 +27,8 @@ class Layer:
     freezes_values = False  # values read while it runs become code (ag.compile's trace)
 
     def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
-        """Run one op: pass it on with `tensor.apply_below(depth, ...)`, then add to the result."""
+        """Run one op: pass it on with `recording.apply_below(depth, ...)`, then add to the
+        result."""
         raise NotImplementedError
 
     def backward_gradient(self, node: Any, g: Any) -> None:

@@ -1,25 +1,22 @@
-"""`Tensor`: a NumPy array that remembers how it was computed, and the one path that records ops.
+"""`Tensor`: a NumPy array that remembers how it was computed.
 
 The class holds data and graph links; node records use `__slots__` and hold no closures, so a
-graph has no reference cycles and is freed by reference counting as soon as it is dropped. Every
-operation is a row of autograd_nn/ops; this module generates each row's public function
-(`FUNCTIONS`, exported as `ag.exp`, ...) and Tensor method from it, and `apply` records it.
+graph has no reference cycles and is freed by reference counting as soon as it is dropped. The
+rest of the Tensor's story is in three modules beside this one: `recording` (lifting arguments
+and the one path that records an op), `public` (each row's public function, Tensor method and
+operator, generated from the rows) and `numpy_ufuncs` (NumPy's ufuncs given a Tensor).
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
-from collections.abc import Callable, Sequence
-from numbers import Number
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from . import engine, ops  # noqa: F401 (importing ops registers every row)
-from .ops.registry import COMPOSITES, PRIMITIVES, Call, Composite, Primitive
-from .saved import save
-from .state import Batching, thread
+from .state import thread
 
 _accumulating = threading.Lock()  # guards `.grad += ...` across threads (as PyTorch does)
 _FLOAT_KINDS = "f"  # real floats only: the rules have no complex (conjugate) conventions
@@ -58,15 +55,9 @@ class Tensor:
         "_saved", "_hooks", "_levels", "__weakref__",
     )
     __array_priority__ = 1000
-
-    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        """NumPy's ufuncs on Tensors: `ndarray + Tensor` is the Tensor operator; any other use
-        (`np.tanh(t)`) runs on the values, and is refused for a Tensor that requires grad."""
-        if method == "__call__" and not kwargs:  # `ndarray * tensor`: the operator, inline
-            op = _UFUNC_OPERATORS.get(ufunc)
-            if op is not None:
-                return op(*inputs)
-        return _numpy_ufunc(ufunc, method, inputs, kwargs)
+    # Attached by the modules that build on the class (they import it, it imports none of
+    # them): the operators, methods and `T` (public.py), `_apply_primitive` (recording.py),
+    # `__array_ufunc__` (numpy_ufuncs.py).
 
     def __init__(
         self, data: Any, requires_grad: bool = False, name: str | None = None, dtype: Any = None
@@ -150,11 +141,6 @@ class Tensor:
     def graph_released(self) -> bool:
         """True when backward() released this op's graph links (use retain_graph=True to keep)."""
         return self._op is not None and self._parents is None
-
-    @property
-    def T(self) -> Tensor:
-        """The transpose (axes reversed), recorded like ag.transpose."""
-        return transpose(self)  # noqa: F821 (generated from the rows below)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -318,9 +304,6 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    def _apply_primitive(self, prim: Primitive, inputs: Sequence[Any], params: dict) -> Tensor:
-        """How a row called with Tensor inputs records itself (see ops/registry.py)."""
-        return apply(prim, lift_inputs(inputs, prim.name), params or None)
 
     def __pos__(self) -> Tensor:
         return self
@@ -370,426 +353,5 @@ def seed_gradient(root: Tensor, grad: Any, where: str) -> np.ndarray:
     return grad
 
 
-# ---------------------------------------------------------------------------------------------
-# Lifting arguments, and the one recording path
-# ---------------------------------------------------------------------------------------------
-_new_tensor = Tensor.__new__
 
-
-def constant(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
-    """A leaf Tensor around a numeric (float, if requires_grad) ndarray, without re-validating
-    it: the hot path of lifting arguments and of `grad`'s inputs."""
-    t = _new_tensor(Tensor)
-    t.data = arr
-    t.grad = t.name = t._op = t._params = t._scope = t._where = t._saved = None
-    t._hooks = t._levels = None
-    t._needs_grad = requires_grad
-    t._parents = ()
-    return t
-
-
-def lift(x: Any, like: Any = None, op: str = "op") -> Tensor:
-    """`x` as a Tensor (a constant unless it already is one). Python numbers are "weak" as in
-    NumPy 2: they take `like`'s dtype where it holds them (`float32 * 2.0` is float32, `int32 + 1`
-    is int32, `int32 * 0.5` is float64)."""
-    if x.__class__ is Tensor or isinstance(x, Tensor):
-        return x
-    if x.__class__ is _ndarray and x.dtype.kind in "biufc":
-        return constant(x)
-    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
-        if like is not None:
-            dtype = like.data.dtype if like.__class__ is Tensor else like.dtype
-            if dtype.kind in "fc":
-                return constant(np.asarray(x, dtype=dtype))
-            try:  # NumPy 2's rule for Python numbers: int32 + 1 is int32, uint8 - 1 wraps
-                return constant(np.asarray(x, dtype=np.result_type(dtype, x)))
-            except OverflowError:
-                raise OverflowError(
-                    f"{op}: the Python integer {x} does not fit the other operand's dtype "
-                    f"{dtype} (as in NumPy 2); use a Tensor or array of a wider dtype"
-                ) from None
-        return constant(np.asarray(x))
-    if isinstance(x, (_ndarray, np.generic, list, tuple, Number)):
-        try:
-            return Tensor(np.asarray(x))
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"{op}: cannot use {type(x).__name__} as an operand: {err}") from None
-    raise TypeError(
-        f"{op}: unsupported operand type {type(x).__name__} (expected a Tensor, a Python "
-        "number, or a NumPy array)"
-    )
-
-
-def _is_array_like(x: Any) -> bool:
-    return isinstance(x, (Tensor, _ndarray))
-
-
-def lift_inputs(values: Sequence[Any], op: str) -> tuple[Tensor, ...]:
-    """All inputs of an op as Tensors; Python numbers take the first float input's dtype."""
-    like = None
-    for v in values:
-        if v.__class__ is not Tensor:
-            break
-    else:
-        return tuple(values)  # the common case: all Tensors already
-    for v in values:
-        if _is_array_like(v) and (like is None or like.dtype.kind != "f"):
-            like = v
-            if like.dtype.kind == "f":
-                break
-    if like is None and values:  # all plain values: the first sets the dtype of the rest
-        first = lift(values[0], None, op)
-        return (first,) + tuple(lift(v, first, op) for v in values[1:])
-    return tuple(lift(v, like, op) for v in values)
-
-
-def _pair(a: Any, b: Any, op: str) -> tuple[Tensor, Tensor]:
-    if a.__class__ is Tensor:
-        if b.__class__ is Tensor:
-            return a, b
-        return a, lift(b, a, op)
-    if b.__class__ is Tensor or isinstance(b, Tensor):  # (a Tensor subclass, while tracing)
-        return lift(a, b, op), b
-    a = lift(a, None, op)
-    return a, lift(b, a, op)
-
-
-def _forward_error(prim: Primitive, args: Sequence[Tensor], params: dict | None, err: Exception):
-    detail = str(err).split("\n")[0]
-    shown = f" with {params}" if params else ""
-    return type(err)(
-        f"{prim.name}: cannot apply to inputs of shapes/dtypes ({describe(args)}){shown}: "
-        f"{detail}"
-    )
-
-
-def describe(arrays: Sequence[Any]) -> str:
-    """'(3, 4) float64, (4,) float32' for the inputs of an op (arrays or Tensors)."""
-    return ", ".join(f"{a.shape} {a.dtype}" for a in arrays)
-
-
-def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None) -> Tensor:
-    """Run `prim` on Tensor `inputs` through the active layers (jvp, compile, anomaly checks),
-    and record the result in the graph when it needs grad."""
-    m = thread.modes
-    layers = m.layers
-    if layers is None:
-        return _evaluate(prim, inputs, params, m)
-    return layers[-1].process(prim, inputs, params, len(layers) - 1)
-
-
-def apply_below(depth: int, prim: Primitive, inputs: tuple, params: dict | None) -> Tensor:
-    """Pass an op on from the layer at `depth` to the ones under it, then to the core."""
-    m = thread.modes
-    if depth == 0:
-        return _evaluate(prim, inputs, params, m)
-    return m.layers[depth - 1].process(prim, inputs, params, depth - 1)
-
-
-def _evaluate(prim: Primitive, inputs: tuple, params: dict | None, m: Any) -> Tensor:
-    """The core of every op: its NumPy forward on the inputs' arrays (on the batch, inside
-    vmap), recorded."""
-    n = len(inputs)
-    if inputs[0]._levels is not None or (n > 1 and (inputs[1]._levels is not None or (
-            n > 2 and any(x._levels is not None for x in inputs)))):
-        return Batching.apply(prim, inputs, params)  # inside vmap: run on the batch
-    try:  # spelled out by arity: no list is built on the hot path
-        if n == 2:
-            arrays = (inputs[0].data, inputs[1].data)
-        elif n == 1:
-            arrays = (inputs[0].data,)
-        else:
-            arrays = tuple([x.data for x in inputs])
-        out = prim.forward(*arrays, **params) if params else prim.forward(*arrays)
-    except (ValueError, TypeError, IndexError) as err:
-        raise _forward_error(prim, inputs, params, err) from None
-    return record(prim, inputs, params, arrays, out, None, m)
-
-
-def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arrays: tuple,
-           out: Any, levels: tuple | None = None, m: Any = None) -> Tensor:
-    """The result of `prim` as a Tensor, recorded in the graph when it needs grad (`levels`:
-    the vmap levels of a result computed on a batch)."""
-    if out.__class__ is not _ndarray:
-        out = np.asarray(out)
-    t = _new_tensor(Tensor)
-    t.data = out
-    t.grad = t.name = t._hooks = t._where = None
-    t._levels = levels
-    n = len(inputs)
-    if m is None:
-        m = thread.modes
-    if not m.grad_enabled:
-        needs_grad = False
-    elif prim.grad_inputs is None:  # every input can carry a gradient (nearly every op)
-        needs_grad = inputs[0]._needs_grad or (n > 1 and (
-            inputs[1]._needs_grad or any(x._needs_grad for x in inputs[2:])))
-    else:  # some inputs carry no gradient (where's condition, comparisons)
-        needs_grad = any(inputs[i]._needs_grad for i in prim.grad_inputs)
-    if needs_grad:
-        t._needs_grad = True
-        t._op = prim
-        t._parents = inputs
-        t._params = params
-        t._scope = m.scope
-        saves = prim.saves
-        if saves is None:
-            saves = prim.find_reads()
-        if not saves:
-            t._saved = None
-        elif prim.reads_by_rule is None:
-            t._saved = save(arrays, prim.read_inputs, out, prim.reads_ans)
-        else:  # only the rules of the inputs that need a gradient will run
-            reads_ans, read = prim.reads_by_rule[
-                (inputs[0]._needs_grad, inputs[1]._needs_grad) if n == 2 else
-                tuple(x._needs_grad for x in inputs)]
-            t._saved = save(arrays, read, out, reads_ans)
-        if out.dtype.kind == "c":
-            raise TypeError(
-                f"{prim.name}: complex result from inputs ({describe(inputs)}) in a graph "
-                "that needs gradients; autograd_nn differentiates real floating-point values only"
-            )
-    else:
-        t._needs_grad = False
-        t._op = t._params = t._scope = t._saved = None
-        t._parents = ()
-    return t
-
-
-# ---------------------------------------------------------------------------------------------
-# Public functions and Tensor methods, generated from the rows
-# ---------------------------------------------------------------------------------------------
-TensorLike = Tensor | np.ndarray | float  # what an op takes: also ints, bools, nested lists
-
-
-def _prepared(prim: Primitive, inputs: tuple[Tensor, ...], rest: tuple, kwargs: dict) -> Tensor:
-    """Read the op's parameters with its row's `prepare`, then apply (or run what it returned)."""
-    try:
-        if prim.variadic:
-            result = prim.api.prepare(inputs, *rest, **kwargs)
-        else:
-            result = prim.api.prepare(*inputs, *rest, **kwargs)
-    except (ValueError, TypeError) as err:
-        message = str(err)
-        name = prim.name
-        raise type(err)(message if message.startswith(f"{name}:") else
-                        f"{name}: {message}") from None
-    if result.__class__ is dict:
-        return apply(prim, inputs, result)
-    if result is None:
-        return apply(prim, inputs, None)
-    if isinstance(result, Call):
-        return apply(result.prim, lift_inputs(result.inputs, result.prim.name), result.params)
-    return lift(result, None, prim.name)  # a final value (the input itself, or a constant)
-
-
-def _public_function(prim: Primitive) -> Callable[..., Tensor]:
-    """The user-facing function of a row: lifts its arguments, reads its parameters, applies."""
-    name, prepare, n_inputs = prim.name, prim.api.prepare, len(prim.inputs)
-    if prim.variadic:
-        def function(tensors, *rest, **kwargs):
-            return _prepared(prim, _lift_sequence(tensors, name), rest, kwargs)
-    elif prim.api.number_param is not None:  # only `power`: a Python-number exponent runs "pow"
-        param, row = prim.api.number_param
-
-        def function(a, b):
-            if b.__class__ in (int, float) and isinstance(a, Tensor):
-                return apply(row, (a,), {param: b})
-            return apply(prim, _pair(a, b, name), None)
-    elif prepare is None:
-        if n_inputs == 1:
-            def function(x):
-                return apply(prim, (x if x.__class__ is Tensor else lift(x, None, name),), None)
-        elif n_inputs == 2:
-            def function(a, b):
-                return apply(prim, _pair(a, b, name), None)
-        else:
-            def function(*inputs):
-                if len(inputs) != n_inputs:
-                    raise TypeError(f"{name}: expected {n_inputs} inputs "
-                                    f"({', '.join(prim.inputs)}), got {len(inputs)}")
-                return apply(prim, lift_inputs(inputs, name), None)
-    elif n_inputs == 1:
-        def function(x, *rest, **kwargs):
-            return _prepared(prim, (x if x.__class__ is Tensor else lift(x, None, name),),
-                             rest, kwargs)
-    elif n_inputs == 2:
-        def function(a, b, *rest, **kwargs):
-            return _prepared(prim, _pair(a, b, name), rest, kwargs)
-    else:
-        def function(*args, **kwargs):
-            if len(args) < n_inputs:
-                raise TypeError(f"{name}: expected {n_inputs} inputs "
-                                f"({', '.join(prim.inputs)}), got {len(args)}")
-            return _prepared(prim, lift_inputs(args[:n_inputs], name), args[n_inputs:], kwargs)
-    function.__signature__ = _public_signature(prim)
-    return function
-
-
-def _public_signature(prim: Primitive) -> inspect.Signature:
-    """A row's public signature: its inputs (Tensors or array-likes), then the parameters its
-    `prepare` reads; the result is a Tensor."""
-    if prim.api.prepare is not None:
-        params = list(inspect.signature(prim.api.prepare, eval_str=True).parameters.values())
-    else:
-        params = [inspect.Parameter(x, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-                  for x in prim.inputs]
-    n_inputs = 1 if prim.variadic else len(prim.inputs)
-    kind = Sequence[TensorLike] if prim.variadic else TensorLike
-    params = [q.replace(annotation=kind if i < n_inputs else
-                        Any if q.annotation is q.empty else q.annotation)
-              for i, q in enumerate(params)]
-    return inspect.Signature(params, return_annotation=Tensor)
-
-
-def _lift_sequence(tensors: Any, op: str) -> tuple[Tensor, ...]:
-    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}")
-    if not tensors:
-        raise ValueError(f"{op}: needs at least one tensor")
-    return lift_inputs(tensors, op)
-
-
-def _reflected(function: Callable) -> Callable:
-    """`other - self` for `Tensor.__rsub__` and friends."""
-    prim = function.primitive
-    if prim.api.prepare is None and prim.api.number_param is None:  # the common case, one call less
-        name = prim.name
-
-        def method(self: Tensor, other: Any) -> Tensor:
-            return apply(prim, _pair(other, self, name), None)
-    else:
-        def method(self: Tensor, other: Any) -> Tensor:
-            return function(other, self)
-
-    return method
-
-
-def _composite_function(comp: Composite) -> Callable[..., Tensor]:
-    """The public function of a composite: lifts its tensor arguments, names it in errors."""
-    name, body, n = comp.name, comp.function, comp.inputs
-
-    def function(*args: Any, **kwargs: Any) -> Any:
-        if comp.variadic:
-            args = (_lift_sequence(args[0] if args else (), name), *args[1:])
-        else:
-            args = (*lift_inputs(args[:n], name), *args[n:])
-        try:
-            out = body(*args, **kwargs)
-        except (ValueError, TypeError, IndexError) as err:
-            message = str(err)
-            raise type(err)(message if message.startswith(f"{name}:") else
-                            f"{name}: {message}") from None
-        if out.__class__ is _ndarray:  # all inputs were arrays: the rows ran NumPy only
-            return constant(out)
-        if out.__class__ is list:  # the split family
-            return [constant(o) if o.__class__ is _ndarray else o for o in out]
-        return out
-
-    function.__signature__ = _composite_signature(comp)
-    return function
-
-
-def _composite_signature(comp: Composite) -> inspect.Signature:
-    """A composite's signature: its tensor arguments typed as such, the rest as written."""
-    params = list(inspect.signature(comp.function, eval_str=True).parameters.values())
-    n = 1 if comp.variadic else comp.inputs
-    kind = Sequence[TensorLike] if comp.variadic else TensorLike
-    params = [q.replace(annotation=kind if i < n and q.kind is not q.VAR_POSITIONAL else
-                        Any if q.annotation is q.empty else q.annotation)
-              for i, q in enumerate(params)]
-    out = [q if q.annotation is not q.empty else q.replace(annotation=Any) for q in params]
-    return inspect.Signature(out, return_annotation=Any if comp.name.endswith("split")
-                             or comp.name == "split" else Tensor)
-
-
-def _generate() -> dict[str, Callable[..., Tensor]]:
-    functions: dict[str, Callable[..., Tensor]] = {}
-    for comp in COMPOSITES.values():
-        function = _composite_function(comp)
-        function.__name__ = function.__qualname__ = comp.name
-        function.__doc__ = comp.doc
-        function.__module__ = "autograd_nn"
-        function.composite = comp
-        functions[comp.name] = function
-        if comp.method:
-            setattr(Tensor, comp.method if isinstance(comp.method, str) else comp.name, function)
-    for prim in PRIMITIVES.values():
-        function = _public_function(prim)
-        function.__name__ = function.__qualname__ = prim.name
-        function.__doc__ = prim.api.doc
-        function.__module__ = "autograd_nn"
-        function.primitive = prim
-        api = prim.api
-        if api.public is not None:
-            functions[api.public] = function
-        if api.method:
-            method = api.method(function) if callable(api.method) else function
-            if method is not function:  # a wrapper reading NumPy-style arguments (t.sum(axis))
-                method.__doc__ = method.__doc__ or api.doc
-                method.__annotations__.setdefault("return", Tensor)
-            setattr(Tensor, api.method if isinstance(api.method, str) else prim.name, method)
-    return functions
-
-
-FUNCTIONS = _generate()
-
-# Python's operators on Tensors, from the rows (`operator=("__add__", "__radd__")`)
-for _prim in PRIMITIVES.values():
-    if _prim.api.operator is not None:
-        _operator, _reflected_operator = _prim.api.operator
-        setattr(Tensor, _operator, FUNCTIONS[_prim.api.public])
-        if _reflected_operator:
-            setattr(Tensor, _reflected_operator, _reflected(FUNCTIONS[_prim.api.public]))
-transpose = FUNCTIONS["transpose"]  # for Tensor.T
-
-
-# ---------------------------------------------------------------------------------------------
-# NumPy ufuncs given a Tensor (Tensor.__array_ufunc__)
-# ---------------------------------------------------------------------------------------------
-# ufuncs behind Python's binary operators: `ndarray + Tensor` reaches np.add, which gives it
-# to the op
-_UFUNC_OPERATORS = {
-    _prim.forward: FUNCTIONS[_prim.api.public] for _prim in PRIMITIVES.values()
-    if _prim.api.operator is not None and isinstance(_prim.forward, np.ufunc)
-    and _prim.forward.nin == 2
-}
-_UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "subtract": "sub", "multiply": "mul",
-                "divide": "div", "true_divide": "div"}
-
-
-def _numpy_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
-    """A NumPy ufunc other than an operator called with a Tensor among its inputs or outputs."""
-    what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-    layers = thread.modes.layers
-    for x in inputs:
-        if not isinstance(x, Tensor):
-            continue
-        if x._levels is not None:
-            raise _batched_to_numpy(x, what)
-        if x._needs_grad:
-            into = "out" in kwargs and ufunc in _UFUNC_OPERATORS
-            raise TypeError(
-                f"cannot hand a Tensor that requires grad ({x.shape} {x.dtype}"
-                f"{', ' + repr(x.name) if x.name else ''}) to {what}"
-                f"{' with out= (as `array += tensor` does)' if into else ''}: NumPy would drop "
-                f"its gradient silently. Use "
-                f"{'`array = array + tensor`' if into else _our_op(ufunc, method)} instead, or "
-                "take the values on purpose with .data, .numpy() or .detach()"
-            )
-        if layers is not None:
-            for entry in layers:
-                entry.numpy_call(x, what, _our_op(ufunc, method))
-    if any(isinstance(o, Tensor) for o in kwargs.get("out", ())):
-        raise TypeError(f"{what}: out= cannot be a Tensor (Tensors are never written in place); "
-                        "use the result, or write into .data of a Tensor outside any graph")
-    arrays = tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
-    return getattr(ufunc, method)(*arrays, **kwargs)
-
-
-def _our_op(ufunc: np.ufunc, method: str) -> str:
-    """The autograd_nn spelling of a NumPy ufunc, for error messages."""
-    name = _UFUNC_NAMES.get(ufunc.__name__, ufunc.__name__)
-    if method != "__call__" or name not in FUNCTIONS:
-        return "the autograd_nn ops (ag.exp, ag.sum, ...)"
-    return f"ag.{name}" + (f" or x.{name}()" if hasattr(Tensor, name) else "")
+__all__ = ["Tensor", "seed_gradient"]

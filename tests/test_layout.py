@@ -223,7 +223,8 @@ def test_no_module_assigns_into_another():
 # The core: the Tensor, the op rows, recording, the reverse walk, and the per-thread modes with
 # the layer interface. Transforms (forward mode, vmap, compile, anomaly checks, checkpoint) are
 # layers on it and may import it; it may import none of them.
-CORE = {"autograd_nn.state", "autograd_nn.tensor", "autograd_nn.engine", "autograd_nn.saved",
+CORE = {"autograd_nn.state", "autograd_nn.tensor", "autograd_nn.recording", "autograd_nn.public",
+        "autograd_nn.numpy_ufuncs", "autograd_nn.engine", "autograd_nn.saved",
         "autograd_nn.formatting"}  # (formatting: how rows print numbers in their text)
 
 

@@ -24,9 +24,9 @@ import numpy as np
 
 from ..formatting import index_text, number_text, shape_text
 from ..ops.registry import sum_to_shape
+from ..pytree import tree_flatten
 from ..tensor import Tensor
 from ..transforms import grad as ag_grad
-from ..transforms import tree_flatten
 from .table import html_table, text_table
 
 __all__ = ["GradComparison", "ParamComparison", "compare_backprop", "compare_grads"]

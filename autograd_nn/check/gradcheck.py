@@ -20,9 +20,10 @@ import numpy as np
 
 from .. import engine, state
 from ..formatting import index_text, number_text
+from ..pytree import tree_flatten
 from ..tensor import Tensor
 from ..transforms import grad as ag_grad
-from ..transforms import no_grad, tree_flatten, value_and_grad
+from ..transforms import no_grad, value_and_grad
 
 __all__ = ["GradcheckError", "GradcheckFailure", "gradcheck"]
 

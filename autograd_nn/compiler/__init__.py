@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from .. import state
+from ..pytree import tree_flatten
 from ..tensor import Tensor
-from ..transforms import tree_flatten
 from .codegen import CompileError, Program, generate
 from .errors import RetraceWarning
 from .trace import Outside, is_array_leaf, run

@@ -22,8 +22,8 @@ import numpy as np
 from .. import engine
 from ..formatting import shape_text
 from ..naming import node_names
+from ..pytree import tree_flatten
 from ..tensor import Tensor
-from ..transforms import tree_flatten
 from . import literals
 from .errors import CompileError
 from .literals import LiteralError

@@ -26,9 +26,10 @@ import numpy as np
 
 from .. import engine, state
 from ..nn.module import ATTRIBUTE_WRITES
+from ..pytree import tree_flatten
+from ..recording import apply_below, constant
 from ..state import Layer
-from ..tensor import Tensor, apply_below, constant
-from ..transforms import tree_flatten
+from ..tensor import Tensor
 from .errors import CompileError
 from .reach import (
     GENERATORS,

@@ -20,8 +20,9 @@ import numpy as np
 
 from .. import functions as F
 from .. import state as ag_state
+from ..pytree import tree_flatten
 from ..tensor import Tensor
-from ..transforms import no_grad, tree_flatten
+from ..transforms import no_grad
 
 __all__ = ["SGD", "Adam", "Optimizer", "adam_init", "adam_update", "sgd_init", "sgd_update"]
 
