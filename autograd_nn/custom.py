@@ -22,6 +22,7 @@ import numpy as np
 from . import engine, state
 from .forward import carries_tangent, carry_tangents
 from .levels import align, as_batched, ordered
+from .nn.module import active_substitutions, substituting
 from .ops.registry import Primitive
 from .public import FUNCTIONS
 from .recording import apply, apply_below, constant, lift
@@ -358,7 +359,8 @@ def _recompute(g, ans, xs, params):
     closed = list(params["closed"])  # tensors the block reads from outside its arguments
     with_grad = state.set_grad_enabled(True)
     try:
-        out = f(*fresh)
+        with substituting(params["substitutions"]):  # a functional_call's params, as then
+            out = f(*fresh)
         wanted = fresh + closed
         found = engine.backward([out], [g], wanted, create_graph=create_graph,
                                 retain_graph=True)  # tensors from outside keep their graph
@@ -420,7 +422,7 @@ def checkpoint(f: Callable) -> Callable:
         del out
         parents = inputs + tuple(closed)
         params = {"fn": f, "n_args": len(inputs), "closed": tuple(closed), "out": data,
-                  "cache": [None, None]}
+                  "cache": [None, None], "substitutions": active_substitutions()}
         return apply(_checkpointed, parents, params)
 
     return wrapped

@@ -131,8 +131,8 @@ def test_item_assignment_into_a_traced_input_is_refused_by_name():
         x[0] = 0.0
         return ag.sum(ag.tanh(x))
 
-    with pytest.raises(CompileError,
-                       match="the input 'x' and every value read through .data are read-only"):
+    with pytest.raises(CompileError, match="the input 'x', every value read through .data "
+                                           "and the arrays the function reaches are read-only"):
         ag.compile(f)(np.array([1.0, 2.0]))
 
 

@@ -129,6 +129,7 @@ class Compiled:
                              f"{warn_retraces!r}")
         self.warn_retraces = warn_retraces
         self._lock = threading.Lock()  # the cache, between threads
+        self._evicted: set[Any] = set()  # signatures the cache dropped (for RetraceWarning)
         self._retraces: dict[Any, int] = {}  # shapes-only key -> traces for it
         self._warned = False
         self.fn = fn
@@ -148,6 +149,8 @@ class Compiled:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the generated code for these arguments (tracing first for a new signature)."""
+        if state.thread.modes.tracing is not None:  # inside another compiled function's trace:
+            return self.fn(*args, **kwargs)  # its ops become part of that trace
         entry = self._latest  # the fast path: the generated code checks its own arguments
         if entry is not None and (entry.tensor_args or state.thread.modes.layers is not None):
             self._refuse_differentiation(args, kwargs)
@@ -202,6 +205,9 @@ class Compiled:
         count = self._retraces[shapes] = self._retraces.get(shapes, 0) + 1
         if self._warned or self.warn_retraces is None or count <= self.warn_retraces:
             return
+        if why is None and key in self._evicted:
+            why = (f"its specialisation had been evicted from the cache (cache_size="
+                   f"{self.cache_size}: more signatures in use than it keeps)")
         if why is None:
             previous = next((k for k in reversed(self._entries) if _shapes_only(k) == shapes
                              and k != key), None)
@@ -228,6 +234,7 @@ class Compiled:
             entries.pop(0)
             if not entries:
                 del self._entries[key]
+                self._evicted.add(key)
 
     @property
     def specialisations(self) -> int:

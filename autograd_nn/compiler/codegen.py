@@ -145,6 +145,11 @@ class _Writer:
             return None
         return self.trace.value_of(t.data)
 
+    def mask_shaped(self, t: Tensor) -> bool:
+        """True when the op's result shape depends on the values of a boolean index (x[mask]):
+        code specialised to one count of selected elements must check it."""
+        return any(a.dtype == np.bool_ and a.ndim > 0 for a in param_arrays(t._params))
+
     def param_nodes(self, t: Tensor) -> list[Tensor]:
         """Recorded nodes whose arrays an op's parameters hold (an index computed as a Tensor)."""
         found = []
@@ -323,6 +328,8 @@ class _Writer:
                     uses[id(p)] = uses.get(id(p), 0) + 1
         forced = {id(self.resolve(r)) for r in self.roots}
         forced |= {id(n) for t in live if t._op is not None for n in self.param_nodes(t)}
+        masked = {id(t) for t in live if t._op is not None and self.mask_shaped(t)}
+        forced |= masked
         self.inline = {id(t) for t in live if id(t) in self.temporary
                        and uses.get(id(t), 0) == 1 and id(t) not in forced}
         guards_at: dict[int, list] = {}
@@ -337,6 +344,11 @@ class _Writer:
             body.append(_with_comment(f"{self.names[id(t)]} = {expr}", self.comment(t)))
             for g in guards_at.get(id(t), []):
                 body += self.guard_lines(t, g)
+            if id(t) in masked:  # its shape comes from a mask's values: checked like a guard
+                name = self.names[id(t)]
+                body += [f"if {name}.shape != {tuple(t.shape)!r}:  # selected by a boolean mask",
+                         f"    raise SpecialisationError({name!r} + ' selected another number "
+                         f"of elements than when traced')"]
             if last_use.get(k):  # big values are freed after their last use, as by hand
                 body.append("del " + ", ".join(last_use[k]))
         for t in self.traced.inputs:  # guards on inputs themselves
@@ -532,6 +544,8 @@ class _Writer:
             ref = self.reference(out)
             if out.ndim == 0 or self.is_constant(self.resolve(out)):  # arrays, never scalars or
                 return f"np.array({ref})"  # shared constants, as the eager call returns
+            if self.resolve(out) is not out and id(self.resolve(out)) in self.input_ids:
+                return f"{ref}.copy()"  # x * 1 folded away: a new array, as eagerly
             return ref
         if isinstance(out, dict):
             return "{" + ", ".join(f"{self.output_literal(k)}: {self.output_text(v)}"

@@ -8,6 +8,8 @@ every call) and the random generators (`RandomStates` refuses a trace that drew 
 
 from __future__ import annotations
 
+import collections
+import collections.abc
 import functools
 import os
 import random
@@ -299,11 +301,21 @@ def reach(root: Any) -> Reached:
                 and not (isinstance(obj, types.FunctionType) and
                          in_library(obj.__code__.co_filename)):
             values.append((path, obj))  # a function redefined or swapped: noticed
+            if isinstance(obj, types.FunctionType):  # its code replaced (%autoreload)
+                values.append((path + (("attr", "__code__"),), obj.__code__))
+        if isinstance(obj, collections.abc.Iterator) and not isinstance(obj, GENERATORS):
+            raise CompileError(
+                f"compile: the function reaches the iterator {describe_path(path)} "
+                f"({type(obj).__name__}); each call would get what the traced call took from "
+                "it. Take the item outside the function and pass it as an argument")
+        if type(obj) in (set, frozenset) and all(isinstance(v, _SCALARS) for v in obj):
+            values.append((path + (("whole", None),), type(obj)(obj)))  # membership: noticed
+            continue
         if type(obj) in (list, tuple) and len(obj) > _WHOLE and \
                 all(isinstance(v, _SCALARS) for v in obj):
             values.append((path + (("whole", None),), list(obj)))
             continue
-        if type(obj) is list and path:  # appended to or shortened: noticed
+        if type(obj) in (list, collections.deque) and path:  # appended to or shortened
             values.append((path + (("length", None),), len(obj)))
         elif type(obj) is dict and path and path[-1] != ("attr", "__dict__"):
             values.append((path + (("keys", None),), tuple(obj)))  # a key added or removed
@@ -406,7 +418,7 @@ def _referents(obj: Any) -> list[tuple]:
     access path from `obj` to it, then the object."""
     if isinstance(obj, dict):
         return [(("key", k), v) for k, v in obj.items()]
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, (list, tuple, collections.deque)):
         return [(("key", i), v) for i, v in enumerate(obj)]
     if isinstance(obj, types.FunctionType):
         cells = [(("cell", name), c.cell_contents)

@@ -28,6 +28,7 @@ from .. import engine, state
 from ..nn.module import ATTRIBUTE_WRITES
 from ..pytree import tree_flatten
 from ..recording import apply_below, constant
+from ..saved import Hold
 from ..state import Layer
 from ..tensor import Tensor
 from .errors import CompileError
@@ -384,6 +385,20 @@ class Watched(Tensor):
             return trace.read(self, arr, ".numpy()")
         return arr
 
+    def __repr__(self) -> str:
+        trace = _active_trace()
+        if trace is not None and _by_user(sys._getframe(1)):
+            trace.read(self, _DATA.__get__(self, Tensor), "repr()")
+        return Tensor.__repr__(self)
+
+    def __format__(self, spec: str) -> str:
+        trace = _active_trace()
+        if trace is not None and _by_user(sys._getframe(1)):
+            trace.read(self, _DATA.__get__(self, Tensor), "format()")
+        return Tensor.__format__(self, spec)
+
+    __str__ = __repr__
+
     def detach(self) -> Tensor:
         out = Tensor.detach(self)
         trace = _active_trace()
@@ -478,8 +493,9 @@ def _write_refused(error: Exception, input_names: list[str]) -> Exception:
         "the inputs " + ", ".join(repr(n) for n in input_names)
     return CompileError(
         f"compile: the function writes into an array or Tensor at {site} ({error}); "
-        f"while tracing, {which} and every value read through .data are read-only, as the "
-        "compiled code would not repeat the write. Compute a new value with Tensor ops instead")
+        f"while tracing, {which}, every value read through .data and the arrays the function "
+        "reaches are read-only, as the compiled code would not repeat the write. Compute a new "
+        "value with Tensor ops instead")
 
 
 def _failing_site(error: BaseException) -> str:
@@ -540,6 +556,9 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
     prev_grad = state.set_grad_enabled(True)
     state.enter_grad()  # a grad inside the function records its backward pass (nested mode)
     randomness = RandomStates(reached.generators)
+    # the arrays it reaches are read-only while it runs: a write into one (a counter) would
+    # not be repeated by the compiled code, so it is refused
+    held = Hold([x.data if isinstance(x, Tensor) else x for x in reached.objects.values()])
     try:
         with state.layer(trace), randomness:
             outputs = fn(*traced_args, **traced_kwargs)
@@ -548,6 +567,7 @@ def run(fn: Callable, args: tuple, kwargs: dict, arg_names: list[str]) -> Traced
             raise
         raise _write_refused(e, input_names) from None
     finally:
+        del held
         trace.unwatch()
         state.exit_grad()
         state.set_grad_enabled(prev_grad)

@@ -16,6 +16,7 @@ without ever writing to the module (threads may share one module).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Mapping
@@ -55,6 +56,23 @@ class _Overrides(threading.local):
 
 
 _overrides = _Overrides()
+
+
+def active_substitutions() -> dict[int, dict[str, Tensor]] | None:
+    """The values the running `functional_call`s give Modules on this thread (for a transform
+    that runs a block again later, as `checkpoint` does in backward)."""
+    return _overrides.active
+
+
+@contextlib.contextmanager
+def substituting(active: dict[int, dict[str, Tensor]] | None) -> Any:
+    """Run with `active` (from `active_substitutions`) as this thread's substitutions."""
+    previous = _overrides.active
+    _overrides.active = active
+    try:
+        yield
+    finally:
+        _overrides.active = previous
 
 
 class IncompatibleKeys(NamedTuple):

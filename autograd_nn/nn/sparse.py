@@ -44,11 +44,14 @@ def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Tens
     if bad.any():
         raise IndexError(f"embedding: index {int(idx[bad].reshape(-1)[0])} is out of range for "
                          f"{n} embeddings (valid: 0..{n - 1})")
-    rows = ag.getitem(weight, idx)
+    index = indices if isinstance(indices, Tensor) else idx
+    rows = ag.getitem(weight, index)
     if padding_idx is None:
         return rows
-    values = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
-    return ag.where((idx == padding_idx)[..., None], values[idx], rows)
+    # the padding rows' values without their gradient, chosen with ops: computed from the
+    # indices each call (under ag.compile too), not from the values seen once
+    fixed = ag.getitem(weight.detach() if isinstance(weight, Tensor) else weight, index)
+    return ag.where(ag.expand_dims(ag.equal(index, padding_idx), -1), fixed, rows)
 
 
 class Dropout(Module):
