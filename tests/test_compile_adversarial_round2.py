@@ -2,8 +2,8 @@
 
 Each `test_was_bug_*` was a bug when written (its comment gives the numbers, compiled vs
 eager) and passes since the fixes. Every other test checks a promise of the README ("Compile"
-and "Function transforms" sections) at its edges and passes. `test_report_*` tests print measurements (overhead, trace
-counts) and assert only correctness, never timings.
+and "Function transforms" sections) at its edges and passes. `test_report_*` tests print
+measurements (overhead, trace counts) and assert only correctness, never timings.
 
 Accepted per call: equal to eager (float64, rtol 1e-10), a retrace, or a clear error naming
 the cause.
