@@ -65,9 +65,9 @@ def test_tutorial1_lines(t1):
     assert ex["weights2"].expanded == "h1.T @ (dL/dh2 * sigmoid'(z2))"
     assert ex["h1"].formula == "dL/dz2 @ weights2.T" and ex["h1"].shape == (4, 4)
     assert ex["z1"].formula == "dL/dh1 * sigmoid'(z1)"
-    assert "sigmoid'(z1) = h1*(1-h1)" in ex["z1"].notes
+    assert "sigmoid'(z1) = h1 * (1 - h1)" in ex["z1"].notes
     assert ex["h2"].formula == "-dL/dt1"  # loss = sum((Y - h2) ** 2): t1 = Y - h2
-    assert ex["t1"].formula == "dL/dt2 * 2*t1"
+    assert ex["t1"].formula == "dL/dt2 * 2 * t1"
     assert ex["L"].kind == "output" and ex["L"].formula == "1"
     assert [s.name for s in ex][:2] == ["L", "t2"]  # root first, towards the leaves
     text = str(ex)

@@ -6,6 +6,12 @@ its gradient, e.g. `dL/dweights1 = X.T @ dL/dz1  (3,4)  |g| = 0.12`; parameters 
 line with the next step inlined (`X.T @ (dL/dh1 * sigmoid'(z1))`), which is what hand-written
 backprop code usually computes in one statement. Comparing these lines and numbers with one's
 own code shows which statement differs.
+
+Each op's term is its row's rule itself, run on symbols named as the graph names its values
+(check/symbolic.py): `dL/dt2 @ V.T` for a matmul, `cumsum(dL/dt1[::-1], axis=0)[::-1]` for a
+cumsum; an activation's `g * f` is written `dL/dh1 * tanh'(z1)`, with `tanh'(z1) = 1 - h1 * h1`
+as a note. A rule that mixes elements (a scan, a product, a reduction) is written for the whole
+array: nothing here is written at one element.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from ..formatting import shape_text
 from ..graph import node_gradients, view_graph
 from ..naming import user_names
 from ..tensor import Tensor
+from .symbolic import derive, factor, symbol, text_of
 
-__all__ = ["Explanation", "Step", "explain"]
+__all__ = ["Explanation", "Step", "explain", "rule_formula"]
 
 @dataclass
 class Step:
@@ -130,13 +137,13 @@ def _context(node: Tensor, names: dict[int, str], g: str = "", i: int = 0) -> Si
     """What a row's templates may name: g, out, i, each input by its row name (x, a, b, ...) with
     its `<name>_shape` and `<name>_dtype`, and the op's parameters."""
     prim = node._op
-    ctx = SimpleNamespace(g=g, out=names[id(node)], i=i, node=node, inputs=node.parents,
-                          params=node._params or {})
+    ctx = SimpleNamespace(i=i, node=node, inputs=node.parents, params=node._params or {})
     labels = prim.inputs if not prim.variadic else ()
     for label, p in zip(labels, node.parents):
         setattr(ctx, label, names[id(p)])
         setattr(ctx, f"{label}_shape", shape_text(p.shape))
         setattr(ctx, f"{label}_dtype", str(p.dtype))
+    ctx.g, ctx.out = g, names[id(node)]  # an input called g (max_pool2d_route's) is not {g}
     return ctx
 
 
@@ -190,15 +197,63 @@ def _broadcast_axes(in_shape: tuple, out_shape: tuple) -> tuple[tuple[int, ...],
     return axes, keep
 
 
-def _edge_term(node: Tensor, i: int, g: str, n: dict[int, str]) -> tuple[str, list[str]]:
-    """Contribution of `node` (= op(parents)) to the gradient of its input #i, from its row."""
+def rule_formula(node: Tensor, i: int, g: str, names: dict[int, str],
+                 g_value: Any = None) -> tuple[str, list[str]]:
+    """What `node` (= op(parents)) sends its input #i, as text, and the notes that go with it.
+
+    The text is the row's rule run on symbols (check/symbolic.py) named as the graph names
+    them: `g` (the text of the incoming gradient, with value `g_value`), the node and its
+    inputs. A row that keeps a hand-written `formula` for this input (where the derived text
+    would be worse) shows that instead; tests/test_rule_text.py checks that the two agree. An
+    activation row whose rule is `g * f` is written `g * name'(x)`, with `name'(x) = f` as a
+    note."""
     prim = node._op
-    ctx = _context(node, n, g, i)
-    k = 0 if prim.variadic else i  # a variadic row has one formula for all its inputs
+    ctx = _context(node, names, g, i)
+    k = 0 if prim.variadic else i  # a variadic row has one rule (and formula) for all inputs
     formulas = prim.text.formula or ()
     spec = formulas[k] if k < len(formulas) else None
-    term = _render(spec, ctx) or f"vjp_{node.op}[{i}]({g})"
     notes = [_fill(note, ctx) for note in prim.text.notes]
+    kept = _render(spec, ctx)
+    if kept is not None:
+        return kept, notes
+    derived = _derive(node, i, g, names, g_value)
+    if derived is None:
+        return f"vjp_{node.op}[{i}]({g})", notes
+    text, more = derived
+    return text, more + notes
+
+
+def _derive(node: Tensor, i: int, g: str, names: dict[int, str],
+            g_value: Any) -> tuple[str, list[str]] | None:
+    """The rule run on symbols (None when it cannot be: it raised)."""
+    prim, params = node._op, node._params or {}
+    if g_value is None:
+        g_value = np.ones(node.shape, node.dtype)
+    out = symbol(names[id(node)], node.data)
+    inputs = [symbol(names[id(p)], p.data) for p in node.parents]
+    try:
+        if prim.text.activation:  # g * f: written g * name'(x), with name'(x) = f
+            leaf = symbol(g if g != "1" else "(1)", g_value)
+            result = derive(prim, i, leaf, out, inputs, params)
+            f = None if result is None else factor(result, leaf)
+            if f is not None:
+                slope = f"{prim.name}'({names[id(node.parents[i])]})"
+                body = f.text()
+                if f.prec <= 5:  # a comparison: (z1 > 0)
+                    body = f"({body})"
+                return (slope if g == "1" else f"{g} * {slope}"), [f"{slope} = {body}"]
+        result = derive(prim, i, symbol(g, g_value), out, inputs, params)
+    except Exception:  # noqa: BLE001 (a rule that cannot run on symbols is written by name)
+        return None
+    return None if result is None else (text_of(result), [])
+
+
+def _edge_term(node: Tensor, i: int, g: str, n: dict[int, str],
+               g_value: Any = None) -> tuple[str, list[str]]:
+    """Contribution of `node` (= op(parents)) to the gradient of its input #i, from its row,
+    summed over the axes the row broadcast."""
+    prim = node._op
+    term, notes = rule_formula(node, i, g, n, g_value)
     x = node.parents[i]
     if prim.elementwise and x.shape != node.shape:
         axes, keep = _broadcast_axes(x.shape, node.shape)
@@ -207,7 +262,7 @@ def _edge_term(node: Tensor, i: int, g: str, n: dict[int, str]) -> tuple[str, li
                 term = g[1:-1]  # sum(...) brackets it already
             term = f"sum({term}, axis={_axes_text(axes)}{', keepdims=True' if keep else ''})"
             notes.append(f"summed over broadcast axes {axes}: {n[id(x)]} has shape "
-                         f"{shape_text(x.shape)}, {ctx.out} has {shape_text(node.shape)}")
+                         f"{shape_text(x.shape)}, {n[id(node)]} has {shape_text(node.shape)}")
     return term, notes
 
 
@@ -302,16 +357,19 @@ def _explain(root: Tensor, params: Any = None) -> Explanation:
             terms, expanded_terms, notes = [], [], []
             edges: list[tuple[str, str]] = []
             for child, i in consumers.get(id(t), []):
-                if not child.requires_grad:
-                    continue
+                rows_inputs = child._op.grad_inputs if child._op is not None else None
+                if not child.requires_grad or (rows_inputs is not None and i not in rows_inputs):
+                    continue  # no rule for this input: it sends nothing
                 g_txt = "1" if (child is root and root.size == 1) else \
                     f"d{root_name}/d{names[id(child)]}"
-                term, more = _edge_term(child, i, g_txt, names)
+                g_child = grads.get(id(child))
+                term, more = _edge_term(child, i, g_txt, names, g_child)
                 terms.append(term)
                 edges.append((names[id(child)], term))
                 notes += [m for m in more if m not in notes]
                 if child is not root and id(child) in formulas:
-                    inlined, _ = _edge_term(child, i, _wrap(formulas[id(child)]), names)
+                    inlined, _ = _edge_term(child, i, _wrap(formulas[id(child)]), names,
+                                            g_child)
                     expanded_terms.append(inlined)
                 else:
                     expanded_terms.append(term)

@@ -25,20 +25,18 @@ sigmoid = primitive(
     "sigmoid", _sigmoid_forward, lambda g, ans, x: g * ans * (1 - ans),
     elementwise=True, doc="1 / (1 + exp(-x)), computed without overflow for any x.", method=True,
     helper={"sigmoid": _sigmoid_forward}, source="sigmoid({x})",
-    formula=("{g} * sigmoid'({x})",), notes=("sigmoid'({x}) = {out}*(1-{out})",),
     activation=True,
 )
 tanh = primitive(
     "tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans),
     elementwise=True, doc="Hyperbolic tangent.", method=True,
-    formula=("{g} * tanh'({x})",), notes=("tanh'({x}) = 1-{out}**2",),
     activation=True,
 )
 relu = primitive(
     "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0),
     elementwise=True, doc="max(x, 0); the gradient at exactly 0 is 0 (relu'(0) = 0).", method=True,
     source="np.maximum({x}, 0)",
-    formula=("{g} * relu'({x})",), notes=("relu'({x}) = ({x} > 0)",), kink=_kink_at_zero,
+    kink=_kink_at_zero,
     activation=True,
 )
 
@@ -65,7 +63,6 @@ softmax = primitive(
     source="softmax({x}, {axis})",
     batch=shift_axis(),
     doc="exp(x) / sum(exp(x)) along `axis`, with the maximum subtracted first.",
-    formula=("{out} * ({g} - sum({g} * {out}, axis={axis}))",),
     activation=True,
 )
 
@@ -84,7 +81,6 @@ log_softmax = primitive(
     source="log_softmax({x}, {axis})",
     batch=shift_axis(),
     doc="log(softmax(x)) along `axis`, computed as x - logsumexp(x) (no log of 0).",
-    formula=("{g} - exp({out}) * sum({g}, axis={axis})",),
     activation=True,
 )
 
@@ -113,7 +109,6 @@ logsumexp = primitive(
     helper={"logsumexp": _logsumexp_forward}, source="logsumexp({x}, {axis}, {keepdims})",
     batch=shift_axis(),
     doc="log(sum(exp(x))) over `axis` (all axes by default), stable for large |x|.",
-    formula=("{g} * exp({x} - {out})",),
 )
 
 
@@ -127,7 +122,7 @@ leaky_relu = primitive(
     lambda g, ans, x, negative_slope: g * prims.where(x > 0, 1.0, negative_slope),
     prepare=_slope_params, source="np.where({x} > 0, {x}, {x} * {negative_slope})",
     doc="x where x > 0, else negative_slope * x (the gradient at 0 is negative_slope).",
-    formula=("{g} * where({x} > 0, 1, {negative_slope})",), kink=_kink_at_zero,
+    kink=_kink_at_zero,
     elementwise=True,
 )
 
@@ -142,7 +137,7 @@ elu = primitive(
     prepare=lambda x, alpha=1.0: {"alpha": float(alpha)}, helper={"elu_forward": _elu_forward},
     source="elu_forward({x}, {alpha})",
     doc="x where x > 0, else alpha * (exp(x) - 1).",
-    formula=("{g} * where({x} > 0, 1, {out} + {alpha})",), kink=_kink_at_zero,
+    kink=_kink_at_zero,
     elementwise=True,
 )
 
@@ -164,7 +159,6 @@ softplus = primitive(
     source="softplus_forward({x}, {beta}, {threshold})",
     doc="log(1 + exp(beta * x)) / beta, stable for any x; linear above beta * x > threshold "
         "(PyTorch's softplus).",
-    formula=("{g} * sigmoid({beta}*{x})",),
     elementwise=True,
 )
 
@@ -186,7 +180,7 @@ hardtanh = primitive(
     prepare=_hardtanh_params, source="np.clip({x}, {min_val}, {max_val})",
     doc="x clipped to [min_val, max_val]; the gradient is 1 strictly inside, 0 at and beyond "
         "the bounds (PyTorch's hardtanh; ag.clip keeps 1 at the bounds).",
-    formula=("{g} * ({min_val} < {x} < {max_val})",), kink=_hardtanh_kink,
+    kink=_hardtanh_kink,
     elementwise=True,
 )
 

@@ -26,7 +26,7 @@ add = primitive(
     "add", np.add,
     lambda g, ans, a, b: g,
     lambda g, ans, a, b: g,
-    doc="a + b with broadcasting.", display="{a} + {b}", source="{a} + {b}", formula=("{g}", "{g}"),
+    doc="a + b with broadcasting.", display="{a} + {b}", source="{a} + {b}",
     elementwise=True, operator=("__add__", "__radd__"), commutative=True, identity=plus_zero,
 )
 sub = primitive(
@@ -34,7 +34,6 @@ sub = primitive(
     lambda g, ans, a, b: g,
     lambda g, ans, a, b: -g,
     doc="a - b with broadcasting.", display="{a} - {b}", source="{a} - {b}",
-    formula=("{g}", "-{g}"),
     elementwise=True, operator=("__sub__", "__rsub__"), identity=minus_zero,
 )
 mul = primitive(
@@ -42,7 +41,7 @@ mul = primitive(
     lambda g, ans, a, b: g * b,
     lambda g, ans, a, b: g * a,
     doc="a * b elementwise with broadcasting.", display="{a} * {b}", source="{a} * {b}",
-    formula=("{g} * {b}", "{g} * {a}"), elementwise=True,
+    elementwise=True,
     operator=("__mul__", "__rmul__"), commutative=True, identity=times_one,
 )
 div = primitive(
@@ -50,7 +49,7 @@ div = primitive(
     lambda g, ans, a, b: g / b,
     lambda g, ans, a, b: -g * ans / b,
     doc="a / b elementwise with broadcasting.", display="{a} / {b}", source="{a} / {b}",
-    formula=("{g} / {b}", "-{g} * {out} / {b}"), elementwise=True,
+    elementwise=True,
     operator=("__truediv__", "__rtruediv__"), identity=over_one,
 )
 def _double_negation(node, inputs, params, constant):
@@ -62,7 +61,7 @@ def _double_negation(node, inputs, params, constant):
 
 neg = primitive(
     "neg", np.negative, lambda g, ans, x: -g,
-    elementwise=True, doc="-x.", display="-{x}", formula=("-{g}",), source="-{x}",
+    elementwise=True, doc="-x.", display="-{x}", source="-{x}",
     operator=("__neg__", None), identity=_double_negation,
 )
 
@@ -83,28 +82,6 @@ def _pow_vjp_exponent(g, ans, x, y):
     return prims.where(positive, g * ans * prims.log(prims.where(positive, x, 1.0)), 0.0)
 
 
-def _constant_exponent(ctx: Any) -> Any:
-    b = ctx.inputs[1]
-    if b.size == 1 and not b.requires_grad and b.is_leaf:
-        return b.data.reshape(-1)[0].item()
-    return None
-
-
-def _pow_base_formula(ctx: Any) -> str:
-    e = _constant_exponent(ctx)
-    if e is None:
-        return f"{{g}} * {ctx.b}*{ctx.a}**({ctx.b}-1)"
-    return _power_text(e, ctx.a)
-
-
-def _power_text(e: float, x: str) -> str:
-    if e == 2:
-        return f"{{g}} * 2*{x}"
-    if e == 1:
-        return "{g}"
-    return f"{{g}} * {constant_text(e)}*{x}**{constant_text(e - 1)}"
-
-
 def _pow_scalar_forward(x, exponent):
     return x ** exponent  # NumPy's fast paths for 2, 0.5, -1, ... apply to a Python scalar
 
@@ -122,7 +99,6 @@ pow_scalar = primitive(
     "pow", _pow_scalar_forward, _pow_scalar_vjp,
     elementwise=True, doc="x ** c for a constant Python number c.",
     display=lambda ctx: f"{ctx.x} ** {constant_text(ctx.params['exponent'])}",
-    formula=(lambda ctx: _power_text(ctx.params["exponent"], ctx.x),),
     source=lambda params, shapes: "{x} ** " + repr(params["exponent"]),
     identity=lambda node, inputs, params, constant: inputs[0] if params["exponent"] == 1
     else None,
@@ -133,7 +109,7 @@ pow_scalar = primitive(
 power = primitive(
     "pow_tensor", np.power, _pow_vjp_base, _pow_vjp_exponent,
     doc="a ** b elementwise; the gradient for b uses log(a) and is 0 where a <= 0.",
-    display="{a} ** {b}", formula=(_pow_base_formula, "{g} * {out}*log({a})"),
+    display="{a} ** {b}",
     source="{a} ** {b}",
     elementwise=True, number_param=("exponent", pow_scalar), public="power",
     operator=("__pow__", "__rpow__"),
@@ -155,7 +131,7 @@ maximum = primitive(
     lambda g, ans, a, b: g * _tie_weights(a, b, a > b),
     lambda g, ans, a, b: g * _tie_weights(b, a, b > a),
     doc="Elementwise maximum; where a == b the gradient is split equally between them.",
-    formula=("{g} * ({a} > {b})", "{g} * ({b} > {a})"), source="np.maximum({a}, {b})",
+    source="np.maximum({a}, {b})",
     notes=("ties between {a} and {b} share the gradient equally",), kink=_near_tie,
     elementwise=True, commutative=True,
 )
@@ -164,7 +140,7 @@ minimum = primitive(
     lambda g, ans, a, b: g * _tie_weights(a, b, a < b),
     lambda g, ans, a, b: g * _tie_weights(b, a, b < a),
     doc="Elementwise minimum; where a == b the gradient is split equally between them.",
-    formula=("{g} * ({a} < {b})", "{g} * ({b} < {a})"), source="np.minimum({a}, {b})",
+    source="np.minimum({a}, {b})",
     notes=("ties between {a} and {b} share the gradient equally",), kink=_near_tie,
     elementwise=True, commutative=True,
 )
@@ -186,7 +162,6 @@ where = primitive(
         "Masking does not stop NaN: where(c, sqrt(x), 0) at x = 0 still has an infinite "
         "sqrt'(0) in the untaken branch. Make the untaken input safe first (double where).",
     display="where({condition}, {a}, {b})", source="np.where({condition}, {a}, {b})",
-    formula=(None, "where({condition}, {g}, 0)", "where({condition}, 0, {g})"),
     elementwise=True,
 )
 

@@ -53,7 +53,6 @@ pad = primitive(
         arrays[0], [(0, 0)] * n + list(params["pad_width"]), constant_values=params["value"]),
     doc="np.pad with mode 'constant' (the gradient is the inner slice) or 'edge', 'reflect', "
         "'symmetric', 'wrap' (gathers: copied elements collect their copies' gradients).",
-    formula=("{g} without the padding",),
 )
 
 

@@ -90,7 +90,6 @@ einsum_row = primitive(
     _einsum_vjp, variadic=True, public=None, batch=_batch_einsum,
     source=lambda params, shapes: f"np.einsum({params['subscripts']!r}, {{xs}})",
     doc="Einstein summation over explicit subscripts.",
-    formula=("einsum of {g} with the other operands",),
 )
 
 

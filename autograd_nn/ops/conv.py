@@ -299,7 +299,6 @@ conv2d = primitive(
     helper={**_KERNELS, "conv2d_forward": conv2d_forward},
     doc="2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), w (O, C/groups, kH, kW), "
         "optional bias b (O,); padding is an int, a pair, 'same' or 'valid'.",
-    formula=("conv_transpose2d({g}, {w})", "conv2d_weight({x}, {g})"),
 )
 
 
@@ -349,7 +348,6 @@ conv_transpose2d = primitive(
     helper={**_KERNELS, "conv_transpose2d_forward": conv_transpose2d_forward},
     doc="Transposed 2-D convolution (PyTorch's conv_transpose2d): y (N, C, H, W), "
         "w (C, O/groups, kH, kW), optional bias b (O,).",
-    formula=("conv2d({g}, {w})", "conv2d_weight({g}, {y})"),
 )
 
 
@@ -388,7 +386,6 @@ conv2d_weight = primitive(
     helper={**_KERNELS, "conv2d_weight_forward": conv2d_weight_forward},
     doc="The gradient of conv2d with respect to its weight, for output gradient gy (a row of "
         "its own so that every order of conv2d's gradient is again a convolution).",
-    formula=("conv_transpose2d({gy}, {g})", "conv2d({x}, {g})"),
 )
 
 
@@ -453,7 +450,9 @@ max_pool2d = primitive(
     helper={"conv_windows": conv_windows, "max_pool2d_forward": max_pool2d_forward},
     doc="Maximum over each kernel window of x (N, C, H, W); the gradient goes to each window's "
         "first maximum, as in PyTorch.",
-    formula=("{g} routed to each window's first maximum in {x}",), kink=_max_pool2d_kink,
+    notes=("max_pool2d_route adds {g} into zeros shaped like {x} at each window's first "
+           "maximum",),
+    kink=_max_pool2d_kink,
     batch=_batch_pool,
 )
 max_pool2d_route_row = primitive(
@@ -464,7 +463,6 @@ max_pool2d_route_row = primitive(
     batch=_batch_route, public=None,
     doc="max_pool2d's backward: g added into zeros shaped like x at each window's first "
         "maximum (linear in g; piecewise constant in x).",
-    formula=("{g} picked at each window's first maximum in {x}", None),
 )
 max_pool2d_indices_row = primitive(
     "max_pool2d_indices", max_pool2d_indices, None, prepare=_pool_params,

@@ -113,29 +113,13 @@ def _batch_matmul(forward, arrays, batched, params, n, prefix):
     return out
 
 
-def _product_formula(i: int):
-    def formula(ctx) -> str:
-        a_nd, b_nd = ctx.inputs[0].ndim, ctx.inputs[1].ndim
-        A, B = ctx.a, ctx.b
-        if a_nd >= 2 and b_nd >= 2:
-            tr = ".T" if max(a_nd, b_nd) == 2 else ".mT"
-            return f"{{g}} @ {B}{tr}" if i == 0 else f"{A}{tr} @ {{g}}"
-        if a_nd == 1 and b_nd == 1:
-            return f"{{g}} * {B if i == 0 else A}"
-        if b_nd == 1:
-            return f"outer({{g}}, {B})" if i == 0 else f"{A}.T @ {{g}}"
-        return f"{B} @ {{g}}" if i == 0 else f"outer({A}, {{g}})"
-
-    return formula
-
-
 matmul = primitive(
     "matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b, prepare=_matmul_check, method=True,
     operator=("__matmul__", "__rmatmul__"),
     batch=_batch_matmul,
     bilinear=True,
     doc="Matrix product with NumPy semantics (batch dims broadcast, 1-D operands promoted).",
-    display="{a} @ {b}", formula=(_product_formula(0), _product_formula(1)), source="{a} @ {b}",
+    display="{a} @ {b}", source="{a} @ {b}",
 )
 # np.dot agrees with np.matmul for 1-D and 2-D operands, so it shares the rules; its own name
 # keeps graph pictures faithful to what the user wrote.
@@ -144,5 +128,5 @@ dot = primitive(
     batch=_batch_matmul,
     bilinear=True,
     doc="np.dot for 1-D and 2-D operands (vector/matrix products); use matmul for batches.",
-    formula=(_product_formula(0), _product_formula(1)), source="np.dot({a}, {b})",
+    source="np.dot({a}, {b})",
 )

@@ -64,21 +64,13 @@ def _reduction_source(method: str):
     return source
 
 
-def _reduced_shape_formula(ctx) -> str:
-    one = ctx.g == "1"
-    base = f"ones{ctx.x_shape}" if one else f"broadcast({{g}}, {ctx.x_shape})"
-    if ctx.node.op == "mean":
-        base += f" / {_count(ctx.inputs[0].shape, ctx.params.get('axis'))}"
-    return base
-
-
 sum = primitive(  # noqa: A001
     "sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),
     lambda g, ans, x, axis, keepdims: _restore(g, x.shape, axis, keepdims),
     source=_reduction_source("sum"),
     prepare=_axes, method=numpy_reduction,
     batch=shift_axis(),
-    linear=True, doc="Sum over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
+    linear=True, doc="Sum over `axis` (all axes by default).",
 )
 def _mean_forward(x, axis, keepdims):
     if x.size:
@@ -94,7 +86,7 @@ mean = primitive(
     prepare=_axes, method=numpy_reduction,
     batch=shift_axis(),
     linear=True,
-    doc="Arithmetic mean over `axis` (all axes by default).", formula=(_reduced_shape_formula,),
+    doc="Arithmetic mean over `axis` (all axes by default).",
 )
 
 
@@ -132,7 +124,6 @@ def _extreme(op: str, doc: str):
         _extreme_vjp, source=_reduction_source(op), prepare=_nonempty_axes, batch=shift_axis(),
         method=numpy_reduction,
         doc=doc,
-        formula=(f"{{g}} at the {op} entries of {{x}} (ties share)",),
         kink=lambda inputs, params: _near_tie(inputs, params, op),
     )
 

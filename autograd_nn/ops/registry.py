@@ -1,9 +1,10 @@
 """The op registry: one `Primitive` row per operation, from which everything else is generated.
 
 A row holds the NumPy forward, one vector-Jacobian rule per input, how its public function reads
-its arguments (`prepare`), whether it is a Tensor method, how `ag.explain` writes it (`display`,
-`formula`, `notes`) and where `gradcheck` should look for kinks (`kink`). The public functions
-(`ag.exp`, ...), the Tensor methods and `__all__` are generated from these rows in tensor.py.
+its arguments (`prepare`), whether it is a Tensor method, how `ag.explain` writes its forward
+step (`display`; the gradient text is the rule itself, run on symbols by check/symbolic.py) and
+where `gradcheck` should look for kinks (`kink`). The public functions (`ag.exp`, ...), the
+Tensor methods and `__all__` are generated from these rows in public.py.
 
 A row is also callable, on arrays or on Tensors: `prims.exp(a)` runs NumPy when every input is
 an array (or number), and records an op when any input is a Tensor. Rules are written with these
@@ -63,7 +64,9 @@ class Text:
                  notes: Sequence[str], kink: Callable | None, activation: bool,
                  commutative: bool) -> None:
         self.display = display  # the forward step ("{a} + {b}")
-        self.formula = formula  # per input: the gradient ("{g} * {out}")
+        # per input, optional: explain prints the rule itself (check/symbolic.py); a row keeps
+        # a text only where that reads worse, and tests/test_rule_text.py checks it
+        self.formula = formula
         self.notes = tuple(notes)  # extra lines ("sigmoid'({x}) = {out}*(1-{out})")
         self.kink = kink  # (input arrays, params) -> (distance to a kink, where), or None
         self.activation = activation  # a layer's activation: its input is z<k>, its result h<k>

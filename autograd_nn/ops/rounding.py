@@ -18,7 +18,7 @@ def _to_half(inputs, params):
 
 
 def _rounding(name: str, fn, doc: str, kink):
-    return primitive(name, fn, lambda g, ans, x: 0.0 * g, method=True, formula=("0",),
+    return primitive(name, fn, lambda g, ans, x: 0.0 * g, method=True,
                      kink=kink, doc=doc + " The gradient is 0 (also at the jumps), as in PyTorch.",
                      elementwise=True)
 
@@ -39,6 +39,6 @@ def _mod_jump(inputs, params):
 mod = primitive(
     "mod", np.mod, lambda g, ans, a, b: g, lambda g, ans, a, b: -g * prims.floor(a / b),
     doc="a - floor(a / b) * b: the remainder with the sign of b (np.mod, torch.remainder).",
-    formula=("{g}", "-{g} * floor({a} / {b})"), kink=_mod_jump, elementwise=True,
+    kink=_mod_jump, elementwise=True,
     operator=("__mod__", "__rmod__"),
 )

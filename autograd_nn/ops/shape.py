@@ -93,7 +93,6 @@ reshape = primitive(
     prepare=_reshape_params, method=_sequence_method, source="{x}.reshape({shape})",
     batch=_batch_reshape, identity=same_as_input,
     linear=True, doc="The same elements in a new shape (one entry may be -1).",
-    formula=("reshape({g}, {x_shape})",),
 )
 
 
@@ -129,8 +128,6 @@ transpose = primitive(
     batch=_batch_transpose, identity=_transpose_identity,
     linear=True, doc="Permute axes (reverse them by default, like ndarray.T).",
     display=lambda ctx: f"{ctx.x}.T" if ctx.params.get("axes") is None else None,
-    formula=(lambda ctx: "{g}.T" if ctx.params.get("axes") is None
-             else f"transpose({{g}}, {tuple(np.argsort(ctx.params['axes']).tolist())})",),
 )
 
 
@@ -144,7 +141,6 @@ swapaxes = primitive(
     prepare=_swapaxes_params, batch=shift_axes("axis1", "axis2"), linear=True,
     doc="Exchange two axes.",
     source="np.swapaxes({x}, {axis1}, {axis2})",
-    formula=("swapaxes({g}, {axis1}, {axis2})",),
 )
 expand_dims = primitive(
     "expand_dims", lambda x, axis: np.expand_dims(x, axis),
@@ -153,7 +149,6 @@ expand_dims = primitive(
     source="np.expand_dims({x}, {axis})", batch=shift_axis(False, new_axes=True),
     identity=same_as_input, linear=True,
     doc="Insert size-1 axes at `axis` (positions in the result).",
-    formula=("reshape({g}, {x_shape})",),
 )
 
 
@@ -195,7 +190,6 @@ broadcast_to = primitive(
     prepare=_shape_param, batch=_batch_broadcast_to, identity=same_as_input,
     linear=True, doc="Broadcast to `shape`; the gradient is summed back.",
     source="np.broadcast_to({x}, {shape})",
-    formula=("sum_to({g}, {x_shape})",),
 )
 sum_to = primitive(
     "sum_to", sum_to_shape, lambda g, ans, x, shape: prims.broadcast_to(g, shape=x.shape),
@@ -203,7 +197,6 @@ sum_to = primitive(
     batch=_batch_sum_to, identity=same_as_input,
     linear=True,
     doc="Sum a broadcast tensor down to `shape` (the inverse of broadcast_to for gradients).",
-    formula=("broadcast({g}, {x_shape})",),
 )
 
 
@@ -265,7 +258,6 @@ getitem = primitive(
     linear=True,
     doc="x[index]: slices, integers, integer/boolean arrays; repeated indices accumulate.",
     display="{x}[{index!r}]",
-    formula=("{g} scattered into zeros{x_shape} at [{index!r}]",),
 )
 scatter_add = primitive(
     "scatter_add", _scatter_add_forward,
@@ -277,7 +269,6 @@ scatter_add = primitive(
     batch=_batch_scatter_add,
     linear=True,
     doc="A zero tensor of `shape` with `src` added at `index` (repeated indices accumulate).",
-    formula=("{g}[{index!r}]",),
 )
 
 
@@ -389,14 +380,12 @@ take_index = primitive(
     jvp=_take_jvp, inputs=("x", "index"),
     doc="x[index] where some of the index is integer Tensors (inputs, so that under vmap each "
         "example picks its own elements).",
-    formula=("{g} scattered into zeros at the index",),
 )
 put_add = primitive(
     "put_add", _put_forward, _put_vjp, variadic=True, public=None, batch=_batch_put,
     jvp=_put_jvp, inputs=("src", "index"),
     doc="Zeros of `shape` with `src` added at an index holding integer Tensors (take_index's "
         "gradient).",
-    formula=("{g} at the index",),
 )
 
 
@@ -447,7 +436,6 @@ concatenate = primitive(
     source="np.concatenate([{xs}], axis={axis})",
     batch=shift_axis(False),
     linear=True, doc="Join tensors along an existing axis.",
-    formula=("{g} (the part from input #{i} of concatenate)",),
 )
 stack = primitive(
     "stack", lambda *xs, axis: np.stack(xs, axis=axis), _stack_vjp,
@@ -455,6 +443,6 @@ stack = primitive(
     source="np.stack([{xs}], axis={axis})",
     batch=shift_axis(False, new_axes=True),
     linear=True,
-    doc="Join tensors along a new axis.", formula=("{g} (the part from input #{i} of stack)",),
+    doc="Join tensors along a new axis.",
 )
 

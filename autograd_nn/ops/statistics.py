@@ -51,7 +51,6 @@ prod = primitive(
     "prod", lambda x, axis, keepdims: x.prod(axis=axis, keepdims=keepdims), _prod_vjp,
     prepare=_axes, method=numpy_reduction, source=_reduction_source("prod"),
     doc="Product over `axis` (all axes by default); the gradient is exact where x has zeros.",
-    formula=("{g} * (the product of the other elements of {x})",),
     batch=shift_axis(),
 )
 
@@ -105,7 +104,6 @@ var = primitive(
     source="{x}.var(axis={axis}, ddof={ddof}, keepdims={keepdims})",
     doc="Variance over `axis` with NumPy's ddof (0 by default; torch.var's default is 1), two "
         "passes: the mean of squared deviations.",
-    formula=("{g} * 2*({x} - mean) / (N - {ddof})",),
     batch=shift_axis(),
 )
 std = primitive(
@@ -113,7 +111,6 @@ std = primitive(
     _std_vjp, prepare=_var_params, method=_spread_method,
     source="{x}.std(axis={axis}, ddof={ddof}, keepdims={keepdims})",
     doc="Standard deviation over `axis` (ddof as in var); its gradient is 0 where it is 0.",
-    formula=("{g} * ({x} - mean) / ((N - {ddof}) * {out})",),
     batch=shift_axis(),
 )
 
@@ -163,7 +160,6 @@ norm = primitive(
     source="norm_forward({x}, {axis}, {keepdims})",
     doc="Vector p-norm over `axis` (np.linalg.norm's ord: None/2, 1, inf, -inf, p), or the "
         "Frobenius norm; the 2-norm is scaled (no overflow) and its gradient at 0 is 0.",
-    formula=("{g} * {x} / {out}",),
     batch=shift_axis(),
 )
 
@@ -206,7 +202,6 @@ cumsum = primitive(
     "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp, prepare=_scan_params("cumsum"),
     method=True, source="np.cumsum({x}, axis={axis})",
     linear=True, doc="Running sum along `axis` (of the flattened tensor by default).",
-    formula=("reverse cumsum of {g} along {axis}",),
     batch=shift_axis(False),
 )
 cumprod = primitive(
@@ -214,7 +209,6 @@ cumprod = primitive(
     prepare=_scan_params("cumprod"), method=True, source="np.cumprod({x}, axis={axis})",
     doc="Running product along `axis` (of the flattened tensor by default); the gradient is "
         "exact where x has zeros.",
-    formula=("reverse cumsum of {g} * {out} along {axis}, divided by {x}",),
     batch=shift_axis(False),
 )
 
@@ -289,6 +283,5 @@ standardize = primitive(
     source="standardize_forward({x}, {axis}, {eps})",
     doc="(x - mean) / sqrt(var + eps) over `axis` (all axes by default): the normalisation of "
         "batch and layer norm, as one node with a two-pass variance.",
-    formula=("({g} - mean({g}) - {out} * mean({g} * {out})) / sqrt(var({x}) + {eps})",),
     batch=shift_axis(),
 )

@@ -17,46 +17,44 @@ def _kink_at_zero(inputs, params):
 
 
 exp = primitive("exp", np.exp, lambda g, ans, x: g * ans,
-                elementwise=True, doc="e ** x elementwise.", method=True, formula=("{g} * {out}",))
+                elementwise=True, doc="e ** x elementwise.", method=True)
 log = primitive("log", np.log, lambda g, ans, x: g / x,
                 elementwise=True,
-                doc="Natural logarithm elementwise.", method=True, formula=("{g} / {x}",))
+                doc="Natural logarithm elementwise.", method=True)
 log1p = primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x),
                   elementwise=True,
-                  doc="log(1 + x), accurate for small x.", formula=("{g} / (1 + {x})",))
+                  doc="log(1 + x), accurate for small x.")
 sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans),
                  elementwise=True,
-                 doc="Square root elementwise.", method=True, formula=("{g} / (2*{out})",))
+                 doc="Square root elementwise.", method=True)
 abs = primitive(  # noqa: A001 (mirrors numpy.abs)
     "abs", np.abs, lambda g, ans, x: g * prims.sign(x),
     elementwise=True, doc="|x| elementwise; the gradient at 0 is 0 (abs'(0) = 0).", method=True,
-    formula=("{g} * sign({x})",), kink=_kink_at_zero, operator=("__abs__", None),
+    kink=_kink_at_zero, operator=("__abs__", None),
 )
 sign = primitive(
     "sign", np.sign, lambda g, ans, x: 0.0 * g,
     elementwise=True,
     doc="-1, 0 or 1 by the sign of x; its gradient is 0 everywhere (also at the jump at 0).",
-    method=True, formula=("0",), kink=_kink_at_zero,
+    method=True, kink=_kink_at_zero,
 )
 square = primitive("square", np.square, lambda g, ans, x: g * (2 * x),
                    elementwise=True,
-                   doc="x * x elementwise.", method=True, formula=("{g} * 2*{x}",))
+                   doc="x * x elementwise.", method=True)
 sin = primitive("sin", np.sin, lambda g, ans, x: g * prims.cos(x),
                 elementwise=True,
-                doc="Sine elementwise (radians).", method=True, formula=("{g} * cos({x})",))
+                doc="Sine elementwise (radians).", method=True)
 cos = primitive("cos", np.cos, lambda g, ans, x: -g * prims.sin(x),
                 elementwise=True,
-                doc="Cosine elementwise (radians).", method=True, formula=("-{g} * sin({x})",))
+                doc="Cosine elementwise (radians).", method=True)
 tan = primitive("tan", np.tan, lambda g, ans, x: g * (1 + ans * ans),
                 elementwise=True,
-                doc="Tangent elementwise (radians); tan' = 1 + tan**2.", method=True,
-                formula=("{g} * (1 + {out}**2)",))
+                doc="Tangent elementwise (radians); tan' = 1 + tan**2.", method=True)
 exp2 = primitive("exp2", np.exp2, lambda g, ans, x: g * ans * _LN2,
                  elementwise=True,
-                 doc="2 ** x elementwise.", method=True, formula=("{g} * {out}*log(2)",))
+                 doc="2 ** x elementwise.", method=True)
 log2 = primitive("log2", np.log2, lambda g, ans, x: g / (x * _LN2),
-                 elementwise=True, doc="Base-2 logarithm elementwise.", method=True,
-                 formula=("{g} / ({x}*log(2))",))
+                 elementwise=True, doc="Base-2 logarithm elementwise.", method=True)
 
 
 def _clip_forward(x, lo, hi):
@@ -80,13 +78,6 @@ def _clip_params(x, lo=None, hi=None):
     return {"lo": lo, "hi": hi}
 
 
-def _clip_formula(ctx) -> str:
-    lo, hi = ctx.params.get("lo"), ctx.params.get("hi")
-    low = "" if lo is None else f"{lo} <= "
-    high = "" if hi is None else f" <= {hi}"
-    return f"{{g}} * ({low}{ctx.x}{high})"
-
-
 def _clip_kink(inputs, params):
     x = np.asarray(inputs[0], dtype=np.float64)
     bounds = [b for b in (params.get("lo"), params.get("hi")) if b is not None]
@@ -99,7 +90,7 @@ clip = primitive(
     "clip", _clip_forward, _clip_vjp, prepare=_clip_params, source="np.clip({x}, {lo}, {hi})",
     elementwise=True,
     doc="Limit values to [lo, hi]; the gradient is 1 inside the range (bounds included), else 0.",
-    formula=(_clip_formula,), kink=_clip_kink,
+    kink=_clip_kink,
 )
 
 
@@ -118,7 +109,6 @@ astype = primitive(
     prepare=_astype_params, method=True, source="{x}.astype(np.{dtype})",
     elementwise=True, identity=same_as_input,
     doc="Cast to `dtype`; the gradient is cast back. Casts to non-float dtypes leave the graph.",
-    formula=("{g} cast to {x_dtype}",),
 )
 
 
@@ -128,18 +118,18 @@ _TWO_OVER_SQRT_PI = float(2.0 / np.sqrt(np.pi))
 
 log10 = primitive("log10", np.log10, lambda g, ans, x: g / (x * _LN10),
                   doc="Base-10 logarithm elementwise.", method=True,
-                  formula=("{g} / ({x}*log(10))",), elementwise=True)
+                  elementwise=True)
 expm1 = primitive("expm1", np.expm1, lambda g, ans, x: g * (ans + 1),
-                  doc="exp(x) - 1, accurate for small x.", formula=("{g} * ({out} + 1)",),
+                  doc="exp(x) - 1, accurate for small x.",
     elementwise=True)
 reciprocal = primitive(
     "reciprocal", lambda x: 1.0 / x, lambda g, ans, x: -g * ans * ans,
-    doc="1 / x elementwise.", method=True, source="1.0 / {x}", formula=("-{g} * {out}**2",),
+    doc="1 / x elementwise.", method=True, source="1.0 / {x}",
     elementwise=True)
 rsqrt = primitive(
     "rsqrt", lambda x: 1.0 / np.sqrt(x), lambda g, ans, x: g * (-0.5 * ans * ans * ans),
     doc="1 / sqrt(x) elementwise.", source="1.0 / np.sqrt({x})",
-    formula=("-{g} * {out}**3 / 2",), elementwise=True)
+    elementwise=True)
 
 
 def erf_forward(x):
@@ -170,9 +160,9 @@ erf = primitive(
     "erf", erf_forward, lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * prims.exp(-x * x)),
     doc="The error function 2/sqrt(pi) * integral of exp(-t**2) from 0 to x.",
     source="erf_forward({x})", helper={"erf_forward": erf_forward},
-    formula=("{g} * 2/sqrt(pi)*exp(-{x}**2)",), elementwise=True)
+    elementwise=True)
 erfc = primitive(
     "erfc", erfc_forward, lambda g, ans, x: g * (-_TWO_OVER_SQRT_PI * prims.exp(-x * x)),
     doc="The complementary error function 1 - erf(x), accurate where erf is near 1.",
     source="erfc_forward({x})", helper={"erfc_forward": erfc_forward},
-    formula=("-{g} * 2/sqrt(pi)*exp(-{x}**2)",), elementwise=True)
+    elementwise=True)
