@@ -407,6 +407,10 @@ class Watched(Tensor):
         return out
 
 
+# what error messages and type(t).__name__ show: a traced Tensor is a Tensor to its user
+Watched.__name__ = Watched.__qualname__ = "Tensor"
+
+
 @dataclass
 class Traced:
     """A finished trace: the outputs (nested as the function returned them) and what it saw."""
