@@ -343,3 +343,14 @@ def test_grad_inside_no_grad_follows_the_inputs():
                                  ag.compiler.trace.tree_flatten(fn(x))[0], strict=True):
                 np.testing.assert_allclose(_value(got), _value(want), rtol=1e-12)
         assert step.traces == 1
+
+
+def test_a_large_dict_of_numbers_is_checked_as_one_value():
+    settings = {f"k{i}": float(i) for i in range(1000)}
+    step = ag.compile(lambda x: ag.sum(x) * settings["k3"])
+    x = np.ones(3)
+    assert float(step(x).data) == 9.0
+    settings["k3"] = 5.0  # changed in place
+    assert float(step(x).data) == 15.0
+    settings["k999"] = -1.0  # another entry: a retrace, the same number
+    assert float(step(x).data) == 15.0 and step.traces == 3

@@ -315,6 +315,10 @@ def reach(root: Any) -> Reached:
                 all(isinstance(v, _SCALARS) for v in obj):
             values.append((path + (("whole", None),), list(obj)))
             continue
+        if type(obj) is dict and path and len(obj) > _WHOLE and \
+                all(isinstance(v, _SCALARS) for v in obj.values()):
+            values.append((path + (("whole", None),), dict(obj)))  # compared in one go
+            continue
         if type(obj) in (list, collections.deque) and path:  # appended to or shortened
             values.append((path + (("length", None),), len(obj)))
         elif type(obj) is dict and path and path[-1] != ("attr", "__dict__"):
