@@ -354,3 +354,34 @@ def test_a_large_dict_of_numbers_is_checked_as_one_value():
     assert float(step(x).data) == 15.0
     settings["k999"] = -1.0  # another entry: a retrace, the same number
     assert float(step(x).data) == 15.0 and step.traces == 3
+
+
+SAVED_SCALE = {"scale": 2.0, "mode": "tanh"}
+
+
+def _reads_settings(x):
+    h = ag.tanh(x) if SAVED_SCALE["mode"] == "tanh" else ag.exp(x)
+    return ag.sum(h) * SAVED_SCALE["scale"]
+
+
+def test_saved_module_checks_python_values_once_given_the_function(tmp_path):
+    step = ag.compile(_reads_settings)
+    x = np.array([0.1, 0.2])
+    step(x)
+    namespace: dict = {}
+    exec(compile(step.source, "saved", "exec"), namespace)  # noqa: S102
+    fn = namespace[namespace["__all__"][0]]
+    try:
+        SAVED_SCALE["scale"] = 3.0
+        assert float(fn(x)) == pytest.approx(2.0 * np.tanh(x).sum())  # unbound: constants
+        namespace["bind_function"](_reads_settings)
+        with pytest.raises(namespace["SpecialisationError"], match=r"'scale'.* was 2.0 when "
+                                                                    r"traced, is 3.0"):
+            fn(x)
+        SAVED_SCALE["scale"] = 2.0
+        assert float(fn(x)) == pytest.approx(2.0 * np.tanh(x).sum())
+        SAVED_SCALE["mode"] = "exp"
+        with pytest.raises(namespace["SpecialisationError"], match="'tanh' when traced"):
+            fn(x)
+    finally:
+        SAVED_SCALE.update(scale=2.0, mode="tanh")

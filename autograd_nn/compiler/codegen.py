@@ -615,6 +615,10 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     if watched:
         for name in _OUTSIDE_NAMES:
             namespace.reserve(name)
+    values = saved_values(traced.trace.outside)
+    if values:
+        for name in _VALUE_NAMES:
+            namespace.reserve(name)
     entry = namespace.fresh(_entry_name(fn_name))
     dtypes = {d: namespace.fresh(f"{d.name}_dtype" if namespace.taken(d.name) else d.name)
               for d in _argument_dtypes(args, kwargs)}  # float64; bool_dtype (bool is taken)
@@ -628,7 +632,9 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     function = [f"def {entry}({signature}):"] + [
         f"    {line}" for line in _docstring(fn_name, arguments)
         + _unpack_lines(traced, input_names, arguments, dtypes, fn_name)
-        + outside_checks(traced.trace.outside) + body]
+        + outside_checks(traced.trace.outside)
+        + (["if FUNCTION is not None:  # bound: check the Python values it reached",
+            "    value_changed()"] if values else []) + body]
     header = ['"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""', "",
               "import numpy as np", "", f"__all__ = [{entry!r}]", ""]
     header += [f"{name} = np.dtype({_dtype_text(d)!r})" for d, name in dtypes.items()]
@@ -638,6 +644,8 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
         header.insert(header.index("import numpy as np") + 1, "import zlib")
     if watched:
         header += outside_module_lines(traced.trace.outside)
+    if values:
+        header += _VALUE_TEMPLATE.format(values=values).split("\n")
     source = "\n".join(header + [f"\n{m}\n" for m in module] + ["", *function]) + "\n"
     source = re.sub(r"\n{3,}", "\n\n\n", source)
     outside = names_outside(source, entry, namespace)
@@ -787,6 +795,63 @@ def describe_signature(arguments: list[tuple[str, Any]]) -> list[str]:
 
 
 # --- what the code read outside its arguments ---------------------------------------------------
+_VALUE_NAMES = ("VALUES", "FUNCTION", "bind_function", "value_changed")
+_VALUE_TEMPLATE = '''
+# The Python values the traced function reached (closure, globals, defaults, attributes), as
+# they were when traced. Until bind_function(f) is called they are constants; once it is, every
+# call follows each path from f and raises SpecialisationError naming the one that changed.
+VALUES = {values}
+FUNCTION = None
+
+
+def bind_function(function):
+    """Give the code the function it was traced from: each call then checks VALUES."""
+    global FUNCTION
+    FUNCTION = function
+
+
+def value_changed():
+    """Raise SpecialisationError if a value in VALUES is no longer the traced one."""
+    for path, then in VALUES:
+        now = FUNCTION
+        try:
+            for kind, key in path:
+                if kind == "cell":
+                    now = now.__closure__[now.__code__.co_freevars.index(key)].cell_contents
+                elif kind == "global":
+                    now = now.__globals__[key]
+                elif kind == "attr":
+                    now = getattr(now, key)
+                elif kind == "key":
+                    now = now[key]
+                elif kind == "length":
+                    now = len(now)
+                elif kind == "keys":
+                    now = tuple(now)
+                elif kind == "whole" and isinstance(now, (list, tuple)):
+                    now = list(now)
+        except (LookupError, AttributeError, ValueError, TypeError):
+            raise SpecialisationError(f"{{path}}: no longer reachable from the function")
+        same = type(now) is type(then) and (now == then or (now != now and then != then))
+        if same and isinstance(then, float) and then == 0:
+            same = bool(np.signbit(now)) == bool(np.signbit(then))
+        if not same:
+            raise SpecialisationError(f"{{path}} was {{then!r}} when traced, is {{now!r}}")
+'''
+
+
+def saved_values(outside: Outside) -> str:
+    """The Python values the trace reached, as the source of a list of (path, value) that a
+    saved module can check: those that have a source form (functions and classes do not)."""
+    items = []
+    for path, value in outside.values + outside.module_values:
+        try:
+            items.append(f"    ({literals.literal(path)}, {literals.literal(value)}),")
+        except LiteralError:
+            continue
+    return "[\n" + "\n".join(items) + "\n]" if items else ""
+
+
 _OUTSIDE_NAMES = ("zlib", "OUTSIDE", "bind", "outside_changed")
 _OUTSIDE_TEMPLATE = '''
 # Until bind() is called, the values below are constants: the ones traced. Once it is, every
