@@ -385,3 +385,16 @@ def test_saved_module_checks_python_values_once_given_the_function(tmp_path):
             fn(x)
     finally:
         SAVED_SCALE.update(scale=2.0, mode="tanh")
+
+
+def test_random_generators_made_inside_the_function_are_refused():
+    cases = {
+        "made without a seed": lambda x: ag.sum(x) * random.Random().random(),
+        "random.SystemRandom": lambda x: ag.sum(x) * random.SystemRandom().random(),
+    }
+    for what, f in cases.items():
+        with pytest.raises(CompileError, match=what):
+            ag.compile(f)(np.ones(2))
+    seeded = ag.compile(lambda x: ag.sum(x) * random.Random(3).random())  # the same each call
+    assert float(seeded(np.ones(2)).data) == pytest.approx(2 * random.Random(3).random())
+    assert random.SystemRandom().random() < 1.0  # the patch is gone after the trace

@@ -193,16 +193,36 @@ class RandomStates:
             return rng
 
         self.original, np.random.default_rng = original, default_rng
+        # and the unseeded random.Random()s made on this thread, and any SystemRandom draw
+        seed, system = random.Random.seed, random.SystemRandom.random
+
+        def seeded(rng: random.Random, a: Any = None, version: int = 2) -> None:
+            seed(rng, a, version)
+            if a is None and threading.get_ident() == thread:
+                made.append((rng, _state(rng)))
+
+        def system_draw(rng: random.SystemRandom) -> float:
+            if threading.get_ident() == thread:
+                raise CompileError(
+                    "compile: the function draws from a random.SystemRandom while it is "
+                    "traced; the compiled code would repeat the draw on every call. Draw "
+                    "outside the function and pass the value as an argument")
+            return system(rng)
+
+        self.patched = seed, system
+        random.Random.seed, random.SystemRandom.random = seeded, system_draw
         return self
 
     def __exit__(self, *exc: Any) -> None:
         np.random.default_rng = self.original
+        random.Random.seed, random.SystemRandom.random = self.patched
 
     def refuse_draws(self, fn_name: str) -> None:
         drawn = [f"the generator {describe_path(path)}" for path, g, then in self.generators
                  if not _same_state(_state(g), then)]
         if any(not _same_state(_state(g), then) for g, then in self.made):
-            drawn.append("a generator np.random.default_rng() made without a seed")
+            drawn.append("a generator made without a seed inside the function "
+                         "(np.random.default_rng(), random.Random())")
         if not _same_state(np.random.get_state(), self.numpy_state):
             drawn.append("NumPy's global generator (np.random.*)")
         if random.getstate() != self.python_state:
