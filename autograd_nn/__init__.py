@@ -19,17 +19,19 @@ Where to look in this reference:
   `autograd_nn.cli` and `autograd_nn.userfile`: the `autograd-nn` command.
 """
 
-from . import anomaly, engine, functions, numpy_ufuncs, state  # noqa: F401 (the Tensor's parts)
-from .batching import vmap
-from .custom import checkpoint, custom_vjp
-from .derivatives import hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
-from .engine import AnomalyError, GraphReleasedError
+from . import functions  # noqa: F401 (every op row's public function)
+from .core import engine, numpy_ufuncs, ops, state, tensor  # noqa: F401 (ag.engine, ag.state)
+from .core.engine import AnomalyError, GraphReleasedError
+from .core.ops.registry import PRIMITIVES
+from .core.pytree import tree_flatten
+from .core.saved import ModifiedInPlaceError
+from .core.tensor import Tensor
 from .functions import *  # noqa: F403 (one function per op row)
-from .ops.registry import PRIMITIVES
-from .pytree import tree_flatten
-from .saved import ModifiedInPlaceError
-from .tensor import Tensor
-from .transforms import enable_grad, grad, no_grad, value_and_grad
+from .transforms import anomaly  # noqa: F401 (state's anomaly switch)
+from .transforms.batching import vmap
+from .transforms.custom import checkpoint, custom_vjp
+from .transforms.derivatives import hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
+from .transforms.grad import enable_grad, grad, no_grad, value_and_grad
 
 __version__ = "0.1.0"
 

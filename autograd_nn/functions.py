@@ -1,7 +1,7 @@
 """The public op functions (`ag.add`, `ag.sigmoid`, ...): one per row of autograd_nn/ops,
 generated in autograd_nn/tensor.py. `from autograd_nn.functions import sigmoid` works too."""
 
-from .public import FUNCTIONS
+from .core.public import FUNCTIONS
 
 globals().update(FUNCTIONS)
 __all__ = sorted(FUNCTIONS)

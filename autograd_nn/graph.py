@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, state
+from .core import engine, state
+from .core.tensor import Tensor
 from .naming import node_names
-from .tensor import Tensor
 
 __all__ = ["GradientsUnavailable", "GraphView", "edge_gradient", "node_gradients", "view_graph"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .tensor import Tensor
+from .core.tensor import Tensor
 
 __all__ = ["UserFileError", "UserLoss", "load_function", "load_loss", "parse_spec"]
 

@@ -11,7 +11,8 @@ from pathlib import Path
 # tests/test_docs.py checks that every public name has a docstring and type hints and that
 # each public module gets a page. Internals (the op rows, tensor.py, the picture and compiler
 # machinery) are described in CONTRIBUTING.md and docs/CORE_API.md instead.
-MODULES = ("autograd_nn", "autograd_nn.functions", "autograd_nn.transforms",
+MODULES = ("autograd_nn", "autograd_nn.functions", "autograd_nn.transforms.grad",
+           "autograd_nn.core.engine", "autograd_nn.core.state",
            "autograd_nn.serialization", "autograd_nn.userfile", "autograd_nn.cli")
 ROOT = Path(__file__).resolve().parents[1]
 

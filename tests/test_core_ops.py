@@ -14,8 +14,8 @@ import pytest
 from numeric import numeric_grad
 
 import autograd_nn as ag
-from autograd_nn.ops.registry import prims
-from autograd_nn.ops.shape import SLOT
+from autograd_nn.core.ops.registry import prims
+from autograd_nn.core.ops.shape import SLOT
 
 SHAPES = [(), (4,), (3, 4), (1, 4), (3, 1), (2, 3, 4)]
 def _broadcastable(a: tuple, b: tuple) -> bool:

@@ -20,8 +20,8 @@ ROOT = Path(ag.__file__).resolve().parent.parent
 # the public modules: each has a page in the reference (scripts/build_docs.py)
 REFERENCE = ("autograd_nn", "autograd_nn.nn", "autograd_nn.nn.functional", "autograd_nn.nn.init",
              "autograd_nn.optim", "autograd_nn.check", "autograd_nn.viz", "autograd_nn.compiler",
-             "autograd_nn.engine", "autograd_nn.state", "autograd_nn.userfile",
-             "autograd_nn.serialization", "autograd_nn.transforms", "autograd_nn.functions",
+             "autograd_nn.core.engine", "autograd_nn.core.state", "autograd_nn.userfile",
+             "autograd_nn.serialization", "autograd_nn.transforms.grad", "autograd_nn.functions",
              "autograd_nn.tutorials", "autograd_nn.tutorials.demo", "autograd_nn.tutorials.digits",
              "autograd_nn.tutorials.reports", "autograd_nn.tutorials.tutorial1",
              "autograd_nn.tutorials.tutorial2", "autograd_nn.cli")

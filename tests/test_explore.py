@@ -13,7 +13,7 @@ from numeric import numeric_grad
 
 import autograd_nn as ag
 from autograd_nn import cli
-from autograd_nn.ops.registry import PRIMITIVES
+from autograd_nn.core.ops.registry import PRIMITIVES
 
 
 def _graph(seed: int = 0):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import autograd_nn as ag
-from autograd_nn.ops.registry import PRIMITIVES
+from autograd_nn.core.ops.registry import PRIMITIVES
 
 # `ag.explore` (the function, loaded on first use) before any submodule of the package of the
 # same name: importing `autograd_nn.explore.panel` first would bind `ag.explore` to the package

@@ -396,7 +396,7 @@ NOT_BATCHED = {"max_pool2d_indices"}  # flat indices into the whole input: not p
 
 
 def test_rows_without_a_batching_rule_are_the_known_ones():
-    from autograd_nn.ops.registry import PRIMITIVES
+    from autograd_nn.core.ops.registry import PRIMITIVES
 
     missing = {n for n, p in PRIMITIVES.items() if p.modes.batch is None and not p.elementwise}
     assert missing == NOT_BATCHED
@@ -468,7 +468,7 @@ def test_jvp_of_every_binary_table_row_matches_torch(name, rng):
 
 
 def test_forward_mode_uses_row_rules_and_falls_back_only_where_documented(monkeypatch, rng):
-    import autograd_nn.forward as fw
+    import autograd_nn.transforms.forward as fw
 
     used = []
     real = fw._double_vjp

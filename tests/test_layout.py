@@ -176,7 +176,7 @@ def test_no_import_cycles():
 
 def assignments_into_modules(
     source: str, module: str = "autograd_nn.x",
-    modules: frozenset[str] = frozenset({"autograd_nn.tensor"}),
+    modules: frozenset[str] = frozenset({"autograd_nn.core.tensor"}),
 ) -> list[str]:
     """`module.attr = ...` / `setattr(module, ...)` anywhere in `source`, where `module` is a
     name bound by an import of a module (`import x`, or `from pkg import mod` of a package
@@ -206,8 +206,8 @@ def assignments_into_modules(
 
 
 def test_assignment_finder_finds_a_planted_injection():
-    assert assignments_into_modules("from . import tensor as _t\n_t._F = 1\n") == ["_t._F"]
-    assert assignments_into_modules("import autograd_nn.engine as e\nsetattr(e, 'x', 1)\n") \
+    assert assignments_into_modules("from .core import tensor as _t\n_t._F = 1\n") == ["_t._F"]
+    assert assignments_into_modules("import autograd_nn.core.engine as e\nsetattr(e, 'x', 1)\n") \
         == ["e.?"]
     assert assignments_into_modules("from .tensor import Tensor\nTensor.x = 1\n") == []
 
@@ -220,16 +220,22 @@ def test_no_module_assigns_into_another():
 
 
 # --- the core knows no transform --------------------------------------------------------------
-# The core: the Tensor, the op rows, recording, the reverse walk, and the per-thread modes with
-# the layer interface. Transforms (forward mode, vmap, compile, anomaly checks, checkpoint) are
-# layers on it and may import it; it may import none of them.
-CORE = {"autograd_nn.state", "autograd_nn.tensor", "autograd_nn.recording", "autograd_nn.public",
-        "autograd_nn.numpy_ufuncs", "autograd_nn.engine", "autograd_nn.saved",
-        "autograd_nn.formatting"}  # (formatting: how rows print numbers in their text)
+# The core (the package autograd_nn.core): the Tensor, the op rows, recording, the reverse walk,
+# and the per-thread modes with the layer interface. Transforms (forward mode, vmap, compile,
+# anomaly checks, checkpoint) are layers on it and may import it; it may import none of them.
+CORE = {f"autograd_nn.core.{m}" for m in ("state", "tensor", "recording", "public",
+                                          "numpy_ufuncs", "engine", "saved", "formatting",
+                                          "pytree")}
 
 
 def _is_core(name: str) -> bool:
-    return name in CORE or name == "autograd_nn.ops" or name.startswith("autograd_nn.ops.")
+    return name == "autograd_nn.core" or name.startswith("autograd_nn.core.")
+
+
+def test_every_module_of_the_core_package_is_listed():
+    graph = _import_graph()
+    listed = CORE | {m for m in graph if m.startswith("autograd_nn.core.ops")}
+    assert {m for m in graph if m.startswith("autograd_nn.core.")} == listed
 
 
 def core_violations(graph: dict[str, set[str]]) -> dict[str, list[str]]:
@@ -240,13 +246,13 @@ def core_violations(graph: dict[str, set[str]]) -> dict[str, list[str]]:
 
 
 def test_core_check_finds_a_planted_transform_import():
-    graph = {"autograd_nn.engine": {"autograd_nn.levels", "autograd_nn.state"},
-             "autograd_nn.ops.shape": {"autograd_nn.ops.registry"},
-             "autograd_nn.batching": {"autograd_nn.tensor"}}
-    assert core_violations(graph) == {"autograd_nn.engine": ["autograd_nn.levels"]}
+    graph = {"autograd_nn.core.engine": {"autograd_nn.transforms.levels", "autograd_nn.core.state"},
+             "autograd_nn.core.ops.shape": {"autograd_nn.core.ops.registry"},
+             "autograd_nn.transforms.batching": {"autograd_nn.core.tensor"}}
+    assert core_violations(graph) == {"autograd_nn.core.engine": ["autograd_nn.transforms.levels"]}
 
 
 def test_the_core_imports_no_transform():
     graph = _import_graph()
-    assert CORE <= set(graph) and any(m.startswith("autograd_nn.ops.") for m in graph)
+    assert CORE <= set(graph) and any(m.startswith("autograd_nn.core.ops.") for m in graph)
     assert core_violations(graph) == {}

@@ -9,7 +9,7 @@ import pytest
 import test_core_ops
 
 import autograd_nn as ag
-from autograd_nn.ops.registry import COMPOSITES, PRIMITIVES
+from autograd_nn.core.ops.registry import COMPOSITES, PRIMITIVES
 
 
 def _torch_covered(rng) -> set[str]:

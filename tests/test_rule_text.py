@@ -24,7 +24,7 @@ from autograd_nn.check.symbolic import (
     symbol,
     text_of,
 )
-from autograd_nn.ops.registry import PRIMITIVES, prims
+from autograd_nn.core.ops.registry import PRIMITIVES, prims
 
 NS = namespace()
 T = ag.Tensor

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine, state
+from ..core import engine, state
 
 __all__ = ["AnomalyError", "detect_anomaly"]
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ..formatting import index_text, number_text, shape_text
-from ..ops.registry import sum_to_shape
-from ..pytree import tree_flatten
-from ..tensor import Tensor
-from ..transforms import grad as ag_grad
+from ..core.formatting import index_text, number_text, shape_text
+from ..core.ops.registry import sum_to_shape
+from ..core.pytree import tree_flatten
+from ..core.tensor import Tensor
+from ..transforms.grad import grad as ag_grad
 from .table import html_table, text_table
 
 __all__ = ["GradComparison", "ParamComparison", "compare_backprop", "compare_grads"]

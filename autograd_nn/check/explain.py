@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine
-from ..formatting import shape_text
+from ..core import engine
+from ..core.formatting import shape_text
+from ..core.tensor import Tensor
 from ..graph import node_gradients, view_graph
 from ..naming import user_names
-from ..tensor import Tensor
 from .symbolic import derive, factor, symbol, text_of
 
 __all__ = ["Explanation", "Step", "explain", "rule_formula"]

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine, state
-from ..formatting import index_text, number_text
-from ..pytree import tree_flatten
-from ..tensor import Tensor
-from ..transforms import grad as ag_grad
-from ..transforms import no_grad, value_and_grad
+from ..core import engine, state
+from ..core.formatting import index_text, number_text
+from ..core.pytree import tree_flatten
+from ..core.tensor import Tensor
+from ..transforms.grad import grad as ag_grad
+from ..transforms.grad import no_grad, value_and_grad
 
 __all__ = ["GradcheckError", "GradcheckFailure", "gradcheck"]
 

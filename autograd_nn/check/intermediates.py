@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..formatting import index_text, number_text, shape_text
+from ..core.formatting import index_text, number_text, shape_text
+from ..core.tensor import Tensor
 from ..graph import edge_gradient, node_gradients, view_graph
 from ..naming import user_names
-from ..tensor import Tensor
 from .explain import Step, explain
 from .table import html_table, text_table
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..formatting import shape_text
+from ..core.formatting import shape_text
 
 __all__ = ["QUIET", "Sym", "SymbolicValueError", "Traced", "derive", "factor", "namespace",
            "symbol", "text_of"]
@@ -741,7 +741,7 @@ def _contains(e: Expr, target: Expr) -> bool:
 def namespace() -> dict[str, Any]:
     """The names derived texts use, bound to NumPy and the rows, so that a text evaluates to
     the rule's numbers once its symbols' names are bound to their values too."""
-    from ..ops.registry import PRIMITIVES, sum_to_shape
+    from ..core.ops.registry import PRIMITIVES, sum_to_shape
 
     ns: dict[str, Any] = {}
     for name, row in PRIMITIVES.items():

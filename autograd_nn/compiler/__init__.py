@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import state
-from ..pytree import tree_flatten
-from ..tensor import Tensor
+from ..core import state
+from ..core.pytree import tree_flatten
+from ..core.tensor import Tensor
 from .codegen import CompileError, Program, generate
 from .errors import RetraceWarning
 from .trace import Outside, is_array_leaf, run

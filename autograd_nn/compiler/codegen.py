@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine
-from ..formatting import shape_text
+from ..core import engine
+from ..core.formatting import shape_text
+from ..core.pytree import tree_flatten
+from ..core.tensor import Tensor
 from ..naming import node_names
-from ..pytree import tree_flatten
-from ..tensor import Tensor
 from . import literals
 from .errors import CompileError
 from .literals import LiteralError

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.tensor import Tensor
 from ..nn.module import Module
-from ..tensor import Tensor
 from .errors import CompileError
 
 _LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine, state
+from ..core import engine, state
+from ..core.pytree import tree_flatten
+from ..core.recording import apply_below, constant
+from ..core.saved import Hold
+from ..core.state import Layer
+from ..core.tensor import Tensor
 from ..nn.module import ATTRIBUTE_WRITES
-from ..pytree import tree_flatten
-from ..recording import apply_below, constant
-from ..saved import Hold
-from ..state import Layer
-from ..tensor import Tensor
 from .errors import CompileError
 from .reach import (
     GENERATORS,

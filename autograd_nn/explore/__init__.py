@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from ..check.explain import explain
+from ..core.tensor import Tensor
 from ..graph import node_gradients, view_graph
 from ..naming import user_names
-from ..tensor import Tensor
 from .layout import GRAPHVIZ_MISSING, graph_svg, node_kind
 from .page import build_page
 from .panel import backward_entry, forward_entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ..formatting import shape_text
+from ..core.formatting import shape_text
 from ..graph import GraphView
 
 GRAPHVIZ_MISSING = (

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..formatting import index_text, number_text, shape_text
+from ..core.formatting import index_text, number_text, shape_text
 from ..graph import GraphView
 from ..viz import summary
 from .layout import node_kind

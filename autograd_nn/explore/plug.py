@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..formatting import number_text, shape_text
+from ..core.formatting import number_text, shape_text
 from ..graph import GraphView
 
 _INLINE_LIMIT = 12  # arrays up to this many elements are written out in full

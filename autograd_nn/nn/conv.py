@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import functions as ag
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from . import init as I
 from .module import Module, Parameter
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .. import functions as ag
-from .. import state
-from ..tensor import Tensor
+from ..core import state
+from ..core.tensor import Tensor
 from .normalization import batch_norm, layer_norm
 from .sparse import dropout, embedding
 

@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import state
-from ..tensor import Tensor
+from ..core import state
+from ..core.tensor import Tensor
 
 __all__ = ["IncompatibleKeys", "Module", "Parameter", "functional_call"]
 

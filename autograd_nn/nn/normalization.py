@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from .. import functions as ag
-from ..ops.registry import shape_tuple
-from ..state import thread
-from ..tensor import Tensor
+from ..core.ops.registry import shape_tuple
+from ..core.state import thread
+from ..core.tensor import Tensor
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from .. import functions as ag
-from ..state import thread
-from ..tensor import Tensor
+from ..core.state import thread
+from ..core.tensor import Tensor
 from . import init as I
 from .module import Module, Parameter
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from .. import functions as F
-from .. import state as ag_state
-from ..pytree import tree_flatten
-from ..tensor import Tensor
-from ..transforms import no_grad
+from ..core import state as ag_state
+from ..core.pytree import tree_flatten
+from ..core.tensor import Tensor
+from ..transforms.grad import no_grad
 
 __all__ = ["SGD", "Adam", "Optimizer", "adam_init", "adam_update", "sgd_init", "sgd_update"]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import nn
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from ..viz import GraphPicture, draw_graph, draw_graphs
 from . import digits, reports, tutorial1, tutorial2
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
-from ..transforms import no_grad
+from ..transforms.grad import no_grad
 
 __all__ = ["DigitsResult", "load_data", "plot_curves", "train"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import nn, optim
-from ..transforms import no_grad
+from ..transforms.grad import no_grad
 
 __all__ = ["CNNResult", "make_model", "load_images", "shift_batch", "train"]
 

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from ..check import compare_backprop, explain
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 
 __all__ = ["TUTORIALS", "compare_text", "compile_text", "explain_text", "named_loss",
            "tutorial"]
@@ -75,7 +75,7 @@ def _handwritten_backprop(k: str) -> str:
 def compile_text(k: str, seed: int = 0) -> str:
     """Tutorial k's hand-written backprop, then the NumPy `ag.compile` generates for its loss."""
     from ..compiler import compile as ag_compile
-    from ..transforms import value_and_grad
+    from ..transforms.grad import value_and_grad
 
     mod = tutorial(k)
     step = ag_compile(value_and_grad(mod.loss))

@@ -24,9 +24,9 @@ import numpy as np
 
 from .. import functions as ag
 from .. import nn
+from ..core.tensor import Tensor
 from ..optim import SGD
-from ..tensor import Tensor
-from ..transforms import no_grad, value_and_grad
+from ..transforms.grad import no_grad, value_and_grad
 from .params import as_array, check_params, copy_params
 
 __all__ = [

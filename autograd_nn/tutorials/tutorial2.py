@@ -23,8 +23,8 @@ import numpy as np
 
 from .. import functions as ag
 from .. import nn, optim
-from ..tensor import Tensor
-from ..transforms import grad, no_grad, value_and_grad
+from ..core.tensor import Tensor
+from ..transforms.grad import grad, no_grad, value_and_grad
 from .params import as_array, check_params, copy_params
 
 __all__ = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.tensor import Tensor
 from ..graph import GraphView, view_graph
-from ..tensor import Tensor
 from . import labels as L
 from .collapse import (
     Plan,

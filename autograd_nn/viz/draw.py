@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..core.tensor import Tensor
 from ..naming import user_names
-from ..tensor import Tensor
 from . import labels as L
 from . import style
 from .build import build_part

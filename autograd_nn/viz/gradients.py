@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..formatting import number_text
+from ..core.formatting import number_text
+from ..core.tensor import Tensor
 from ..graph import GradientsUnavailable, GraphView, node_gradients
-from ..tensor import Tensor
 from . import labels as L
 from . import style, summary
 from .model import Line

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..formatting import number_text, shape_text
+from ..core.formatting import number_text, shape_text
 from . import summary
 from .model import Line, Span
 from .style import NONFINITE_MARK, VANISH_MARK

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..formatting import number_text, shape_text
+from ..core.formatting import number_text, shape_text
 from ..graph import GraphView
 from . import labels as L
 from . import style, summary

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..formatting import number_text
+from ..core.formatting import number_text
 
 
 @dataclass(frozen=True)

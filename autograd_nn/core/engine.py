@@ -334,7 +334,7 @@ def fit(g: Any, p: Any, prim: Any, i: int) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Where an op was created (anomaly mode and ag.compile name it)
 # ---------------------------------------------------------------------------------------------
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autograd_nn/
 _COURSE_DIR = os.path.join(_PACKAGE_DIR, "tutorials")  # course material is user code here
 
 

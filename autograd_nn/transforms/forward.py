@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, state
+from ..core import engine, state
+from ..core.recording import apply_below
+from ..core.state import Layer
 from .levels import as_batched
-from .recording import apply_below
-from .state import Layer
 
 
 class ForwardLevel(Layer):
@@ -91,7 +91,7 @@ def _zeros_like(like: Any) -> Any:
 
 def _broadcast(tangent: Any, out: Any) -> Any:
     """A tangent of an input, as a tangent of the output's shape (broadcast like the op)."""
-    from .ops.registry import prims
+    from ..core.ops.registry import prims
 
     if tangent.shape != out.shape:
         tangent = prims.broadcast_to(tangent, shape=out.shape)

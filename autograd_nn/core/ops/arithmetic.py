@@ -11,16 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..formatting import constant_text
-from .registry import (
-    Call,
-    minus_zero,
-    over_one,
-    plus_zero,
-    primitive,
-    prims,
-    times_one,
-    value_of,
-)
+from .registry import Call, minus_zero, over_one, plus_zero, primitive, prims, times_one, value_of
 
 add = primitive(
     "add", np.add,

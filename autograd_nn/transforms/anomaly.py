@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from . import state
-from .engine import AnomalyError, user_frame_site
-from .recording import apply_below, describe
-from .state import Layer, thread
+from ..core import state
+from ..core.engine import AnomalyError, user_frame_site
+from ..core.recording import apply_below, describe
+from ..core.state import Layer, thread
 
 
 class AnomalyLayer(Layer):

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, state
+from ..core import engine, state
+from ..core.public import FUNCTIONS
+from ..core.pytree import tree_flatten
+from ..core.recording import constant
+from ..core.state import thread
+from ..core.tensor import Tensor
 from .forward import carry_tangents
-from .public import FUNCTIONS
-from .pytree import tree_flatten
-from .recording import constant
-from .state import thread
-from .tensor import Tensor
 
 reshape = FUNCTIONS["reshape"]
 

@@ -1,7 +1,7 @@
 """Every primitive as one row (see registry.py), one module per family of ops.
 
 Importing this package registers all rows; the public functions, Tensor methods and `__all__`
-are generated from them in autograd_nn/tensor.py.
+are generated from them in autograd_nn/core/public.py.
 """
 
 from . import (  # noqa: F401

@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, state
+from ..core import engine, state
+from ..core.pytree import tree_flatten, tree_leaves_like
+from ..core.recording import constant
+from ..core.state import thread
+from ..core.tensor import Tensor
 from .batching import vmap
 from .forward import ForwardLevel
-from .pytree import tree_flatten, tree_leaves_like
-from .recording import constant
-from .state import thread
-from .tensor import Tensor
-from .transforms import _argnums, _as_input, grad
+from .grad import _argnums, _as_input, grad
 
 
 def _nested() -> bool:

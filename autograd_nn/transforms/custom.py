@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, state
+from ..core import engine, state
+from ..core.ops.registry import Primitive
+from ..core.public import FUNCTIONS
+from ..core.recording import apply, apply_below, constant, lift
+from ..core.state import Layer, thread
+from ..core.tensor import Tensor
+from ..nn.module import active_substitutions, substituting
 from .forward import carries_tangent, carry_tangents
 from .levels import align, as_batched, ordered
-from .nn.module import active_substitutions, substituting
-from .ops.registry import Primitive
-from .public import FUNCTIONS
-from .recording import apply, apply_below, constant, lift
-from .state import Layer, thread
-from .tensor import Tensor
 
 reshape = FUNCTIONS["reshape"]
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, state
+from ..core import engine, state
+from ..core.ops.batch_rules import elementwise
+from ..core.ops.registry import Primitive, prims
+from ..core.pytree import tree_flatten, tree_leaves_like
+from ..core.recording import apply, constant, record
+from ..core.state import thread
+from ..core.tensor import Tensor
 from .levels import Level, align, as_batched, ordered
-from .ops.batch_rules import elementwise
-from .ops.registry import Primitive, prims
-from .pytree import tree_flatten, tree_leaves_like
-from .recording import apply, constant, record
-from .state import thread
-from .tensor import Tensor
 
 
 def _moveaxis(x: np.ndarray, source: int, destination: int) -> np.ndarray:
