@@ -388,13 +388,21 @@ def test_saved_module_checks_python_values_once_given_the_function(tmp_path):
 
 
 def test_random_generators_made_inside_the_function_are_refused():
-    cases = {
-        "made without a seed": lambda x: ag.sum(x) * random.Random().random(),
-        "random.SystemRandom": lambda x: ag.sum(x) * random.SystemRandom().random(),
-    }
-    for what, f in cases.items():
+    cases = [
+        ("made without a seed", lambda x: ag.sum(x) * random.Random().random()),
+        ("random.SystemRandom", lambda x: ag.sum(x) * random.SystemRandom().random()),
+        ("made without a seed",
+         lambda x: ag.sum(x) * np.random.Generator(np.random.PCG64()).normal()),
+        ("made without a seed",
+         lambda x: ag.sum(x) * np.random.default_rng(np.random.SeedSequence()).normal()),
+    ]
+    for what, f in cases:
         with pytest.raises(CompileError, match=what):
             ag.compile(f)(np.ones(2))
+    seeded_bits = ag.compile(lambda x: ag.sum(x) * np.random.Generator(np.random.PCG64(3)).normal())
+    assert float(seeded_bits(np.ones(2)).data) == pytest.approx(
+        2 * np.random.Generator(np.random.PCG64(3)).normal())
+    assert np.random.PCG64.__module__.startswith("numpy")  # the wrappers are gone after it
     seeded = ag.compile(lambda x: ag.sum(x) * random.Random(3).random())  # the same each call
     assert float(seeded(np.ones(2)).data) == pytest.approx(2 * random.Random(3).random())
     assert random.SystemRandom().random() < 1.0  # the patch is gone after the trace

@@ -9,7 +9,7 @@ import pytest
 import test_core_ops
 
 import autograd_nn as ag
-from autograd_nn import saved
+from autograd_nn.core import saved
 from autograd_nn.core.ops.registry import PRIMITIVES
 
 LARGE = (64, 64)  # 32 KiB of float64: above saved.SMALL, so held read-only instead of copied

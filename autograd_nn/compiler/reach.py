@@ -186,11 +186,18 @@ class RandomStates:
         on this thread (a new one each call eagerly: its draws differ every call)."""
         made, thread, original = self.made, threading.get_ident(), np.random.default_rng
 
+        entropy: set[int] = set()  # ids of SeedSequences made without entropy here
+
         def default_rng(seed: Any = None) -> np.random.Generator:
             rng = original(seed)
-            if seed is None and threading.get_ident() == thread:
+            if (seed is None or id(seed) in entropy) and threading.get_ident() == thread:
                 made.append((rng, _state(rng)))
             return rng
+
+        # bit generators and seed sequences made without a seed, as np.random.<Name>(...)
+        self.classes = {name: getattr(np.random, name) for name in _BIT_GENERATORS}
+        for name, cls in self.classes.items():
+            setattr(np.random, name, _noting(cls, thread, made, entropy))
 
         self.original, np.random.default_rng = original, default_rng
         # and the unseeded random.Random()s made on this thread, and any SystemRandom draw
@@ -215,14 +222,16 @@ class RandomStates:
 
     def __exit__(self, *exc: Any) -> None:
         np.random.default_rng = self.original
+        for name, cls in self.classes.items():
+            setattr(np.random, name, cls)
         random.Random.seed, random.SystemRandom.random = self.patched
 
     def refuse_draws(self, fn_name: str) -> None:
         drawn = [f"the generator {describe_path(path)}" for path, g, then in self.generators
                  if not _same_state(_state(g), then)]
-        if any(not _same_state(_state(g), then) for g, then in self.made):
+        if any(then is not None and not _same_state(_state(g), then) for g, then in self.made):
             drawn.append("a generator made without a seed inside the function "
-                         "(np.random.default_rng(), random.Random())")
+                         "(np.random.default_rng(), Generator(PCG64()), random.Random())")
         if not _same_state(np.random.get_state(), self.numpy_state):
             drawn.append("NumPy's global generator (np.random.*)")
         if random.getstate() != self.python_state:
@@ -232,6 +241,31 @@ class RandomStates:
                 f"compile: {fn_name} draws random numbers from {' and '.join(drawn)} while "
                 "tracing; the compiled code would repeat the traced draws on every call. Draw "
                 "them outside the function and pass the array as an argument")
+
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64", "SeedSequence")
+
+
+def _noting(cls: type, thread: int, made: list, entropy: set) -> type:
+    """`cls` as it is, except that one made without a seed on the tracing thread is noted:
+    a bit generator in `made` (with its state, to see whether it drew), a SeedSequence in
+    `entropy` (a generator made from it draws what the trace drew)."""
+    sequence = cls.__name__ == "SeedSequence"
+
+    class Noting(cls):  # type: ignore[misc, valid-type]
+        def __init__(self, seed: Any = None, *args: Any, **kwargs: Any) -> None:
+            super().__init__(seed, *args, **kwargs)
+            if threading.get_ident() != thread:
+                return
+            if sequence:
+                if seed is None:
+                    entropy.add(id(self))
+                    made.append((self, None))  # (keeps the id from being reused)
+            elif seed is None or id(seed) in entropy:
+                made.append((self, _state(self)))
+
+    Noting.__name__ = Noting.__qualname__ = cls.__name__
+    return Noting
 
 
 def _state(g: Any) -> Any:
