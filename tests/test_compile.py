@@ -24,6 +24,8 @@ def _assert_tree_close(a, b, rtol=1e-12, atol=1e-12):
             assert isinstance(y, ag.Tensor)
             x, y = x.data, y.data
         assert type(x) is type(y) or (isinstance(x, np.ndarray) and isinstance(y, np.ndarray))
+        assert np.asarray(x).shape == np.asarray(y).shape
+        assert np.asarray(x).dtype == np.asarray(y).dtype
         np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
         if isinstance(x, np.ndarray):
             assert x.shape == y.shape and x.dtype == y.dtype

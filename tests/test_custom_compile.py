@@ -10,21 +10,9 @@ import re
 
 import numpy as np
 import pytest
+from test_compile import _assert_tree_close
 
 import autograd_nn as ag
-
-
-def _assert_tree_close(a, b, rtol=1e-12, atol=1e-12):
-    la, _ = ag.tree_flatten(a)
-    lb, _ = ag.tree_flatten(b)
-    assert len(la) == len(lb)
-    for x, y in zip(la, lb, strict=True):
-        if isinstance(x, ag.Tensor):
-            assert isinstance(y, ag.Tensor)
-            x, y = x.data, y.data
-        x, y = np.asarray(x), np.asarray(y)
-        assert x.shape == y.shape and x.dtype == y.dtype
-        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
 
 
 def _agree(fn, *calls, traces=1):

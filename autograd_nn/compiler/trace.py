@@ -353,6 +353,16 @@ def _active_trace() -> Trace | None:
     return None
 
 
+def _values(t: Tensor, how: str) -> np.ndarray:
+    """`t`'s array, for a `Watched` method (`how` it was read): when the caller of that method
+    is the user's code, the read is guarded and a read-only view comes back."""
+    arr = _DATA.__get__(t, Tensor)
+    trace = _active_trace()
+    if trace is not None and _by_user(sys._getframe(2)):  # 2: past the Watched method
+        return trace.read(t, arr, how)
+    return arr
+
+
 class Watched(Tensor):
     """A Tensor the trace follows, while it runs: the user's reads of its values (`.data`,
     `.numpy()`) are guarded, and rebinding its `.data` is refused. The library's own reads
@@ -362,11 +372,7 @@ class Watched(Tensor):
 
     @property  # type: ignore[override]
     def data(self) -> np.ndarray:
-        arr = _DATA.__get__(self, Tensor)
-        trace = _active_trace()
-        if trace is not None and _by_user(sys._getframe(1)):
-            return trace.read(self, arr, ".data")
-        return arr
+        return _values(self, ".data")
 
     @data.setter
     def data(self, value: np.ndarray) -> None:
@@ -379,22 +385,14 @@ class Watched(Tensor):
         _DATA.__set__(self, value)
 
     def numpy(self) -> np.ndarray:
-        arr = _DATA.__get__(self, Tensor)
-        trace = _active_trace()
-        if trace is not None and _by_user(sys._getframe(1)):
-            return trace.read(self, arr, ".numpy()")
-        return arr
+        return _values(self, ".numpy()")
 
     def __repr__(self) -> str:
-        trace = _active_trace()
-        if trace is not None and _by_user(sys._getframe(1)):
-            trace.read(self, _DATA.__get__(self, Tensor), "repr()")
+        _values(self, "repr()")
         return Tensor.__repr__(self)
 
     def __format__(self, spec: str) -> str:
-        trace = _active_trace()
-        if trace is not None and _by_user(sys._getframe(1)):
-            trace.read(self, _DATA.__get__(self, Tensor), "format()")
+        _values(self, "format()")
         return Tensor.__format__(self, spec)
 
     __str__ = __repr__
