@@ -10,12 +10,15 @@
 Where to look in this reference:
 
 - here: `Tensor`, the op functions (`ag.exp`, `ag.sum`, ..., generated from the rows in
-  autograd_nn/ops), `grad` / `value_and_grad` / `no_grad`, and the tools re-exported from below;
-- `autograd_nn.nn` (Modules, layers, `functional` losses, `init`), `autograd_nn.optim`;
+  autograd_nn/core/ops), `grad` / `value_and_grad` / `no_grad`, and the tools re-exported from
+  below;
+- `autograd_nn.nn` (Modules, layers, `functional` losses, `init`), `autograd_nn.optim`,
+  `autograd_nn.io` (`save`, `load`);
 - `autograd_nn.check` (`gradcheck`, `compare_grads`, `compare_backprop`, `explain`,
   `detect_anomaly`), `autograd_nn.viz` (`draw_graph`), `autograd_nn.compiler` (`compile`);
 - `autograd_nn.engine` and `autograd_nn.state`: the contract the tools build on;
-- `autograd_nn.tutorials`: the two rebuilt tutorials, the digits MLP and the demo;
+- `autograd_nn.tutorials`: the course (the two rebuilt tutorials, the digits MLP and the demo),
+  which lives in the package `autograd_nn_course`; this name only loads it on first use;
   `autograd_nn.cli` and `autograd_nn.userfile`: the `autograd-nn` command.
 """
 
@@ -40,11 +43,12 @@ __version__ = "0.1.0"
 _LAZY = {
     "nn": (".nn", None),
     "optim": (".optim", None),
+    "io": (".io", None),
     "tutorials": (".tutorials", None),
     "check": (".check", None),
     "viz": (".viz", None),
-    "save": (".serialization", "save"),
-    "load": (".serialization", "load"),
+    "save": (".io", "save"),
+    "load": (".io", "load"),
     "draw_graph": (".viz", "draw_graph"),
     "gradcheck": (".check", "gradcheck"),
     "compare_grads": (".check", "compare_grads"),

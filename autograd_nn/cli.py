@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 PROG = "autograd-nn"
-TUTORIALS = ("1", "2")  # = tutorials.reports.TUTORIALS (here so --help loads no course)
+TUTORIALS = ("1", "2")  # = autograd_nn_course.reports.TUTORIALS (here so --help loads no course)
 GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
 
 
@@ -51,13 +51,13 @@ def _graph_file(text: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# The course (autograd_nn.tutorials), loaded only by the commands that use it
+# The course (autograd_nn_course), loaded only by the commands that use it
 # ---------------------------------------------------------------------------------------------
 def _course(name: str) -> ModuleType:
     try:
-        return importlib.import_module(f"autograd_nn.tutorials.{name}")
+        return importlib.import_module(f"autograd_nn_course.{name}")
     except ImportError as err:
-        raise CommandError(f"cannot load autograd_nn.tutorials.{name}: {err}") from err
+        raise CommandError(f"cannot load autograd_nn_course.{name}: {err}") from err
 
 
 def _selected(which: str) -> list[str]:

@@ -515,7 +515,7 @@ def _conv_row(label: str, x: np.ndarray, w: np.ndarray, repeats: int) -> dict:
 
 
 def _cnn_step_row(repeats: int) -> dict:
-    from autograd_nn.tutorials import digits_cnn
+    from autograd_nn_course import digits_cnn
 
     rng = np.random.default_rng(0)
     x = rng.random((32, 1, 8, 8)).astype(np.float32)

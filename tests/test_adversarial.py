@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import autograd_nn as ag
-from autograd_nn.serialization import SerializationError
+from autograd_nn.io import SerializationError
 
 try:
     import torch

@@ -188,7 +188,7 @@ def test_progress_bar_on_a_terminal_with_tqdm(monkeypatch):
 def test_digits_progress_bar_disabled_off_a_terminal(monkeypatch):
     tqdm_mod = pytest.importorskip("tqdm")
     pytest.importorskip("sklearn")
-    from autograd_nn.tutorials import digits
+    from autograd_nn_course import digits
 
     seen = {}
     real = tqdm_mod.tqdm
@@ -219,7 +219,7 @@ def test_graph_labels_inputs_and_loss_like_explain(tmp_path, capsys):
 
 
 def _stub_stages(monkeypatch, tutorials, pictures):
-    from autograd_nn.tutorials import demo
+    from autograd_nn_course import demo
 
     monkeypatch.setattr(demo, "write_tutorials", tutorials)
     monkeypatch.setattr(demo, "write_pictures", pictures)
@@ -262,7 +262,7 @@ def test_demo_stage_failure_exit_1_keeps_other_outputs(tmp_path, monkeypatch, ca
 
 
 def test_demo_run_is_every_stage_in_order(tmp_path, monkeypatch):
-    from autograd_nn.tutorials import demo
+    from autograd_nn_course import demo
 
     for name in ("write_tutorials", "write_pictures", "write_compare", "write_explain"):
         monkeypatch.setattr(demo, name, lambda out, *a, name=name: [out / name])
@@ -279,7 +279,7 @@ def test_demo_run_is_every_stage_in_order(tmp_path, monkeypatch):
 
 def test_cli_tutorials_are_the_courses():
     from autograd_nn import cli
-    from autograd_nn.tutorials import reports
+    from autograd_nn_course import reports
 
     assert cli.TUTORIALS == reports.TUTORIALS
 
@@ -289,7 +289,7 @@ def test_cli_tutorials_are_the_courses():
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 def test_demo_writes_svg_and_png(tmp_path):
-    from autograd_nn.tutorials import demo
+    from autograd_nn_course import demo
 
     paths = demo.write_pictures(tmp_path)
     assert len(paths) == 6
@@ -306,8 +306,8 @@ def test_demo_writes_svg_and_png(tmp_path):
 
 
 def test_demo_pictures_use_explains_names():
-    from autograd_nn.tutorials import demo
     from autograd_nn.viz.model import Span
+    from autograd_nn_course import demo
 
     pics = demo.pictures()
     for stem in ("tutorial1_graph_before", "tutorial2_gradient_flow"):
@@ -391,7 +391,7 @@ PICTURE_STEMS = ("tutorial1_graph_before", "tutorial1_graph_after", "tutorial2_g
 
 def test_demo_without_graphviz_says_what_it_wrote_and_removes_stale_pictures(
         tmp_path, monkeypatch, capsys):
-    from autograd_nn.tutorials import demo
+    from autograd_nn_course import demo
 
     out = tmp_path / "out"
     out.mkdir()
@@ -416,7 +416,7 @@ def test_demo_without_graphviz_says_what_it_wrote_and_removes_stale_pictures(
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 def test_demo_with_graphviz_removes_dot_text_of_an_earlier_run(tmp_path):
-    from autograd_nn.tutorials import demo
+    from autograd_nn_course import demo
 
     for stem in PICTURE_STEMS:
         (tmp_path / f"{stem}.gv").write_text("digraph {}")

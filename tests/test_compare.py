@@ -18,7 +18,7 @@ from autograd_nn.check import (
     compare_grads,
 )
 from autograd_nn.check.table import html_table, text_table
-from autograd_nn.tutorials import tutorial1, tutorial2
+from autograd_nn_course import tutorial1, tutorial2
 
 
 def fd_grad(f, params: dict, eps: float = 1e-6) -> dict:

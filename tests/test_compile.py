@@ -11,8 +11,8 @@ import test_core_ops
 
 import autograd_nn as ag
 from autograd_nn.compiler import CompileError
-from autograd_nn.tutorials import tutorial1 as t1
-from autograd_nn.tutorials import tutorial2 as t2
+from autograd_nn_course import tutorial1 as t1
+from autograd_nn_course import tutorial2 as t2
 
 
 def _assert_tree_close(a, b, rtol=1e-12, atol=1e-12):

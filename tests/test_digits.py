@@ -13,7 +13,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
-from autograd_nn.tutorials import digits  # noqa: E402
+from autograd_nn_course import digits  # noqa: E402
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "digits_mlp.py"
 
@@ -84,7 +84,7 @@ def test_bad_arguments():
 
 
 def test_demo_writes_text_and_plots(tmp_path):
-    from autograd_nn.tutorials import demo, tutorial1
+    from autograd_nn_course import demo, tutorial1
 
     (tmp_path / "demo").mkdir()
     start = time.perf_counter()

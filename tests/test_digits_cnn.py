@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 import autograd_nn as ag  # noqa: E402
-from autograd_nn.tutorials import digits_cnn  # noqa: E402
+from autograd_nn_course import digits_cnn  # noqa: E402
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "digits_cnn.py"
 

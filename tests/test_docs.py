@@ -21,13 +21,14 @@ ROOT = Path(ag.__file__).resolve().parent.parent
 REFERENCE = ("autograd_nn", "autograd_nn.nn", "autograd_nn.nn.functional", "autograd_nn.nn.init",
              "autograd_nn.optim", "autograd_nn.check", "autograd_nn.viz", "autograd_nn.compiler",
              "autograd_nn.core.engine", "autograd_nn.core.state", "autograd_nn.userfile",
-             "autograd_nn.serialization", "autograd_nn.transforms.grad", "autograd_nn.functions",
-             "autograd_nn.tutorials", "autograd_nn.tutorials.demo", "autograd_nn.tutorials.digits",
-             "autograd_nn.tutorials.reports", "autograd_nn.tutorials.tutorial1",
-             "autograd_nn.tutorials.tutorial2", "autograd_nn.cli")
+             "autograd_nn.io", "autograd_nn.transforms.grad", "autograd_nn.functions",
+             "autograd_nn.tutorials", "autograd_nn.cli",
+             "autograd_nn_course", "autograd_nn_course.demo", "autograd_nn_course.digits",
+             "autograd_nn_course.reports", "autograd_nn_course.tutorial1",
+             "autograd_nn_course.tutorial2")
 # the tutorials' own classes, kept as their authors wrote them (autograd-nn compile prints them)
-AS_WRITTEN = {"autograd_nn.tutorials.tutorial1.NeuralNetwork",
-              "autograd_nn.tutorials.tutorial2.NeuralNetwork"}
+AS_WRITTEN = {"autograd_nn_course.tutorial1.NeuralNetwork",
+              "autograd_nn_course.tutorial2.NeuralNetwork"}
 
 
 def public_names(module: types.ModuleType) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 import autograd_nn as ag
 from autograd_nn.check import Explanation, explain
-from autograd_nn.tutorials import tutorial1
+from autograd_nn_course import tutorial1
 
 
 def sig(z):

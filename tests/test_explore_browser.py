@@ -16,7 +16,7 @@ from browser import chromium_context, open_page
 from pictures import png_size
 
 import autograd_nn as ag
-from autograd_nn.tutorials import reports
+from autograd_nn_course import reports
 
 torch = pytest.importorskip("torch")
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import autograd_nn as ag
-from autograd_nn.tutorials import reports
-from autograd_nn.tutorials import tutorial1 as t1
-from autograd_nn.tutorials import tutorial2 as t2
+from autograd_nn_course import reports
+from autograd_nn_course import tutorial1 as t1
+from autograd_nn_course import tutorial2 as t2
 
 
 def _tutorial1_chain():

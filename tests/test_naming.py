@@ -1,4 +1,4 @@
-"""autograd_nn.naming: the one naming scheme `explain` and `draw_graph` share."""
+"""autograd_nn.graph.naming: the one naming scheme `explain` and `draw_graph` share."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import autograd_nn as ag
-from autograd_nn.naming import format_number, node_names, user_names
+from autograd_nn.graph.naming import format_number, node_names, user_names
 
 
 def _net():

@@ -69,8 +69,8 @@ def test_changelog_starts_with_unreleased():
 @pytest.mark.parametrize("doc", ["CONTRIBUTING.md", "README.md"])
 def test_contributor_docs_name_only_paths_that_exist(doc):
     text = (ROOT / doc).read_text(encoding="utf-8")
-    paths = set(re.findall(r"`((?:autograd_nn|tests|benchmarks|examples|docs|scripts)/[\w./]*)`",
-                           text))
+    roots = "autograd_nn_course|autograd_nn|tests|benchmarks|examples|docs|scripts"
+    paths = set(re.findall(rf"`((?:{roots})/[\w./]*)`", text))
     assert paths, doc
     missing = sorted(p for p in paths if not (ROOT / p.rstrip("/")).exists())
     assert missing == []

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import autograd_nn as ag
-from autograd_nn.serialization import SerializationError
+from autograd_nn.io import SerializationError
 
 
 def _state():
@@ -202,7 +202,7 @@ def test_saving_onto_a_directory_or_unwritable_folder_names_the_path(tmp_path, m
     def refuse(*args, **kwargs):  # what a read-only folder does (root would ignore chmod)
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ag.serialization.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(ag.io.npz.tempfile, "mkstemp", refuse)
     with pytest.raises(SerializationError, match=r"w\.npz'?: cannot write in .*Permission"):
         ag.save(tmp_path / "w.npz", {"w": np.ones(1)})
 

@@ -7,7 +7,7 @@ import pytest
 from numeric import numeric_grad
 
 import autograd_nn as ag
-from autograd_nn.tutorials import tutorial1 as t1
+from autograd_nn_course import tutorial1 as t1
 
 
 def _sse_numpy(w1: np.ndarray, w2: np.ndarray) -> float:

@@ -7,7 +7,7 @@ import pytest
 from numeric import numeric_grad
 
 import autograd_nn as ag
-from autograd_nn.tutorials import tutorial2 as t2
+from autograd_nn_course import tutorial2 as t2
 
 # What the tutorial printed (copied from the seed text, not from our code).
 PRINTED_NEURON = "4.8"

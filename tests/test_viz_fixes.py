@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import autograd_nn as ag
-from autograd_nn.tutorials import tutorial2 as t2
 from autograd_nn.viz import style
+from autograd_nn_course import tutorial2 as t2
 
 
 def _named(params):

@@ -28,8 +28,7 @@ import numpy as np
 from ..core import engine
 from ..core.formatting import shape_text
 from ..core.tensor import Tensor
-from ..graph import node_gradients, view_graph
-from ..naming import user_names
+from ..graph import node_gradients, user_names, view_graph
 from .symbolic import derive, factor, symbol, text_of
 
 __all__ = ["Explanation", "Step", "explain", "rule_formula"]

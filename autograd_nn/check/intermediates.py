@@ -19,8 +19,7 @@ import numpy as np
 
 from ..core.formatting import index_text, number_text, shape_text
 from ..core.tensor import Tensor
-from ..graph import edge_gradient, node_gradients, view_graph
-from ..naming import user_names
+from ..graph import edge_gradient, node_gradients, user_names, view_graph
 from .explain import Step, explain
 from .table import html_table, text_table
 

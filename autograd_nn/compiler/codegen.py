@@ -23,7 +23,7 @@ from ..core import engine
 from ..core.formatting import shape_text
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
-from ..naming import node_names
+from ..graph import node_names
 from . import literals
 from .errors import CompileError
 from .literals import LiteralError

@@ -28,12 +28,11 @@ from ..nn.module import Module
 from .errors import CompileError
 
 _LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_COURSE = os.path.join(_LIBRARY, "tutorials") + os.sep  # the tutorials are user code
 
 
 def in_library(path: str) -> bool:
-    """True for the library's own source files (the tutorials count as user code)."""
-    return path.startswith(_LIBRARY) and not path.startswith(_COURSE)
+    """True for the library's own source files (the course, outside the package, is user code)."""
+    return path.startswith(_LIBRARY)
 
 
 _GONE = object()

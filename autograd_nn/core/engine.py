@@ -335,7 +335,6 @@ def fit(g: Any, p: Any, prim: Any, i: int) -> Any:
 # Where an op was created (anomaly mode and ag.compile name it)
 # ---------------------------------------------------------------------------------------------
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autograd_nn/
-_COURSE_DIR = os.path.join(_PACKAGE_DIR, "tutorials")  # course material is user code here
 
 
 def user_frame_site() -> str:
@@ -343,8 +342,7 @@ def user_frame_site() -> str:
     frame = sys._getframe(1)
     while frame is not None:
         filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(_PACKAGE_DIR + os.sep) or \
-                filename.startswith(_COURSE_DIR + os.sep):
+        if not filename.startswith(_PACKAGE_DIR + os.sep):
             return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
         frame = frame.f_back
     return "<unknown>"

@@ -17,8 +17,7 @@ import numpy as np
 
 from ..check.explain import explain
 from ..core.tensor import Tensor
-from ..graph import node_gradients, view_graph
-from ..naming import user_names
+from ..graph import node_gradients, user_names, view_graph
 from .layout import GRAPHVIZ_MISSING, graph_svg, node_kind
 from .page import build_page
 from .panel import backward_entry, forward_entry

@@ -358,13 +358,13 @@ class Module:
 
     def save(self, path: Any) -> None:
         """Write `state_dict()` to an .npz file (see `autograd_nn.save`)."""
-        from ..serialization import save
+        from ..io import save
 
         save(path, self.state_dict())
 
     def load(self, path: Any, strict: bool = True) -> Module:
         """Read an .npz file written by `save` into this module; returns self."""
-        from ..serialization import load
+        from ..io import load
 
         self.load_state_dict(load(path), strict=strict)
         return self

@@ -1,35 +1,64 @@
-"""The course: the two seed tutorials rebuilt on autograd_nn, a real-data example, the demo.
+"""`autograd_nn.tutorials`: the README's name for the course, which is the package
+`autograd_nn_course` (installed with the library, outside it).
 
-* `tutorial1`: the 3-4-1 sigmoid network with hand-written backprop, and the same network on
-  Tensors (pure function and Module) matching it to rounding error after 1500 iterations.
-* `tutorial2`: from one neuron to a layer, a batch and two layers; sigmoid/ReLU/softmax (with
-  the tutorial's softmax bug shown); the 2-4-1 XOR network that never learns, why, and a fix.
-* `digits`: an MLP on scikit-learn's bundled digits (needs the `examples` extra).
-* `digits_cnn`: a small CNN (conv, batch norm, pooling, dropout) on the same digits, >= 98.5%
-  held out in seconds.
-* `reports`: each tutorial's hand-written backprop checked against autograd, as text.
-* `demo.run(out_dir)`: all of the above written to a folder (what `make demo` calls).
-
-No library module imports this package (`ag.tutorials` is only a lazy alias); the `autograd-nn`
-command loads it inside the commands that need it. Submodules load on first use:
-`from autograd_nn.tutorials import tutorial1`.
+Loading this package loads nothing of the course. Asking for a module (`ag.tutorials.tutorial1`,
+`from autograd_nn.tutorials import tutorial1`, `import autograd_nn.tutorials.tutorial1`) loads
+`autograd_nn_course.tutorial1` and gives that very module object, under both names.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+from types import ModuleType
 from typing import Any
 
+COURSE = "autograd_nn_course"
 __all__ = ["demo", "digits", "digits_cnn", "reports", "tutorial1", "tutorial2"]
+_MODULES = frozenset({*__all__, "params"})  # every module of the course
+
+
+def _course_module(name: str) -> ModuleType:
+    """The course's module `name`, also registered under this package's name."""
+    module = importlib.import_module(f"{COURSE}.{name}")
+    sys.modules[f"{__name__}.{name}"] = module
+    globals()[name] = module
+    return module
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        module = importlib.import_module(f".{name}", __name__)
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'autograd_nn.tutorials' has no attribute {name!r}")
+    if name in _MODULES:
+        return _course_module(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _CourseFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """`import autograd_nn.tutorials.<name>`: the import system's entry to `_course_module`. The
+    placeholder module it is handed is replaced in sys.modules by the course's own module."""
+
+    @classmethod
+    def find_spec(cls, fullname: str, path: Any = None,
+                  target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        """A spec for this package's course modules, None for every other name."""
+        package, _, name = fullname.rpartition(".")
+        if package != __name__ or name not in _MODULES:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, cls())
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        """The default placeholder module (replaced by `exec_module`)."""
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Put the course's module in the placeholder's place."""
+        _course_module(module.__name__.rpartition(".")[2])
+
+
+sys.meta_path[:] = [f for f in sys.meta_path if getattr(f, "__module__", None) != __name__]
+sys.meta_path.append(_CourseFinder)

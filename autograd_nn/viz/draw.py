@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.tensor import Tensor
-from ..naming import user_names
+from ..graph import user_names
 from . import labels as L
 from . import style
 from .build import build_part

@@ -12,9 +12,9 @@ import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import nn
-from ..core.tensor import Tensor
-from ..viz import GraphPicture, draw_graph, draw_graphs
+from autograd_nn import Tensor, nn
+from autograd_nn.viz import GraphPicture, draw_graph, draw_graphs
+
 from . import digits, reports, tutorial1, tutorial2
 
 __all__ = [

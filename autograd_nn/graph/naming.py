@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .core.formatting import constant_text as format_number
-from .core.tensor import Tensor
+from ..core.formatting import constant_text as format_number
+from ..core.tensor import Tensor
 
 __all__ = ["format_number", "is_scalar_constant", "node_names", "user_names"]
 

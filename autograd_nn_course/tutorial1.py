@@ -12,7 +12,8 @@ The tutorial updates with `weights += d_weights` where `d_weights` is built from
 that is minus the gradient of the sum-of-squares loss, so its "ascent" is gradient descent with
 learning rate 1. Starting from the same weights, the autograd runs match it to rounding error.
 
-Run `python -m autograd_nn.tutorials.tutorial1` to print the predictions as the tutorial did.
+Run `python -m autograd_nn_course.tutorial1` to print the predictions as the tutorial did.
+The README imports this module as `autograd_nn.tutorials.tutorial1`: the same module.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import functions as ag
-from .. import nn
-from ..core.tensor import Tensor
-from ..optim import SGD
-from ..transforms.grad import no_grad, value_and_grad
+import autograd_nn as ag
+from autograd_nn import Tensor, nn, no_grad, value_and_grad
+from autograd_nn.optim import SGD
+
 from .params import as_array, check_params, copy_params
 
 __all__ = [

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import nn, optim
-from ..transforms.grad import no_grad
+from autograd_nn import nn, no_grad, optim
 
 __all__ = ["CNNResult", "make_model", "load_images", "shift_batch", "train"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .core.tensor import Tensor
+from ..core.tensor import Tensor
 
 __all__ = ["SerializationError", "load", "save"]
 

@@ -1,7 +1,7 @@
 """A recorded graph as plain data: its nodes in order, their names, and every node's gradient.
 
 `explain` and `draw_graph` both start here, so the walk (topological order), the naming
-(autograd_nn/naming.py) and the gradient of every node are computed in one place. Nodes are
+(`naming.py` in this package) and the gradient of every node are computed in one place. Nodes are
 numbered in the order of the engine's walk (inputs first, roots last), which is deterministic
 for a given graph: nothing depends on `id()`.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .core import engine, state
-from .core.tensor import Tensor
+from ..core import engine, state
+from ..core.tensor import Tensor
 from .naming import node_names
 
 __all__ = ["GradientsUnavailable", "GraphView", "edge_gradient", "node_gradients", "view_graph"]

@@ -12,8 +12,8 @@ import textwrap
 from types import ModuleType
 from typing import Any
 
-from ..check import compare_backprop, explain
-from ..core.tensor import Tensor
+from autograd_nn import Tensor
+from autograd_nn.check import compare_backprop, explain
 
 __all__ = ["TUTORIALS", "compare_text", "compile_text", "explain_text", "named_loss",
            "tutorial"]
@@ -74,8 +74,8 @@ def _handwritten_backprop(k: str) -> str:
 
 def compile_text(k: str, seed: int = 0) -> str:
     """Tutorial k's hand-written backprop, then the NumPy `ag.compile` generates for its loss."""
-    from ..compiler import compile as ag_compile
-    from ..transforms.grad import value_and_grad
+    from autograd_nn import value_and_grad
+    from autograd_nn.compiler import compile as ag_compile
 
     mod = tutorial(k)
     step = ag_compile(value_and_grad(mod.loss))

@@ -4,6 +4,7 @@ The seed tutorial walks through a single neuron (4.8), a layer ([4.8, 1.21, 3.46
 two stacked layers, the sigmoid / ReLU / softmax activations, and a 2-4-1 `NeuralNetwork`
 trained on XOR whose printed loss stays at 0.2500. Each step is kept here in its NumPy form
 (the `*_numpy` functions and `NeuralNetwork`, the reference) next to a Tensor version.
+The README imports this module as `autograd_nn.tutorials.tutorial2`: the same module.
 
 Two things the tutorial gets wrong, shown rather than hidden:
 
@@ -21,10 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import functions as ag
-from .. import nn, optim
-from ..core.tensor import Tensor
-from ..transforms.grad import grad, no_grad, value_and_grad
+import autograd_nn as ag
+from autograd_nn import Tensor, grad, nn, no_grad, optim, value_and_grad
+
 from .params import as_array, check_params, copy_params
 
 __all__ = [

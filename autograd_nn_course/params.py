@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.tensor import Tensor
+from autograd_nn import Tensor
 
 __all__ = ["as_array", "check_params", "copy_params"]
 

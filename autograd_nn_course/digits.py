@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import nn, optim
-from ..transforms.grad import no_grad
+from autograd_nn import nn, no_grad, optim
 
 __all__ = ["DigitsResult", "load_data", "plot_curves", "train"]
 
