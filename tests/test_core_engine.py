@@ -290,9 +290,11 @@ def test_topological_order_is_iterative_deterministic_and_complete():
             assert position[id(p)] < position[id(t)]
     assert [t.op for t in order] == [t.op for t in ag.engine.topological_order([c])]
     y = x
-    for _ in range(50_000):
-        y = y + 1.0
-    assert len(ag.engine.topological_order([y])) == 100_001
+    for k in range(50_000):
+        y = y + float(k % 2 + 1)  # two numbers: two shared constants
+    deep = ag.engine.topological_order([y])
+    assert len(deep) == 50_003 and len({id(t) for t in deep}) == 50_003
+    assert sorted(float(t.data) for t in deep if t.op is None and not t.requires_grad) == [1, 2]
 
 
 def test_complex_values_cannot_enter_a_graph_that_needs_gradients():

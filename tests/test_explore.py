@@ -179,3 +179,22 @@ def test_non_scalar_root_is_seeded_with_ones():
     np.testing.assert_allclose(step.check.numeric, step.check.autograd, rtol=1e-7)
     first_back = next(s for s in _data(page)["steps"] if s["phase"] == "backward")
     assert first_back["rule"] == "dL/dL = ones(3,)"
+
+
+def test_the_picture_draws_a_widely_shared_constant_once_per_use():
+    """150 steps reading the same Python number: one leaf in the graph, 150 boxes in the
+    picture, each with one edge (one box with 150 edges took Graphviz minutes to lay out)."""
+    from autograd_nn.explore.layout import graph_dot
+    from autograd_nn.graph import view_graph
+
+    x = ag.Tensor(np.ones(3), requires_grad=True, name="x")
+    y = x
+    for _ in range(150):
+        y = ag.tanh(y * 0.5)
+    view = view_graph([y.sum()])
+    (k,) = [k for k, t in enumerate(view.tensors) if t.op is None and not t.requires_grad]
+    dot = graph_dot(view, {})
+    boxes = re.findall(rf'^  (n{k}(?:_\d+)?) \[id="(?:node-{k}|use-\d+-of-node-{k})"', dot, re.M)
+    edges = re.findall(rf"^  (n{k}(?:_\d+)?) -> ", dot, re.M)
+    assert len(boxes) == 150 and sorted(boxes) == sorted(edges)
+    assert f'id="node-{k}"' in dot  # the stepper's id stays on the first box

@@ -103,3 +103,42 @@ def test_a_loss_function_is_framed_and_folded_like_a_module():
     assert sorted(n.name for n in boxes) == ["", "cross_entropy"]  # the Sequential, the loss
     assert len(folded.all_nodes()) < len(m.all_nodes()) / 3
     assert any("Sequential, Loss cross_entropy (" in note for note in folded.notes)
+
+
+def test_a_number_shared_by_many_ops_is_written_into_each():
+    """One Python number used by every step of a loop is one shared leaf in the graph; each op
+    that reads it shows it in its own label, with no edge from a shared node."""
+    x = ag.Tensor(np.ones(3), requires_grad=True, name="x")
+    y = x
+    for _ in range(12):
+        y = ag.tanh(y * 0.5) + y
+    m = ag.draw_graph(y.sum(), max_nodes=2000).model
+    leaves = {id(p) for t in ag.engine.topological_order([y]) for p in t.parents
+              if p.op is None and not p.requires_grad}
+    assert len(leaves) == 1  # the 0.5 of every step is one constant
+    muls = [n for n in m.all_nodes() if n.name == "mul"]
+    assert len(muls) == 12 and all("0.5" in n.title for n in muls)
+    assert not [n for n in m.all_nodes() if n.kind == "input"]
+
+
+def test_an_array_shared_by_many_ops_is_drawn_once_per_use():
+    """A leaf without gradient read by more than SHARED_LEAF_USES ops is drawn next to each
+    use: one node with 40 edges to every rank took Graphviz 90 s to lay out."""
+    from autograd_nn.viz.build import SHARED_LEAF_USES
+
+    c = ag.Tensor(np.full(3, 0.5), name="c")
+    x = ag.Tensor(np.ones(3), requires_grad=True, name="x")
+    y = x
+    for _ in range(40):
+        y = ag.tanh(y * c) + y
+    m = ag.draw_graph(y.sum(), max_nodes=2000).model
+    copies = [n for n in m.all_nodes() if n.name == "c"]
+    assert len(copies) == 40 and len({n.id for n in copies}) == 40
+    out = {n.id: [e.head for e in m.all_edges() if e.tail == n.id] for n in copies}
+    assert all(len(heads) == 1 for heads in out.values())
+    assert len({h for heads in out.values() for h in heads}) == 40  # one copy per reading op
+    y = x
+    for _ in range(SHARED_LEAF_USES):  # at the threshold: one node, as before
+        y = y * c
+    m = ag.draw_graph(y.sum(), max_nodes=2000).model
+    assert len([n for n in m.all_nodes() if n.name == "c"]) == 1

@@ -7,6 +7,7 @@ remembers its op, inputs and what backward will read (saved.py), when it needs a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from numbers import Number
 from typing import Any
@@ -34,6 +35,25 @@ def constant(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
     return t
 
 
+_last_array: tuple = (None, None)  # the small array lifted last, and its leaf
+_numbers: dict[tuple, Tensor] = {}  # (type, value, sign, dtype) -> a shared read-only constant
+
+
+def _number(x: float, dtype: np.dtype) -> Tensor:
+    """A Python number as a constant of `dtype`, one per value and dtype for every op that uses
+    it (a loop's `* 0.5` makes one Tensor, not one per step: fewer objects for the cyclic
+    collector). Its array is read-only, so sharing it is safe; pictures draw it once per use."""
+    key = (x.__class__, x, math.copysign(1.0, x), dtype)  # 0.0 and -0.0 differ
+    t = _numbers.get(key)
+    if t is None:
+        if len(_numbers) >= 512:  # bounded (a NaN key never matches itself)
+            _numbers.clear()
+        arr = np.asarray(x, dtype=dtype)
+        arr.flags.writeable = False
+        t = _numbers[key] = constant(arr)
+    return t
+
+
 def lift(x: Any, like: Any = None, op: str = "op") -> Tensor:
     """`x` as a Tensor (a constant unless it already is one). Python numbers are "weak" as in
     NumPy 2: they take `like`'s dtype where it holds them (`float32 * 2.0` is float32, `int32 + 1`
@@ -41,12 +61,19 @@ def lift(x: Any, like: Any = None, op: str = "op") -> Tensor:
     if x.__class__ is Tensor or isinstance(x, Tensor):
         return x
     if x.__class__ is _ndarray and x.dtype.kind in "biufc":
-        return constant(x)
+        global _last_array
+        last = _last_array
+        if last[0] is x:  # the same array as the op before (a loop's `z * c`): the same leaf
+            return last[1]
+        t = constant(x)
+        if x.nbytes <= 4096:
+            _last_array = (x, t)
+        return t
     if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
         if like is not None:
             dtype = like.data.dtype if like.__class__ is Tensor else like.dtype
             if dtype.kind in "fc":
-                return constant(np.asarray(x, dtype=dtype))
+                return _number(x, dtype)
             try:  # NumPy 2's rule for Python numbers: int32 + 1 is int32, uint8 - 1 wraps
                 return constant(np.asarray(x, dtype=np.result_type(dtype, x)))
             except OverflowError:

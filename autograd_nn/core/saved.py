@@ -134,11 +134,16 @@ class ModifiedInPlaceError(RuntimeError):
 
 def save(arrays: tuple, read: tuple[int, ...] | None, out: np.ndarray,
          reads_out: bool) -> tuple:
-    """What one recorded op keeps for backward, as a plain tuple (the cyclic garbage collector
-    then ignores it): (every input array as the forward saw it, the result if a rule reads it,
-    a flat (index, bytes, ...) copy of each small array its rules read, and a `Hold` keeping the
-    large ones read-only, or None)."""
-    copies: tuple = ()  # index -1 is the result
+    """What one recorded op keeps for backward, as one flat tuple (the cyclic garbage collector
+    then ignores it): every input array as the forward saw it, the result if a rule reads it, a
+    `Hold` keeping the large arrays its rules read read-only (or None), then an index and a
+    bytes copy for each small one (index -1 is the result)."""
+    if read is not None and len(read) + reads_out == 1:  # the common case: one small array
+        i = read[0] if read else -1
+        a = out if i < 0 else arrays[i]
+        if a.nbytes <= SMALL:
+            return arrays, out if reads_out else None, None, i, a.tobytes()
+    copies = []
     large = None
     for i in (range(len(arrays)) if read is None else read):
         a = arrays[i]
@@ -151,16 +156,16 @@ def save(arrays: tuple, read: tuple[int, ...] | None, out: np.ndarray,
             copies += (-1, out.tobytes())
         else:
             large = [out] if large is None else [*large, out]
-    return arrays, out if reads_out else None, copies, None if large is None else Hold(large)
+    return (arrays, out if reads_out else None, None if large is None else Hold(large), *copies)
 
 
 def check(saved: tuple, node: Any) -> None:
     """Raise `ModifiedInPlaceError` naming the op and the array if one was overwritten."""
-    arrays, out, copies, _ = saved
-    for k in range(0, len(copies), 2):
-        i = copies[k]
+    arrays, out = saved[0], saved[1]
+    for k in range(3, len(saved), 2):
+        i = saved[k]
         a = out if i < 0 else arrays[i]
-        if a.tobytes() != copies[k + 1]:
+        if a.tobytes() != saved[k + 1]:
             raise ModifiedInPlaceError(_modified_message(node, i, a))
 
 

@@ -37,18 +37,36 @@ def graph_dot(view: GraphView, forward: dict[int, str]) -> str:
              'bgcolor="transparent"];',
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
              '  edge [color="#888888", arrowsize=0.6, fontsize=10, fontcolor="#1f4e9a"];']
+    uses = {p: 0 for p in _widely_shared_constants(view)}
     for k, t in enumerate(view.tensors):
         label = [L.bold(view.names[k]), L.small(shape_text(t.shape))]
         if forward.get(k):
             label.insert(1, L.small(forward[k].split(" = ", 1)[-1][:60]))
         fill = _KIND_FILL[node_kind(view, k)]
         lines.append(f'  n{k} [id="node-{k}", label={html_label(label)}, fillcolor="{fill}"];')
+        for j in range(1, len(view.consumers[k]) if k in uses else 1):  # once per use
+            lines.append(f'  n{k}_{j} [id="use-{j}-of-node-{k}", label={html_label(label)}, '
+                         f'fillcolor="{fill}"];')
     for k, ps in enumerate(view.parents):
         for i, p in enumerate(ps):
             head = f' [label=" {_operand(view, k, i)}"]' if len(ps) > 1 else ""
-            lines.append(f"  n{p} -> n{k}{head};")
+            tail = f"n{p}"
+            if p in uses:
+                tail += f"_{uses[p]}" if uses[p] else ""
+                uses[p] += 1
+            lines.append(f"  {tail} -> n{k}{head};")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _widely_shared_constants(view: GraphView) -> list[int]:
+    """Leaves without gradient read by more ops than `viz.build.SHARED_LEAF_USES`: drawn once
+    per use, since Graphviz's layout of one node with edges to many ranks grows steeply."""
+    from ..viz.build import SHARED_LEAF_USES
+
+    return [k for k, t in enumerate(view.tensors)
+            if t._op is None and not t._needs_grad and k not in view.roots
+            and len(view.consumers[k]) > SHARED_LEAF_USES]
 
 
 def _operand(view: GraphView, k: int, i: int) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 
 from ..core.tensor import Tensor
 from ..graph import GraphView, view_graph
@@ -48,6 +49,8 @@ def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) 
     scale = gradient_scale(grads)
     maker = NodeMaker(view, scopes, plan, grads, opts, prefix, user_named, scale)
     drawn, links = nodes_and_edges(view, plan)
+    uses = {tail: n for tail, n in Counter(tail for tail, _ in links).items()
+            if n > SHARED_LEAF_USES and _is_constant_leaf(view, tail)}
     members: dict[tuple, list[Node]] = {(): []}
     params: dict[tuple, list[int]] = {}
     order: list[tuple] = []  # module paths with a cluster, in first-seen order
@@ -60,7 +63,10 @@ def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) 
             if path[:depth] not in members:
                 members[path[:depth]] = []
                 order.append(path[:depth])
-        members[path].append(maker.make(node))
+        made = maker.make(node)
+        members[path].append(made)
+        for j in range(1, uses.get(node, 1)):  # a widely shared constant: once per use
+            members[path].append(replace(made, id=f"{made.id}_{j}"))
     children: dict[tuple, list[tuple]] = {}
     for path in order:
         children.setdefault(path[:-1], []).append(path)
@@ -74,10 +80,27 @@ def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) 
             f"cluster_{prefix}m{n}", "module", f"{cls} {qual}" if qual else cls, tuple(lines),
             (f"module {cls} {qual!r}",), tuple(members[path]),
             clusters=tuple(built[c] for c in children.get(path, ())))
-    edges = tuple(Edge(maker.node_id(a), maker.node_id(b), label)
-                  for (a, b), label in zip(links, operand_labels(view, plan, links)))
-    return Part(tuple(members[()]), edges, tuple(built[c] for c in children.get((), ())),
+    seen: Counter = Counter()
+    edges = []
+    for (a, b), label in zip(links, operand_labels(view, plan, links)):
+        tail = maker.node_id(a)
+        if a in uses:
+            seen[a] += 1
+            tail = tail if seen[a] == 1 else f"{tail}_{seen[a] - 1}"
+        edges.append(Edge(tail, maker.node_id(b), label))
+    return Part(tuple(members[()]), tuple(edges), tuple(built[c] for c in children.get((), ())),
                 tuple(notes), source, scale)
+
+
+# A leaf without gradient read by more ops than this is drawn once per use: Graphviz's layout of
+# one node with edges to many ranks grows steeply (40 uses of one constant: 90 s).
+SHARED_LEAF_USES = 8
+
+
+def _is_constant_leaf(view: GraphView, node: PlanNode) -> bool:
+    kind, k = node
+    return kind == "v" and view.tensors[k]._op is None and not view.tensors[k]._needs_grad \
+        and k not in view.roots
 
 
 def operand_labels(view: GraphView, plan: Plan, links: list) -> list[str | None]:

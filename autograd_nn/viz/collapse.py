@@ -143,9 +143,10 @@ def make_plan(
         if t._op is not None:
             orep[k] = DRAWN
         elif (inline_constants and not t._needs_grad and t.name is None and t.data.size == 1
-              and len(consumers[k]) == 1 and k not in roots):
+              and consumers[k] and k not in roots):  # written into each op that reads it
             vrep[k] = NOT_DRAWN
-            inlined.setdefault(consumers[k][0], []).append(k)
+            for c in dict.fromkeys(consumers[k]):
+                inlined.setdefault(c, []).append(k)
 
     # 1. modules deeper than `depth` become one box each
     if depth is not None:
