@@ -341,3 +341,19 @@ def test_shape_op_arguments_are_checked():
     with pytest.raises(ValueError, match="swapaxes: axis 5"):
         ag.swapaxes(t, 0, 5)
     assert ag.broadcast_to(ag.Tensor(1.0), 3).shape == (3,)
+
+
+def test_a_python_number_is_one_shared_read_only_constant_per_value_and_dtype():
+    x = ag.Tensor(np.ones(2), requires_grad=True)
+    x32 = ag.Tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    a, b = x * 0.5, x * 0.5
+    assert a.parents[1] is b.parents[1]  # one leaf for every `* 0.5` on float64
+    with pytest.raises(ValueError, match="read-only"):
+        a.parents[1].data[...] = 2.0
+    assert (x32 * 0.5).parents[1] is not a.parents[1] and (x32 * 0.5).dtype == np.float32
+    assert (x * True).parents[1] is (x * 1).parents[1] is (x * 1.0).parents[1]
+    assert np.signbit((x * -0.0).data).all() and not np.signbit((x * 0.0).data).any()
+    assert np.signbit((x * -0.0).data).all()  # the cached -0.0 stays -0.0
+    assert np.isnan((x * float("nan")).data).all()
+    assert (x - 1).parents[1] is (x + 1).parents[1]  # one constant 1.0, two ops
+    np.testing.assert_array_equal((x - 1).data, [0, 0])

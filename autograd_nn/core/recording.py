@@ -36,14 +36,15 @@ def constant(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
 
 
 _last_array: tuple = (None, None)  # the small array lifted last, and its leaf
-_numbers: dict[tuple, Tensor] = {}  # (type, value, sign, dtype) -> a shared read-only constant
+_numbers: dict[tuple, Tensor] = {}  # (value, dtype[, sign of a zero]) -> a shared constant
 
 
 def _number(x: float, dtype: np.dtype) -> Tensor:
     """A Python number as a constant of `dtype`, one per value and dtype for every op that uses
     it (a loop's `* 0.5` makes one Tensor, not one per step: fewer objects for the cyclic
     collector). Its array is read-only, so sharing it is safe; pictures draw it once per use."""
-    key = (x.__class__, x, math.copysign(1.0, x), dtype)  # 0.0 and -0.0 differ
+    # True, 1 and 1.0 make the same float; 0.0 and -0.0 do not
+    key = (x, dtype) if x else (x, dtype, math.copysign(1.0, x))
     t = _numbers.get(key)
     if t is None:
         if len(_numbers) >= 512:  # bounded (a NaN key never matches itself)
