@@ -15,10 +15,10 @@ from .unary import _kink_at_zero
 
 
 def _sigmoid_forward(x):
-    # exp(-|x|) never overflows; the numerator is 1 for x >= 0 and exp(x) = exp(-|x|) below, which
-    # keeps full relative precision in both tails (no 1 - s cancellation).
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1 + e)
+    # exp(-|x|) never overflows; the numerator exp(min(x, 0)) is 1 for x >= 0 and exp(x) below,
+    # which keeps full relative precision in both tails (no 1 - s cancellation). Two exps cost
+    # less than choosing the numerator with np.where.
+    return np.exp(np.minimum(x, 0.0)) / (1.0 + np.exp(-np.abs(x)))
 
 
 sigmoid = primitive(
