@@ -621,3 +621,12 @@ def test_erf_without_scipy_agrees(monkeypatch, rng):
     np.testing.assert_allclose(ag.erf(x).data, fast[0], rtol=1e-15, atol=1e-300)
     np.testing.assert_allclose(ag.erfc(x).data, fast[1], rtol=1e-14, atol=1e-300)
     assert ag.erf(x.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.bool_, np.float32, np.float64])
+@pytest.mark.parametrize("name", ["tril", "triu"])
+def test_triangles_keep_the_input_dtype_as_numpy_does(name, dtype):
+    x = (np.arange(12) % 5).reshape(3, 4).astype(dtype)
+    for k in (-1, 0, 2):
+        got, want = getattr(ag, name)(x, k), getattr(np, name)(x, k)
+        assert got.dtype == want.dtype and np.array_equal(got.data, want)

@@ -168,7 +168,7 @@ def _triangle(x, k: int, lower: bool):
         raise ValueError(f"needs at least 2 dims, got shape {x.shape}")
     n, m = x.shape[-2:]
     keep = np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
-    return prims.where(keep, x, 0.0)
+    return prims.where(keep, x, np.zeros((), dtype=x.dtype))  # x's dtype, as np.tril keeps it
 
 
 def _tril(x, k: int = 0):
