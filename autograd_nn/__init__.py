@@ -16,7 +16,8 @@ Where to look in this reference:
   `autograd_nn.io` (`save`, `load`);
 - `autograd_nn.check` (`gradcheck`, `compare_grads`, `compare_backprop`, `explain`,
   `detect_anomaly`), `autograd_nn.viz` (`draw_graph`), `autograd_nn.compiler` (`compile`);
-- `autograd_nn.engine` and `autograd_nn.state`: the contract the tools build on;
+- `autograd_nn.core.engine` and `autograd_nn.core.state` (also `ag.engine`, `ag.state`): the
+  contract the tools build on;
 - `autograd_nn.tutorials`: the course (the two rebuilt tutorials, the digits MLP and the demo),
   which lives in the package `autograd_nn_course`; this name only loads it on first use;
   `autograd_nn.cli` and `autograd_nn.userfile`: the `autograd-nn` command.
@@ -82,5 +83,5 @@ __all__ = [
     "checkpoint", "custom_vjp", "enable_grad", "engine", "grad", "hessian", "hvp", "jacfwd",
     "jacobian", "jacrev", "jvp",
     "no_grad", "state", "tree_flatten", "value_and_grad", "vjp", "vmap",
-    *functions.__all__, *_LAZY,
+    *functions.__all__, *(name for name in _LAZY if name != "io"),  # `import *` keeps stdlib io
 ]

@@ -27,6 +27,10 @@ class CommandError(RuntimeError):
     """A failure to report as one line (exit code 1)."""
 
 
+class CommandHelp(CommandError):
+    """A failure whose message is several lines meant for the shell (kept as written)."""
+
+
 def _seed(text: str) -> int:
     """argparse type of --seed: an integer >= 0 (NumPy's generators refuse negative seeds)."""
     try:
@@ -160,7 +164,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """`autograd-nn compare`: hand-written backprop against autograd, per tutorial."""
+    """`autograd-nn compare`: hand-written backprop against autograd, per tutorial, or yours:
+    FILE.py:FUNCTION returning (loss, your gradients by node name)."""
+    if args.target is not None:
+        import autograd_nn as ag
+
+        loss, yours = _user_loss_and_gradients(args.target)
+        title = f"{args.target}: your gradients against autograd's"
+        report = ag.compare_intermediates(loss, yours)
+        print("\n".join([title, "=" * len(title), str(report), ""]), end="")
+        return 0
     reports = _course("reports")
     texts = [reports.compare_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
@@ -181,8 +194,79 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_loss_and_gradients(spec: str) -> tuple[Any, dict[str, Any]]:
+    """What `compare FILE.py:FUNCTION` runs: FUNCTION() returns (loss, your gradients), the
+    gradients a dict node name -> array, named as `explain` names the nodes."""
+    from .core.tensor import Tensor
+    from .userfile import UserFileError, load_function, parse_spec
+
+    try:
+        function = load_function(spec)
+        path, name = parse_spec(spec)
+    except UserFileError as err:
+        raise CommandError(str(err)) from err
+    try:
+        out = function()
+    except Exception as err:
+        raise CommandError(f"{path}:{name} failed: {type(err).__name__}: {err}") from err
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Tensor)
+            and isinstance(out[1], dict)):
+        raise CommandError(
+            f"{path}:{name} returned {type(out).__name__}; for compare it returns "
+            "(loss, yours): the loss Tensor and a dict of your hand-derived gradients by node "
+            "name as `autograd-nn explain` names them, e.g. return L, {'w': d_w, 'h1': d_h1}")
+    return out
+
+
+def _compiled_source(loss: Any) -> str:
+    """The NumPy `ag.compile(ag.value_and_grad(...))` generates for the graph of `loss`: the
+    graph replayed op by op as a function of its parameters (leaves that require grad) and its
+    data (the other leaves), each by the name `explain` gives it."""
+    import re
+
+    import autograd_nn as ag
+    from autograd_nn.compiler import compile as ag_compile
+    from autograd_nn.core.recording import apply
+    from autograd_nn.graph import view_graph
+
+    view = view_graph([loss])
+    leaves = [(j, view.names[j], t) for j, t in enumerate(view.tensors) if t._op is None]
+    params = {n: t.data for _, n, t in leaves if t.requires_grad}
+    data = {n: t.data for _, n, t in leaves if not t.requires_grad}
+
+    def loss_of(params: dict[str, Any], data: dict[str, Any]) -> Any:
+        values: dict[int, Any] = {}
+        for j, t in enumerate(view.tensors):
+            if t._op is None:
+                name = view.names[j]
+                value = params[name] if name in params else data[name]
+                values[j] = value if isinstance(value, ag.Tensor) else ag.Tensor(value)
+            else:
+                values[j] = apply(t._op, tuple(values[p] for p in view.parents[j]), t._params)
+        return values[view.roots[0]]
+
+    step = ag_compile(ag.value_and_grad(loss_of))
+    step(params, data)
+    source = step.source
+    lines = source[source.index("def loss_of("):].splitlines()
+    # the sites would name this command's replay, not your file: left out
+    body = [re.sub(r"(?: at|  (?!backward))[^#]*?:\d+ in [\w<>]+$", "", ln).rstrip()
+            for ln in lines if not ln.strip().startswith(("if ", "raise ", "value_changed("))]
+    return "\n".join(body)
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
-    """`autograd-nn compile`: a tutorial's backprop next to the code ag.compile writes."""
+    """`autograd-nn compile`: a tutorial's backprop next to the code ag.compile writes, or the
+    code for your own loss (FILE.py:FUNCTION)."""
+    if args.target is not None:
+        loss, _, title = target_loss(args)
+        title = title.replace("the loss L", "the backprop ag.compile writes for it")
+        print("\n".join([
+            title, "=" * len(title), "",
+            "ag.compile(ag.value_and_grad(loss)) generates, as a function of the parameters "
+            "(the leaves that require grad) and the data (the other leaves); argument checks "
+            "are left out:", "", _compiled_source(loss), ""]), end="")
+        return 0
     reports = _course("reports")
     texts = [reports.compile_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
@@ -225,9 +309,29 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if fmt == "dot":
         path.write_text(picture.source, encoding="utf-8")
     else:
-        path.write_bytes(picture.pipe(format=fmt))
+        from .viz.render import GraphvizNotFoundError
+
+        try:
+            data = picture.pipe(format=fmt)
+        except GraphvizNotFoundError as err:
+            raise _no_dot(args, path) from err
+        path.write_bytes(data)
     print(f"wrote {path.resolve()}")
     return 0
+
+
+def _no_dot(args: argparse.Namespace, path: Path) -> CommandHelp:
+    """Graphviz's `dot` is missing: the same command writing DOT text, and how to install it."""
+    from .viz.render import install_lines
+
+    what = args.target if args.target is not None else f"--tutorial {args.tutorial}"
+    options = f" --color-by {args.color_by}" if args.color_by else ""
+    options += f" --seed {args.seed}" if args.seed else ""
+    return CommandHelp(
+        f"rendering {path} needs Graphviz's `dot` program, which is not on PATH.\n"
+        f"Write the graph as DOT text instead (no Graphviz needed):\n"
+        f"  {PROG} graph {what} --out {path.with_suffix('.dot')}{options}\n"
+        f"or install Graphviz, then run the command again:\n{install_lines()}")
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -280,6 +384,21 @@ def _target_examples(command: str, options: str) -> str:
             "      return ((x @ w).tanh() ** 2).sum()")
 
 
+def _compare_examples() -> str:
+    return (f"examples:\n  {PROG} compare model.py:backprop\n"
+            f"  {PROG} compare --tutorial 1\n\n"
+            "model.py for the first example:\n"
+            "  import numpy as np\n"
+            "  import autograd_nn as ag\n"
+            "  def backprop():\n"
+            "      w = ag.Tensor([[0.5], [-0.3]], requires_grad=True, name='w')\n"
+            "      x = np.array([[1.0, 2.0]])\n"
+            "      h = np.tanh(x @ w.data)\n"
+            "      d_z1 = 2 * h * (1 - h ** 2)          # by hand: L = sum(tanh(x @ w) ** 2)\n"
+            "      loss = ((ag.Tensor(x, name='x') @ w).tanh() ** 2).sum()\n"
+            "      return loss, {'z1': d_z1, 'w': x.T @ d_z1}")
+
+
 def _one_target(parser: argparse.ArgumentParser,
                 default: str | None) -> Callable[[argparse.Namespace], None]:
     """After parsing: FILE.py:FUNCTION or --tutorial, not both; `default` tutorial when neither
@@ -326,13 +445,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars or stage lines")
     p.set_defaults(func=cmd_demo)
 
-    tut_help = "which tutorial (default: %(default)s)"
-    p = sub.add_parser("compare", help="hand-written backprop vs autograd for the tutorials",
-                       description="Run each tutorial's hand-written gradients and autograd from "
-                                   "the same initial weights and print a per-parameter report.")
-    p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default="all", help=tut_help)
+    all_help = "which tutorial (default: all, when no FILE.py:FUNCTION is given)"
+    p = sub.add_parser("compare", help="hand-written backprop vs autograd (yours or a tutorial's)",
+                       description="Compare hand-written gradients with autograd's: yours "
+                                   "(FILE.py:FUNCTION returns the loss Tensor and a dict of your "
+                                   "gradients by node name, as explain names the nodes), or "
+                                   "each tutorial's, from the same initial weights.",
+                       epilog=_compare_examples(), formatter_class=_Formatter)
+    p.add_argument("target", nargs="?", default=None, metavar="FILE.py:FUNCTION",
+                   help="your own backprop: a function that takes no arguments and returns "
+                        "(loss, {node name: your gradient})")
+    p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default=None, help=all_help)
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func=cmd_compare, check=_one_target(p, default="all"))
 
     p = sub.add_parser("explain", help="the chain rule of a loss, node by node",
                        description="Write out dL/dnode for every node of a loss (yours, or a "
@@ -345,13 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_explain, check=_one_target(p, default="all"))
 
-    p = sub.add_parser("compile", help="the backprop NumPy ag.compile writes for a tutorial",
-                       description="Print a tutorial's hand-written backprop next to the "
-                                   "straight-line NumPy forward and backward that ag.compile "
-                                   "generates for the same loss.")
-    p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default="all", help=tut_help)
+    p = sub.add_parser("compile", help="the backprop NumPy ag.compile writes for a loss",
+                       description="Print the straight-line NumPy forward and backward that "
+                                   "ag.compile generates for a loss: yours, or a tutorial's "
+                                   "next to its hand-written backprop.",
+                       epilog=_target_examples("compile", ""), formatter_class=_Formatter)
+    add_target_argument(p)
+    p.add_argument("--tutorial", choices=[*TUTORIALS, "all"], default=None, help=all_help)
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
-    p.set_defaults(func=cmd_compile)
+    p.set_defaults(func=cmd_compile, check=_one_target(p, default="all"))
 
     p = sub.add_parser("graph", help="draw the compute graph of a loss to a file",
                        description="Draw a loss graph (yours, or a tutorial's) with "
@@ -391,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line(err: BaseException) -> str:
+    if isinstance(err, CommandHelp):
+        return str(err)
     text = " ".join(str(err).split())
     name = type(err).__name__
     return f"{name}: {text}" if text and not isinstance(err, CommandError) else (text or name)

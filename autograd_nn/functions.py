@@ -1,5 +1,5 @@
-"""The public op functions (`ag.add`, `ag.sigmoid`, ...): one per row of autograd_nn/ops,
-generated in autograd_nn/tensor.py. `from autograd_nn.functions import sigmoid` works too."""
+"""The public op functions (`ag.add`, `ag.sigmoid`, ...): one per row of autograd_nn/core/ops,
+generated in autograd_nn/core/public.py. `from autograd_nn.functions import sigmoid` works too."""
 
 from .core.public import FUNCTIONS
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .core.readonly import explained, is_read_only_write
 from .core.tensor import Tensor
 
 __all__ = ["UserFileError", "UserLoss", "load_function", "load_loss", "parse_spec"]
@@ -98,6 +99,8 @@ def load_loss(spec: str) -> UserLoss:
     try:
         loss = function()
     except Exception as err:
+        if is_read_only_write(err):
+            err = explained(err)
         raise UserFileError(f"{path}:{name} failed: {type(err).__name__}: {err}") from err
     if not isinstance(loss, Tensor):
         raise UserFileError(

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 # The public API. pdoc adds the submodules a package names in `__all__` (autograd_nn: nn, optim,
-# io, check, viz, compiler, engine, state, tutorials; nn: functional, init); the rest are listed,
+# check, viz, compiler, engine, state, tutorials; nn: functional, init); the rest are listed
+# (io too: it stays out of `__all__` so that `from autograd_nn import *` keeps the stdlib's io),
 # with the course (autograd_nn_course, the modules `autograd_nn.tutorials` names).
 # tests/test_docs.py checks that every public name has a docstring and type hints and that
 # each public module gets a page. Internals (the op rows, tensor.py, the picture and compiler
 # machinery) are described in CONTRIBUTING.md and docs/CORE_API.md instead.
-MODULES = ("autograd_nn", "autograd_nn.functions", "autograd_nn.transforms.grad",
+MODULES = ("autograd_nn", "autograd_nn.functions", "autograd_nn.io", "autograd_nn.transforms.grad",
            "autograd_nn.core.engine", "autograd_nn.core.state",
            "autograd_nn.userfile", "autograd_nn.cli", "autograd_nn_course")
 ROOT = Path(__file__).resolve().parents[1]

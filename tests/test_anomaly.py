@@ -102,3 +102,70 @@ def test_numpy_warnings_are_replaced_by_the_anomaly_error():
     with pytest.raises(ag.AnomalyError, match="forward of log"):
         with detect_anomaly():
             ag.log(x)
+
+
+def test_nan_already_in_an_input_is_blamed_on_the_input():
+    """issue 22: a NaN in the data is the input's, named, not an anomaly 'in forward of
+    matmul'."""
+    data = np.ones((3, 2))
+    data[1, 0] = np.nan
+    w = ag.Tensor(np.ones((2, 2)), requires_grad=True, name="w")
+    with detect_anomaly():  # a NumPy array, named as the user's variable
+        with pytest.raises(ag.AnomalyError) as info:
+            line = lineno() + 1
+            (data @ w).sum()
+    msg = str(info.value)
+    assert msg.startswith("anomaly in an input, not made by matmul: the input data ")
+    assert "1 NaN and 0 Inf" in msg and "index (1, 0)" in msg and "input #0" in msg
+    assert "forward of matmul" not in msg
+    assert f"{HERE}:{line}" in msg
+    assert "allow_inf" not in msg  # no Inf: no hint about it
+    with detect_anomaly():  # a named Tensor
+        with pytest.raises(ag.AnomalyError, match="the input 'X' \\(\\(3, 2\\) float64\\)"):
+            ag.Tensor(data, name="X") @ w
+    # a leaf Tensor that requires grad, reached through a params dict under ag.grad
+    with detect_anomaly():
+        with pytest.raises(ag.AnomalyError, match=r"the leaf Tensor p\['v'\]"):
+            ag.grad(lambda p: (p["v"] @ w).sum())({"v": data})
+    # an Inf in the input gets the allow_inf hint; an op that makes the NaN is still blamed
+    data[1, 0] = np.inf
+    with detect_anomaly():
+        with pytest.raises(ag.AnomalyError, match=r"input #0.*detect_anomaly\(allow_inf=True\)"):
+            ag.exp(data)
+    with detect_anomaly():
+        with pytest.raises(ag.AnomalyError, match="anomaly in forward of log"):
+            ag.log(ag.Tensor([1.0, -1.0]))
+
+
+def test_allow_inf_passes_a_causal_mask_and_still_stops_at_nan():
+    """issue 22: detect_anomaly(allow_inf=True) runs attention with a -inf causal mask, forward
+    and backward; NaN still stops; without it the mask is reported (as the input's)."""
+    rng = np.random.default_rng(0)
+    q = ag.Tensor(rng.normal(size=(5, 4)), requires_grad=True, name="q")
+    k = ag.Tensor(rng.normal(size=(5, 4)), requires_grad=True, name="k")
+    causal_mask = np.triu(np.full((5, 5), -np.inf), 1)
+
+    def attention():
+        return ag.softmax(q @ k.T / 2.0 + causal_mask, axis=-1)
+
+    with detect_anomaly(allow_inf=True):
+        weights = attention()
+        (weights ** 2).sum().backward()
+        assert ag.state.is_anomaly_enabled()
+    np.testing.assert_allclose(weights.data.sum(axis=-1), 1.0)
+    assert np.isfinite(q.grad).all() and np.isfinite(k.grad).all()
+    with detect_anomaly():  # the default: the mask's -inf is named as the input's
+        with pytest.raises(ag.AnomalyError, match="the input causal_mask.*allow_inf=True"):
+            attention()
+    with detect_anomaly(allow_inf=True):  # NaN still stops, made by an op or given
+        with pytest.raises(ag.AnomalyError, match="forward of add"):
+            ag.Tensor([np.inf]) + ag.Tensor([-np.inf])
+        with pytest.raises(ag.AnomalyError, match="anomaly in an input"):
+            ag.Tensor([np.nan, 1.0]) * 2.0
+        with detect_anomaly():  # an inner block without it, restored after
+            with pytest.raises(ag.AnomalyError):
+                ag.exp(ag.Tensor([1000.0]))
+        ag.exp(ag.Tensor([1000.0]))  # Inf allowed again
+    with detect_anomaly():
+        with pytest.raises(ag.AnomalyError):
+            ag.exp(ag.Tensor([1000.0]))

@@ -423,3 +423,82 @@ def test_demo_with_graphviz_removes_dot_text_of_an_earlier_run(tmp_path):
     demo.write_pictures(tmp_path)
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".png"] * 3 + [".svg"] * 3
     assert "tutorial2_gradient_flow.svg" in demo.notes(tmp_path)[0]
+
+
+USER_MODEL = '''import numpy as np
+import autograd_nn as ag
+
+
+def loss():
+    w = ag.Tensor([[0.5], [-0.3]], requires_grad=True, name="w")
+    x = ag.Tensor([[1.0, 2.0]], name="x")
+    return ((x @ w).tanh() ** 2).sum()
+
+
+def backprop(slip=False):
+    w = ag.Tensor([[0.5], [-0.3]], requires_grad=True, name="w")
+    x = np.array([[1.0, 2.0]])
+    h = np.tanh(x @ w.data)
+    d_z1 = 2 * h if slip else 2 * h * (1 - h ** 2)
+    return ((ag.Tensor(x, name="x") @ w).tanh() ** 2).sum(), {"z1": d_z1, "w": x.T @ d_z1}
+
+
+def slipped():
+    return backprop(slip=True)
+'''
+
+
+def test_compare_and_compile_take_your_file(tmp_path, capsys):
+    """issue 22: `compare` and `compile` take FILE.py:FUNCTION as graph and explain do."""
+    model = tmp_path / "model.py"
+    model.write_text(USER_MODEL, encoding="utf-8")
+    assert main(["compile", f"{model}:loss"]) == 0
+    out = capsys.readouterr().out
+    assert "the backprop ag.compile writes for it" in out
+    assert "z1 = x @ w  # (1, 1) float64\n" in out and "h1 = np.tanh(z1)" in out
+    assert "d_z1 = 2.0 * h1 * (1.0 - h1 * h1)  # (1, 1) float64  backward of tanh\n" in out
+    assert "d_w = x.T @ d_z1" in out and "SpecialisationError" not in out
+    assert main(["compare", f"{model}:backprop"]) == 0
+    out = capsys.readouterr().out
+    assert "your gradients against autograd's" in out and "all 2 given gradients agree" in out
+    assert main(["compare", f"{model}:slipped"]) == 0
+    assert "first divergence: z1" in capsys.readouterr().out
+    # what compare needs is said; FILE and --tutorial together are refused as for graph
+    assert main(["compare", f"{model}:loss"]) == 1
+    assert "returns (loss, yours)" in capsys.readouterr().err
+    assert main(["compile", f"{model}:loss", "--tutorial", "1"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["compile", f"{model}:nothere"]) == 1
+    assert "no function 'nothere'" in capsys.readouterr().err
+    # without a target, both still default to every tutorial
+    assert main(["compile"]) == 0
+    out = capsys.readouterr().out
+    assert "Tutorial 1" in out and "Tutorial 2" in out
+
+
+def test_graph_without_dot_suggests_dot_text_and_one_install_command_per_line(
+        tmp_path, monkeypatch, capsys):
+    """issue 22: at the shell, a missing `dot` gives the same command with --out x.dot and one
+    install command per line, and says nothing of `.source` (a Python attribute)."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no `dot` anywhere
+    model = tmp_path / "model.py"
+    model.write_text(USER_MODEL, encoding="utf-8")
+    out = tmp_path / "net.svg"
+    assert main(["graph", f"{model}:loss", "--out", str(out), "--color-by", "grad"]) == 1
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert lines[0] == f"autograd-nn: error: rendering {out} needs Graphviz's `dot` program, " \
+                       "which is not on PATH."
+    assert f"  autograd-nn graph {model}:loss --out {tmp_path / 'net.dot'} --color-by grad" \
+        in lines
+    for command in ("sudo apt-get install graphviz", "sudo dnf install graphviz",
+                    "brew install graphviz", "conda install -c conda-forge graphviz",
+                    "winget install graphviz"):
+        (line,) = [ln for ln in lines if command in ln]
+        assert line.startswith("  ")
+    assert ".source" not in err and not out.exists()
+    assert main(["graph", "--tutorial", "1", "--out", str(tmp_path / "t1.png")]) == 1
+    assert f"graph --tutorial 1 --out {tmp_path / 't1.dot'}\n" in capsys.readouterr().err
+    # the suggested command works without Graphviz
+    assert main(["graph", f"{model}:loss", "--out", str(tmp_path / "net.dot")]) == 0
+    assert (tmp_path / "net.dot").read_text().startswith("digraph")

@@ -86,3 +86,59 @@ def test_a_keepdims_bias_is_only_reshaped():
     assert row.verdict == "wrong shape" and row.shape == (1, 4)
     assert any("only the shape is off" in n for n in row.notes)
     assert not any("not summed over the batch" in n for n in row.notes)
+
+
+# --- issue 22: the parameters judged together, the node where the error enters ----------------
+def named_loss(p, X=X, T=T):
+    z1 = X @ p["W1"] + p["b1"]
+    z1.name = "z1"
+    h1 = ag.tanh(z1)
+    h1.name = "h1"
+    return ag.mean((h1 @ p["W2"] + p["b2"] - T) ** 2)
+
+
+def chain_backprop(p, X=X, T=T, sign_dz1=1.0, tanh_at_z=False):
+    z = X @ p["W1"] + p["b1"]
+    h = np.tanh(z)
+    d_out = 2 * (h @ p["W2"] + p["b2"] - T) / T.size
+    d_h = d_out @ p["W2"].T
+    d_z = sign_dz1 * d_h * ((1 - z ** 2) if tanh_at_z else (1 - h ** 2))
+    return {"W1": X.T @ d_z, "b1": d_z.sum(axis=0), "W2": h.T @ d_out, "b2": d_out.sum(axis=0)}
+
+
+def test_a_sign_shared_by_w1_and_b1_enters_upstream_of_both():
+    report = compare_backprop(lambda p, X=X, T=T: chain_backprop(p, X, T, sign_dz1=-1.0),
+                              named_loss, P0, X, T)
+    d = report.diagnosis
+    assert (d.kind, d.node, set(d.candidates), set(d.inherited_by)) == (
+        "sign", None, {"z1", "h1"}, {"W1", "b1"})
+    assert report.kind == "sign" and report.inherited_by == d.inherited_by
+    assert "only" not in str(report) and "convention" not in d.text.split("not a convention")[0]
+    assert "enters at dL/dh1 or dL/dz1 (layer 1)" in d.text
+    assert 'ag.compare_intermediates(loss, {"dh1": your_dh1, "dz1": your_dz1}, params)' in d.text
+
+
+def test_a_wrong_activation_derivative_says_the_kind_cannot_be_read_from_parameters():
+    report = compare_backprop(lambda p, X=X, T=T: chain_backprop(p, X, T, tanh_at_z=True),
+                              named_loss, P0, X, T)
+    d = report.diagnosis
+    assert d.kind == "unknown" and not d.kind_known and "activation" in d.alternatives
+    assert set(d.candidates) == {"z1", "h1"} and d.settle is not None
+    assert "can't be read from the parameter gradients alone" in d.text
+
+
+def test_a_shared_ratio_is_a_convention_only_when_every_parameter_has_it():
+    def ascent(p, X=X, T=T):
+        return {k: -v for k, v in chain_backprop(p, X, T).items()}
+
+    report = compare_backprop(ascent, named_loss, P0, X, T)
+    assert report.kind == "convention" and not report.bugs
+    assert report.diagnosis.alternatives == ("sign",)
+    half = compare_backprop(lambda p, X=X, T=T: {k: v * T.size / 2 for k, v in
+                                                 chain_backprop(p, X, T).items()},
+                            named_loss, P0, X, T)
+    assert half.kind == "convention" and half.diagnosis.expression == "N/2 with N=10"
+    missing_mean = compare_backprop(lambda p, X=X, T=T: {k: v * T.size for k, v in
+                                                         chain_backprop(p, X, T).items()},
+                                    named_loss, P0, X, T)
+    assert missing_mean.kind == "mean_vs_sum" and missing_mean.diagnosis.n == T.size

@@ -240,3 +240,89 @@ def test_jupyter_iframe_steps_inside_its_frame(browser, tmp_path):
         assert frame.locator("#current-node").text_content() == names_in_order[2]
         assert page.query_selector("#current-node") is None  # the notebook's ids stay apart
         assert log.console == [] and log.errors == [] and log.requests == []
+
+
+# where the current node and the loss are, against the graph's box and the window
+IN_VIEW = """name => {
+  const data = JSON.parse(document.getElementById("explore-data").textContent);
+  const box = document.getElementById("graph").getBoundingClientRect();
+  const top = document.querySelector("header").getBoundingClientRect().bottom;
+  const seen = el => { const r = el.getBoundingClientRect();
+    return r.height > 0 && r.top >= Math.max(box.top, top) - 1 && r.bottom <= Math.min(
+      box.bottom, innerHeight) + 1 && r.left >= box.left - 1 && r.right <= box.right + 1; };
+  const loss = data.nodes.find(n => n.name === name);
+  return {current: seen(document.querySelector("#graph .current")),
+          loss: seen(document.getElementById("node-" + loss.k)),
+          scrollY: scrollY};
+}"""
+
+
+def _readme_xor_loss():
+    """The README's XOR MLP (15 nodes): drawn taller than a 1400x900 window at Graphviz's size."""
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([[0], [1], [1], [0]], dtype=float)
+    rng = np.random.default_rng(0)
+    params = {"w": ag.nn.init.xavier_uniform((2, 8), rng=rng), "b": np.zeros(8),
+              "v": ag.nn.init.xavier_uniform((8, 1), rng=rng), "c": np.zeros(1)}
+    p = {k: ag.Tensor(v, requires_grad=True, name=k) for k, v in params.items()}
+    hidden = ag.tanh(X @ p["w"] + p["b"])
+    return ag.nn.functional.mse_loss(ag.sigmoid(hidden @ p["v"] + p["c"]), y), {"X": X, "y": y}
+
+
+def test_the_loss_is_in_view_at_start_and_the_current_node_always(browser, tmp_path):
+    """issue 22: at 1400x900 the README's XOR graph starts with L in view (the drawing fits the
+    window), and a graph too tall to fit (a chain of 40 tanh) scrolls to every current node."""
+    loss, names = _readme_xor_loss()
+    page_file = tmp_path / "xor.html"
+    ag.explore(loss, names).save(page_file)
+    with open_page(browser, page_file.as_uri()) as (page, log):
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.reload()
+        shown = page.evaluate(IN_VIEW, "L")
+        assert shown["loss"] and shown["current"]
+        page.screenshot(path=str(_shots(tmp_path) / "explore_xor_start_1400x900.png"))
+        assert log.console == [] and log.errors == []
+
+    x = ag.Tensor(np.ones(3), requires_grad=True, name="x")
+    y = x
+    for _ in range(40):
+        y = ag.tanh(y)
+    page_file = tmp_path / "chain.html"
+    ag.explore(y.sum()).save(page_file)
+    with open_page(browser, page_file.as_uri()) as (page, log):
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.reload()
+        assert not page.evaluate(IN_VIEW, "L")["loss"]  # too tall to fit: x is at the top
+        total = int(page.get_attribute("#slider", "max")) + 1
+        for i in range(total):
+            if i:
+                page.click("#step")
+            assert page.evaluate(IN_VIEW, "L")["current"], f"step {i}"
+        page.fill("#slider", "0")
+        page.dispatch_event("#slider", "input")
+        assert page.evaluate(IN_VIEW, "L")["current"]
+        page.set_viewport_size({"width": 1000, "height": 500})  # and after a resize
+        page.wait_for_timeout(100)
+        assert page.evaluate(IN_VIEW, "L")["current"]
+        assert log.console == [] and log.errors == []
+
+
+def test_the_rule_is_labelled_with_the_op_it_belongs_to(browser, tmp_path):
+    """issue 22: at h1 the rule shown is z2 = dot(h1, weights2)'s (the op reading h1), and the
+    label says so, and that h1's own sigmoid applies at z1's step."""
+    loss, names = reports.named_loss("1")
+    page_file = tmp_path / "t1.html"
+    ag.explore(loss, names).save(page_file)
+    with open_page(browser, page_file.as_uri()) as (page, log):
+        labels = {}
+        total = int(page.get_attribute("#slider", "max")) + 1
+        for _ in range(total - 1):
+            page.click("#step")
+            if page.get_attribute("#phase", "data-phase") == "backward":
+                labels[page.text_content("#current-node")] = page.text_content("#rule-label")
+        assert labels["h1"].startswith("local rule of z2 = dot(h1, weights2), the op that "
+                                       "reads h1")
+        assert "h1's own op (sigmoid) applies its rule at the step of z1" in labels["h1"]
+        assert labels["z1"].startswith("local rule of h1 = sigmoid(z1)")
+        assert labels["L"].startswith("the start of the backward pass")
+        assert log.console == [] and log.errors == []

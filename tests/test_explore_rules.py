@@ -161,3 +161,17 @@ def test_every_value_the_panel_shows_is_the_gradient_it_names(make):
         assert e["plugged"].endswith(f" = {g[i]:.4g}")
     else:
         _shown_whole(e, g, e["scope"][:-len(WHOLE)])
+
+
+def test_the_rule_label_names_the_op_the_rule_belongs_to():
+    """issue 22: a node's gradient comes from the rules of the ops reading it; the label says
+    whose rule it is (one reader, several readers summed, the seed)."""
+    x = ag.Tensor(np.array([0.5, -1.0]), requires_grad=True, name="x")
+    h = ag.tanh(x)
+    loss = ag.sum(h * h) + ag.sum(h)
+    labels = {name: s["rule_label"] for name, s in _entries(loss).items()}
+    assert labels["x"].startswith("local rule of h1 = tanh(x), the op that reads x: its rule "
+                                  "for input x")
+    assert labels["h1"].startswith("local rules of the 2 ops that read h1 (t1 = h1 * h1; ")
+    assert "summed. h1's own op (tanh) applies its rule at the step of x" in labels["h1"]
+    assert labels["L"].startswith("the start of the backward pass")

@@ -528,3 +528,30 @@ def test_a_result_the_same_for_every_example_is_repeated_and_differentiable():
     out.sum().backward()
     np.testing.assert_array_equal(w.grad, [8.0, 8.0, 8.0])  # 4 examples, times 2
     assert ag.vmap(ag.vmap(lambda x: np.ones(2)))(np.ones((3, 4, 5))).shape == (3, 4, 2)
+
+
+def test_vmap_batch_size_error_names_the_values_and_suggests_in_axes():
+    """issue 22: vmap without in_axes on (params, X, y) names p['w'], p['b'], x, y by their
+    argument names and keys, and gives the in_axes that fixes it, built from the call."""
+    params = {"w": np.ones((3, 2)), "b": np.zeros(2)}
+    X, y = np.ones((16, 3)), np.ones((16, 2))
+
+    def loss(p, x, target):
+        return ((x @ p["w"] + p["b"] - target) ** 2).sum()
+
+    with pytest.raises(ValueError) as err:
+        ag.vmap(ag.grad(loss))(params, X, y)
+    text = str(err.value)
+    assert "disagree on the batch size" in text
+    assert "3: p['w'] (axis 0)" in text and "2: p['b'] (axis 0)" in text
+    assert "16: x (axis 0), target (axis 0)" in text
+    assert "If p is the same for every example" in text
+    assert "in_axes=(None, 0, 0)" in text
+    # the suggestion works
+    per_example = ag.vmap(ag.grad(loss), in_axes=(None, 0, 0))(params, X, y)
+    assert per_example["w"].shape == (16, 3, 2)
+    # batch axes other than 0 are kept; a dict argument of mixed sizes gets a dict of axes
+    with pytest.raises(ValueError, match=r"in_axes=\(None, 1\)"):
+        ag.vmap(lambda w, x: x @ w, in_axes=(0, 1))(np.ones((3, 2)), np.ones((3, 5)))
+    with pytest.raises(ValueError, match=r"in_axes=\(\{'a': None, 'x': 0\},\)"):
+        ag.vmap(lambda d: d["a"] + d["x"])({"a": np.ones(2), "x": np.ones((16, 2))})

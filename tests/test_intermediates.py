@@ -70,14 +70,47 @@ def test_missing_sigmoid_derivative_is_found_at_z1():
     assert "first divergence: z1" in str(report)
 
 
-def test_lost_minus_sign_is_found_at_h2():
+def test_the_minus_of_y_minus_output_left_out_from_the_top_is_the_ascent_convention():
+    """d/dh2 of (Y - h2)**2 without the minus, carried down: every given gradient is -1 x
+    autograd's, which is the (y - output) convention compare_grads names, not a bug (issue 22:
+    this was called "the minus sign is missing")."""
     net, chain = _tutorial1_chain()
-    chain = {"dh2": 2 * (t1.Y - net.output)}  # d/dh2 of (Y - h2)**2 without the minus
+    chain = {"dh2": 2 * (t1.Y - net.output)}
     chain["dz2"] = chain["dh2"] * t1.sigmoid_derivative(net.output)
     report = _tutorial1(chain)
     assert report.first_divergence == "h2"
-    assert "the minus sign is missing" in report.explanation
+    assert report.kind == "convention" and report.node == "h2" and not report.bugs
+    assert report.inherited_by == ("z2",)
+    assert "gradient-ascent convention" in report.explanation
     assert "t1 = Y - h2" in report.explanation
+
+
+def test_a_minus_lost_below_the_top_is_a_sign_bug_where_it_enters():
+    net, chain = _tutorial1_chain()
+    chain["dz2"] = -chain["dz2"]
+    chain["d_weights2"] = net.layer1.T @ chain["dz2"]
+    chain["dh1"] = chain["dz2"] @ net.weights2.T
+    chain["dz1"] = chain["dh1"] * t1.sigmoid_derivative(net.layer1)
+    chain["d_weights1"] = t1.X.T @ chain["dz1"]
+    report = _tutorial1(chain)
+    assert [(d.node, d.kind) for d in report.entries] == [("z2", "sign")]
+    assert set(report.inherited_by) == {"weights2", "h1", "z1", "weights1"}
+
+
+def test_every_node_where_an_error_enters_is_reported():
+    """Two slips: a sign at z2 and a factor 2 in weights1's own formula. Each is judged against
+    the user's own upstream values, so both are found, and the nodes between only inherit."""
+    net, chain = _tutorial1_chain()
+    chain["dz2"] = -chain["dz2"]
+    chain["d_weights2"] = net.layer1.T @ chain["dz2"]
+    chain["dh1"] = chain["dz2"] @ net.weights2.T
+    chain["dz1"] = chain["dh1"] * t1.sigmoid_derivative(net.layer1)
+    chain["d_weights1"] = 2 * t1.X.T @ chain["dz1"]
+    report = _tutorial1(chain)
+    assert [(d.node, d.kind) for d in report.entries] == [("z2", "sign"), ("weights1", "factor")]
+    assert set(report.entries[0].inherited_by) == {"weights2", "h1", "z1"}
+    assert report.entries[1].ratio == pytest.approx(2.0)
+    assert "also enters at weights1 (factor)" in str(report)
 
 
 def test_the_tutorials_own_chain_is_the_ascent_convention():

@@ -189,3 +189,58 @@ def test_named_parameters_are_accepted_and_named_in_errors():
         np.testing.assert_allclose(p.data, b - 0.1 * p.grad, rtol=1e-15)
     opt.zero_grad()
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_sgd_update_takes_adams_order_and_keeps_the_earlier_forms():
+    """issue 22: `sgd_update(params, grads, state, lr=...)` as `adam_update`, `(params, state)`
+    back; the earlier `(params, grads, lr)` and `lr=..., state=...` forms still work."""
+    import inspect
+
+    sgd_names = list(inspect.signature(optim.sgd_update).parameters)[:4]
+    adam_names = list(inspect.signature(optim.adam_update).parameters)[:4]
+    assert sgd_names == adam_names == ["params", "grads", "state", "lr"]
+    params = {"w": np.array([1.0, -2.0]), "b": np.array([0.5])}
+    grads = {"w": np.array([0.5, 0.25]), "b": np.array([-1.0])}
+    expected = {"w": np.array([0.95, -2.025]), "b": np.array([0.6])}
+
+    def same(a, b):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-15)
+
+    # the newcomer's call, written like adam_update's
+    new, state = optim.sgd_update(params, grads, optim.sgd_init(params), lr=0.1)
+    same(new, expected)
+    assert state["step"] == 1
+    # the same order with momentum, positionally as well: both forms give one trajectory
+    s_new = s_old = optim.sgd_init(params)
+    p_new = p_old = params
+    for _ in range(3):
+        p_new, s_new = optim.sgd_update(p_new, grads, s_new, 0.1, 0.9, 0.01, 0.1)
+        p_old, s_old = optim.sgd_update(p_old, grads, lr=0.1, momentum=0.9, weight_decay=0.01,
+                                        state=s_old, dampening=0.1)
+        same(p_new, p_old)
+        same(s_new["momentum_buffer"], s_old["momentum_buffer"])
+    assert s_new["step"] == s_old["step"] == 3
+    # the earlier forms: lr in third place or by keyword (params back), state by keyword
+    same(optim.sgd_update(params, grads, 0.1), expected)
+    same(optim.sgd_update(params, grads, lr=0.1), expected)
+    same(optim.sgd_update(params, grads, np.float64(0.1)), expected)
+    old_p, old_s = optim.sgd_update(params, grads, 0.1, momentum=0.9, state=optim.sgd_init(params))
+    same(old_p, expected)
+    assert old_s["step"] == 1
+    # Tensors in, Tensors out, in the new order too
+    tp, ts = optim.sgd_update({k: ag.Tensor(v) for k, v in params.items()}, grads,
+                              optim.sgd_init(params), lr=0.1)
+    assert isinstance(tp["w"], ag.Tensor)
+    same({k: v.data for k, v in tp.items()}, expected)
+    # mistakes are named
+    with pytest.raises(TypeError, match="lr is required"):
+        optim.sgd_update(params, grads, optim.sgd_init(params))
+    with pytest.raises(TypeError, match="state given twice"):
+        optim.sgd_update(params, grads, optim.sgd_init(params), lr=0.1,
+                         state=optim.sgd_init(params))
+    with pytest.raises(TypeError, match="read as lr"):
+        optim.sgd_update(params, grads, 0.1, 0.9)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'betas'"):
+        optim.sgd_update(params, grads, lr=0.1, betas=(0.9, 0.99))

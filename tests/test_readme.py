@@ -80,3 +80,21 @@ def test_readme_points_at_nothing_outside_the_repository():
     for target in ("make demo", "make test", "make notebooks", "make docs",
                    "source .venv/bin/activate", ".venv/bin/python", "pip install -e ."):
         assert target in text, target
+
+
+def test_readme_your_own_cnn_and_first_run(tmp_path, monkeypatch, capsys):
+    """issue 22: the README's "your own CNN" snippet runs (NCHW, float32 throughout), and it
+    states honest first-run times and what the set-up installs."""
+    monkeypatch.chdir(tmp_path)
+    namespace = run_blocks(README)
+    cnn, images = namespace["cnn"], namespace["images"]
+    assert images.shape == (16, 1, 8, 8) and images.dtype == np.float32
+    assert cnn[0].weight.shape == (8, 1, 3, 3)  # (out, in, kh, kw), as PyTorch
+    assert all(p.dtype == np.float32 for p in cnn.parameters())
+    assert namespace["cnn_loss"].dtype == np.float32 and float(namespace["cnn_loss"]) < 1.0
+    assert "float32" in capsys.readouterr().out
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert "about 20 seconds" not in text
+    for fact in ("about 55 seconds", "about 5 minutes", "PyTorch's CPU wheel", "`chromium`",
+                 "Graphviz with apt-get when run as root", "are harmless", "NCHW"):
+        assert fact in text, fact

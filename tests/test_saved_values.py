@@ -244,3 +244,51 @@ def test_the_analysis_keeps_only_what_is_needed():
         prim.find_reads()
         assert (prim.reads_ans, prim.read_inputs) == (ans, inputs), name
     assert not PRIMITIVES["add"].saves and PRIMITIVES["mul"].saves
+
+
+def test_a_read_only_write_under_our_calls_is_explained(rng, tmp_path):
+    """issue 22: NumPy's bare "assignment destination is read-only" gets the reason and the fix
+    where the write runs under grad, a Module's forward or the loss the command runs."""
+    from autograd_nn.core.readonly import ReadOnlyWriteError
+    from autograd_nn.userfile import UserFileError, load_loss
+
+    table = rng.normal(size=LARGE)  # held read-only by the graph of table @ w
+    w = ag.Tensor(rng.normal(size=(64, 2)), requires_grad=True)
+
+    def loss_then_write(w):
+        loss = (table @ w).sum()
+        table[0, 0] = 0.0
+        return loss
+
+    for run, where in [(lambda: ag.grad(loss_then_write)(w.data),
+                        "in loss_then_write, run by grad"),
+                       (lambda: ag.value_and_grad(loss_then_write)(w.data), "run by grad")]:
+        with pytest.raises(ReadOnlyWriteError) as err:
+            run()
+        message = str(err.value)
+        assert message.startswith("assignment destination is read-only") and where in message
+        assert "live graph" in message and "after backward()" in message
+        assert "x = x.copy()" in message and "p.data = p.data - lr * p.grad" in message
+        assert isinstance(err.value, ValueError)  # existing handlers still catch it
+
+    class WritesIntoItsInput(ag.nn.Module):
+        def forward(self, w):
+            return loss_then_write(w)
+
+    with pytest.raises(ReadOnlyWriteError, match=r"read-only in WritesIntoItsInput.forward: .*"
+                                                 r"after backward\(\)"):
+        WritesIntoItsInput()(w)
+    model = tmp_path / "model.py"
+    model.write_text("import numpy as np\nimport autograd_nn as ag\n\n"
+                     "def loss():\n"
+                     "    x = np.ones((64, 64))\n"
+                     "    w = ag.Tensor(np.ones((64, 1)), requires_grad=True)\n"
+                     "    out = (x @ w).sum()\n"
+                     "    x[0] = 2.0\n"
+                     "    return out\n")
+    with pytest.raises(UserFileError, match=r"loss failed: ReadOnlyWriteError: .*live graph"):
+        load_loss(f"{model}:loss")
+    # other ValueErrors pass through as they are
+    with pytest.raises(ValueError, match="^boom$"):
+        ag.grad(lambda v: (_ for _ in ()).throw(ValueError("boom")))(1.0)
+    table.flags.writeable = True

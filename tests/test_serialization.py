@@ -217,3 +217,21 @@ def test_load_state_dict_dtype_hint_is_one_that_works():
     with pytest.raises(ValueError, match="cannot hold int64") as err:
         ag.nn.Linear(2, 1).load_state_dict(ints)
     assert "astype(int64)" not in str(err.value)
+
+
+def test_a_big_endian_file_loads_into_a_native_model(tmp_path):
+    """'>f8' and '<f8' hold the same numbers: a big-endian .npz (written on another machine or
+    by np.savez with a '>f8' array) loads, in native byte order, with equal values."""
+    m = ag.nn.Linear(3, 2)
+    sd = {k: v.astype(">f8") for k, v in m.state_dict().items()}
+    path = tmp_path / "big_endian.npz"
+    np.savez(path, **sd)
+    loaded = ag.load(path)
+    assert all(v.dtype == np.float64 and v.dtype.isnative for v in loaded.values())
+    fresh = ag.nn.Linear(3, 2)
+    fresh.load_state_dict(loaded)
+    fresh.load_state_dict(sd)  # arrays of the other byte order straight from NumPy too
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(fresh.state_dict()[k], v)
+    with pytest.raises(ValueError, match=r"model\.astype\(np\.float32\)"):
+        fresh.load_state_dict({k: v.astype(">f4") for k, v in sd.items()})

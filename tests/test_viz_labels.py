@@ -61,3 +61,29 @@ def test_long_labels_are_cut_and_say_so():
     label = next(ln for ln in pic.source.splitlines() if ln.strip().startswith("v0 ["))
     assert len(label) < 16_384 and "…" in label
     assert pic.model.named("w" * 20_000).title == "w" * 20_000  # the model keeps the full name
+
+
+def test_each_panels_vanishing_threshold_is_named_in_the_legend():
+    """issue 22: draw_graphs with color_by="grad" has one vanishing rule per panel (each panel's
+    own median); the legend says which panel each belongs to."""
+    import numpy as np
+
+    import autograd_nn as ag
+    from autograd_nn.viz import draw_graphs
+
+    def loss(scale):
+        w = ag.Tensor(np.full((2, 2), scale), requires_grad=True, name="w")
+        return ag.tanh(ag.Tensor(np.ones((3, 2)), name="X") @ w).sum()
+
+    long_title = "as written: tiny weights, no biases, stuck at the loss of 0.25"
+    picture = draw_graphs([(long_title, loss(0.01)), ("fixed", loss(0.5))], color_by="grad")
+    rules = [s for s in picture.model.legend.sources if s.startswith("▼ vanishing")]
+    assert len(rules) == 2
+    assert rules[0].startswith("▼ vanishing in “as written: tiny weights, no biases, st…”: ")
+    assert rules[1].startswith("▼ vanishing in “fixed”: ∇ = 0, or ∇ rms < 0.001 × the graph's "
+                               "median ∇ rms (")
+    assert "vanishing in “fixed”" in picture.source
+    # one graph: one threshold, no panel to name
+    (single,) = [s for s in ag.draw_graph(loss(0.5), color_by="grad").model.legend.sources
+                 if s.startswith("▼ vanishing")]
+    assert single.startswith("▼ vanishing: ∇ = 0")

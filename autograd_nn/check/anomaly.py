@@ -4,7 +4,8 @@ A thin switch over the engine's anomaly mode (`ag.state.set_anomaly_enabled`): w
 every op records its creation site (file:line in the user's code, `Tensor._where`) and the engine
 raises `ag.AnomalyError` at the first non-finite forward output or backward gradient, naming the
 op, the shapes and that site. Do the backward inside the block too: the check runs when the
-gradient is computed.
+gradient is computed. A NaN/Inf already in an input is blamed on that input;
+`detect_anomaly(allow_inf=True)` accepts ±Inf (an attention mask) and stops only at NaN.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core import engine, state
+from ..transforms.anomaly import options as anomaly_options
 
 __all__ = ["AnomalyError", "detect_anomaly"]
 
@@ -28,12 +30,24 @@ class detect_anomaly(contextlib.ContextDecorator):
     (`quiet_numpy=True`): each of them yields an Inf or NaN that anomaly mode reports as an
     AnomalyError naming the op, which is more useful than a warning (or, with warnings turned
     into errors, a RuntimeWarning raised from inside NumPy without the op's name).
+
+    A NaN or Inf an input already holds (a leaf Tensor, a NumPy array handed to an op) is
+    reported as the input's, named, not as the anomaly of the first op that reads it.
+
+    `allow_inf=True` lets ±Inf through where it is meant, so that only NaN stops: an attention
+    mask of -inf above the diagonal added to the scores before `softmax` (which turns it into
+    exact zeros) passes, while a NaN anywhere, forward or backward, still raises::
+
+        with ag.detect_anomaly(allow_inf=True):
+            weights = ag.softmax(scores + causal_mask, axis=-1)   # causal_mask holds -inf
     """
 
-    def __init__(self, enabled: bool = True, quiet_numpy: bool = True) -> None:
+    def __init__(self, enabled: bool = True, quiet_numpy: bool = True,
+                 allow_inf: bool = False) -> None:
         self.enabled = bool(enabled)
         self.quiet_numpy = bool(quiet_numpy)
-        self._saved: list[tuple[bool, Any]] = []  # a stack: the decorator may be re-entered
+        self.allow_inf = bool(allow_inf)
+        self._saved: list[tuple[bool, Any, bool]] = []  # a stack: the decorator may re-enter
 
     def __enter__(self) -> detect_anomaly:
         errstate = None
@@ -41,11 +55,14 @@ class detect_anomaly(contextlib.ContextDecorator):
             errstate = np.errstate(divide="ignore", over="ignore", invalid="ignore")
             errstate.__enter__()
         prev = state.set_anomaly_enabled(self.enabled)
-        self._saved.append((prev, errstate))
+        self._saved.append((prev, errstate, anomaly_options.allow_inf))
+        if self.enabled:
+            anomaly_options.allow_inf = self.allow_inf
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        prev, errstate = self._saved.pop()
+        prev, errstate, allow_inf = self._saved.pop()
         state.set_anomaly_enabled(prev)
+        anomaly_options.allow_inf = allow_inf
         if errstate is not None:
             errstate.__exit__(*exc)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import functools
 import html
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -27,6 +26,8 @@ from ..core.ops.registry import sum_to_shape
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
 from ..transforms.grad import grad as ag_grad
+from .compare_across import GraphStructure, diagnose_params, graph_structure
+from .diagnosis import Diagnosis
 from .table import html_table, text_table
 
 __all__ = ["GradComparison", "ParamComparison", "compare_backprop", "compare_grads"]
@@ -132,8 +133,10 @@ class GradComparison:
     """Per-parameter comparison report: `report[name]`, iteration, `.ok`, str and HTML tables."""
 
     def __init__(self, rows: list[ParamComparison], atol: float | None, rtol: float,
-                 batch_size: int | None, loss_kind: str | None, renamed: dict[str, str]) -> None:
+                 batch_size: int | None, loss_kind: str | None, renamed: dict[str, str],
+                 diagnoses: list[Diagnosis] | None = None) -> None:
         self.rows = rows
+        self.diagnoses = list(diagnoses or [])
         self._by_name = {r.name: r for r in rows}
         self.atol = atol
         self.rtol = rtol
@@ -178,6 +181,32 @@ class GradComparison:
         return [r.name for r in self.rows if r.extra]
 
     @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The first mistake found (a bug before a convention), or None when all match."""
+        bugs = self.bugs
+        return bugs[0] if bugs else (self.diagnoses[0] if self.diagnoses else None)
+
+    @property
+    def bugs(self) -> list[Diagnosis]:
+        """The diagnoses that are mistakes (not conventions)."""
+        return [d for d in self.diagnoses if d.is_bug]
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of `diagnosis` ('sign', 'factor', 'convention', ...; see `check.KINDS`)."""
+        return None if self.diagnosis is None else self.diagnosis.kind
+
+    @property
+    def enters_at(self) -> str | None:
+        """Where `diagnosis` enters (a node or parameter name), None when it can't be told."""
+        return None if self.diagnosis is None else self.diagnosis.node
+
+    @property
+    def inherited_by(self) -> tuple[str, ...]:
+        """The parameters that inherit `diagnosis`."""
+        return () if self.diagnosis is None else self.diagnosis.inherited_by
+
+    @property
     def verdicts(self) -> dict[str, str]:
         """name -> verdict ('match', 'opposite sign', 'constant factor', ...)."""
         return {r.name: r.verdict for r in self.rows}
@@ -207,8 +236,9 @@ class GradComparison:
                 r.verdict, ratio)
 
     def _notes(self) -> list[str]:
-        return [f"{r.name}: {text}" for r in self.rows
-                for text in ([r.meaning] if r.meaning else []) + r.notes]
+        notes = [f"{r.name}: {text}" for r in self.rows
+                 for text in ([r.meaning] if r.meaning else []) + r.notes]
+        return notes + [f"diagnosis ({d.kind}): {d.text}" for d in self.diagnoses]
 
     def summary(self) -> str:
         """One line: all match, or which parameters differ and how."""
@@ -494,7 +524,17 @@ def compare_grads(
     of each parameter. `batch_size` (N) and `loss_kind` ("sum", "half_sum", "mean", "half_mean": the
     reduction of autograd's loss) sharpen the explanation of constant factors; when a factor
     has several readings and they are not given, the report says to pass them.
+
+    The parameters are judged together (`report.diagnoses`, `report.kind`, `.enters_at`,
+    `.inherited_by`): a ratio every parameter shares is a convention (or mean vs sum, a factor);
+    a ratio several share enters upstream of them; one alone is that parameter's own mistake.
     """
+    return _compare_grads(reference, computed, names, atol, rtol, batch_size, loss_kind, None)
+
+
+def _compare_grads(reference: Any, computed: Any, names: Any, atol: float | None, rtol: float,
+                   batch_size: int | None, loss_kind: str | None,
+                   structure: GraphStructure | None) -> GradComparison:
     if loss_kind is not None and loss_kind not in _REDUCTIONS:
         raise ValueError(f"compare_grads: loss_kind must be one of {list(_REDUCTIONS)}, "
                          f"got {loss_kind!r}")
@@ -532,65 +572,8 @@ def compare_grads(
         if name not in auto:
             rows.append(ParamComparison(name, tuple(h.shape), None, extra=True,
                                         notes=["autograd has no parameter of this name"]))
-    _reason_across(rows)
-    return GradComparison(rows, atol, rtol, batch_size, loss_kind, renamed)
-
-
-def _layer(name: str) -> str | None:
-    """The layer a parameter belongs to: its module path ("layers.0" of "layers.0.weight"),
-    or the number ending its name ("1" of "W1", "b1", "weights1")."""
-    if "." in name:
-        return name.rsplit(".", 1)[0]
-    m = re.search(r"(\d+)$", name)
-    return m.group(1) if m else None
-
-
-def _relation(r: ParamComparison) -> tuple[int, float] | None:
-    """(sign, factor) of hand-written against autograd; (1, 1.0) for a match; None unknown."""
-    if r.match:
-        return 1, 1.0
-    if r.ratio is None or r.transposed:
-        return None
-    return r.sign, r.factor
-
-
-def _reason_across(rows: list[ParamComparison]) -> None:
-    """A sign or factor is a convention (gradient ascent, the loss's reduction) only when every
-    parameter shares it; one that some parameters lack is local to the others' own formulas."""
-    compared = [r for r in rows if not (r.missing or r.extra)]
-    relations = {r.name: _relation(r) for r in compared}
-    if len(compared) < 2 or any(v is None for v in relations.values()):
-        return
-    for r in compared:
-        sign, factor = relations[r.name]
-        if (sign, factor) == (1, 1.0):
-            continue
-        others = [o for o in compared if o is not r]
-        flips = sign == -1 and any(relations[o.name][0] == 1 for o in others)
-        scales = factor != 1 and any(abs(relations[o.name][1] - factor) > 1e-6 * factor
-                                     for o in others)
-        if not (flips or scales):
-            continue
-        what = " and ".join((["the opposite sign"] if flips else [])
-                            + ([f"a factor {number_text(factor, 6)}"] if scales else []))
-        matching = [o.name for o in others if o.match]
-        layer = _layer(r.name)
-        same = [n for n in matching if layer is not None and _layer(n) == layer]
-        where = (f"; {', '.join(same)} in the same layer {'match' if len(same) > 1 else 'matches'}"
-                 if same else (f"; {', '.join(matching)} "
-                               f"{'match' if len(matching) > 1 else 'matches'}" if matching
-                               else ""))
-        why = []
-        if flips:
-            why.append("the gradient-ascent convention would flip every parameter")
-        if scales:
-            why.append("a loss-reduction convention, sum vs mean or a 0.5, would scale every "
-                       "parameter alike")
-        r.local = (f"only {r.name} has {what}{where}: a local derivative error in {r.name}'s own "
-                   f"formula, not a convention ({'; '.join(why)})")
-        if scales:
-            r.factor_readings = []
-            r.notes = [n for n in r.notes if "readings of the factor fit" not in n]
+    diagnoses = diagnose_params(rows, structure, batch_size, loss_kind)
+    return GradComparison(rows, atol, rtol, batch_size, loss_kind, renamed, diagnoses)
 
 
 def detect_loss_kind(loss: Tensor) -> tuple[str | None, int | None]:
@@ -644,11 +627,13 @@ def compare_backprop(
     base = {k: (v.data if isinstance(v, Tensor) else np.asarray(v)).copy()
             for k, v in params.items()}
     detected: list[tuple[str | None, int | None]] = []
+    structures: list[GraphStructure | None] = []
 
     @functools.wraps(loss_fn)
     def loss_and_kind(p: dict, *a: Any) -> Any:  # one evaluation: the graph gives the reduction
         loss = loss_fn(p, *a)
         detected.append(detect_loss_kind(loss))
+        structures.append(graph_structure(loss, p) if isinstance(p, Mapping) else None)
         return loss
 
     auto = ag_grad(loss_and_kind)(base, *args)
@@ -663,5 +648,5 @@ def compare_backprop(
             if arr.ndim >= 1:
                 batch_size = int(arr.shape[0])
                 break
-    return compare_grads(hand, auto, names=names, atol=atol, rtol=rtol, batch_size=batch_size,
-                         loss_kind=loss_kind)
+    return _compare_grads(hand, auto, names, atol, rtol, batch_size, loss_kind,
+                          structures[-1] if structures else None)

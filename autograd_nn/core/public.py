@@ -1,5 +1,5 @@
 """Each row's public function (`ag.exp`, ...), Tensor method and operator, generated from the
-rows of autograd_nn/ops: `FUNCTIONS` maps public names to them."""
+rows of autograd_nn/core/ops: `FUNCTIONS` maps public names to them."""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 import os
+import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -94,3 +96,15 @@ def explore(loss: Tensor, params: Any = None, *, title: str | None = None,
     svg = graph_svg(view, forward)
     return Exploration(build_page(title, svg, GRAPHVIZ_MISSING, data), steps, data,
                        svg is not None)
+
+
+class _CallablePackage(types.ModuleType):
+    """This package, callable as `explore`: importing `autograd_nn.explore` makes Python bind the
+    package over the function `ag.explore` of the same name, and `ag.explore(loss)` must still
+    work whichever of the two it finds."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Exploration:
+        return explore(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -86,6 +86,7 @@ def backward_entry(view: GraphView, step: ReplayStep, forward: dict[int, str],
                      for c in step.contributions]
     return {
         "phase": "backward", "k": k, "name": s.name, "kind": node_kind(view, k),
+        "rule_label": rule_label(view, k, forward, root),
         "title": f"{s.lhs} = ?", "shape": f"{shape_text(t.shape)} {t.dtype}",
         "forward": forward.get(k, ""),
         "grad": values_text(g), "norm": f"|g| = {s.grad_norm:.3g}",
@@ -98,3 +99,26 @@ def backward_entry(view: GraphView, step: ReplayStep, forward: dict[int, str],
         "contributions": contributions,
         "fd": _fd_text(step.check, t.size),
     }
+
+
+def rule_label(view: GraphView, k: int, forward: dict[int, str], root: str) -> str:
+    """Whose rule the panel shows at node k: the gradient of a value comes from the rules of the
+    ops that read it (at h1, z2 = dot(h1, weights2)'s rule for its input h1), not from the op
+    that made it (h1's own sigmoid rule sends the gradient on, at the next step)."""
+    name = view.names[k]
+    if not view.consumers[k]:
+        return f"the start of the backward pass: d{root}/d{root} = 1 (the seed)"
+    readers = list(dict.fromkeys(view.consumers[k]))  # an op reading it twice counts once
+    owned = "; ".join(forward.get(c) or view.names[c] for c in readers)
+    if len(readers) == 1:
+        label = f"local rule of {owned}, the op that reads {name}: its rule for input {name}"
+    else:
+        label = (f"local rules of the {len(readers)} ops that read {name} ({owned}): each "
+                 f"one's rule for input {name}, summed")
+    op = view.tensors[k]._op
+    onward = list(dict.fromkeys(view.names[p] for p in view.parents[k]
+                                if view.tensors[p].requires_grad))
+    if op is not None and onward:
+        label += (f". {name}'s own op ({op.name}) applies its rule at the step of "
+                  f"{' and '.join(onward)}")
+    return label + " (as ag.explain writes it)"

@@ -106,7 +106,8 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> 
         raise SerializationError(
             f"load {path!r}: entry {name!r} has {len(data) + len(rest)} bytes of data where "
             f"shape {shape} {dtype} needs {count * dtype.itemsize}")
-    arr = np.frombuffer(data, dtype=dtype, count=count).copy()
+    arr = np.frombuffer(data, dtype=dtype, count=count)
+    arr = arr.astype(dtype.newbyteorder("=")) if not dtype.isnative else arr.copy()  # same values
     return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
 
 

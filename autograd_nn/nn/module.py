@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..core import state
+from ..core.readonly import explained, is_read_only_write
 from ..core.tensor import Tensor
 
 __all__ = ["IncompatibleKeys", "Module", "Parameter", "functional_call"]
@@ -212,6 +213,10 @@ class Module:
         token = state.push_scope(entry)
         try:
             return self.forward(*args, **kwargs)
+        except ValueError as err:
+            if is_read_only_write(err):
+                raise explained(err, f"{type(self).__name__}.forward") from err
+            raise
         finally:
             state.pop_scope(token)
 
@@ -333,6 +338,8 @@ class Module:
                 continue
             value = state_dict[key]
             value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if not value.dtype.isnative:  # '>f8' holds the same numbers as '<f8'
+                value = value.astype(value.dtype.newbyteorder("="))
             if value.shape != target.shape:
                 problems.append(
                     f"{key}: shape mismatch, the model has {target.shape} but the dict has "
@@ -474,5 +481,5 @@ def _merged(outer: dict | None, inner: dict[int, dict[str, Tensor]]) -> dict:
 def _dtype_hint(dtype: np.dtype) -> str:
     """What to do about a state-dict entry of another dtype (models hold floats only)."""
     if dtype.kind == "f":
-        return f"cast the array, or call model.astype(np.{dtype}) first"
+        return f"cast the array, or call model.astype(np.{dtype.name}) first"
     return f"cast the array to the model's floating dtype; a model cannot hold {dtype}"

@@ -343,17 +343,30 @@ def sgd_init(params: Any) -> dict[str, Any]:
 def sgd_update(
     params: Any,
     grads: Any,
-    lr: float,
+    state: dict[str, Any] | None = None,
+    /,
+    lr: float | None = None,
     momentum: float = 0.0,
     weight_decay: float = 0.0,
-    state: dict[str, Any] | None = None,
     dampening: float = 0.0,
+    **old_keywords: Any,
 ) -> Any:
-    """One SGD step on a params dict: returns the new params (same nesting, new leaves).
+    """One SGD step on a params dict, in `adam_update`'s order: `params, grads, state, lr`.
 
-    Without `state` this is plain `p - lr * (g + weight_decay * p)`. For momentum pass
-    `state=sgd_init(params)`; the call then returns `(new_params, new_state)`, the new state's
-    `"step"` a 0-d int64 array (a Python int step from an older state is accepted).
+    With a state (from `sgd_init(params)`) the call returns `(new_params, new_state)`, as
+    `adam_update` does, so the two are interchangeable in a training loop::
+
+        state = ag.optim.sgd_init(params)
+        params, state = ag.optim.sgd_update(params, grads, state, lr=0.1, momentum=0.9)
+
+    The new state's `"step"` is a 0-d int64 array (a Python int step from an older state is
+    accepted). Without a state it returns the new params alone and is plain
+    `p - lr * (g + weight_decay * p)`; momentum needs a state.
+
+    The earlier call forms keep working: `sgd_update(params, grads, lr)` or
+    `sgd_update(params, grads, lr=0.1)` (new params back) and
+    `sgd_update(params, grads, lr=0.1, momentum=0.9, state=state)` (`(params, state)` back). A
+    number in third place is read as `lr`, a dict as the state.
 
     Arrays in, arrays out (computed with NumPy). Tensors in (any leaf of params, grads or state),
     Tensors out, not requiring grad: the update is computed with autograd_nn ops, so
@@ -362,13 +375,15 @@ def sgd_update(
     with `ag.where`, so one compiled specialisation serves every step. Results have the dtype of
     their parameter.
     """
+    state, lr = _sgd_arguments(state, lr, old_keywords)
     lr = _check_lr(lr, "sgd_update")
     momentum = _check_nonneg(momentum, "momentum", "sgd_update")
     wd = _check_nonneg(weight_decay, "weight_decay", "sgd_update")
     dampening = _check_nonneg(dampening, "dampening", "sgd_update")
     if momentum and state is None:
         raise ValueError(
-            "sgd_update: momentum needs state=ag.optim.sgd_init(params); the call then returns "
+            "sgd_update: momentum needs state=ag.optim.sgd_init(params), as in "
+            "sgd_update(params, grads, state, lr=0.1, momentum=0.9); the call then returns "
             "(params, state)"
         )
     ps, gs, rebuild = _matched(params, grads, "sgd_update")
@@ -396,6 +411,34 @@ def sgd_update(
         [(p - lr * g).astype(p.dtype, copy=False) for p, g in zip(ps, gs, strict=True)]
     )
     return new, {"step": _step_array(step), "momentum_buffer": rebuild(bufs)}
+
+
+def _sgd_arguments(state: Any, lr: Any, old_keywords: dict[str, Any]) -> tuple[Any, Any]:
+    """`sgd_update`'s state and lr from either call form: the new `(params, grads, state,
+    lr=...)` and the earlier `(params, grads, lr, ..., state=...)` (a number in third place)."""
+    unknown = sorted(set(old_keywords) - {"state"})
+    if unknown:
+        raise TypeError(f"sgd_update() got an unexpected keyword argument {unknown[0]!r}")
+    if _is_number(state):  # the earlier form: lr in third place
+        if lr is not None:
+            raise TypeError(
+                f"sgd_update: {state!r} in third place is read as lr (the earlier call form), "
+                f"so {lr!r} after it has no place: pass momentum, weight_decay and state by "
+                "keyword, or use adam_update's order: "
+                "sgd_update(params, grads, state, lr=0.1, momentum=0.9)")
+        state, lr = old_keywords.get("state"), state
+    elif "state" in old_keywords:
+        if state is not None:
+            raise TypeError("sgd_update: state given twice (in third place and state=...)")
+        state = old_keywords["state"]
+    if lr is None:
+        raise TypeError("sgd_update: lr is required: sgd_update(params, grads, state, lr=0.1) "
+                        "or, without momentum, sgd_update(params, grads, lr=0.1)")
+    return state, lr
+
+
+def _is_number(x: Any) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float, np.floating, np.integer))
 
 
 def _sgd_on_tensors(ps, gs, bufs, step, stateful, rebuild, lr, momentum, wd, dampening):

@@ -14,6 +14,7 @@ runs inside); levels of a finished vmap are summed out where a gradient leaves t
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -263,6 +264,72 @@ def _leaf_paths(tree: Any) -> list[str]:
     return [""]
 
 
+def _argument_names(f: Callable, n: int) -> list[str]:
+    """The names of `f`'s first `n` positional parameters ("argument i" where unknown)."""
+    names = [f"argument {i}" for i in range(n)]
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        return names
+    positional = [p.name for p in params
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    star = next((p.name for p in params if p.kind is p.VAR_POSITIONAL), None)
+    for i in range(n):
+        if i < len(positional):
+            names[i] = positional[i]
+        elif star is not None:
+            names[i] = f"{star}[{i - len(positional)}]"
+    return names
+
+
+def _size_mismatch(f: Callable, where: str, args: tuple, axes: list, flat: list,
+                   leaf_sizes: list[list[int | None]]) -> str:
+    """The batch-size error: every batched value by its argument's name and path (dict keys,
+    list positions), grouped by size, and an `in_axes` that gives None to the arguments that
+    do not have the most common size (parameters shared by every example, typically)."""
+    names = _argument_names(f, len(args))
+    by_size: dict[int, list[str]] = {}
+    for i, (arg, (_, _, leaf_axes)) in enumerate(zip(args, flat, strict=True)):
+        for path, size, ax in zip(_leaf_paths(arg), leaf_sizes[i], leaf_axes, strict=True):
+            if size is not None:
+                by_size.setdefault(size, []).append(f"{names[i]}{path} (axis {ax})")
+    lines = [f"{where}: the batched arguments disagree on the batch size (in_axes="
+             f"{axes[0] if len(set(map(repr, axes))) == 1 else tuple(axes)!r} takes "
+             "the batch from each of them):"]
+    lines += [f"  {size}: {', '.join(values)}" for size, values in by_size.items()]
+    # the size most whole arguments agree on (ties: the later argument, the data), and the
+    # in_axes that batches only what has it
+    whole = [(i, {s for s in sz if s is not None}) for i, sz in enumerate(leaf_sizes)]
+    votes: dict[int, list[int]] = {}
+    for i, found in whole:
+        if len(found) == 1:
+            votes.setdefault(next(iter(found)), []).append(i)
+    if not votes:  # no argument is all of one size: count the values instead
+        for i, sz in enumerate(leaf_sizes):
+            for size in sz:
+                if size is not None:
+                    votes.setdefault(size, []).append(i)
+    if votes:
+        best = max(votes, key=lambda s: (len(votes[s]), max(votes[s]), s))
+        suggested = []
+        for (i, found), (_, rebuild, leaf_axes) in zip(whole, flat, strict=True):
+            if found <= {best}:
+                suggested.append(axes[i])
+            elif best not in found:
+                suggested.append(None)
+            else:  # a dict or list some of whose leaves have the size: an axis per leaf
+                suggested.append(rebuild([ax if size == best else None for ax, size in
+                                          zip(leaf_axes, leaf_sizes[i], strict=True)]))
+        shared = [names[i] for i, (_, found) in enumerate(whole) if found and best not in found]
+        spec = "(" + ", ".join(map(repr, suggested)) + ("," if len(suggested) == 1 else "") + ")"
+        one = len(shared) == 1
+        who = " and ".join(shared) if shared else f"the values not of size {best}"
+        lines.append(f"If {who} {'is' if one else 'are'} the same for every example "
+                     f"(parameters, say), give {'it' if one else 'them'} None in in_axes and "
+                     f"batch the rest over size {best}: vmap(..., in_axes={spec})")
+    return "\n".join(lines)
+
+
 def _axes_for(spec: Any, n: int, what: str, where: str) -> list:
     if spec is None or isinstance(spec, int):
         return [spec] * n
@@ -288,14 +355,17 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
         where = f"vmap of {name}"
         axes = _axes_for(in_axes, len(args), "in_axes", where)
         sizes: dict[int, list[str]] = {}
+        leaf_sizes: list[list[int | None]] = []  # per argument, per leaf (None: not batched)
         flat = []
         for i, (arg, axis) in enumerate(zip(args, axes, strict=True)):
+            leaf_sizes.append([])
             leaves, rebuild = tree_flatten(arg)
             leaf_axes = ([axis] * len(leaves) if axis is None or isinstance(axis, int) else
                          tree_leaves_like(axis, arg, where, f"in_axes entry of argument {i}"))
             flat.append((leaves, rebuild, leaf_axes))
             for leaf, path, ax in zip(leaves, _leaf_paths(arg), leaf_axes, strict=True):
                 if ax is None:
+                    leaf_sizes[i].append(None)
                     continue
                 if not isinstance(ax, int):
                     raise TypeError(f"{where}: in_axes entries must be ints or None, got {ax!r}")
@@ -305,11 +375,11 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
                         f"{where}: in_axes {ax} is out of range for argument {i}{path} of "
                         f"shape {tuple(shape)}")
                 sizes.setdefault(shape[ax], []).append(f"argument {i}{path}")
+                leaf_sizes[i].append(shape[ax])
         if not sizes:
             raise ValueError(f"{where}: no argument is batched (every in_axes is None)")
         if len(sizes) > 1:
-            raise ValueError(f"{where}: the batched arguments disagree on the batch size: "
-                             + ", ".join(f"{n} ({', '.join(a)})" for n, a in sizes.items()))
+            raise ValueError(_size_mismatch(f, where, args, axes, flat, leaf_sizes))
         level = Level(next(iter(sizes)))
         new_args = []
         for leaves, rebuild, leaf_axes in flat:

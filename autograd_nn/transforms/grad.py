@@ -19,6 +19,7 @@ import numpy as np
 from ..core import engine, state
 from ..core.public import FUNCTIONS
 from ..core.pytree import tree_flatten
+from ..core.readonly import explained, is_read_only_write
 from ..core.recording import constant
 from ..core.state import thread
 from ..core.tensor import Tensor
@@ -134,6 +135,10 @@ def value_and_grad(
         prev = state.set_grad_enabled(True)
         try:
             out = f(*args, **kwargs)
+        except ValueError as err:
+            if is_read_only_write(err):
+                raise explained(err, f"{name}, run by grad") from err
+            raise
         finally:
             state.set_grad_enabled(prev)
             state.exit_grad()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 from types import ModuleType
 from typing import Any
@@ -58,6 +59,11 @@ class _CourseFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         """Put the course's module in the placeholder's place."""
         _course_module(module.__name__.rpartition(".")[2])
+
+    def get_code(self, fullname: str) -> Any:
+        """The course module's code (`python -m autograd_nn.tutorials.tutorial1` runs it)."""
+        spec = importlib.util.find_spec(f"{COURSE}.{fullname.rpartition('.')[2]}")
+        return spec.loader.get_code(spec.name)
 
 
 sys.meta_path[:] = [f for f in sys.meta_path if getattr(f, "__module__", None) != __name__]

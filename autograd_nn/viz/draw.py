@@ -107,8 +107,8 @@ def draw_graphs(
                              notes=part.notes))
         if part.grad_source:
             sources.append(part.grad_source)
-            if opts.grad_view:
-                sources.append(opts.vanish_rule(part.grad_scale))
+            if opts.grad_view:  # each panel's median gives its own threshold: named
+                sources.append(opts.vanish_rule(part.grad_scale, panel=title))
     return to_picture(Graph(clusters=tuple(boxes), legend=_legend(opts, sources),
                             title=opts.title, rankdir=opts.rankdir))
 

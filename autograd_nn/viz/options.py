@@ -8,6 +8,7 @@ from typing import Any
 
 _SHOW_GRADS = (True, False, "compute", "leaves")
 _COLOR_BY = (None, "grad", "grad_ratio")
+PANEL_NAME_CHARS = 40  # a panel is named in the legend by its title, cut to this
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,20 @@ class Options:
         """Nodes coloured by their gradient (color_by given)."""
         return self.color_by is not None
 
-    def vanish_rule(self, scale: float | None) -> str:
-        """The vanishing rule in words, for the legend (`scale`: the graph's median ∇ rms)."""
+    def vanish_rule(self, scale: float | None, panel: str | None = None) -> str:
+        """The vanishing rule in words, for the legend (`scale`: the graph's median ∇ rms;
+        `panel`: the title of the graph it is for, when a picture has several, each with its
+        own median and so its own threshold)."""
         parts = ["∇ = 0"]
         if self.vanish_relative > 0 and scale:
             parts.append(f"∇ rms < {self.vanish_relative:g} × the graph's median ∇ rms "
                          f"({scale:.2g})")
         parts.append(f"∇ rms / value rms < {self.vanish_ratio:g}")
-        return "▼ vanishing: " + ", or ".join(parts)
+        where = ""
+        if panel is not None:
+            short = panel if len(panel) <= PANEL_NAME_CHARS else panel[:PANEL_NAME_CHARS - 1] + "…"
+            where = f" in “{short}”"
+        return f"▼ vanishing{where}: " + ", or ".join(parts)
 
     @property
     def metric_name(self) -> str:

@@ -15,16 +15,27 @@ except ImportError as _err:  # pragma: no cover - depends on the environment
         "rendering images also needs the Graphviz program `dot`"
     ) from _err
 
+INSTALL_COMMANDS = (  # (system, how to install Graphviz there), one line each
+    ("Debian/Ubuntu", "sudo apt-get install graphviz"),
+    ("Fedora/RHEL", "sudo dnf install graphviz"),
+    ("macOS", "brew install graphviz"),
+    ("conda", "conda install -c conda-forge graphviz"),
+    ("Windows", "winget install graphviz (or the installer from "
+                "https://graphviz.org/download/), then add its bin folder to PATH"),
+)
+
+
+def install_lines(indent: str = "  ") -> str:
+    """One install command per line: `  Debian/Ubuntu:  sudo apt-get install graphviz`."""
+    width = max(len(system) for system, _ in INSTALL_COMMANDS) + 2
+    return "\n".join(f"{indent}{system + ':':<{width}}{command}"
+                     for system, command in INSTALL_COMMANDS)
+
+
 INSTALL_HELP = (
     "Rendering a graph picture needs the Graphviz program `dot`, which was not found on PATH "
     "(the Python package `graphviz` alone is not enough). The DOT text is available without it "
-    "as `.source`. Install Graphviz:\n"
-    "  Debian/Ubuntu:  sudo apt-get install graphviz\n"
-    "  Fedora/RHEL:    sudo dnf install graphviz\n"
-    "  macOS:          brew install graphviz\n"
-    "  conda:          conda install -c conda-forge graphviz\n"
-    "  Windows:        the installer from https://graphviz.org/download/ (or "
-    "`winget install graphviz`), then add its bin folder to PATH\n"
+    "as `.source`. Install Graphviz:\n" + install_lines() + "\n"
     "and restart Python/Jupyter so that the new PATH is seen."
 )
 

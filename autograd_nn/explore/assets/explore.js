@@ -8,7 +8,49 @@
   var playButton = document.getElementById("play");
   slider.max = String(steps.length - 1);
 
+  var graphBox = document.getElementById("graph");
+  var header = document.querySelector("header");
+  var MIN_SCALE = 0.6;  // the graph is shrunk to fit the window's height, down to this scale
+
   function nodeElement(k) { return document.getElementById("node-" + k); }
+
+  // The graph's box stays in view (sticky under the header) and is as tall as the window
+  // allows; a drawing taller than that is shrunk to fit (the whole graph, the loss too, is then
+  // in view from the start), down to MIN_SCALE of Graphviz's size, and scrolls within the box
+  // beyond that.
+  function fit() {
+    var room = window.innerHeight - header.offsetHeight - 24;
+    graphBox.style.top = (header.offsetHeight + 12) + "px";
+    graphBox.style.maxHeight = Math.max(room, 160) + "px";
+    var svg = graphBox.querySelector("svg");
+    if (!svg) { return; }
+    svg.style.height = "";
+    svg.style.width = "";
+    var inner = graphBox.clientHeight - 12;  // less the box's padding
+    var shown = svg.getBoundingClientRect().height;
+    var natural = svg.height && svg.height.baseVal ? svg.height.baseVal.value : shown;
+    if (shown > inner && inner > 0) {
+      svg.style.height = Math.max(inner, natural * MIN_SCALE) + "px";
+      svg.style.width = "auto";
+    }
+  }
+
+  // Scroll the graph's box (and, if need be, the page) so that the current node is in view.
+  function reveal(el) {
+    if (!el) { return; }
+    var box = graphBox.getBoundingClientRect(), r = el.getBoundingClientRect(), pad = 8;
+    if (r.top < box.top + pad || r.bottom > box.bottom - pad) {
+      graphBox.scrollTop += (r.top + r.bottom) / 2 - (box.top + box.bottom) / 2;
+    }
+    if (r.left < box.left + pad || r.right > box.right - pad) {
+      graphBox.scrollLeft += (r.left + r.right) / 2 - (box.left + box.right) / 2;
+    }
+    r = el.getBoundingClientRect();
+    var top = header.getBoundingClientRect().bottom;
+    if (r.top < top || r.bottom > window.innerHeight) {
+      window.scrollBy(0, (r.top + r.bottom) / 2 - (top + window.innerHeight) / 2);
+    }
+  }
 
   function setClass(el, name, on) {
     if (!el) { return; }
@@ -53,7 +95,8 @@
     }
     add(box, "div", "gradient arriving at " + s.name + " (" + s.norm + ")", {"class": "label"});
     add(box, "pre", s.grad, {"id": "grad-values"});
-    add(box, "div", "local rule (as ag.explain writes it)", {"class": "label"});
+    add(box, "div", s.rule_label || "local rule (as ag.explain writes it)",
+        {"class": "label", "id": "rule-label"});
     add(box, "pre", [s.rule].concat(s.expanded ? [s.expanded] : [], s.notes).join("\n"),
         {"id": "rule"});
     add(box, "div", "with the numbers" + (s.scope ? " (" + s.scope + ")" : ""),
@@ -91,6 +134,7 @@
     document.getElementById("position").textContent =
       "step " + (pos + 1) + " of " + steps.length;
     highlight();
+    reveal(nodeElement(s.k));
   }
 
   function go(p) {
@@ -119,5 +163,7 @@
     if (e.key === "ArrowRight") { stop(); go(pos + 1); }
     if (e.key === "ArrowLeft") { stop(); go(pos - 1); }
   });
+  window.addEventListener("resize", function () { fit(); reveal(nodeElement(steps[pos].k)); });
+  fit();
   go(0);
 }());
