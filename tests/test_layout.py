@@ -228,6 +228,22 @@ def test_the_readme_alias_gives_the_course_modules_themselves():
         autograd_nn.tutorials.tutorial3  # noqa: B018
 
 
+def test_the_alias_finder_leaves_the_import_system_working():
+    """importlib calls every meta-path finder's `invalidate_caches()` (pytest's syspath_prepend
+    does): the alias's finder must be an instance that answers it, and there is one of it."""
+    import importlib
+
+    import autograd_nn.tutorials as alias
+
+    importlib.invalidate_caches()
+    finders = [f for f in sys.meta_path if getattr(f, "__module__", None) == alias.__name__]
+    assert len(finders) == 1 and not isinstance(finders[0], type)
+    importlib.reload(alias)
+    importlib.invalidate_caches()
+    assert len([f for f in sys.meta_path
+                if getattr(f, "__module__", None) == alias.__name__]) == 1
+
+
 def test_every_form_of_the_alias_imports_one_copy_of_each_module():
     """In a fresh interpreter, an import statement of the alias comes first (no attribute access
     before it), then every other form: each course module is one object under both names."""

@@ -43,14 +43,13 @@ class _CourseFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """`import autograd_nn.tutorials.<name>`: the import system's entry to `_course_module`. The
     placeholder module it is handed is replaced in sys.modules by the course's own module."""
 
-    @classmethod
-    def find_spec(cls, fullname: str, path: Any = None,
+    def find_spec(self, fullname: str, path: Any = None,
                   target: Any = None) -> importlib.machinery.ModuleSpec | None:
         """A spec for this package's course modules, None for every other name."""
         package, _, name = fullname.rpartition(".")
         if package != __name__ or name not in _MODULES:
             return None
-        return importlib.machinery.ModuleSpec(fullname, cls())
+        return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
         """The default placeholder module (replaced by `exec_module`)."""
@@ -67,4 +66,4 @@ class _CourseFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 sys.meta_path[:] = [f for f in sys.meta_path if getattr(f, "__module__", None) != __name__]
-sys.meta_path.append(_CourseFinder)
+sys.meta_path.append(_CourseFinder())  # an instance: importlib calls its methods unbound
