@@ -10,7 +10,8 @@ DOCS_OUT ?= build/docs
 NOTEBOOK_ARGS ?=
 # Jupyter refuses to run as root unless told to (containers, CI machines)
 ROOT_ARGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
-PYTEST_ARGS ?=
+# the suite runs on every core (pytest-xdist); PYTEST_ARGS="-n 0" runs it in one process
+PYTEST_ARGS ?= -n auto
 
 # The CPU build of torch lies in /opt/wheels on these machines; pip is usually
 # configured to look there already, this only makes it explicit when present.
