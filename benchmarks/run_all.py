@@ -123,9 +123,7 @@ def per_op(repeats: int) -> list[dict]:
             for x, y in reversed(xs):
                 g = bwd(g, x, y, c)
 
-        t_np = best_of(timed(run_np), repeats) / CHAIN * 1e6
-        t_ag = best_of(timed(run_ag), repeats) / CHAIN * 1e6
-        row = {"op": name, "numpy_us": t_np, "ag_us": t_ag}
+        fns = {"numpy_us": timed(run_np), "ag_us": timed(run_ag)}
         if torch is not None:
             ct = torch.tensor(c)
 
@@ -136,8 +134,9 @@ def per_op(repeats: int) -> list[dict]:
                     z = op(z, ct)
                 z.backward(torch.ones(8, dtype=torch.float64))
 
-            row["torch_us"] = best_of(timed(run_t), repeats) / CHAIN * 1e6
-        rows.append(row)
+            fns["torch_us"] = timed(run_t)
+        best = best_of_interleaved(fns, 2 * repeats)  # short runs: more of them
+        rows.append({"op": name, **{k: t / CHAIN * 1e6 for k, t in best.items()}})
     return rows
 
 
@@ -212,14 +211,14 @@ def tutorial1(repeats: int, steps: int = 1500) -> dict:
         got = fn(w1, w2, steps)
         for a, b in zip(got, ref, strict=True):  # the benchmark only counts if the answers agree
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
-    out = {
-        "numpy_ms": best_of(timed(lambda: tutorial1_numpy(w1, w2, steps)), repeats) * 1e3,
-        "backward_ms": best_of(timed(lambda: tutorial1_backward(w1, w2, steps)), repeats) * 1e3,
-        "grad_ms": best_of(timed(lambda: tutorial1_functional(w1, w2, steps)), repeats) * 1e3,
+    fns = {
+        "numpy_ms": timed(lambda: tutorial1_numpy(w1, w2, steps)),
+        "backward_ms": timed(lambda: tutorial1_backward(w1, w2, steps)),
+        "grad_ms": timed(lambda: tutorial1_functional(w1, w2, steps)),
     }
     if torch is not None:
-        out["torch_ms"] = best_of(timed(lambda: tutorial1_torch(w1, w2, steps)), repeats) * 1e3
-    return out
+        fns["torch_ms"] = timed(lambda: tutorial1_torch(w1, w2, steps))
+    return {k: t * 1e3 for k, t in best_of_interleaved(fns, repeats).items()}
 
 
 # --- 3. a 100,000-op chain: time and memory per op -------------------------------------------
