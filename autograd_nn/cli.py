@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -222,8 +223,6 @@ def _compiled_source(loss: Any) -> str:
     """The NumPy `ag.compile(ag.value_and_grad(...))` generates for the graph of `loss`: the
     graph replayed op by op as a function of its parameters (leaves that require grad) and its
     data (the other leaves), each by the name `explain` gives it."""
-    import re
-
     import autograd_nn as ag
     from autograd_nn.compiler import compile as ag_compile
     from autograd_nn.core.recording import apply
@@ -243,16 +242,27 @@ def _compiled_source(loss: Any) -> str:
                 values[j] = value if isinstance(value, ag.Tensor) else ag.Tensor(value)
             else:
                 values[j] = apply(t._op, tuple(values[p] for p in view.parents[j]), t._params)
+                if t.name:  # your own name for the node, as ag.compile keeps it
+                    values[j].name = t.name
         return values[view.roots[0]]
 
     step = ag_compile(ag.value_and_grad(loss_of))
     step(params, data)
     source = step.source
     lines = source[source.index("def loss_of("):].splitlines()
-    # the sites would name this command's replay, not your file: left out
-    body = [re.sub(r"(?: at|  (?!backward))[^#]*?:\d+ in [\w<>]+$", "", ln).rstrip()
-            for ln in lines if not ln.strip().startswith(("if ", "raise ", "value_changed("))]
+    body = [_without_site(ln) for ln in lines
+            if not ln.strip().startswith(("if ", "raise ", "value_changed("))]
     return "\n".join(body)
+
+
+def _without_site(line: str) -> str:
+    """A generated line without its file:line comment, which would name this command's replay
+    rather than your file: `# (4, 1) float64` and `backward of tanh` stay."""
+    m = re.match(r"^(.*?#\s*(?:\([^)]*\)|scalar) \S+)(.*)$", line)
+    if m is None:
+        return line.rstrip()
+    op = re.search(r"backward of \S+", m.group(2))
+    return m.group(1) + (f"  {op.group(0)}" if op else "")
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

@@ -477,8 +477,9 @@ def _as_array(v: Any, where: str) -> np.ndarray:
     if isinstance(v, Tensor):
         v = v.data
     arr = np.asarray(v)
-    if arr.dtype.kind not in "biufc":
-        raise TypeError(f"compare_grads: {where} is not numeric (dtype {arr.dtype})")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"compare_grads: {where} is not a real numeric array (shape "
+                        f"{arr.shape}, dtype {arr.dtype}); gradients here are real")
     return arr
 
 
@@ -546,6 +547,11 @@ def _compare_grads(reference: Any, computed: Any, names: Any, atol: float | None
     list_names = None if isinstance(names, Mapping) else names
     hand = _as_named(reference, list_names, "reference")
     auto = _as_named(computed, list_names, "computed")
+    if not hand or not auto:
+        raise ValueError("compare_grads: nothing to compare: "
+                         + ("the hand-written gradients are empty" if not hand else
+                            "autograd's gradients are empty")
+                         + " (an empty dict or list); pass one gradient per parameter")
     renamed: dict[str, str] = {}
     if isinstance(names, Mapping):
         for old, new in names.items():

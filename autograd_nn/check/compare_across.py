@@ -98,8 +98,15 @@ def _d(names: list[str]) -> list[str]:
     return [f"dL/d{n}" for n in names]
 
 
+def _named(nodes: list[str]) -> list[str]:
+    """The nodes a hand-written backprop can have: those not auto-named t1, t2, ... (all of
+    them when every one is)."""
+    named = [n for n in nodes if not re.fullmatch(r"t\d+", n)]
+    return named or nodes
+
+
 def _settle(nodes: list[str]) -> str:
-    keys = ", ".join(f'"d{n}": your_d{n}' for n in nodes[:4])
+    keys = ", ".join(f'"d{n}": your_d{n}' for n in _named(nodes))
     return f"ag.compare_intermediates(loss, {{{keys}}}, params)"
 
 
@@ -108,7 +115,8 @@ def _where(cands: list[str], group: list[str], structure: GraphStructure | None)
     layer = _common_layer(group)
     lay = f" (layer {layer})" if layer else ""
     if cands:
-        shown = cands if len(cands) <= 4 else cands[:2] + ["..."] + cands[-1:]
+        shown = _named(cands)
+        shown = shown if len(shown) <= 6 else shown[:3] + ["..."] + shown[-2:]
         return f"at {names_text(_d(shown), 'or')}{lay}"
     if structure is None and layer:
         return f"in layer {layer}, where {names_text(group)}'s gradients meet"
@@ -241,7 +249,9 @@ def _group(g: list, c: list[str], mixed: list[str], matching: list[str],
     else:
         others = ""
     settle = None
-    if len(g) == 1:
+    if mixed and structure is not None:  # others show it too: it enters above them all
+        c = [n for n in c if set(mixed) <= structure.ancestors[n]] or c
+    if len(g) == 1 and not mixed:
         r = g[0]
         why = ("the gradient-ascent convention would flip every parameter" if kind == SIGN else
                "a loss-reduction convention, sum vs mean or a 0.5, would scale every parameter "
@@ -252,10 +262,7 @@ def _group(g: list, c: list[str], mixed: list[str], matching: list[str],
         if kind != SIGN:
             r.factor_readings = []
             r.notes = [x for x in r.notes if "readings of the factor fit" not in x]
-        node, inherited = r.name, tuple(mixed)
-        if mixed:
-            text += (f"; {names_text(mixed)} also {'read' if len(mixed) > 1 else 'reads'} it "
-                     "and mix it with right contributions")
+        node, inherited = r.name, ()
     else:
         where = _where(c, names, structure)
         node = c[0] if len(c) == 1 else None
@@ -291,5 +298,7 @@ def _unknown(rows: list, c: list[str], structure: GraphStructure | None) -> Diag
             + (f"; {settle} settles it" if settle else
                "; ag.compare_intermediates(loss, your_node_gradients) settles it"))
     node = c[0] if len(c) == 1 else None
-    return Diagnosis(UNKNOWN, node, tuple(c), tuple(names), layer=_common_layer(names),
+    upstream = any(n not in names for n in c)  # else the error may be the parameter's own
+    return Diagnosis(UNKNOWN, node, tuple(c), tuple(names) if upstream else (),
+                     layer=_common_layer(names),
                      kind_known=False, alternatives=alternatives, text=text, settle=settle)

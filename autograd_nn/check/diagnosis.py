@@ -151,6 +151,8 @@ def read_scale(ratio: float, n: int | None, loss_kind: str | None = None,
         return (CONVENTION if ratio < 0 else FACTOR), ("-1" if ratio < 0 else "1"), None
     sign = "-" if ratio < 0 else ""
     readings = _readings(factor, n, loss_kind)
+    if n is None:  # a whole number is not a batch size until told so: no N reading is claimed
+        readings = [r for r in readings if r[1] == 0]
     for const, power, cand in readings:  # mean vs sum first: the bug, when N alone fits
         if power != 0 and const == 1:
             return MEAN_VS_SUM, sign + _expr(const, power, cand), cand

@@ -262,7 +262,8 @@ def compare_intermediates(loss: Tensor, user_grads: Mapping[str, Any], params: A
     report.findings = [first.details.get("finding", first.text) if first else
                        "it differs from autograd's, but agrees with your own upstream values"]
     if first is not None and first.inherited_by and first.kind != CONVENTION:
-        report.findings.append(f"{names_text(list(first.inherited_by))} only inherit it")
+        report.findings.append(f"{names_text(list(first.inherited_by))} only "
+                               f"{'inherit' if len(first.inherited_by) > 1 else 'inherits'} it")
     report.explanation = _sentence(view, k, explanation[bad.name], report.findings)
     return report
 
@@ -351,7 +352,8 @@ class _Chain:
         for k, d in entries:
             d.inherited_by = tuple(view.names[j] for j in inherited if j in below[k])
             if d.inherited_by and d.kind != CONVENTION:
-                d.text += f"; {names_text(list(d.inherited_by))} only inherit it"
+                d.text += (f"; {names_text(list(d.inherited_by))} only "
+                           f"{'inherit' if len(d.inherited_by) > 1 else 'inherits'} it")
         return [d for _, d in entries]
 
     def _ancestors(self, k: int) -> set[int]:
