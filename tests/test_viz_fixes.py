@@ -142,3 +142,22 @@ def test_an_array_shared_by_many_ops_is_drawn_once_per_use():
         y = y * c
     m = ag.draw_graph(y.sum(), max_nodes=2000).model
     assert len([n for n in m.all_nodes() if n.name == "c"]) == 1
+
+
+def test_a_weight_every_step_reads_is_drawn_at_each_step():
+    """An unrolled RNN's W, read by 40 steps, is drawn at each step (as unrolled networks are
+    drawn), each copy saying so and showing W's gradient: one W with 40 edges took Graphviz
+    90 s, and 80 crashed `dot`."""
+    W = ag.Tensor(np.random.default_rng(0).normal(size=(3, 3)) * 0.3, requires_grad=True,
+                  name="W")
+    h = ag.Tensor(np.ones((1, 3)))
+    for _ in range(40):
+        h = ag.tanh(h @ W + 0.1)
+    loss = h.sum()
+    m = ag.draw_graph(loss, max_nodes=2000).model
+    copies = [n for n in m.all_nodes() if n.name == "W"]
+    assert len(copies) == 40
+    assert all("drawn at each of its 40 uses" in n.text and n.has_grad for n in copies)
+    assert len({n.text for n in copies}) == 1  # the same tensor: the same label everywhere
+    heads = [e.head for n in copies for e in m.all_edges() if e.tail == n.id]
+    assert len(heads) == len(set(heads)) == 40

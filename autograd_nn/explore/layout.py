@@ -37,9 +37,11 @@ def graph_dot(view: GraphView, forward: dict[int, str]) -> str:
              'bgcolor="transparent"];',
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
              '  edge [color="#888888", arrowsize=0.6, fontsize=10, fontcolor="#1f4e9a"];']
-    uses = {p: 0 for p in _widely_shared_constants(view)}
+    uses = {p: 0 for p in _widely_shared_leaves(view)}
     for k, t in enumerate(view.tensors):
         label = [L.bold(view.names[k]), L.small(shape_text(t.shape))]
+        if k in uses:
+            label.append(L.small(f"drawn at each of its {len(view.consumers[k])} uses"))
         if forward.get(k):
             label.insert(1, L.small(forward[k].split(" = ", 1)[-1][:60]))
         fill = _KIND_FILL[node_kind(view, k)]
@@ -59,13 +61,13 @@ def graph_dot(view: GraphView, forward: dict[int, str]) -> str:
     return "\n".join(lines)
 
 
-def _widely_shared_constants(view: GraphView) -> list[int]:
-    """Leaves without gradient read by more ops than `viz.build.SHARED_LEAF_USES`: drawn once
-    per use, since Graphviz's layout of one node with edges to many ranks grows steeply."""
+def _widely_shared_leaves(view: GraphView) -> list[int]:
+    """Leaves read by more ops than `viz.build.SHARED_LEAF_USES`: drawn at each use, since
+    Graphviz's layout of one node with edges to many ranks grows steeply."""
     from ..viz.build import SHARED_LEAF_USES
 
     return [k for k, t in enumerate(view.tensors)
-            if t._op is None and not t._needs_grad and k not in view.roots
+            if t._op is None and k not in view.roots
             and len(view.consumers[k]) > SHARED_LEAF_USES]
 
 

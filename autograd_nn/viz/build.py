@@ -50,7 +50,7 @@ def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) 
     maker = NodeMaker(view, scopes, plan, grads, opts, prefix, user_named, scale)
     drawn, links = nodes_and_edges(view, plan)
     uses = {tail: n for tail, n in Counter(tail for tail, _ in links).items()
-            if n > SHARED_LEAF_USES and _is_constant_leaf(view, tail)}
+            if n > SHARED_LEAF_USES and _is_leaf(view, tail)}
     members: dict[tuple, list[Node]] = {(): []}
     params: dict[tuple, list[int]] = {}
     order: list[tuple] = []  # module paths with a cluster, in first-seen order
@@ -64,8 +64,11 @@ def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) 
                 members[path[:depth]] = []
                 order.append(path[:depth])
         made = maker.make(node)
+        if node in uses:  # a widely read leaf: drawn at each of its uses
+            made = replace(made, lines=(*made.lines, L.small(f"drawn at each of its {uses[node]} "
+                                                            "uses")))
         members[path].append(made)
-        for j in range(1, uses.get(node, 1)):  # a widely shared constant: once per use
+        for j in range(1, uses.get(node, 1)):
             members[path].append(replace(made, id=f"{made.id}_{j}"))
     children: dict[tuple, list[tuple]] = {}
     for path in order:
@@ -92,15 +95,15 @@ def build_part(root: Tensor, opts: Options, prefix: str, given: dict[int, str]) 
                 tuple(notes), source, scale)
 
 
-# A leaf without gradient read by more ops than this is drawn once per use: Graphviz's layout of
-# one node with edges to many ranks grows steeply (40 uses of one constant: 90 s).
+# A leaf read by more ops than this (a constant in a loop, the weight every step of an RNN reads)
+# is drawn at each use, as unrolled networks are drawn: Graphviz's layout of one node with
+# edges to many ranks grows steeply (40 uses of one leaf: 90 s; 80 crashed `dot`).
 SHARED_LEAF_USES = 8
 
 
-def _is_constant_leaf(view: GraphView, node: PlanNode) -> bool:
+def _is_leaf(view: GraphView, node: PlanNode) -> bool:
     kind, k = node
-    return kind == "v" and view.tensors[k]._op is None and not view.tensors[k]._needs_grad \
-        and k not in view.roots
+    return kind == "v" and view.tensors[k]._op is None and k not in view.roots
 
 
 def operand_labels(view: GraphView, plan: Plan, links: list) -> list[str | None]:
