@@ -16,7 +16,6 @@ import functools
 import html
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -27,19 +26,10 @@ from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
 from ..transforms.grad import grad as ag_grad
 from .compare_across import GraphStructure, diagnose_params, graph_structure
-from .diagnosis import Diagnosis
+from .diagnosis import REDUCTIONS, Diagnosis, reduction_readings, scale_expression
 from .table import html_table, text_table
 
 __all__ = ["GradComparison", "ParamComparison", "compare_backprop", "compare_grads"]
-
-# How the per-element losses are reduced: name -> (constant, power of N, description).
-# The loss is constant * N**power * sum(...); gradients of two reductions differ by the ratio.
-_REDUCTIONS = {
-    "sum": (Fraction(1), 0, "sum"),
-    "half_sum": (Fraction(1, 2), 0, "0.5*sum"),
-    "mean": (Fraction(1), -1, "mean"),
-    "half_mean": (Fraction(1, 2), -1, "0.5*mean"),
-}
 
 MATCH = "match"
 OPPOSITE = "opposite sign"
@@ -299,51 +289,18 @@ def _fit_ratio(h: np.ndarray, a: np.ndarray, atol: float | None, rtol: float) ->
     return c if _close(h, c * a, atol, rtol) else None
 
 
-def _expression(const: Fraction, power: int) -> str:
-    """'2', '1/2', 'N', 'N/2', '2/N', '1/(2N)', ... for const * N**power."""
-    p, q = const.numerator, const.denominator
-    if power == 0:
-        return str(p) if q == 1 else f"{p}/{q}"
-    if power > 0:
-        n = "N" if power == 1 else f"N^{power}"
-        lead = "" if p == 1 else str(p)
-        return f"{lead}{n}" if q == 1 else f"{lead}{n}/{q}"
-    n = "N" if power == -1 else f"N^{-power}"
-    return f"{p}/{n}" if q == 1 else f"{p}/({q}{n})"
-
-
 def _factor_readings(factor: float, batch_size: int | None, loss_kind: str | None,
                      ) -> list[tuple[str, str]]:
     """(expression, meaning) pairs explaining |ratio| as a change of loss reduction."""
     out = []
-    for ref_kind, (c_r, p_r, d_r) in _REDUCTIONS.items():
-        for comp_kind, (c_c, p_c, d_c) in _REDUCTIONS.items():
-            if ref_kind == comp_kind or (loss_kind is not None and comp_kind != loss_kind):
-                continue
-            const, power = c_r / c_c, p_r - p_c
-            if power == 0:
-                ok = abs(factor - float(const)) <= 1e-6 * float(const)
-                n_txt = ""
-            else:
-                if batch_size is None:
-                    n_est = (factor / float(const)) ** (1 / power)
-                    n = round(n_est)
-                    if n < 2 or abs(n_est - n) > 1e-6 * n:
-                        continue
-                else:
-                    n = batch_size
-                value = float(const) * n ** power
-                ok = abs(factor - value) <= 1e-6 * value
-                n_txt = f" with N={n}"
-            if ok:
-                expr = _expression(const, power) + n_txt
-                meaning = (f"the hand-written gradient is that of the {d_r} of the per-example "
-                           f"losses, autograd's loss is their {d_c}")
-                if (ref_kind, comp_kind) == ("half_sum", "sum"):
-                    meaning += " (the 2 from d/dx of a square is missing)"
-                elif (ref_kind, comp_kind) == ("sum", "half_sum"):
-                    meaning += " (the 2 from d/dx of a square, where the loss has 0.5)"
-                out.append((expr, meaning))
+    for ref, comp, const, power, n in reduction_readings(factor, batch_size, loss_kind):
+        meaning = (f"the hand-written gradient is that of the {REDUCTIONS[ref][2]} of the "
+                   f"per-example losses, autograd's loss is their {REDUCTIONS[comp][2]}")
+        if (ref, comp) == ("half_sum", "sum"):
+            meaning += " (the 2 from d/dx of a square is missing)"
+        elif (ref, comp) == ("sum", "half_sum"):
+            meaning += " (the 2 from d/dx of a square, where the loss has 0.5)"
+        out.append((scale_expression(const, power, n), meaning))
     return out
 
 
@@ -359,7 +316,7 @@ def _set_ratio(row: ParamComparison, ratio: float, batch_size: int | None,
     missing = [arg for arg, value in (("batch_size=N", batch_size),
                                       ("loss_kind=", loss_kind)) if value is None]
     if len(row.factor_readings) > 1 and missing:
-        kinds = ", ".join(repr(k) for k in _REDUCTIONS)
+        kinds = ", ".join(repr(k) for k in REDUCTIONS)
         asks = [m if m != "loss_kind=" else
                 f"loss_kind= (the reduction of autograd's loss: {kinds})" for m in missing]
         row.notes.append(f"{len(row.factor_readings)} readings of the factor fit; pass "
@@ -536,8 +493,8 @@ def compare_grads(
 def _compare_grads(reference: Any, computed: Any, names: Any, atol: float | None, rtol: float,
                    batch_size: int | None, loss_kind: str | None,
                    structure: GraphStructure | None) -> GradComparison:
-    if loss_kind is not None and loss_kind not in _REDUCTIONS:
-        raise ValueError(f"compare_grads: loss_kind must be one of {list(_REDUCTIONS)}, "
+    if loss_kind is not None and loss_kind not in REDUCTIONS:
+        raise ValueError(f"compare_grads: loss_kind must be one of {list(REDUCTIONS)}, "
                          f"got {loss_kind!r}")
     if not rtol >= 0 or (atol is not None and not atol >= 0):
         raise ValueError(f"compare_grads: tolerances must be >= 0 (atol={atol}, rtol={rtol})")

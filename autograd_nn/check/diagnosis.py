@@ -97,23 +97,29 @@ class Diagnosis:
 # ---------------------------------------------------------------------------------------------
 # Reading a scale: which reductions differ by it
 # ---------------------------------------------------------------------------------------------
-# name -> (constant, power of N): the loss is constant * N**power * sum(per-example losses)
-REDUCTIONS = {"sum": (Fraction(1), 0), "half_sum": (Fraction(1, 2), 0),
-              "mean": (Fraction(1), -1), "half_mean": (Fraction(1, 2), -1)}
+# How the per-element losses are reduced: name -> (constant, power of N, description). The
+# loss is constant * N**power * sum(...); the gradients of two reductions differ by the ratio.
+REDUCTIONS = {
+    "sum": (Fraction(1), 0, "sum"),
+    "half_sum": (Fraction(1, 2), 0, "0.5*sum"),
+    "mean": (Fraction(1), -1, "mean"),
+    "half_mean": (Fraction(1, 2), -1, "0.5*mean"),
+}
 
 
-def _readings(factor: float, n: int | None, loss_kind: str | None) -> list[tuple[Fraction, int,
-                                                                              int | None]]:
-    """(constant, power, N) with factor = constant * N**power for two reductions."""
+def reduction_readings(factor: float, n: int | None, loss_kind: str | None,
+                       ) -> list[tuple[str, str, Fraction, int, int | None]]:
+    """Every (your reduction, autograd's, constant, power, N) with factor = constant * N**power
+    (autograd's is `loss_kind` when given; N is estimated from the factor when `n` is None)."""
     out = []
-    for ref, (c_r, p_r) in REDUCTIONS.items():
-        for comp, (c_c, p_c) in REDUCTIONS.items():
+    for ref, (c_r, p_r, _) in REDUCTIONS.items():
+        for comp, (c_c, p_c, _) in REDUCTIONS.items():
             if ref == comp or (loss_kind is not None and comp != loss_kind):
                 continue
             const, power = c_r / c_c, p_r - p_c
             if power == 0:
                 if abs(factor - float(const)) <= 1e-6 * float(const):
-                    out.append((const, 0, None))
+                    out.append((ref, comp, const, 0, None))
                 continue
             if n is None:
                 est = (factor / float(const)) ** (1 / power)
@@ -124,11 +130,12 @@ def _readings(factor: float, n: int | None, loss_kind: str | None) -> list[tuple
                 cand = n
             value = float(const) * cand ** power
             if abs(factor - value) <= 1e-6 * value:
-                out.append((const, power, cand))
-    return list(dict.fromkeys(out))
+                out.append((ref, comp, const, power, cand))
+    return out
 
 
-def _expr(const: Fraction, power: int, n: int | None) -> str:
+def scale_expression(const: Fraction, power: int, n: int | None) -> str:
+    """'2', '1/2', 'N with N=4', 'N/2 with N=4', '1/(2N) with N=4' for const * N**power."""
     p, q = const.numerator, const.denominator
     if power == 0:
         return str(p) if q == 1 else f"{p}/{q}"
@@ -150,14 +157,14 @@ def read_scale(ratio: float, n: int | None, loss_kind: str | None = None,
     if abs(factor - 1) <= 1e-6:
         return (CONVENTION if ratio < 0 else FACTOR), ("-1" if ratio < 0 else "1"), None
     sign = "-" if ratio < 0 else ""
-    readings = _readings(factor, n, loss_kind)
-    if n is None:  # a whole number is not a batch size until told so: no N reading is claimed
-        readings = [r for r in readings if r[1] == 0]
+    found = reduction_readings(factor, n, loss_kind)
+    readings = list(dict.fromkeys(  # a whole number is not a batch size until told so
+        (const, power, cand) for _, _, const, power, cand in found if n is not None or power == 0))
     for const, power, cand in readings:  # mean vs sum first: the bug, when N alone fits
         if power != 0 and const == 1:
-            return MEAN_VS_SUM, sign + _expr(const, power, cand), cand
+            return MEAN_VS_SUM, sign + scale_expression(const, power, cand), cand
     for const, power, cand in readings:
-        return CONVENTION, sign + _expr(const, power, cand), cand
+        return CONVENTION, sign + scale_expression(const, power, cand), cand
     return FACTOR, sign + number_text(factor, 6), None
 
 
