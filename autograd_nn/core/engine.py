@@ -337,12 +337,19 @@ def fit(g: Any, p: Any, prim: Any, i: int) -> Any:
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autograd_nn/
 
 
-def user_frame_site() -> str:
-    """'file:line in function' of the innermost caller outside the library."""
+def user_frame() -> Any:
+    """The innermost frame of the caller's stack outside the library, or None."""
     frame = sys._getframe(1)
     while frame is not None:
-        filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(_PACKAGE_DIR + os.sep):
-            return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        if not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+            return frame
         frame = frame.f_back
-    return "<unknown>"
+    return None
+
+
+def user_frame_site() -> str:
+    """'file:line in function' of the innermost caller outside the library."""
+    frame = user_frame()
+    if frame is None:
+        return "<unknown>"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"

@@ -14,20 +14,16 @@ values where it is meant (an attention mask's -inf): then only NaN stops.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from typing import Any
 
 import numpy as np
 
 from ..core import state
-from ..core.engine import AnomalyError, user_frame_site
+from ..core.engine import AnomalyError, user_frame, user_frame_site
 from ..core.recording import apply_below, describe
 from ..core.state import Layer, thread
 from ..core.tensor import Tensor
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autograd_nn/
 
 
 class _Options(threading.local):
@@ -132,18 +128,14 @@ def _origin(t: Any) -> str:
 def _local_name(t: Any) -> str | None:
     """The name of a variable in the user's code holding `t` (or its array), if one does."""
     arr = t.data if isinstance(t, Tensor) else t
-    frame = sys._getframe(1)
-    while frame is not None:
-        if not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
-            for key, value in frame.f_locals.items():
-                if _holds(value, t, arr):
-                    return key
-                if isinstance(value, dict):  # a params dict: p['w']
-                    for k, v in value.items():
-                        if _holds(v, t, arr):
-                            return f"{key}[{k!r}]"
-            return None
-        frame = frame.f_back
+    frame = user_frame()
+    for key, value in (frame.f_locals.items() if frame is not None else ()):
+        if _holds(value, t, arr):
+            return key
+        if isinstance(value, dict):  # a params dict: p['w']
+            for k, v in value.items():
+                if _holds(v, t, arr):
+                    return f"{key}[{k!r}]"
     return None
 
 
