@@ -171,16 +171,64 @@ def test_computed_gradients_of_every_node_match_finite_differences_and_touch_not
     assert f"∇ mean {g.mean():.3g} [{g.min():.3g}, {g.max():.3g}]" in w1n.text
 
 
-def test_after_backward_the_released_graph_is_explained():
+def test_after_backward_the_structure_is_drawn_with_the_leaves_grad():
+    """The torchviz habit: draw after backward(). The ops, shapes and names are all there, the
+    leaves show their .grad, and a note says why the intermediate gradients are not."""
     X, Y, w1, w2, h, out, loss = tutorial_like()
-    loss.backward()  # releases the graph's links: only the output is left to draw
+    before = draw(loss)
+    loss.backward()
+    m = draw(loss)
+    assert [(n.kind, n.title) for n in m.all_nodes()] == \
+        [(n.kind, n.title) for n in before.all_nodes()]
+    assert len(m.all_edges()) == len(before.all_edges())
+    assert not any("released" in n.text for n in ops(m))
+    for w, name in ((w1, "weights1"), (w2, "weights2")):
+        (n,) = m.find(name)
+        g = w.grad
+        assert f"∇ mean {g.mean():.3g} [{g.min():.3g}, {g.max():.3g}]" in n.text
+    assert any("kept only the graph's structure" in note and "retain_graph=True" in note
+               for note in m.notes)
+    with pytest.raises(GradientsUnavailable, match="retain_graph=True"):
+        ag.draw_graph(loss, show_grads="compute")
+    with pytest.raises(ag.engine.GraphReleasedError):  # the structure is not a graph to reuse
+        loss.backward()
+
+
+def test_the_next_backward_releases_the_kept_structure():
+    X, Y, w1, w2, h, out, loss = tutorial_like()
+    loss.backward()
+    other = (ag.sigmoid(X @ w1) ** 2).sum()
+    other.backward()  # the next backward in this thread: the first loss keeps nothing now
     m = draw(loss)
     assert len(m.all_nodes()) == 2  # the output and its (released) op
     (op,) = ops(m)
     assert "inputs released by backward()" in op.text.split("\n")
     assert any("retain_graph=True" in note for note in m.notes)
-    with pytest.raises(GradientsUnavailable, match="retain_graph=True"):
-        ag.draw_graph(loss, show_grads="compute")
+    assert len(draw(other).all_nodes()) > 2  # the newest one is drawn whole
+
+
+@pytest.mark.parametrize("big", ["nodes", "bytes"])
+def test_a_large_graph_keeps_no_structure_after_backward(big):
+    x = ag.Tensor(np.ones(4 if big == "nodes" else 3 * 2**20), requires_grad=True)
+    y = x
+    for _ in range(ag.engine.KEEP_NODES if big == "nodes" else 1):
+        y = y * 0.5
+    loss = y.sum()
+    loss.backward()
+    assert loss.graph_released and ag.engine.kept_links(loss) is None
+    assert len(draw(loss).all_nodes()) == 2
+
+
+def test_the_kept_structure_holds_no_graph_the_user_dropped():
+    import gc
+    import weakref
+
+    X, Y, w1, w2, h, out, loss = tutorial_like()
+    loss.backward()
+    kept = weakref.ref(out)
+    del h, out, loss
+    gc.collect()
+    assert kept() is None  # only a weak reference to the root is kept per thread
 
 
 def test_after_backward_with_retain_graph_grads_agree_with_dot_grad():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,11 +45,12 @@ def _released_error(node: Any) -> GraphReleasedError:
 # ---------------------------------------------------------------------------------------------
 # The one graph walk: count the edges into every node, then list nodes consumers-first (Kahn)
 # ---------------------------------------------------------------------------------------------
-def _count_consumers(roots: Sequence[Any], needs_grad: bool,
-                     stop: set[int] | None) -> tuple[dict[int, int], bool]:
+def _count_consumers(roots: Sequence[Any], needs_grad: bool, stop: set[int] | None,
+                     kept: bool = False) -> tuple[dict[int, int], bool]:
     """How many recorded edges lead into each node reachable from `roots` (iterative; nodes
     keyed by identity), and whether a leaf that requires grad lies outside `stop`. With
-    `needs_grad`, only nodes that require grad count and a released node raises."""
+    `needs_grad`, only nodes that require grad count and a released node raises; with `kept`,
+    a released node's kept structure (`keep_structure`) is followed."""
     counts: dict[int, int] = {}
     stack = []
     stray = False
@@ -62,7 +64,8 @@ def _count_consumers(roots: Sequence[Any], needs_grad: bool,
         if parents is None:
             if needs_grad and node._op is not None:
                 raise _released_error(node)
-            continue
+            if not kept or (parents := kept_links(node)) is None:
+                continue
         if stop is not None and id(node) in stop:
             continue
         for p in parents:
@@ -89,12 +92,13 @@ def _ready_roots(roots: Sequence[Any], counts: dict[int, int]) -> list[Any]:
 
 
 def walk(roots: Sequence[Any], *, needs_grad: bool = False,
-         stop: set[int] | None = None) -> list[Any]:
+         stop: set[int] | None = None, kept: bool = False) -> list[Any]:
     """Every node reachable from `roots`, each after its inputs; deterministic (inputs in
     argument order). With `needs_grad`, only nodes that require grad, not expanding nodes in
-    `stop`; otherwise a released node appears without its inputs. (`backward` runs the same
-    consumers-first order inline, propagating gradients as it goes.)"""
-    counts, _ = _count_consumers(roots, needs_grad, stop)
+    `stop`; otherwise a released node appears without its inputs, or with `kept` with the
+    inputs `keep_structure` kept for pictures. (`backward` runs the same consumers-first
+    order inline, propagating gradients as it goes.)"""
+    counts, _ = _count_consumers(roots, needs_grad, stop, kept)
     order: list[Any] = []
     ready = _ready_roots(roots, counts)
     while ready:
@@ -102,7 +106,10 @@ def walk(roots: Sequence[Any], *, needs_grad: bool = False,
         order.append(node)
         if stop is not None and id(node) in stop:
             continue
-        for p in node._parents or ():
+        parents = node._parents
+        if parents is None and kept:
+            parents = kept_links(node)
+        for p in parents or ():
             c = counts.get(id(p))
             if c is not None:
                 counts[id(p)] = c - 1
@@ -121,9 +128,10 @@ def _plan(roots: Sequence[Any], stop: set[int] | None) -> tuple[dict[int, int], 
     return counts, _towards(walk(roots, needs_grad=True, stop=stop), stop)
 
 
-def topological_order(roots: Sequence[Any]) -> list[Any]:
-    """Every tensor behind `roots`, each after its inputs; released nodes appear without inputs."""
-    return walk(roots)
+def topological_order(roots: Sequence[Any], kept: bool = False) -> list[Any]:
+    """Every tensor behind `roots`, each after its inputs; released nodes appear without inputs
+    (with `kept`, with the inputs `keep_structure` kept)."""
+    return walk(roots, kept=kept)
 
 
 def _towards(order: list[Any], stop: set[int]) -> set[int]:
@@ -142,21 +150,67 @@ def _towards(order: list[Any], stop: set[int]) -> set[int]:
 
 
 # ---------------------------------------------------------------------------------------------
+# What a released graph keeps for pictures
+# ---------------------------------------------------------------------------------------------
+KEEP_NODES = 2_000  # a graph this small (nodes that need grad) keeps its structure after
+KEEP_BYTES = 16 * 2**20  # backward() when its nodes' values total at most this many bytes
+
+
+def kept_links(node: Any) -> tuple | None:
+    """The inputs of a released node, kept so that a picture drawn after `backward()` shows the
+    graph's structure (None when not kept: retain_graph, a large graph, or a later backward)."""
+    return getattr(node, "_kept", None)
+
+
+def links(node: Any) -> tuple:
+    """A node's inputs as a picture shows them: recorded, or kept after `backward()`."""
+    return node._parents or kept_links(node) or ()
+
+
+def keep_structure(root: Any) -> None:
+    """Let this thread's most recent `Tensor.backward()` root keep its released graph's links.
+
+    `backward(keep=True)` releases the saved arrays as usual but leaves each node's inputs in
+    `_kept`, which costs nothing extra until then: the values of that one graph stay alive
+    while its root does. The previous root's kept links are dropped here, so a training loop
+    that keeps every loss (for a curve) holds one graph, not one per step.
+    """
+    modes = thread.modes
+    previous = modes.kept_root
+    if previous is not None and (old := previous()) is not None and old is not root:
+        drop_structure([old])
+    modes.kept_root = None if kept_links(root) is None else weakref.ref(root)
+
+
+def drop_structure(roots: Sequence[Any]) -> None:
+    """Forget the links a released graph kept (iterative; each node once)."""
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        links = kept_links(node)
+        if links is not None:
+            del node._kept
+            stack.extend(links)
+
+
+# ---------------------------------------------------------------------------------------------
 # The backward pass
 # ---------------------------------------------------------------------------------------------
 def backward(roots: Sequence[Any], seeds: Sequence[Any], wanted: Sequence[Any] | None = None, *,
              every_node: bool = False, create_graph: bool = False, retain_graph: bool = False,
-             hooks: bool = True) -> dict[int, tuple[Any, Any]]:
+             hooks: bool = True, keep: bool = False) -> dict[int, tuple[Any, Any]]:
     """Propagate `seeds` (the gradients of `roots`) back through the graph.
 
     Returns `{id(t): (t, gradient)}` for the `wanted` tensors that were reached (default: every
     leaf that requires grad; with `every_node`, every node reached). The walk stops at wanted
     tensors and skips branches that lead to none. Each node's incoming gradient is dropped as
-    soon as it has been propagated, and its links are released unless `retain_graph`. With
-    `hooks=False` (the read-only tools) no tensor hook runs and no `.grad` is written.
+    soon as it has been propagated, and its links are released unless `retain_graph` (with
+    `keep`, a small graph's links are kept for pictures: `keep_structure`). With `hooks=False`
+    (the read-only tools) no tensor hook runs and no `.grad` is written.
     """
     stop = None if wanted is None else {id(t) for t in wanted}
     counts, useful = _plan(roots, stop)
+    keep, kept_bytes = keep and not retain_graph and len(counts) <= KEEP_NODES, 0
     grads: dict[int, Any] = {}
     for r, s in zip(roots, seeds, strict=True):
         grads[id(r)] = _total(grads.get(id(r)), s)
@@ -199,9 +253,13 @@ def backward(roots: Sequence[Any], seeds: Sequence[Any], wanted: Sequence[Any] |
                 if c == 1:
                     ready.append(p)
             if not retain_graph:
+                if keep:
+                    node._kept, kept_bytes = parents, kept_bytes + node.data.nbytes
                 node._parents = node._saved = None
     finally:
         m.grad_enabled, m.recording_backward, m.in_backward = before
+    if keep and kept_bytes > KEEP_BYTES:
+        drop_structure(roots)
     return found
 
 

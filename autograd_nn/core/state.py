@@ -108,7 +108,8 @@ class Modes:
     """The modes of one thread (read on every op: plain slots, one thread-local lookup)."""
 
     __slots__ = ("grad_enabled", "scope", "grad_depth", "recording_backward", "layers",
-                 "tensors_in_backward", "batching", "tracing", "in_backward", "deriving")
+                 "tensors_in_backward", "batching", "tracing", "in_backward", "deriving",
+                 "kept_root")
 
     def __init__(self) -> None:
         self.grad_enabled = True  # ops record a graph (False inside no_grad)
@@ -121,6 +122,7 @@ class Modes:
         self.tracing: Layer | None = None  # the innermost layer that freezes values, or None
         self.in_backward = False  # a backward pass is running (its rules' ops are its steps)
         self.deriving: Any = None  # the row whose tangent forward mode is computing, if any
+        self.kept_root: Any = None  # weakref to the root whose released graph keeps its links
 
 
 class _PerThread(threading.local):

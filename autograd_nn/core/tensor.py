@@ -52,7 +52,7 @@ class Tensor:
 
     __slots__ = (
         "data", "grad", "name", "_needs_grad", "_op", "_parents", "_params", "_scope", "_where",
-        "_saved", "_hooks", "_levels", "__weakref__",
+        "_saved", "_hooks", "_levels", "_kept", "__weakref__",
     )
     __array_priority__ = 1000
     # Attached by the modules that build on the class (they import it, it imports none of
@@ -281,7 +281,10 @@ class Tensor:
                 "would be baked into the compiled code. Use ag.grad or ag.value_and_grad inside "
                 "the function instead (they compile)")
         seed = seed_gradient(self, grad, "backward")
-        found = engine.backward([self], [seed], retain_graph=retain_graph)
+        try:
+            found = engine.backward([self], [seed], retain_graph=retain_graph, keep=True)
+        finally:  # draw_graph(self) after backward() still shows the graph's structure
+            engine.keep_structure(self)
         with _accumulating:  # threads adding into one parameter's .grad lose nothing
             for leaf, g in found.values():
                 if g.__class__ is not _ndarray:

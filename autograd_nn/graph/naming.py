@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core import engine
 from ..core.formatting import constant_text as format_number
 from ..core.tensor import Tensor
 
@@ -67,12 +68,13 @@ def node_names(order: Sequence[Tensor], root: Tensor,
     pre: dict[int, str] = {}  # activations make layers: h_k = act(z_k)
     layer = 0
     for t in order:
-        if t._op is not None and t._op.text.activation and id(t) not in names and t.parents:
+        inputs = engine.links(t)
+        if t._op is not None and t._op.text.activation and id(t) not in names and inputs:
             layer += 1
             while f"h{layer}" in used:
                 layer += 1
             claim(t, f"h{layer}")
-            p = t.parents[0]
+            p = inputs[0]
             if p._op is not None and id(p) not in names and id(p) not in pre:
                 pre[id(p)] = f"z{layer}"
     counters = {"t": 0, "C": 0, "p": 0}

@@ -33,7 +33,7 @@ class GraphView:
     parents: list[tuple[int, ...]]  # positions of each node's op inputs, in argument order
     consumers: list[list[int]]  # positions of the ops reading each node (one entry per edge)
     roots: list[int]
-    released: list[int] = field(default_factory=list)  # op nodes whose links were released
+    released: list[int] = field(default_factory=list)  # op nodes whose links are gone
     names: list[str] = field(default_factory=list)
 
 
@@ -43,10 +43,11 @@ class GradientsUnavailable(RuntimeError):
 
 def view_graph(roots: Sequence[Tensor], given: Mapping[int, str] | None = None) -> GraphView:
     """Walk the graph behind `roots` (iteratively) and name its nodes (`given` first)."""
-    tensors = engine.topological_order(roots)
+    tensors = engine.topological_order(roots, kept=True)  # after backward(): the structure
     index = {id(t): k for k, t in enumerate(tensors)}
-    parents = [tuple(index[id(p)] for p in t.parents) for t in tensors]
-    released = [k for k, t in enumerate(tensors) if t.graph_released]
+    links = [engine.links(t) for t in tensors]
+    parents = [tuple(index[id(p)] for p in ps) for ps in links]
+    released = [k for k, t in enumerate(tensors) if t.graph_released and not links[k]]
     consumers: list[list[int]] = [[] for _ in tensors]
     for k, ps in enumerate(parents):
         for p in ps:
@@ -70,9 +71,12 @@ def node_gradients(root: Tensor, seed: Any = None) -> dict[int, np.ndarray]:
             "without any input with requires_grad=True (or under no_grad()), so it has no gradients"
         )
     if root.graph_released:
+        what = ("backward() has run: it released the arrays the gradients need and kept only "
+                "the graph's structure" if engine.kept_links(root) is not None else
+                "the graph was released by an earlier backward()")
         raise GradientsUnavailable(
-            "the graph was released by an earlier backward(); call backward(retain_graph=True) "
-            "or draw before backward() to see the gradients of intermediate nodes"
+            f"{what}; call backward(retain_graph=True) or draw before backward() to see the "
+            "gradients of intermediate nodes"
         )
     if isinstance(seed, Tensor):
         seed = seed.data

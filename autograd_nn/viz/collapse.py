@@ -378,6 +378,7 @@ def describe(w: GraphView, plan: Plan, max_depth: int | None, max_nodes: int,
     if w.released:
         notes.append(
             f"{len(w.released)} op node(s) had their inputs released by backward(); the graph "
-            "above them is not shown (use backward(retain_graph=True) to keep it)"
+            "above them is not shown (a small graph keeps its structure until the next "
+            "backward(); backward(retain_graph=True) keeps all of it)"
         )
     return notes

@@ -101,7 +101,7 @@ class NodeMaker:
         params = L.params_line(t._params)
         if params:
             lines.append(L.small(params))
-        if t.graph_released:
+        if t.graph_released and not parents:  # (a graph kept after backward() has its inputs)
             lines.append(L.small("inputs released by backward()"))
         if self.opts.grad_view:
             attrs["fillcolor"] = style.OP_FILL_GRAD_VIEW
