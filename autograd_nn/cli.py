@@ -174,7 +174,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         title = f"{args.target}: your gradients against autograd's"
         report = ag.compare_intermediates(loss, yours)
         print("\n".join([title, "=" * len(title), str(report), ""]), end="")
-        return 0
+        # a script or CI step can test the result: 1 when a gradient is wrong (a convention,
+        # such as gradient ascent from (y - output), is not)
+        return 0 if report.ok or (report.entries and not report.bugs) else 1
     reports = _course("reports")
     texts = [reports.compare_text(k, args.seed) for k in _selected(args.tutorial)]
     print("\n".join(texts), end="")
@@ -397,6 +399,8 @@ def _target_examples(command: str, options: str) -> str:
 def _compare_examples() -> str:
     return (f"examples:\n  {PROG} compare model.py:backprop\n"
             f"  {PROG} compare --tutorial 1\n\n"
+            "exit status for FILE.py:FUNCTION: 0 when your gradients agree with autograd's (or\n"
+            "differ only by a convention), 1 when one is wrong.\n\n"
             "model.py for the first example:\n"
             "  import numpy as np\n"
             "  import autograd_nn as ag\n"

@@ -445,6 +445,11 @@ def backprop(slip=False):
 
 def slipped():
     return backprop(slip=True)
+
+
+def ascent():
+    loss, yours = backprop()
+    return loss, {k: -v for k, v in yours.items()}
 '''
 
 
@@ -461,8 +466,10 @@ def test_compare_and_compile_take_your_file(tmp_path, capsys):
     assert main(["compare", f"{model}:backprop"]) == 0
     out = capsys.readouterr().out
     assert "your gradients against autograd's" in out and "all 2 given gradients agree" in out
-    assert main(["compare", f"{model}:slipped"]) == 0
+    assert main(["compare", f"{model}:slipped"]) == 1  # a wrong gradient: a failing status
     assert "first divergence: z1" in capsys.readouterr().out
+    assert main(["compare", f"{model}:ascent"]) == 0  # every sign flipped: a convention
+    assert "convention" in capsys.readouterr().out
     # what compare needs is said; FILE and --tutorial together are refused as for graph
     assert main(["compare", f"{model}:loss"]) == 1
     assert "returns (loss, yours)" in capsys.readouterr().err

@@ -440,3 +440,15 @@ def test_report_cells_are_escaped_in_html():
     page = compare_grads({"<w&>": -np.ones(2)}, {"<w&>": np.ones(2)})._repr_html_()
     assert "<w&>" not in page and "&lt;w&amp;&gt;" in page
     assert '<td style="color:#cf222e;font-weight:bold">opposite sign</td>' in page
+
+
+def test_a_boolean_array_is_refused_as_a_gradient_by_both_tools():
+    """A mask passed where a gradient belongs is a mistake, named, not a silent comparison."""
+    mask = np.array([[True, False], [True, True]])
+    with pytest.raises(TypeError, match=r"compare_grads: .*dtype bool.*boolean mask"):
+        compare_grads({"W": mask}, {"W": np.full((2, 2), 2.0)})
+    W = ag.Tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    with pytest.raises(TypeError, match=r"compare_intermediates: user_grads\['W'\].*\(2, 2\).*"
+                                        r"bool.*boolean mask"):
+        ag.compare_intermediates((W * W).sum(), {"W": mask})
+    assert compare_grads({"W": np.full((2, 2), 2)}, {"W": np.full((2, 2), 2.0)}).ok  # ints count

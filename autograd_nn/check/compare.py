@@ -434,9 +434,10 @@ def _as_array(v: Any, where: str) -> np.ndarray:
     if isinstance(v, Tensor):
         v = v.data
     arr = np.asarray(v)
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "iuf":  # a bool array is a mask passed by mistake, not a gradient
         raise TypeError(f"compare_grads: {where} is not a real numeric array (shape "
-                        f"{arr.shape}, dtype {arr.dtype}); gradients here are real")
+                        f"{arr.shape}, dtype {arr.dtype}); gradients here are real numbers"
+                        + (" (a boolean mask?)" if arr.dtype.kind == "b" else ""))
     return arr
 
 

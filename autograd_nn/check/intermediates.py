@@ -172,9 +172,10 @@ def _resolve(key: str, known: list[str]) -> str | None:
 
 def _as_array(value: Any, key: str) -> np.ndarray:
     arr = np.asarray(value.data if isinstance(value, Tensor) else value)
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "iuf":  # a bool array is a mask passed by mistake, not a gradient
         raise TypeError(f"compare_intermediates: user_grads[{key!r}] is not a real numeric array "
-                        f"(dtype {arr.dtype})")
+                        f"(shape {arr.shape}, dtype {arr.dtype})"
+                        + ("; a boolean mask?" if arr.dtype.kind == "b" else ""))
     return arr.astype(np.float64)
 
 
