@@ -146,7 +146,7 @@ def test_errors_name_the_function_and_argument():
     with pytest.raises(ValueError, match="explore: fd_elements must be an int >= 1, got 0"):
         ag.explore(loss, fd_elements=0)
     loss.backward()
-    with pytest.raises(ag.GraphReleasedError, match="explain: the .* node"):
+    with pytest.raises(ag.GraphReleasedError, match="explore: the .* node"):
         ag.explore(loss)
 
 

@@ -294,11 +294,24 @@ def explain(root: Tensor, params: Any = None) -> Explanation:
     """
     try:
         result = _explain(root, params)
+    except engine.GraphReleasedError:
+        raise
     except Exception:
         _refuse_released(root)
         raise
     _refuse_released(root)
     return result
+
+
+def refuse_released(root: Tensor, where: str) -> None:
+    """Refuse a graph an earlier `backward()` released (a picture can still show its
+    structure, but the values the gradients need are gone)."""
+    for node in engine.topological_order([root]):
+        if node.graph_released:
+            raise engine.GraphReleasedError(
+                f"{where}: the {node.op} node ({node.shape}) was released by an earlier "
+                "backward(), which frees what the gradients need; build the graph again, or "
+                "call backward(retain_graph=True) first")
 
 
 def _refuse_released(root: Tensor) -> None:
@@ -320,13 +333,9 @@ def _explain(root: Tensor, params: Any = None) -> Explanation:
         raise ValueError(
             f"explain: this tensor ({root.shape} {root.dtype}) has no graph: none of its inputs "
             "requires grad (create parameters with requires_grad=True, outside no_grad())")
+    refuse_released(root, "explain")
     view = view_graph([root], user_names(params, where="explain: params"))
     order = view.tensors
-    for k in view.released:
-        node = order[k]
-        raise engine.GraphReleasedError(
-            f"explain: the {node.op} node ({node.shape}) was released by an earlier "
-            "backward(); build the graph again, or call backward(retain_graph=True)")
     names = {id(t): name for t, name in zip(order, view.names)}
     root_name = names[id(root)]
     grads = node_gradients(root)

@@ -42,7 +42,7 @@ from .diagnosis import (
     node_ratio_kind,
     read_scale,
 )
-from .explain import Step, explain
+from .explain import Step, explain, refuse_released
 from .table import html_table, text_table
 
 __all__ = ["IntermediateComparison", "IntermediateRow", "compare_intermediates"]
@@ -218,6 +218,7 @@ def compare_intermediates(loss: Tensor, user_grads: Mapping[str, Any], params: A
     if not rtol >= 0 or (atol is not None and not atol >= 0):
         raise ValueError(f"compare_intermediates: tolerances must be >= 0 (rtol={rtol}, "
                          f"atol={atol})")
+    refuse_released(loss, "compare_intermediates")
     explanation = explain(loss, params)
     view = view_graph([loss], user_names(params, where="compare_intermediates: params"))
     grads = node_gradients(loss)

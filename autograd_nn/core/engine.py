@@ -172,14 +172,29 @@ def keep_structure(root: Any) -> None:
 
     `backward(keep=True)` releases the saved arrays as usual but leaves each node's inputs in
     `_kept`, which costs nothing extra until then: the values of that one graph stay alive
-    while its root does. The previous root's kept links are dropped here, so a training loop
-    that keeps every loss (for a curve) holds one graph, not one per step.
+    while its root does. The previous root's kept links are dropped when it is replaced here
+    or when its thread ends, so a training loop that keeps every loss (for a curve) holds one
+    graph, not one per step.
     """
     modes = thread.modes
-    previous = modes.kept_root
-    if previous is not None and (old := previous()) is not None and old is not root:
-        drop_structure([old])
-    modes.kept_root = None if kept_links(root) is None else weakref.ref(root)
+    held = modes.kept_graph
+    if held is not None and held.root() is root:
+        return
+    modes.kept_graph = _KeptGraph(root) if kept_links(root) is not None else None  # frees held
+
+
+class _KeptGraph:
+    """A thread's kept graph: its links are dropped when this is replaced or the thread ends."""
+
+    __slots__ = ("root",)
+
+    def __init__(self, root: Any) -> None:
+        self.root = weakref.ref(root)  # a dropped loss frees its graph as usual
+
+    def __del__(self) -> None:
+        root = self.root()
+        if root is not None:
+            drop_structure([root])
 
 
 def drop_structure(roots: Sequence[Any]) -> None:

@@ -109,7 +109,7 @@ class Modes:
 
     __slots__ = ("grad_enabled", "scope", "grad_depth", "recording_backward", "layers",
                  "tensors_in_backward", "batching", "tracing", "in_backward", "deriving",
-                 "kept_root")
+                 "kept_graph")
 
     def __init__(self) -> None:
         self.grad_enabled = True  # ops record a graph (False inside no_grad)
@@ -122,7 +122,7 @@ class Modes:
         self.tracing: Layer | None = None  # the innermost layer that freezes values, or None
         self.in_backward = False  # a backward pass is running (its rules' ops are its steps)
         self.deriving: Any = None  # the row whose tangent forward mode is computing, if any
-        self.kept_root: Any = None  # weakref to the root whose released graph keeps its links
+        self.kept_graph: Any = None  # the root whose released graph keeps its links (engine)
 
 
 class _PerThread(threading.local):

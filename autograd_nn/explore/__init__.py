@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..check.explain import explain
+from ..check.explain import explain, refuse_released
 from ..core.tensor import Tensor
 from ..graph import node_gradients, user_names, view_graph
 from .layout import GRAPHVIZ_MISSING, graph_svg, node_kind
@@ -73,7 +73,8 @@ def explore(loss: Tensor, params: Any = None, *, title: str | None = None,
         raise ValueError(f"explore: fd_elements must be an int >= 1, got {fd_elements!r}")
     if not isinstance(interval_ms, int) or interval_ms < 50:
         raise ValueError(f"explore: interval_ms must be an int >= 50, got {interval_ms!r}")
-    explanation = explain(loss, params)  # also refuses a released graph, with its message
+    refuse_released(loss, "explore")
+    explanation = explain(loss, params)
     view = view_graph([loss], user_names(params, where="explore: params"))
     grads = node_gradients(loss)
     seed = np.ones(loss.shape, dtype=np.float64)

@@ -91,10 +91,10 @@ def node_gradients(root: Tensor, seed: Any = None) -> dict[int, np.ndarray]:
             # read-only: no hook runs and no retained `.grad` changes
             found = engine.backward([root], [seed_arr], every_node=True, retain_graph=True,
                                     hooks=False)
-    except engine.GraphReleasedError as err:
+    except engine.GraphReleasedError:
         raise GradientsUnavailable(
-            f"part of the graph was released by an earlier backward() ({err}); draw before "
-            "backward() or use backward(retain_graph=True)"
+            "part of the graph was released by an earlier backward() (of another loss that "
+            "shares it?); draw before that backward() or pass it retain_graph=True"
         ) from None
     finally:
         state.set_anomaly_enabled(prev)

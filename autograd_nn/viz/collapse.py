@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..core import engine
 from ..graph import GraphView
 
 DRAWN = -1
@@ -378,7 +379,8 @@ def describe(w: GraphView, plan: Plan, max_depth: int | None, max_nodes: int,
     if w.released:
         notes.append(
             f"{len(w.released)} op node(s) had their inputs released by backward(); the graph "
-            "above them is not shown (a small graph keeps its structure until the next "
-            "backward(); backward(retain_graph=True) keeps all of it)"
+            "above them is not shown (backward() keeps the structure of a graph of at most "
+            f"{engine.KEEP_NODES:,} nodes and {engine.KEEP_BYTES // 2**20} MiB of values, until "
+            "the thread's next backward(); backward(retain_graph=True) keeps all of it)"
         )
     return notes

@@ -34,6 +34,8 @@ def picture_gradients(view: GraphView, root: Tensor, opts: Options,
         except GradientsUnavailable as err:
             if mode == "compute":
                 raise GradientsUnavailable(f"draw_graph(show_grads='compute'): {err}") from None
+            if opts.grad_seed is not None:  # the leaves' .grad would ignore the seed asked for
+                raise GradientsUnavailable(f"draw_graph(grad_seed=...): {err}") from None
             notes.append(f"intermediate gradients not shown: {err}")
         else:
             grads = {k: g for k, t in enumerate(tensors) if (g := by_id.get(id(t))) is not None}
