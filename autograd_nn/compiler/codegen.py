@@ -619,7 +619,7 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     if values:
         for name in _VALUE_NAMES:
             namespace.reserve(name)
-    entry = namespace.fresh(_entry_name(fn_name))
+    entry = namespace.fresh(entry_name(fn_name))
     dtypes = {d: namespace.fresh(f"{d.name}_dtype" if namespace.taken(d.name) else d.name)
               for d in _argument_dtypes(args, kwargs)}  # float64; bool_dtype (bool is taken)
     params = [namespace.fresh(name) for name in arg_names[:len(args)]]
@@ -665,7 +665,7 @@ def _docstring(fn_name: str, arguments: list[tuple[str, Any]]) -> list[str]:
     return ['"""' + lines[0], *lines[1:-1], lines[-1] + '"""']
 
 
-def _entry_name(fn_name: str) -> str:
+def entry_name(fn_name: str) -> str:
     """The generated function's wanted name: the function's, unless that is a builtin (a
     module-level `sum` would shadow the one the helpers call)."""
     if not fn_name.isidentifier():
