@@ -202,3 +202,31 @@ def test_a_function_named_like_a_builtin_or_helper_gets_a_dispatcher_that_shadow
         for x in xs:
             value, grad = run(x)
             np.testing.assert_allclose(grad, ag.grad(fn)(x), rtol=1e-12)
+
+
+def test_specialisations_reading_different_arrays_each_keep_their_own_bind(tmp_path):
+    A, B = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+
+    def f(x):
+        out = ag.tanh(x) * A
+        if x.shape[0] == 3:  # this batch size uses B: its bind lists B's use
+            out = out * B
+        return out.sum()
+
+    step = ag.compile(f)
+    rng = np.random.default_rng(5)
+    x2, x3 = rng.normal(size=(2, 2)), rng.normal(size=(3, 2))
+    step(x2)
+    step(x3)
+    saved = _load(step.save(tmp_path / "binds.py"), "saved_binds")
+    run = getattr(saved, saved.__all__[0])
+    assert "`bind_2` for f_2" in saved.__doc__
+    assert "used at test_compile_save.py" in saved.bind_2.__doc__
+    saved.bind(A, B)  # each binds the closure's arrays in the order its docstring lists
+    saved.bind_2(A, B)
+    for x in (x2, x3):
+        assert float(run(x)) == pytest.approx(float(f(x).data))
+    B[0] = 9.0
+    for x in (x2, x3):
+        with pytest.raises(ValueError, match="changed since tracing"):
+            run(x)

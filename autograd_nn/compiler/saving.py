@@ -220,6 +220,7 @@ def combine(fn_name: str, dispatcher: str, argument_names: Sequence[str],
     imports: list[str] = []
     sections: list[str] = []
     entries: list[tuple[Any, str]] = []
+    binders: list[str] = []  # a specialisation that reads other objects has its own bind
     for number, (key, source, entry) in enumerate(programs, start=1):
         chunks = _chunks(source)
         by_name = {c.name: c for c in chunks if c.name not in (None, "__all__")}
@@ -248,6 +249,9 @@ def combine(fn_name: str, dispatcher: str, argument_names: Sequence[str],
             lines.append(c.text)
         sections.append("\n\n\n".join(lines))
         entries.append((key, renames[entry]))
+        for shared in ("bind", "bind_function"):
+            if shared in renames:
+                binders.append(f"`{renames[shared]}` for {renames[entry]}")
     table: dict[Any, list[str]] = {}
     for key, name in entries:
         table.setdefault(key, []).append(name)
@@ -259,7 +263,10 @@ def combine(fn_name: str, dispatcher: str, argument_names: Sequence[str],
     header = [f'"""Straight-line NumPy written by autograd_nn.compile from {fn_name}: '
               f"{len(programs)} specialisations",
               f"and `{dispatcher}`, which picks the one written for its arguments' structure, "
-              "shapes, dtypes", 'and static values. Needs only NumPy."""', "", *imports, "",
+              "shapes, dtypes", "and static values. Needs only NumPy." +
+              (" `bind` and `bind_function` serve every specialisation but those that\n"
+               "read other objects, which have their own: " + ", ".join(binders) + "."
+               if binders else "") + '"""', "", *imports, "",
               f"__all__ = [{dispatcher!r}]"]
     dispatch = DISPATCH_TEMPLATE.format(argument_names=list(argument_names), table=rows,
                                         dispatcher=dispatcher, fn_name=fn_name)
