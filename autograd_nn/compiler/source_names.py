@@ -28,10 +28,13 @@ def assigned_names(recorded: Sequence[tuple[Tensor, int]]) -> dict[int, str]:
     `recorded` holds every op in the order made, with its user frame's depth."""
     groups: dict[tuple, list[int]] = {}  # one statement (at one depth) -> its ops' positions
     targets: dict[tuple, str] = {}
+    at_site: dict[str, tuple[tuple, str] | None] = {}  # each site looked up once
     for k, (t, depth) in enumerate(recorded):
         if not t._where or t._where.startswith("backward of "):
             continue
-        found = _statement_at(t._where)
+        if t._where not in at_site:
+            at_site[t._where] = _statement_at(t._where)
+        found = at_site[t._where]
         if found is not None:
             statement, name = found
             groups.setdefault((statement, depth), []).append(k)
@@ -50,7 +53,8 @@ def _passed_to_a_call(recorded: Sequence[tuple[Tensor, int]], k: int) -> bool:
     """True when a function of the user's that the statement calls (a deeper frame, before the
     statement's frame records again) uses the value: the statement assigns what it returns."""
     value, depth = recorded[k]
-    for t, deeper in recorded[k + 1:]:
+    for j in range(k + 1, len(recorded)):
+        t, deeper = recorded[j]
         if deeper <= depth:
             return False
         if any(p is value for p in t.parents):
