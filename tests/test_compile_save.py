@@ -110,6 +110,12 @@ def test_unseen_signature_is_refused_by_name_listing_the_saved_ones(tmp_path):
         saved._loss(w, rng.normal(size=(4, 3)), 5.0)
     with pytest.raises(ValueError, match="no saved specialisation"):
         saved._loss(w, [[1.0, 2.0, 3.0]], 2.0)  # a list where an array was
+    for batch in (8, 4, 4, 8, 8, 4):  # alternating: each call picks its own again
+        x = rng.normal(size=(batch, 3))
+        value, grad = saved._loss(w, x, 2.0)
+        expected_value, expected_grad = ag.value_and_grad(_loss)(w, x, 2.0)
+        np.testing.assert_allclose(value, expected_value, rtol=1e-12)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
 
 
 def test_constants_that_differ_per_specialisation_keep_their_own_values(tmp_path):

@@ -68,9 +68,22 @@ def describe_call(key):
     return lines + [line for name, k in keywords[1] for line in describe_signature(k, name)]
 
 
+# the specialisation the last call used when it is the only one for its signature: tried
+# first, its own checks of the arguments stand in for the lookup
+LATEST = [None]
+# what a specialisation raises when the arguments do not fit it (another structure)
+MISMATCH = (SpecialisationError, KeyError, IndexError, TypeError, AttributeError)
+
+
 def {dispatcher}(*args, **keywords):
     """{fn_name} for the arguments any specialisation above was written for; other arguments
     raise SpecialisationError listing the signatures this module has."""
+    latest = LATEST[0]
+    if latest is not None:
+        try:
+            return latest(*args, **keywords)
+        except MISMATCH:
+            pass  # the lookup below finds the one that fits, or says none does
     try:
         key = (signature_of(args), signature_of(keywords))
         found = SPECIALISATIONS.get(key, ())
@@ -84,6 +97,7 @@ def {dispatcher}(*args, **keywords):
             f"{fn_name}: no saved specialisation fits the arguments ({{called}}); this module "
             f"has these signatures:\\n{{have}}\\nCall the compiled function with these "
             "arguments and save it again to add theirs")
+    LATEST[0] = found[0] if len(found) == 1 else None
     for function in found[:-1]:
         try:
             return function(*args, **keywords)
@@ -195,8 +209,8 @@ def _all_names(source: str) -> set[str]:
     return names
 
 
-_DISPATCH_NAMES = ("ARGUMENT_NAMES", "SPECIALISATIONS", "signature_of", "describe_signature",
-                   "describe_call")
+_DISPATCH_NAMES = ("ARGUMENT_NAMES", "SPECIALISATIONS", "LATEST", "MISMATCH", "signature_of",
+                   "describe_signature", "describe_call")
 
 
 def combine(fn_name: str, dispatcher: str, argument_names: Sequence[str],
