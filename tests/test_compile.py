@@ -52,8 +52,9 @@ def test_tutorial1_source_reads_like_handwritten_backprop():
     step = ag.compile(ag.value_and_grad(t1.loss))
     step(t1.initial_weights(0), t1.X, t1.Y)
     src = step.source
-    for line in ("z1 = np.dot(X, weights1)", "h1 = sigmoid(z1)", "d_z2 = d_h2 * h2 * (1.0 - h2)",
-                 "d_weights2 = h1.T @ d_z2", "d_h1 = d_z2 @ weights2.T",
+    for line in ("z1 = np.dot(X, weights1)", "layer1 = sigmoid(z1)",
+                 "d_z2 = d_h2 * h2 * (1.0 - h2)",
+                 "d_weights2 = layer1.T @ d_z2", "d_layer1 = d_z2 @ weights2.T",
                  "d_weights1 = X.T @ d_z1"):
         assert line in src, line
     assert "import autograd_nn" not in src and "from autograd_nn" not in src

@@ -31,8 +31,9 @@ import numpy as np
 from ..core import state
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
-from .codegen import CompileError, Program, generate
+from .codegen import CompileError, Program, entry_name, generate
 from .errors import RetraceWarning
+from .saving import combine
 from .trace import Outside, is_array_leaf, run
 
 __all__ = ["CompileError", "Compiled", "DEFAULT_CACHE_SIZE", "RetraceWarning", "compile"]
@@ -116,7 +117,7 @@ def _difference(old: Any, new: Any) -> str | None:
 
 class Compiled:
     """A traced-and-generated version of `fn`; call it like `fn`. `.source` is the generated
-    module of the latest specialisation, `.save(path)` writes it."""
+    module of the latest specialisation, `.save(path)` writes every cached one."""
 
     def __init__(self, fn: Callable, cache_size: int = DEFAULT_CACHE_SIZE,
                  warn_retraces: int | None = WARN_RETRACES) -> None:
@@ -305,9 +306,17 @@ class Compiled:
         return self._latest.program.source
 
     def save(self, path: str | pathlib.Path) -> pathlib.Path:
-        """Write the latest specialisation as a module that needs only NumPy."""
+        """Write a module that needs only NumPy: the one specialisation as `.source` shows it,
+        or every cached one plus a dispatcher named after the function that picks by the
+        arguments' structure, shapes, dtypes and static values."""
+        source = self.source  # refuses before the first call
+        with self._lock:
+            programs = [(key, entry.program.source, entry.program.entry)
+                        for key, entries in self._entries.items() for entry in entries]
+        if len(programs) > 1:
+            source = combine(self.name, entry_name(self.name), self._arg_names, programs)
         path = pathlib.Path(path)
-        path.write_text(self.source, encoding="utf-8")
+        path.write_text(source, encoding="utf-8")
         return path
 
     def __repr__(self) -> str:

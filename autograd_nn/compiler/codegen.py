@@ -27,7 +27,8 @@ from ..graph import node_names
 from . import literals
 from .errors import CompileError
 from .literals import LiteralError
-from .names import Namespace, names_outside, names_read
+from .names import Namespace, identifier, names_outside, names_read
+from .source_names import assigned_names
 from .trace import Outside, Traced, fingerprint, param_arrays
 
 # precedence levels of Python expressions (higher binds tighter)
@@ -294,6 +295,9 @@ class _Writer:
                 continue
             if t.name:
                 claim(t, t.name)
+        for t, name in self.source_names(live):  # `layer1 = ...` in the user's code
+            if id(t) not in names and not self.namespace.taken(identifier(name)):
+                claim(t, name)
         pending = [t for t in live if id(t) not in names and t._op is not None
                    and not self.is_constant(t)]
         for t in pending:
@@ -313,6 +317,27 @@ class _Writer:
                 claim(t, auto.get(id(t)) or "t")
                 self.temporary.add(id(t))
         return names
+
+    def source_names(self, live: list[Tensor]) -> list[tuple[Tensor, str]]:
+        """The user's variable names for the values statements assign, each value named once:
+        a value another op was folded into keeps its name when no statement names it itself."""
+        assigned = assigned_names(self.trace.recorded_nodes)
+        live_ids = {id(t) for t in live if t._op is not None and not self.is_constant(t)}
+        own: dict[int, tuple[Tensor, str]] = {}
+        folded: dict[int, list[tuple[Tensor, str]]] = {}
+        for t, _ in self.trace.recorded_nodes:
+            name = assigned.get(id(t))
+            target = self.resolve(t)
+            if name is None or id(target) not in live_ids:
+                continue
+            if target is t:
+                own[id(t)] = (t, name)
+            else:
+                folded.setdefault(id(target), []).append((target, name))
+        for key, candidates in folded.items():
+            if key not in own and len({name for _, name in candidates}) == 1:
+                own[key] = candidates[0]
+        return [own[id(t)] for t in live if id(t) in own]
 
     # --- writing --------------------------------------------------------------------------
     def write(self, input_names: dict[int, str]) -> tuple[list[str], list[str]]:
@@ -619,7 +644,7 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     if values:
         for name in _VALUE_NAMES:
             namespace.reserve(name)
-    entry = namespace.fresh(_entry_name(fn_name))
+    entry = namespace.fresh(entry_name(fn_name))
     dtypes = {d: namespace.fresh(f"{d.name}_dtype" if namespace.taken(d.name) else d.name)
               for d in _argument_dtypes(args, kwargs)}  # float64; bool_dtype (bool is taken)
     params = [namespace.fresh(name) for name in arg_names[:len(args)]]
@@ -665,7 +690,7 @@ def _docstring(fn_name: str, arguments: list[tuple[str, Any]]) -> list[str]:
     return ['"""' + lines[0], *lines[1:-1], lines[-1] + '"""']
 
 
-def _entry_name(fn_name: str) -> str:
+def entry_name(fn_name: str) -> str:
     """The generated function's wanted name: the function's, unless that is a builtin (a
     module-level `sum` would shadow the one the helpers call)."""
     if not fn_name.isidentifier():

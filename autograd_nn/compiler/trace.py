@@ -202,6 +202,8 @@ class Trace(Layer):
     read_guarded: set[int] = field(default_factory=set)  # ids of nodes whose values are guarded
     handed: dict[int, tuple] = field(default_factory=dict)  # id(view) -> (view, its Tensor)
     input_arrays: dict[int, Tensor] = field(default_factory=dict)  # id(array) -> input
+    # every op in the order made, with the depth of the user's frame that made it
+    recorded_nodes: list[tuple[Tensor, int]] = field(default_factory=list)
 
     def process(self, prim: Any, inputs: tuple, params: dict | None, depth: int) -> Any:
         out = apply_below(depth, prim, inputs, params)
@@ -267,6 +269,7 @@ class Trace(Layer):
         """An op was recorded: note where, and its array (to recognise it if it leaks out)."""
         t._where = self.site()
         self.values[id(t.data)] = t
+        self.recorded_nodes.append((t, _user_depth()))
         self.watch(t)
 
     def watch(self, t: Tensor) -> None:
@@ -341,6 +344,15 @@ class Trace(Layer):
 
 
 _DATA = Tensor.__dict__["data"]  # the slot that holds every Tensor's array
+def _user_depth() -> int:
+    """How many frames deep the user's innermost frame is (tells a helper the user's statement
+    called from the statement itself)."""
+    frame, depth = engine.user_frame(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
 def _by_user(frame: types.FrameType) -> bool:
     """True when `frame` is the user's code (not the library's own reading its values)."""
     return not in_library(frame.f_code.co_filename)
