@@ -935,8 +935,10 @@ def outside_checks(outside: Outside) -> list[str]:
                       f"{f'{what}: training was {bool(m.training)} when traced'!r})"]
     for k, (t, site) in enumerate(outside.arrays.values(), start=len(outside.modules)):
         arr = t if isinstance(t, np.ndarray) else t.data
-        what = (f"the constant {shape_text(arr.shape, 'spaced')} {arr.dtype} array used at "
-                f"{_short_site(site)} changed since tracing")
+        where = _short_site(site)
+        where = where if where.startswith("reached") else f"used at {where}"
+        what = (f"the constant {shape_text(arr.shape, 'spaced')} {arr.dtype} array {where} "
+                "changed since tracing")
         lines += [f"if outside_changed(OUTSIDE[{k}], {arr.shape!r}, {arr.dtype.str!r}, "
                   f"{fingerprint(arr)!r}):",
                   f"    raise SpecialisationError({what!r})"]
