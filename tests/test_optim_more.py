@@ -209,7 +209,8 @@ def test_lr_attribute_reads_and_sets_every_group():
         _ = opt.lr
     opt.lr = -1.0
     (a.sum() + b.sum()).backward()
-    with pytest.raises(ValueError, match="SGD: lr must be a positive finite number, got -1.0"):
+    with pytest.raises(ValueError, match=r"SGD: lr must be finite and >= 0 \(a schedule may "
+                                         r"take it to 0\), got -1.0"):
         opt.step()
 
 

@@ -106,8 +106,8 @@ def _check_flag(value: Any, name: str, where: str) -> bool:
     return bool(value)
 
 
-def _check_rmsprop(o: dict[str, Any], where: str) -> dict[str, Any]:
-    o["lr"] = _check_lr(o["lr"], where)
+def _check_rmsprop(o: dict[str, Any], where: str, stepping: bool = False) -> dict[str, Any]:
+    o["lr"] = _check_lr(o["lr"], where, stepping)
     o["alpha"] = _check_nonneg(o["alpha"], "alpha", where)
     if o["alpha"] > 1:
         raise ValueError(f"{where}: alpha must be in [0, 1], got {o['alpha']}")
@@ -117,8 +117,8 @@ def _check_rmsprop(o: dict[str, Any], where: str) -> dict[str, Any]:
     return o
 
 
-def _check_adagrad(o: dict[str, Any], where: str) -> dict[str, Any]:
-    o["lr"] = _check_lr(o["lr"], where)
+def _check_adagrad(o: dict[str, Any], where: str, stepping: bool = False) -> dict[str, Any]:
+    o["lr"] = _check_lr(o["lr"], where, stepping)
     for key in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
         o[key] = _check_nonneg(o[key], key, where)
     return o
@@ -139,8 +139,8 @@ class RMSprop(_RuleOptimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered))
 
-    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        return _check_rmsprop(group, "RMSprop")
+    def _check_group(self, group: dict[str, Any], stepping: bool = False) -> dict[str, Any]:
+        return _check_rmsprop(group, "RMSprop", stepping)
 
 
 class Adagrad(_RuleOptimizer):
@@ -158,8 +158,8 @@ class Adagrad(_RuleOptimizer):
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps))
 
-    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        return _check_adagrad(group, "Adagrad")
+    def _check_group(self, group: dict[str, Any], stepping: bool = False) -> dict[str, Any]:
+        return _check_adagrad(group, "Adagrad", stepping)
 
     def _initial(self, p: Tensor, name: str, group: dict[str, Any]) -> np.ndarray:
         return np.full_like(p.data, group["initial_accumulator_value"])

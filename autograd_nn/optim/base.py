@@ -107,8 +107,9 @@ class Optimizer:
         self.names.append(name)
         return item
 
-    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        """Validate (and normalise) one group's hyperparameters; subclasses override."""
+    def _check_group(self, group: dict[str, Any], stepping: bool = False) -> dict[str, Any]:
+        """Validate (and normalise) one group's hyperparameters; subclasses override. At step
+        time (stepping) an lr of 0 is allowed: a schedule may bring it there."""
         return group
 
     # -- hyperparameters as attributes ---------------------------------------------------------
@@ -149,7 +150,8 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient, with its group's options."""
         for group in self.param_groups:
-            options = self._check_group({k: v for k, v in group.items() if k != "params"})
+            options = self._check_group({k: v for k, v in group.items() if k != "params"},
+                                        stepping=True)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -196,7 +198,8 @@ class Optimizer:
                                  f"{type(self).__name__} does not take (saved by another "
                                  "optimizer?)")
             options = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
-            new_groups.append({**self._check_group({**g, **options}), "params": g["params"]})
+            checked = self._check_group({**g, **options}, stepping=True)
+            new_groups.append({**checked, "params": g["params"]})
         new_state: dict[int, dict[str, Any]] = {}
         for key, st in state_dict["state"].items():
             i = int(key)

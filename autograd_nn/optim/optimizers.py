@@ -32,11 +32,16 @@ __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "adam_init", "adam_update", "ada
 # ---------------------------------------------------------------------------------------------
 # Hyperparameter checks (shared by both forms)
 # ---------------------------------------------------------------------------------------------
-def _check_lr(lr: Any, where: str) -> float:
+def _check_lr(lr: Any, where: str, zero_ok: bool = False) -> float:
+    """A positive finite lr; at step time (zero_ok) 0 too, where a schedule may bring it."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
         raise TypeError(f"{where}: lr must be a number, got {type(lr).__name__}")
+    if zero_ok and lr == 0:
+        return 0.0
     if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"{where}: lr must be a positive finite number, got {lr}")
+        bound = "finite and >= 0 (a schedule may take it to 0)" if zero_ok else (
+            "a positive finite number")
+        raise ValueError(f"{where}: lr must be {bound}, got {lr}")
     return float(lr)
 
 
@@ -82,8 +87,8 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                                       dampening=dampening, nesterov=nesterov))
 
-    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        group["lr"] = _check_lr(group["lr"], "SGD")
+    def _check_group(self, group: dict[str, Any], stepping: bool = False) -> dict[str, Any]:
+        group["lr"] = _check_lr(group["lr"], "SGD", stepping)
         for key in ("momentum", "weight_decay", "dampening"):
             group[key] = _check_nonneg(group[key], key, "SGD")
         if group["nesterov"] and (group["momentum"] == 0 or group["dampening"] != 0):
@@ -130,9 +135,9 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad))
 
-    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
+    def _check_group(self, group: dict[str, Any], stepping: bool = False) -> dict[str, Any]:
         where = type(self).__name__
-        group["lr"] = _check_lr(group["lr"], where)
+        group["lr"] = _check_lr(group["lr"], where, stepping)
         group["betas"] = _check_betas(group["betas"], where)
         group["eps"] = _check_nonneg(group["eps"], "eps", where)
         group["weight_decay"] = _check_nonneg(group["weight_decay"], "weight_decay", where)
