@@ -142,7 +142,8 @@ def test_state_dict_is_a_copy_and_names_parameters_by_position():
     assert set(sd["state"]) == {0, 1, 2}
     assert sd["state"][2]["step"] == 1 and sd["state"][0]["step"] == 3
     sd["state"][0]["m"][...] = 99.0
-    assert not (opt.state[id(params["W"])]["m"] == 99.0).any()
+    assert not (opt.state[0]["m"] == 99.0).any()
+    assert opt.params[0] is params["W"]
 
 
 def test_functional_forms_match_the_classes():
@@ -253,3 +254,18 @@ def test_errors_name_the_optimizer_and_the_option():
     with pytest.raises(ValueError, match=r"option\(s\) \['amsgrad', 'betas', 'eps'\] that SGD "
                                          "does not take"):
         optim.SGD([p, q], lr=0.1).load_state_dict(opt.state_dict())
+
+
+def test_a_deep_copy_of_model_and_optimizer_continues_the_same_trajectory():
+    """State is keyed by position, not id, so a copied (or unpickled) optimizer keeps it."""
+    import pickle
+
+    _, params, opt = _ours(optim.RMSprop, dict(lr=0.01, momentum=0.9), steps=5)
+    twin_params, twin_opt = copy.deepcopy((params, opt))
+    thawed_params, thawed_opt = pickle.loads(pickle.dumps((params, opt)))
+    runs = [_ours(optim.RMSprop, {}, steps=5, params=p, opt=o, start=5)[0]
+            for p, o in ((params, opt), (twin_params, twin_opt), (thawed_params, thawed_opt))]
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            for key in INIT:
+                np.testing.assert_array_equal(a[key], b[key])

@@ -48,12 +48,13 @@ class Optimizer:
             specs = [{"params": given}]
         self.params: list[Tensor] = []
         self.names: list[str] = []
-        self._name_of: dict[int, str] = {}
         self.param_groups: list[dict[str, Any]] = []
         for k, spec in enumerate(specs):
             self.add_param_group(spec, _index=k if len(specs) > 1 else None)
         if not self.params:
             raise ValueError(f"{where}: got an empty parameter list")
+        # per-parameter state, keyed by the parameter's position in self.params (not its id, so
+        # a deepcopy or pickle of the optimizer keeps it)
         self.state: dict[int, dict[str, Any]] = {}
 
     # -- groups --------------------------------------------------------------------------------
@@ -100,9 +101,8 @@ class Optimizer:
         if item._op is not None:
             raise ValueError(f"{where}: parameter {name!r} is the output of an op ({item.op}), "
                              "not a leaf")
-        if id(item) in self._name_of:
+        if any(q is item for q in self.params):
             raise ValueError(f"{where}: parameter {name!r} appears more than once")
-        self._name_of[id(item)] = name
         self.params.append(item)
         self.names.append(name)
         return item
@@ -138,24 +138,25 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    def _grad(self, p: Tensor) -> np.ndarray:
+    def _grad(self, i: int, p: Tensor) -> np.ndarray:
         g = p.grad
         if g.shape != p.data.shape:
             raise ValueError(
-                f"{type(self).__name__}: the grad of {self._name_of[id(p)]!r} has shape "
+                f"{type(self).__name__}: the grad of {self.names[i]!r} has shape "
                 f"{g.shape}, the parameter {p.data.shape}"
             )
         return g
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient, with its group's options."""
+        i = 0  # the position in self.params, over the groups in order
         for group in self.param_groups:
             options = self._check_group({k: v for k, v in group.items() if k != "params"},
                                         stepping=True)
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                self._update(p, self._grad(p), self.state.setdefault(id(p), {}), options)
+                if p.grad is not None:
+                    self._update(p, self._grad(i, p), self.state.setdefault(i, {}), options)
+                i += 1
 
     def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
@@ -166,14 +167,14 @@ class Optimizer:
         """A copy of the optimizer's state: `{"state": {index: {...}}, "param_groups": [...]}`,
         parameters named by their position (over all groups, in order), as torch's. Saving it
         with the model's and loading both resumes training exactly."""
-        index = {id(p): i for i, p in enumerate(self.params)}
-        groups = []
+        groups, start = [], 0
         for g in self.param_groups:
             entry = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
-            entry["params"] = [index[id(p)] for p in g["params"]]
+            entry["params"] = list(range(start, start + len(g["params"])))
+            start += len(g["params"])
             groups.append(entry)
-        state = {index[k]: {name: _copy(v) for name, v in st.items()}
-                 for k, st in self.state.items() if st}
+        state = {i: {name: _copy(v) for name, v in st.items()}
+                 for i, st in sorted(self.state.items()) if st}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -218,7 +219,7 @@ class Optimizer:
                     if value.dtype.kind == "f":
                         value = value.astype(p.data.dtype, copy=False)
                 entry[name] = value
-            new_state[id(p)] = entry
+            new_state[i] = entry
         self.param_groups[:] = new_groups
         self.state = new_state
 
