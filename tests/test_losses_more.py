@@ -85,9 +85,12 @@ def test_gradients_flow_to_targets_that_require_grad():
     L.kl_div(LOG_Q, t, reduction="batchmean").backward()
     tt = torch.tensor(P.copy(), requires_grad=True)
     torch.nn.functional.kl_div(torch.tensor(LOG_Q), tt, reduction="batchmean").backward()
-    # at the zero target torch's xlogy gradient is -inf; ours is 0 there (the where's branch)
+    # at the zero target torch's gradient is nan; ours is 0 there (documented in kl_div)
     keep = P > 0
     np.testing.assert_allclose(t.grad[keep], tt.grad.numpy()[keep], rtol=1e-12)
+    expected = (np.log(np.where(keep, P, 1.0)) + 1 - LOG_Q) / len(P)  # batchmean: / N
+    np.testing.assert_allclose(t.grad[keep], expected[keep], rtol=1e-12)
+    assert (t.grad[~keep] == 0).all() and np.isnan(tt.grad.numpy()[~keep]).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

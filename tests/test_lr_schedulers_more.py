@@ -128,6 +128,27 @@ def test_scheduler_state_dict_resumes_the_sequence():
     np.testing.assert_array_equal(np.concatenate([first, rest[1:]]), whole)
 
 
+def test_lambda_lr_state_dict_pickles_and_resumes():
+    import pickle
+
+    def make(o):
+        return S.LambdaLR(o, [lambda s: 0.9 ** s, lambda s: 1 / (1 + s)])
+
+    opt, _ = _pair()
+    whole = _run(opt, make(opt))
+    opt2, _ = _pair()
+    sched = make(opt2)
+    first = _run(opt2, sched, steps=10)
+    saved = pickle.loads(pickle.dumps((sched.state_dict(), opt2.state_dict())))
+    assert saved[0]["lr_lambdas"] == [None, None]
+    opt3, _ = _pair()
+    resumed = make(opt3)
+    opt3.load_state_dict(saved[1])
+    resumed.load_state_dict(saved[0])
+    rest = _run(opt3, resumed, steps=STEPS - 10)
+    np.testing.assert_array_equal(np.concatenate([first, rest[1:]]), whole)
+
+
 def test_scheduler_errors_are_named():
     opt, _ = _pair()
     with pytest.raises(ValueError, match="MultiStepLR: milestones must be a non-empty list"):

@@ -269,3 +269,43 @@ def test_a_deep_copy_of_model_and_optimizer_continues_the_same_trajectory():
         for a, b in zip(runs[0], other, strict=True):
             for key in INIT:
                 np.testing.assert_array_equal(a[key], b[key])
+
+
+COMPILED = [
+    (optim.rmsprop_init, optim.rmsprop_update, dict(lr=0.01, momentum=0.9, centered=True)),
+    (optim.adagrad_init, optim.adagrad_update, dict(lr=0.1, lr_decay=0.05, weight_decay=0.01)),
+    (optim.adam_init, optim.adamw_update, dict(lr=0.02, weight_decay=0.1)),
+    (lambda p: optim.adam_init(p, amsgrad=True), optim.adam_update, dict(lr=0.02, amsgrad=True)),
+]
+
+
+@pytest.mark.parametrize("init, update, kw", COMPILED, ids=[c[1].__name__ + str(c[2].get(
+    "amsgrad", "")) for c in COMPILED])
+def test_compiled_training_step_matches_eager_with_one_trace(init, update, kw):
+    """The new functional forms compile as adam_update does: the step counter is an input
+    (Adagrad's lr_decay reads it as a value), so one specialisation serves every step."""
+    def train_step(params, state, x, y):
+        loss, grads = ag.value_and_grad(
+            lambda p: ((ag.tanh(x @ p["W"] + p["b"]) - y) ** 2).sum())(params)
+        params, state = update(params, grads, state, **kw)
+        return loss, params, state
+
+    rng = np.random.default_rng(9)
+    batches = [(rng.normal(size=(6, 3)), rng.normal(size=(6, 2))) for _ in range(8)]
+    compiled = ag.compile(train_step)
+    runs = []
+    for step in (train_step, compiled):
+        params = {"W": INIT["W"].copy(), "b": INIT["b"].copy()}
+        state = init(params)
+        history = []
+        for x, y in batches:
+            loss, params, state = step(params, state, x, y)
+            history.append((float(loss), params))
+        runs.append(history)
+    assert compiled.traces == 1
+    for (loss_e, p_e), (loss_c, p_c) in zip(*runs, strict=True):
+        assert loss_c == pytest.approx(loss_e, rel=1e-12)
+        for key in p_e:
+            assert type(p_c[key]) is np.ndarray
+            np.testing.assert_allclose(p_c[key], p_e[key], rtol=1e-12, atol=1e-14)
+    assert not np.allclose(runs[1][-1][1]["W"], INIT["W"])

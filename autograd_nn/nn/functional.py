@@ -212,7 +212,9 @@ def kl_div(input: Any, target: Any, reduction: str = "mean",  # noqa: A002 (torc
 
     reduction "batchmean" divides the sum by input.shape[0] (the true KL divergence per
     sample); "mean" divides by the number of elements, as torch does (torch warns that this is
-    not the KL divergence). Targets must be >= 0 (log_target=False); shapes must match.
+    not the KL divergence). Targets must be >= 0 (log_target=False); shapes must match. A target
+    that requires grad gets gradient log(target) + 1 - input, and 0 where it is 0 (its term is
+    the constant 0 there; torch gives nan, the one-sided derivative is -inf).
     """
     where = "kl_div"
     if reduction not in _KL_REDUCTIONS:

@@ -175,6 +175,21 @@ class LambdaLR(LRScheduler):
         self.lr_lambdas = lambdas
         super().__init__(optimizer, last_epoch)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The state without plain functions (None in their place, as torch's): lambdas do not
+        pickle; loading keeps this scheduler's own functions there."""
+        out = super().state_dict()
+        out["lr_lambdas"] = [None if callable(fn) and hasattr(fn, "__code__") else fn
+                             for fn in self.lr_lambdas]
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        saved = state.pop("lr_lambdas", None) or [None] * len(self.lr_lambdas)
+        self.__dict__.update(state)
+        self.lr_lambdas = [mine if theirs is None else theirs
+                           for mine, theirs in zip(self.lr_lambdas, saved, strict=True)]
+
     def step(self, epoch: int | None = None) -> None:
         """Advance one step (or go to step `epoch`) and set each group's learning rate."""
         self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
