@@ -59,9 +59,11 @@ class LRScheduler:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
+        """The scheduler's settings and step count (everything but the optimizer)."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take what `state_dict()` saved."""
         self.__dict__.update(state)
 
 
@@ -184,6 +186,7 @@ class LambdaLR(LRScheduler):
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take what `state_dict()` saved, keeping this scheduler's functions where it has None."""
         state = dict(state)
         saved = state.pop("lr_lambdas", None) or [None] * len(self.lr_lambdas)
         self.__dict__.update(state)
@@ -348,11 +351,13 @@ class SequentialLR(LRScheduler):
             sched.step()
 
     def state_dict(self) -> dict[str, Any]:
+        """Its step count and milestones, and each scheduler's own state_dict()."""
         out = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
         out["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take what `state_dict()` saved, the schedulers' states too."""
         state = dict(state)
         for sched, saved in zip(self._schedulers, state.pop("_schedulers"), strict=True):
             sched.load_state_dict(saved)
@@ -431,7 +436,9 @@ class ReduceLROnPlateau:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
+        """The scheduler's settings and step count (everything but the optimizer)."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take what `state_dict()` saved."""
         self.__dict__.update(state)

@@ -1,13 +1,15 @@
-"""Optimizers: `SGD` and `Adam` on parameter Tensors, and pure-function updates on dicts.
+"""Optimizers: `SGD`, `Adam` (amsgrad) and `AdamW` on parameter Tensors, and pure-function
+updates on dicts (RMSprop and Adagrad are in `adaptive.py`; groups and state_dict in `base.py`).
 
 The classes step each parameter's `.data` from its `.grad` into a new array, so a graph that
 read the old values stays right (parameters whose grad is None are skipped); they follow
 PyTorch's update rules exactly, so trajectories can be compared.
-The functional forms (`sgd_update`, `adam_init`, `adam_update`) take nested dicts/lists of
-arrays — what `ag.value_and_grad` returns — and return new ones without mutating their inputs:
-arrays in, arrays out (NumPy); Tensors in, Tensors out, computed with autograd_nn ops so that
-`ag.compile` records the update and a compiled training step stays one specialisation (the
-state's step counter is a 0-d int64 array: an input, not a static value).
+The functional forms (`sgd_update`, `adam_init`, `adam_update`, `adamw_update`) take nested
+dicts/lists of arrays — what `ag.value_and_grad` returns — and return new ones without
+mutating their inputs: arrays in, arrays out (NumPy); Tensors in, Tensors out, computed with
+autograd_nn ops so that `ag.compile` records the update and a compiled training step stays
+one specialisation (the state's step counter is a 0-d int64 array: an input, not a static
+value).
 """
 
 from __future__ import annotations
