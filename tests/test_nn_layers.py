@@ -250,8 +250,9 @@ def test_embedding_padding_row_gets_no_gradient_as_in_torch(rng):
 
 
 def test_layer_arguments_are_checked():
-    with pytest.raises(ValueError, match=r"BatchNorm2d: momentum must be a number in \[0, 1\]"):
-        nn.BatchNorm2d(3, momentum=None)
+    with pytest.raises(ValueError, match=r"BatchNorm2d: momentum must be a number in \[0, 1\], "
+                                         r"or None for the cumulative average, got 1.5"):
+        nn.BatchNorm2d(3, momentum=1.5)
     with pytest.raises(ValueError, match="Conv2d: groups=2 must divide in_channels=3"):
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="Conv2d: kernel_size must be a positive int, got 0"):

@@ -8,6 +8,7 @@ or write a pure function `model(params, x)` over a dict of arrays and differenti
 from . import functional, init, utils
 from .conv import AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d
 from .layers import (
+    GELU,
     MLP,
     Identity,
     Linear,
@@ -16,17 +17,19 @@ from .layers import (
     ReLU,
     Sequential,
     Sigmoid,
+    SiLU,
     Softmax,
     Tanh,
     get_activation,
 )
-from .module import IncompatibleKeys, Module, Parameter, functional_call
-from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .module import IncompatibleKeys, Module, Parameter, RemovableHandle, functional_call
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .sparse import Dropout, Embedding, Flatten
 
 __all__ = [
-    "MLP", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout",
-    "Embedding", "Flatten", "Identity", "IncompatibleKeys", "LayerNorm", "Linear", "LogSoftmax",
-    "MaxPool2d", "Module", "ModuleList", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax",
-    "Tanh", "functional", "functional_call", "get_activation", "init", "utils",
+    "GELU", "MLP", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d",
+    "Dropout", "Embedding", "Flatten", "GroupNorm", "Identity", "IncompatibleKeys", "LayerNorm",
+    "Linear", "LogSoftmax", "MaxPool2d", "Module", "ModuleList", "Parameter", "ReLU",
+    "RemovableHandle", "Sequential", "SiLU", "Sigmoid", "Softmax", "Tanh", "functional",
+    "functional_call", "get_activation", "init", "utils",
 ]

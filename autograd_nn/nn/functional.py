@@ -1,5 +1,6 @@
 """Loss functions on Tensors (or arrays): regression and classification, numerically stable;
-also the functional forms of the layers (batch_norm, layer_norm, dropout, embedding).
+also the functional forms of the layers (batch_norm, layer_norm, group_norm, dropout,
+embedding).
 
 Every loss takes `reduction="mean" | "sum" | "none"`. Predictions may be Tensors or arrays;
 targets that are plain arrays are cast to the prediction's float dtype, so a float32 model
@@ -18,12 +19,13 @@ import numpy as np
 from .. import functions as ag
 from ..core import state
 from ..core.tensor import Tensor
-from .normalization import batch_norm, layer_norm
+from .normalization import batch_norm, group_norm, layer_norm
 from .sparse import dropout, embedding
 
 __all__ = [
     "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "dropout", "embedding", "layer_norm", "mse_loss", "nll_loss", "sum_of_squares",
+    "dropout", "embedding", "group_norm", "huber_loss", "kl_div", "l1_loss", "layer_norm",
+    "mse_loss", "nll_loss", "smooth_l1_loss", "sum_of_squares",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -134,6 +136,111 @@ def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
+def _check_width(value: Any, name: str, where: str) -> float:
+    """A non-negative finite threshold (beta, delta): a negative one has no meaning."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+@_framed
+def l1_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean absolute error |pred - target| (torch.nn.functional.l1_loss); the gradient at
+    pred == target is 0, as torch's sign(0)."""
+    _check_reduction(reduction, "l1_loss")
+    pred = _as_input(pred, "pred", "l1_loss")
+    target = _as_target(target, pred, "l1_loss")
+    return _reduce(ag.abs(pred - target), reduction, "l1_loss")
+
+
+def _quadratic_near_zero(diff: Tensor, width: float, scale_quadratic: bool) -> Tensor:
+    """0.5 d^2 (divided by width if scale_quadratic) where |d| < width, else the linear part
+    width * (|d| - width/2) (or |d| - width/2); the choice is a Tensor op, so `ag.compile`
+    computes it from each call's values."""
+    size = ag.abs(diff)
+    inside = size < width
+    if scale_quadratic:  # smooth L1: 0.5 d^2 / beta, |d| - beta/2
+        quadratic = 0.5 * diff * diff / width
+        linear = size - 0.5 * width
+    else:  # Huber: 0.5 d^2, delta (|d| - delta/2)
+        quadratic = 0.5 * diff * diff
+        linear = width * (size - 0.5 * width)
+    return ag.where(inside, quadratic, linear)
+
+
+@_framed
+def smooth_l1_loss(pred: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - beta/2, with d = pred - target
+    (torch.nn.functional.smooth_l1_loss); beta = 0 is the L1 loss."""
+    where = "smooth_l1_loss"
+    _check_reduction(reduction, where)
+    beta = _check_width(beta, "beta", where)
+    pred = _as_input(pred, "pred", where)
+    target = _as_target(target, pred, where)
+    diff = pred - target
+    if beta == 0:
+        return _reduce(ag.abs(diff), reduction, where)
+    return _reduce(_quadratic_near_zero(diff, beta, True), reduction, where)
+
+
+@_framed
+def huber_loss(pred: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta/2), with d = pred - target
+    (torch.nn.functional.huber_loss): smooth_l1_loss times delta. delta must be > 0."""
+    where = "huber_loss"
+    _check_reduction(reduction, where)
+    delta = _check_width(delta, "delta", where)
+    if delta == 0:
+        raise ValueError(f"{where}: delta must be > 0, got {delta!r} (for the L1 loss use "
+                         "l1_loss)")
+    pred = _as_input(pred, "pred", where)
+    target = _as_target(target, pred, where)
+    return _reduce(_quadratic_near_zero(pred - target, delta, False), reduction, where)
+
+
+_KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
+
+
+@_framed
+def kl_div(input: Any, target: Any, reduction: str = "mean",  # noqa: A002 (torch's name)
+           log_target: bool = False) -> Tensor:
+    """KL(target || q) pointwise, with `input` = log q: target * (log target - input), 0 where
+    target is 0 (torch.nn.functional.kl_div); with log_target=True the target is given as log
+    probabilities: exp(target) * (target - input).
+
+    reduction "batchmean" divides the sum by input.shape[0] (the true KL divergence per
+    sample); "mean" divides by the number of elements, as torch does (torch warns that this is
+    not the KL divergence). Targets must be >= 0 (log_target=False); shapes must match. A target
+    that requires grad gets gradient log(target) + 1 - input, and 0 where it is 0 (its term is
+    the constant 0 there; torch gives nan, the one-sided derivative is -inf).
+    """
+    where = "kl_div"
+    if reduction not in _KL_REDUCTIONS:
+        raise ValueError(f"{where}: reduction must be one of {_KL_REDUCTIONS}, got {reduction!r}")
+    log_q = _as_input(input, "input", where)
+    target = _as_target(target, log_q, where)
+    if log_target:
+        loss = ag.exp(target) * (target - log_q)
+    else:
+        bad = ~(target.data >= 0)  # NaN counts as bad too
+        if bad.any():
+            raise ValueError(f"{where}: targets must be probabilities >= 0 (log_target=False), "
+                             f"but {_first_bad(target.data, bad)}; for log-probability targets "
+                             "pass log_target=True")
+        positive = target > 0
+        safe = ag.where(positive, target, np.ones((), dtype=log_q.dtype))
+        zero = np.zeros((), dtype=log_q.dtype)
+        loss = ag.where(positive, target * (ag.log(safe) - log_q), zero)
+    if reduction == "batchmean":
+        if log_q.ndim == 0:
+            raise ValueError(f"{where}: reduction='batchmean' needs a batch axis, got a 0-d "
+                             "input")
+        return ag.sum(loss) / log_q.shape[0]
+    return _reduce(loss, reduction, where)
+
+
 # ---------------------------------------------------------------------------------------------
 # Binary classification
 # ---------------------------------------------------------------------------------------------
@@ -173,20 +280,51 @@ def binary_cross_entropy(
 
 @_framed
 def binary_cross_entropy_with_logits(
-    logits: Any, target: Any, reduction: str = "mean"
+    logits: Any, target: Any, reduction: str = "mean", pos_weight: Any = None
 ) -> Tensor:
     """Binary cross-entropy of sigmoid(logits), as max(x, 0) - x*y + log1p(exp(-|x|)).
 
     Targets must lie in [0, 1]. Finite and warning-free for any logit; the gradient is
     sigmoid(x) - y everywhere (at x = 0 `maximum` splits its tie 1/2-1/2, which gives exactly
-    sigmoid(0) - y = 0.5 - y).
+    sigmoid(0) - y = 0.5 - y). `pos_weight` (finite, >= 0, broadcastable to the logits, e.g.
+    one per class on the last axis) weighs the positive term as torch's does:
+    -(pos_weight * y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), computed as
+    (1 - y) x + (1 + (pos_weight - 1) y) (log1p(exp(-|x|)) + max(-x, 0)), stable for any x.
     """
-    _check_reduction(reduction, "binary_cross_entropy_with_logits")
-    x = _as_input(logits, "logits", "binary_cross_entropy_with_logits")
-    y = _as_target(target, x, "binary_cross_entropy_with_logits")
-    _check_unit_interval(y, "binary_cross_entropy_with_logits")
-    loss = ag.maximum(x, 0.0) - x * y + ag.log1p(ag.exp(-ag.abs(x)))
-    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+    where = "binary_cross_entropy_with_logits"
+    _check_reduction(reduction, where)
+    x = _as_input(logits, "logits", where)
+    y = _as_target(target, x, where)
+    _check_unit_interval(y, where)
+    softplus_tail = ag.log1p(ag.exp(-ag.abs(x)))
+    if pos_weight is None:
+        loss = ag.maximum(x, 0.0) - x * y + softplus_tail
+    else:
+        w = _pos_weight(pos_weight, x, where)
+        log_weight = (w - 1) * y + 1
+        loss = (1 - y) * x + log_weight * (softplus_tail + ag.maximum(-x, 0.0))
+    return _reduce(loss, reduction, where)
+
+
+def _pos_weight(pos_weight: Any, like: Tensor, where: str) -> Any:
+    """pos_weight as an array (or a Tensor that requires grad) of like's dtype, checked: finite,
+    >= 0, and broadcastable to like's shape without growing it."""
+    arr = pos_weight.data if isinstance(pos_weight, Tensor) else np.asarray(pos_weight)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: pos_weight must be numeric, got dtype {arr.dtype}")
+    try:
+        grown = np.broadcast_shapes(arr.shape, like.shape)
+    except ValueError:
+        grown = None
+    if grown != like.shape:
+        raise ValueError(f"{where}: pos_weight of shape {arr.shape} does not broadcast to the "
+                         f"logits' shape {like.shape} (give one weight per class on the last "
+                         f"axis, shape ({like.shape[-1] if like.ndim else 1},))")
+    if not (np.isfinite(arr).all() and (arr >= 0).all()):
+        raise ValueError(f"{where}: pos_weight must be finite and >= 0, got {arr}")
+    if isinstance(pos_weight, Tensor) and pos_weight.requires_grad:
+        return pos_weight
+    return arr.astype(like.dtype)
 
 
 # ---------------------------------------------------------------------------------------------

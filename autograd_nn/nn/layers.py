@@ -13,8 +13,8 @@ from . import init as I
 from .module import Module, Parameter
 
 __all__ = [
-    "Identity", "Linear", "LogSoftmax", "MLP", "ModuleList", "ReLU", "Sequential", "Sigmoid",
-    "Softmax", "Tanh", "get_activation",
+    "GELU", "Identity", "Linear", "LogSoftmax", "MLP", "ModuleList", "ReLU", "SiLU", "Sequential",
+    "Sigmoid", "Softmax", "Tanh", "get_activation",
 ]
 
 _INITS: dict[str, Callable[..., np.ndarray]] = {
@@ -189,6 +189,33 @@ class Tanh(Module):
         return ag.tanh(x)
 
 
+class GELU(Module):
+    """x * Phi(x), Phi the standard normal CDF (torch.nn.GELU); approximate="tanh" uses
+    PyTorch's tanh form."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Any) -> Tensor:
+        """gelu(x) elementwise."""
+        return ag.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        """The approximation, if any."""
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x * sigmoid(x) (also called swish; torch.nn.SiLU)."""
+
+    def forward(self, x: Any) -> Tensor:
+        """silu(x) elementwise."""
+        return ag.silu(x)
+
+
 class Softmax(Module):
     """Softmax along `axis` (the last by default), max-subtracted."""
 
@@ -215,7 +242,7 @@ class LogSoftmax(Softmax):
 
 _ACTIVATIONS: dict[str, Callable[[], Module]] = {
     "relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity,
-    "softmax": Softmax, "log_softmax": LogSoftmax,
+    "softmax": Softmax, "log_softmax": LogSoftmax, "gelu": GELU, "silu": SiLU,
 }
 
 

@@ -1,5 +1,5 @@
 """Normalisation layers: BatchNorm1d/2d (running statistics; batch statistics in training,
-running ones in eval) and LayerNorm, with PyTorch's parameter and buffer names."""
+running ones in eval), LayerNorm and GroupNorm, with PyTorch's parameter and buffer names."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from ..core.state import thread
 from ..core.tensor import Tensor
 from .module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "batch_norm", "group_norm",
+           "layer_norm"]
 
 
 def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
@@ -123,11 +124,11 @@ class _BatchNorm(Module):
         if not isinstance(num_features, (int, np.integer)) or num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got "
                              f"{num_features!r}")
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or \
-                not 0 <= momentum <= 1:
-            raise ValueError(f"{type(self).__name__}: momentum must be a number in [0, 1] "
-                             f"(PyTorch's cumulative momentum=None is not supported), got "
-                             f"{momentum!r}")
+        if momentum is not None and (
+                isinstance(momentum, bool) or not isinstance(momentum, (int, float))
+                or not 0 <= momentum <= 1):
+            raise ValueError(f"{type(self).__name__}: momentum must be a number in [0, 1], or "
+                             f"None for the cumulative average, got {momentum!r}")
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
         self.weight = Parameter(np.ones(num_features, dtype)) if affine else None
         self.bias = Parameter(np.zeros(num_features, dtype)) if affine else None
@@ -150,8 +151,11 @@ class _BatchNorm(Module):
         stats = (self.running_mean, self.running_var) if tracked else (None, None)
         if tracked and self.training:
             _refuse_under_vmap(name, x, *stats)
+        momentum = self.momentum
+        if momentum is None:  # the cumulative average: batch n (from 1) weighs 1/n, as torch's
+            momentum = 1.0 / (int(self.num_batches_tracked.data) + 1) if tracked else 0.0
         out = batch_norm(x, *stats, self.weight, self.bias, self.training or not tracked,
-                         self.momentum, self.eps)
+                         momentum, self.eps)
         if tracked and self.training:
             self.num_batches_tracked.data = self.num_batches_tracked.data + 1
         return out
@@ -162,13 +166,15 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalisation of (N, C) or (N, C, L) inputs per channel."""
+    """Batch normalisation of (N, C) or (N, C, L) inputs per channel. momentum=None keeps the
+    cumulative average of the batch statistics (torch's), else the exponential one."""
 
     _dims = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of (N, C, H, W) inputs per channel."""
+    """Batch normalisation of (N, C, H, W) inputs per channel (momentum=None: the cumulative
+    average, as BatchNorm1d)."""
 
     _dims = (4,)
 
@@ -197,3 +203,58 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         """The layer's settings, as shown in its repr."""
         return f"{self.normalized_shape}, eps={self.eps}"
+
+
+def group_norm(x: Any, num_groups: int, weight: Any = None, bias: Any = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each sample's channels (axis 1) in `num_groups` groups of consecutive
+    channels, over the group's channels and all positions (biased variance), then scale and
+    shift per channel (torch.nn.functional.group_norm)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"group_norm: x must be (N, C, ...), got shape {x.shape}")
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or \
+            num_groups <= 0 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: num_groups must be a positive int dividing the "
+                         f"{x.shape[1]} channels of the input of shape {x.shape}, got "
+                         f"{num_groups!r}")
+    grouped = ag.reshape(x, (x.shape[0], int(num_groups), -1))
+    out = ag.reshape(ag.standardize(grouped, (2,), eps), x.shape)
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        out = out * ag.reshape(weight, shape)
+    if bias is not None:
+        out = out + ag.reshape(bias, shape)
+    return out
+
+
+class GroupNorm(Module):
+    """Group normalisation (Wu & He; torch.nn.GroupNorm): `num_channels` split into
+    `num_groups` groups, each normalised per sample; weight and bias per channel. Batch-size
+    independent, so the same in training and eval."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, dtype: Any = np.float64) -> None:
+        super().__init__()
+        for label, n in (("num_groups", num_groups), ("num_channels", num_channels)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+                raise ValueError(f"GroupNorm: {label} must be a positive int, got {n!r}")
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.num_groups, self.num_channels = int(num_groups), int(num_channels)
+        self.eps = float(eps)
+        self.weight = Parameter(np.ones(num_channels, dtype)) if affine else None
+        self.bias = Parameter(np.zeros(num_channels, dtype)) if affine else None
+
+    def forward(self, x: Any) -> Tensor:
+        """The GroupNorm layer applied to its input (N, C, ...)."""
+        shape = getattr(x, "shape", np.shape(x))
+        if len(shape) < 2 or shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected an "
+                             f"input (N, {self.num_channels}, ...), got shape {tuple(shape)}")
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        """The layer's settings, as shown in its repr."""
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"

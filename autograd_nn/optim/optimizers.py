@@ -1,13 +1,15 @@
-"""Optimizers: `SGD` and `Adam` on parameter Tensors, and pure-function updates on dicts.
+"""Optimizers: `SGD`, `Adam` (amsgrad) and `AdamW` on parameter Tensors, and pure-function
+updates on dicts (RMSprop and Adagrad are in `adaptive.py`; groups and state_dict in `base.py`).
 
 The classes step each parameter's `.data` from its `.grad` into a new array, so a graph that
 read the old values stays right (parameters whose grad is None are skipped); they follow
 PyTorch's update rules exactly, so trajectories can be compared.
-The functional forms (`sgd_update`, `adam_init`, `adam_update`) take nested dicts/lists of
-arrays — what `ag.value_and_grad` returns — and return new ones without mutating their inputs:
-arrays in, arrays out (NumPy); Tensors in, Tensors out, computed with autograd_nn ops so that
-`ag.compile` records the update and a compiled training step stays one specialisation (the
-state's step counter is a 0-d int64 array: an input, not a static value).
+The functional forms (`sgd_update`, `adam_init`, `adam_update`, `adamw_update`) take nested
+dicts/lists of arrays — what `ag.value_and_grad` returns — and return new ones without
+mutating their inputs: arrays in, arrays out (NumPy); Tensors in, Tensors out, computed with
+autograd_nn ops so that `ag.compile` records the update and a compiled training step stays
+one specialisation (the state's step counter is a 0-d int64 array: an input, not a static
+value).
 """
 
 from __future__ import annotations
@@ -23,18 +25,25 @@ from ..core import state as ag_state
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
 from ..transforms.grad import no_grad
+from .base import Optimizer
 
-__all__ = ["SGD", "Adam", "Optimizer", "adam_init", "adam_update", "sgd_init", "sgd_update"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "adam_init", "adam_update", "adamw_update",
+           "sgd_init", "sgd_update"]
 
 
 # ---------------------------------------------------------------------------------------------
 # Hyperparameter checks (shared by both forms)
 # ---------------------------------------------------------------------------------------------
-def _check_lr(lr: Any, where: str) -> float:
+def _check_lr(lr: Any, where: str, zero_ok: bool = False) -> float:
+    """A positive finite lr; at step time (zero_ok) 0 too, where a schedule may bring it."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
         raise TypeError(f"{where}: lr must be a number, got {type(lr).__name__}")
+    if zero_ok and lr == 0:
+        return 0.0
     if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"{where}: lr must be a positive finite number, got {lr}")
+        bound = "finite and >= 0 (a schedule may take it to 0)" if zero_ok else (
+            "a positive finite number")
+        raise ValueError(f"{where}: lr must be {bound}, got {lr}")
     return float(lr)
 
 
@@ -58,77 +67,14 @@ def _check_betas(betas: Any, where: str) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Stateful optimizers on Tensors
+# Stateful optimizers on Tensors (parameter groups and state_dict come from `Optimizer`)
 # ---------------------------------------------------------------------------------------------
-class Optimizer:
-    """Holds a list of parameter Tensors (or (name, Tensor) pairs, e.g. `named_parameters()`)."""
-
-    def __init__(self, params: Iterable[Any]) -> None:
-        where = type(self).__name__
-        if isinstance(params, Tensor):
-            raise TypeError(f"{where}: params must be an iterable of Tensors, not one Tensor")
-        if isinstance(params, dict):
-            raise TypeError(
-                f"{where}: got a dict; pass model.parameters() (or list(d.values())). For dicts "
-                "of arrays use the functional forms ag.optim.sgd_update / adam_update"
-            )
-        self.params: list[Tensor] = []
-        self.names: list[str] = []
-        seen: set[int] = set()
-        for i, item in enumerate(params):
-            name = None
-            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
-                name, item = item
-            label = repr(name) if name else f"#{i}"
-            if not isinstance(item, Tensor):
-                raise TypeError(
-                    f"{where}: parameter {label} is a {type(item).__name__}, expected a Tensor"
-                )
-            name = name or item.name or f"#{i}"
-            if not item.requires_grad:
-                raise ValueError(
-                    f"{where}: parameter {name!r} (shape {item.shape}) does not require grad, "
-                    "so it would never be updated; create it with requires_grad=True or leave "
-                    "it out"
-                )
-            if item._op is not None:
-                raise ValueError(
-                    f"{where}: parameter {name!r} is the output of an op ({item.op}), not a leaf"
-                )
-            if id(item) in seen:
-                raise ValueError(f"{where}: parameter {name!r} appears more than once")
-            seen.add(id(item))
-            self.params.append(item)
-            self.names.append(name)
-        if not self.params:
-            raise ValueError(f"{where}: got an empty parameter list")
-        self.state: dict[int, dict[str, Any]] = {}
-
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (sets `.grad` to None)."""
-        for p in self.params:
-            p.grad = None
-
-    def _grad(self, i: int, p: Tensor) -> np.ndarray:
-        g = p.grad
-        if g.shape != p.data.shape:
-            raise ValueError(
-                f"{type(self).__name__}: the grad of {self.names[i]!r} has shape {g.shape}, "
-                f"the parameter {p.data.shape}"
-            )
-        return g
-
-    def step(self) -> None:
-        """Apply one update to every parameter that has a gradient (subclasses define it)."""
-        raise NotImplementedError
-
-
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay.
 
     Per parameter: g = grad + weight_decay * p; buf = g on the first step, then
     buf = momentum * buf + (1 - dampening) * g; p -= lr * buf (or lr * (g + momentum * buf)
-    with nesterov). Same rule as torch.optim.SGD.
+    with nesterov). Same rule as torch.optim.SGD. `params` may be parameter groups.
     """
 
     def __init__(
@@ -140,34 +86,32 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         nesterov: bool = False,
     ) -> None:
-        super().__init__(params)
-        self.lr = _check_lr(lr, "SGD")
-        self.momentum = _check_nonneg(momentum, "momentum", "SGD")
-        self.weight_decay = _check_nonneg(weight_decay, "weight_decay", "SGD")
-        self.dampening = _check_nonneg(dampening, "dampening", "SGD")
-        if nesterov and (self.momentum == 0 or self.dampening != 0):
-            raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0")
-        self.nesterov = bool(nesterov)
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      dampening=dampening, nesterov=nesterov))
 
-    def step(self) -> None:
-        """Apply one update to every parameter that has a gradient."""
-        lr, mom, wd = _check_lr(self.lr, "SGD"), self.momentum, self.weight_decay
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = self._grad(i, p)
-            if wd:
-                g = g + wd * p.data
-            if mom:
-                st = self.state.setdefault(id(p), {})
-                buf = st.get("momentum_buffer")
-                if buf is None:
-                    buf = st["momentum_buffer"] = np.array(g, dtype=p.data.dtype, copy=True)
-                else:
-                    buf *= mom
-                    buf += (1 - self.dampening) * g
-                g = g + mom * buf if self.nesterov else buf
-            _subtract(p, lr * g)
+    def _check_group(self, group: dict[str, Any], stepping: bool = False) -> dict[str, Any]:
+        group["lr"] = _check_lr(group["lr"], "SGD", stepping)
+        for key in ("momentum", "weight_decay", "dampening"):
+            group[key] = _check_nonneg(group[key], key, "SGD")
+        if group["nesterov"] and (group["momentum"] == 0 or group["dampening"] != 0):
+            raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0")
+        group["nesterov"] = bool(group["nesterov"])
+        return group
+
+    def _update(self, p: Tensor, g: np.ndarray, st: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if wd:
+            g = g + wd * p.data
+        if mom:
+            buf = st.get("momentum_buffer")
+            if buf is None:
+                buf = st["momentum_buffer"] = np.array(g, dtype=p.data.dtype, copy=True)
+            else:
+                buf *= mom
+                buf += (1 - group["dampening"]) * g
+            g = g + mom * buf if group["nesterov"] else buf
+        _subtract(p, lr * g)
 
 
 class Adam(Optimizer):
@@ -175,7 +119,11 @@ class Adam(Optimizer):
 
     m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p -= lr * m_hat / (sqrt(v_hat) + eps), with
     m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t) and t counted per parameter (torch.optim.Adam).
+    With `amsgrad=True`, v_hat uses the running maximum of v (state "v_max"), as torch's.
+    `params` may be parameter groups.
     """
+
+    _decoupled = False  # AdamW decays the weights directly instead
 
     def __init__(
         self,
@@ -184,30 +132,57 @@ class Adam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        amsgrad: bool = False,
     ) -> None:
-        super().__init__(params)
-        self.lr = _check_lr(lr, "Adam")
-        self.betas = _check_betas(betas, "Adam")
-        self.eps = _check_nonneg(eps, "eps", "Adam")
-        self.weight_decay = _check_nonneg(weight_decay, "weight_decay", "Adam")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
 
-    def step(self) -> None:
-        """Apply one update to every parameter that has a gradient."""
-        lr = _check_lr(self.lr, "Adam")
-        b1, b2 = self.betas
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = self._grad(i, p)
-            st = self.state.get(id(p))
-            if st is None:
-                st = self.state[id(p)] = {
-                    "step": 0, "m": np.zeros_like(p.data), "v": np.zeros_like(p.data),
-                }
-            update, st["m"], st["v"], st["step"] = _adam_delta(
-                p.data, g, st["m"], st["v"], st["step"], lr, b1, b2, self.eps, self.weight_decay
-            )
-            _subtract(p, update)
+    def _check_group(self, group: dict[str, Any], stepping: bool = False) -> dict[str, Any]:
+        where = type(self).__name__
+        group["lr"] = _check_lr(group["lr"], where, stepping)
+        group["betas"] = _check_betas(group["betas"], where)
+        group["eps"] = _check_nonneg(group["eps"], "eps", where)
+        group["weight_decay"] = _check_nonneg(group["weight_decay"], "weight_decay", where)
+        if not isinstance(group["amsgrad"], (bool, np.bool_)):
+            raise TypeError(f"{where}: amsgrad must be True or False, got {group['amsgrad']!r}")
+        group["amsgrad"] = bool(group["amsgrad"])
+        return group
+
+    def _update(self, p: Tensor, g: np.ndarray, st: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
+        if not st:
+            st.update(step=0, m=np.zeros_like(p.data), v=np.zeros_like(p.data))
+        if group["amsgrad"] and "v_max" not in st:
+            st["v_max"] = np.zeros_like(p.data)
+        if self._decoupled and wd:
+            p.data = np.multiply(p.data, 1 - lr * wd, dtype=p.data.dtype, casting="same_kind")
+            wd = 0.0
+        update, st["m"], st["v"], st["step"], v_max = _adam_delta(
+            p.data, g, st["m"], st["v"], st["step"], lr, b1, b2, group["eps"], wd,
+            st.get("v_max") if group["amsgrad"] else None)
+        if v_max is not None:
+            st["v_max"] = v_max
+        _subtract(p, update)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter; torch.optim.AdamW): each step
+    first scales p by (1 - lr * weight_decay), then takes Adam's step on the plain gradient.
+    The default weight_decay is 0.01, as torch's."""
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
 def _subtract(p: Any, delta: np.ndarray) -> None:
@@ -216,8 +191,9 @@ def _subtract(p: Any, delta: np.ndarray) -> None:
     p.data = np.subtract(p.data, delta, dtype=p.data.dtype, casting="same_kind")
 
 
-def _adam_delta(p, g, m, v, step, lr, b1, b2, eps, wd):
-    """One Adam step on arrays: (amount to subtract from p, new m, new v, new step)."""
+def _adam_delta(p, g, m, v, step, lr, b1, b2, eps, wd, v_max=None):
+    """One Adam step on arrays: (amount to subtract from p, new m, new v, new step, new v_max);
+    with v_max (amsgrad) the denominator uses max(v_max, v), else v_max stays None."""
     if wd:
         g = g + wd * p
     step += 1
@@ -225,9 +201,11 @@ def _adam_delta(p, g, m, v, step, lr, b1, b2, eps, wd):
     v = b2 * v + (1 - b2) * (g * g)
     bias1 = 1 - b1**step
     bias2 = 1 - b2**step
-    denom = np.sqrt(v) / math.sqrt(bias2) + eps
+    if v_max is not None:
+        v_max = np.maximum(v_max, v)
+    denom = np.sqrt(v if v_max is None else v_max) / math.sqrt(bias2) + eps
     delta = (lr / bias1) * m / denom
-    return delta.astype(p.dtype, copy=False), m, v, step
+    return delta.astype(p.dtype, copy=False), m, v, step, v_max
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,15 +443,19 @@ def _sgd_on_tensors(ps, gs, bufs, step, stateful, rebuild, lr, momentum, wd, dam
     return out
 
 
-def adam_init(params: Any) -> dict[str, Any]:
-    """Adam state for `adam_update`: step 0 (a 0-d int64 array) and zero first/second moments
-    shaped like params."""
+def adam_init(params: Any, amsgrad: bool = False) -> dict[str, Any]:
+    """Adam (and AdamW) state for `adam_update`/`adamw_update`: step 0 (a 0-d int64 array) and
+    zero first/second moments shaped like params; with amsgrad=True also the running maximum of
+    the second moments ("v_max")."""
     leaves, rebuild = _leaves(params, "params", "adam_init")
-    return {
+    state = {
         "step": _step_array(0),
         "m": rebuild([np.zeros_like(_array(p)) for p in leaves]),
         "v": rebuild([np.zeros_like(_array(p)) for p in leaves]),
     }
+    if amsgrad:
+        state["v_max"] = rebuild([np.zeros_like(_array(p)) for p in leaves])
+    return state
 
 
 def adam_update(
@@ -484,11 +466,13 @@ def adam_update(
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 0.0,
+    amsgrad: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """One Adam step on a params dict: returns `(new_params, new_state)`; inputs are unchanged.
 
-    `state` comes from `adam_init(params)`; the new state's `"step"` is a 0-d int64 array (a
-    Python int step from an older state is accepted).
+    `state` comes from `adam_init(params)` (`adam_init(params, amsgrad=True)` for
+    amsgrad=True); the new state's `"step"` is a 0-d int64 array (a Python int step from an
+    older state is accepted).
 
     Arrays in, arrays out (computed with NumPy). Tensors in (any leaf of params, grads or state),
     Tensors out, not requiring grad: the update is computed with autograd_nn ops, so
@@ -496,31 +480,69 @@ def adam_update(
     bias correction reads the step as a value (`1 - beta1 ** step` on the step Tensor), so one
     compiled specialisation serves every step. Results have the dtype of their parameter.
     """
-    lr = _check_lr(lr, "adam_update")
-    b1, b2 = _check_betas(betas, "adam_update")
-    eps = _check_nonneg(eps, "eps", "adam_update")
-    wd = _check_nonneg(weight_decay, "weight_decay", "adam_update")
-    ps, gs, rebuild = _matched(params, grads, "adam_update")
-    step, (ms, vs) = _state(state, ("m", "v"), len(ps), "adam_update", "adam_init")
-    if _any_tensor(ps, gs, ms, vs, (step,)):
-        return _adam_on_tensors(ps, gs, ms, vs, step, rebuild, lr, b1, b2, eps, wd)
-    new_p, new_m, new_v = [], [], []
-    for p, g, m, v in zip(ps, gs, ms, vs, strict=True):
-        delta, m, v, _ = _adam_delta(p, g, m, v, step, lr, b1, b2, eps, wd)
-        new_p.append(p - delta)
+    return _adam_family("adam_update", params, grads, state, lr, betas, eps, weight_decay,
+                        amsgrad, decoupled=False)
+
+
+def adamw_update(
+    params: Any,
+    grads: Any,
+    state: dict[str, Any],
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+) -> tuple[Any, dict[str, Any]]:
+    """One AdamW step (decoupled weight decay, as `AdamW`) in `adam_update`'s form and order:
+    p is scaled by (1 - lr * weight_decay), then takes Adam's step. The state comes from
+    `adam_init(params)` (with amsgrad=True for amsgrad)."""
+    return _adam_family("adamw_update", params, grads, state, lr, betas, eps, weight_decay,
+                        amsgrad, decoupled=True)
+
+
+def _adam_family(where, params, grads, state, lr, betas, eps, weight_decay, amsgrad, decoupled):
+    lr = _check_lr(lr, where)
+    b1, b2 = _check_betas(betas, where)
+    eps = _check_nonneg(eps, "eps", where)
+    wd = _check_nonneg(weight_decay, "weight_decay", where)
+    ps, gs, rebuild = _matched(params, grads, where)
+    if amsgrad and isinstance(state, dict) and "v_max" not in state:
+        raise ValueError(f"{where}: amsgrad=True needs the state from "
+                         "ag.optim.adam_init(params, amsgrad=True)")
+    keys = ("m", "v", "v_max") if amsgrad else ("m", "v")
+    step, moments = _state(state, keys, len(ps), where, "adam_init")
+    ms, vs = moments[0], moments[1]
+    v_maxes = moments[2] if amsgrad else [None] * len(ps)
+    decay = None  # AdamW: p is first scaled by 1 - lr * weight_decay
+    if decoupled and wd:
+        decay, wd = 1 - lr * wd, 0.0
+    if _any_tensor(ps, gs, ms, vs, (step,), v_maxes if amsgrad else ()):
+        return _adam_on_tensors(ps, gs, ms, vs, v_maxes, step, rebuild, lr, b1, b2, eps, wd,
+                                amsgrad, decay)
+    new_p, new_m, new_v, new_max = [], [], [], []
+    for p, g, m, v, v_max in zip(ps, gs, ms, vs, v_maxes, strict=True):
+        q = p if decay is None else (p * decay).astype(p.dtype, copy=False)
+        delta, m, v, _, v_max = _adam_delta(q, g, m, v, step, lr, b1, b2, eps, wd, v_max)
+        new_p.append((q - delta).astype(p.dtype, copy=False))
         new_m.append(m)
         new_v.append(v)
+        new_max.append(v_max)
     new_state = {"step": _step_array(step + 1), "m": rebuild(new_m), "v": rebuild(new_v)}
+    if amsgrad:
+        new_state["v_max"] = rebuild(new_max)
     return rebuild(new_p), new_state
 
 
-def _adam_on_tensors(ps, gs, ms, vs, step, rebuild, lr, b1, b2, eps, wd):
+def _adam_on_tensors(ps, gs, ms, vs, v_maxes, step, rebuild, lr, b1, b2, eps, wd, amsgrad,
+                     decay):
     """`adam_update` with autograd_nn ops (some leaf is a Tensor): the same arithmetic as
     `_adam_delta`, in the same order; Tensors out."""
-    given = [*ps, *gs, *ms, *vs, step]
-    ps, gs, ms, vs = _as_tensors(ps), _as_tensors(gs), _as_tensors(ms), _as_tensors(vs)
-    new_p, new_m, new_v = [], [], []
+    given = [*ps, *gs, *ms, *vs, *(v_maxes if amsgrad else ()), step]
     with no_grad():
+        ps, gs, ms, vs = _as_tensors(ps), _as_tensors(gs), _as_tensors(ms), _as_tensors(vs)
+        v_maxes = _as_tensors(v_maxes) if amsgrad else v_maxes
+        new_p, new_m, new_v, new_max = [], [], [], []
         if isinstance(step, Tensor):  # traced: the step is a value, not part of the code
             step = step + 1
             bias1 = 1 - b1**step
@@ -531,17 +553,24 @@ def _adam_on_tensors(ps, gs, ms, vs, step, rebuild, lr, b1, b2, eps, wd):
             step = Tensor(_step_array(step + 1))
         size = lr / bias1
         cache: dict = {}
-        for p, g, m, v in zip(ps, gs, ms, vs, strict=True):
+        for p, g, m, v, v_max in zip(ps, gs, ms, vs, v_maxes, strict=True):
             size_p, root2_p = _scalars((size, root2), p.dtype, cache)
+            q = p if decay is None else _cast(p * decay, p.dtype)
             if wd:
-                g = g + wd * p
+                g = g + wd * q
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * (g * g)
-            denom = F.sqrt(v) / root2_p + eps
+            if amsgrad:
+                v_max = F.maximum(v_max, v)
+            denom = F.sqrt(v_max if amsgrad else v) / root2_p + eps
             delta = size_p * m / denom
-            new_p.append(_cast(p - _cast(delta, p.dtype), p.dtype))
+            new_p.append(_cast(q - _cast(delta, p.dtype), p.dtype))
             new_m.append(m)
             new_v.append(v)
-    out = rebuild(new_p), {"step": step, "m": rebuild(new_m), "v": rebuild(new_v)}
+            new_max.append(v_max)
+    new_state = {"step": step, "m": rebuild(new_m), "v": rebuild(new_v)}
+    if amsgrad:
+        new_state["v_max"] = rebuild(new_max)
+    out = rebuild(new_p), new_state
     _hand_back(given, out)
     return out
