@@ -149,3 +149,19 @@ def test_adding_zero_keeps_the_sign_eager_gives():
     for f in (lambda x: x + 0.0, lambda x: 0.0 + x, lambda x: x - 0.0, lambda x: x + -0.0):
         np.testing.assert_array_equal(np.signbit(ag.compile(f)(x).data),
                                       np.signbit(f(ag.Tensor(x)).data))
+
+
+def test_a_hook_added_after_compiling_is_refused_not_skipped():
+    """Compiled code runs no Python: a forward hook that changes the output would be silently
+    skipped, so adding one makes the next call retrace, which refuses the hooked module."""
+    model = ag.nn.Sequential(ag.nn.Linear(3, 2, rng=0), ag.nn.Tanh())
+    params = {k: v.data for k, v in model.named_parameters()}
+    f = ag.compile(lambda p, x: ag.nn.functional_call(model, p, x))
+    x = np.ones((4, 3))
+    before = np.asarray(f(params, x))
+    handle = model[0].register_forward_hook(lambda mod, args, out: out * 2.0)
+    with pytest.raises(RuntimeError, match="Linear at '0' has forward hooks"):
+        f(params, x)
+    handle.remove()
+    np.testing.assert_array_equal(np.asarray(f(params, x)), before)
+    assert f.traces == 1  # the hook gone, the specialisation traced first fits again

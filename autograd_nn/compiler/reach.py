@@ -379,6 +379,8 @@ def reach(root: Any) -> Reached:
         if isinstance(obj, types.FunctionType):
             names = frozenset(_code_names(obj.__code__))
         module = isinstance(obj, Module)
+        if module:  # a hook added later would not run in the compiled code: it retraces
+            found.module_values.append((path + (("attr", "_hook_count"),), obj._hook_count))
         for found_at in _referents(obj):
             # a Module's own settings and registries are checked after a Module attribute
             # write; what its other attributes hold (a dict, a list, an object) on every call

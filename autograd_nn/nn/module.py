@@ -274,9 +274,15 @@ class Module:
         """Call `hook(module, args, output)` after every forward (args: the positional inputs);
         a non-None return replaces the output. Returns a handle whose `remove()` unregisters
         it (also a context manager). To capture activations, as torch's. Hooks run in eager
-        calls: tracing a hooked module for `ag.compile` is refused, and a function compiled
-        before the hook was added does not run it (compiled code calls no Python)."""
+        calls: tracing a hooked module for `ag.compile` is refused, and so is the next call of a
+        function compiled before the hook was added (compiled code calls no Python)."""
         return self._add_hook("_forward_hooks", hook, "register_forward_hook")
+
+    @property
+    def _hook_count(self) -> int:
+        """How many forward hooks this module has (ag.compile checks that it stays 0)."""
+        d = self.__dict__
+        return len(d.get("_forward_pre_hooks", ())) + len(d.get("_forward_hooks", ()))
 
     def register_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """Call `hook(module, args)` before every forward; a non-None return replaces the
