@@ -27,6 +27,7 @@ from ..graph import node_names
 from . import literals
 from .errors import CompileError
 from .literals import LiteralError
+from .loop import LoopPlan
 from .names import Namespace, names_outside, names_read
 from .trace import Outside, Traced, fingerprint, param_arrays
 
@@ -315,9 +316,11 @@ class _Writer:
         return names
 
     # --- writing --------------------------------------------------------------------------
-    def write(self, input_names: dict[int, str]) -> tuple[list[str], list[str]]:
+    def write(self, input_names: dict[int, str],
+              loop: LoopPlan | None = None) -> tuple[list[str], list[str]]:
         """The function's body lines and the module-level lines (helpers, constants), the
-        inputs named `input_names` (id of the traced input -> name)."""
+        inputs named `input_names` (id of the traced input -> name); with a `loop`, the body
+        runs as the step of a `for` loop (ag.iterate)."""
         live = self.live
         self.names = self.name_nodes(live, input_names)
         uses: dict[int, int] = {}
@@ -354,7 +357,10 @@ class _Writer:
         for t in self.traced.inputs:  # guards on inputs themselves
             for g in guards_at.get(id(t), []):
                 body += self.guard_lines(t, g)
-        body.append("return " + self.output_text(self.traced.outputs))
+        if loop is not None:
+            body = loop.lines(self, body)
+        else:
+            body.append("return " + self.output_text(self.traced.outputs))
         module = []
         for name, fn in self.helpers.items():
             module.append(_helper_source(name, fn))
@@ -601,13 +607,15 @@ def _helper_source(name: str, fn: Any) -> str:
 
 
 def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple,
-             kwargs: dict) -> Program:
+             kwargs: dict, loop: LoopPlan | None = None) -> Program:
     """The module text of one compiled specialisation of `fn_name`, every name in it from one
     `Namespace`: NumPy, helpers and builtins first, then dtypes, arguments and values."""
     namespace = Namespace()
     writer = _Writer(traced, fn_name, namespace)
     writer.prepare()
     namespace.reserve("SpecialisationError")
+    if loop is not None:
+        namespace.reserve("range")  # the loop of ag.iterate
     watched = traced.trace.outside.watched()
     checksums = bool(watched) or any(g.how == "data" for g in traced.trace.guards)
     if checksums:
@@ -627,7 +635,7 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     if kwargs:
         arguments.append((namespace.fresh("keywords"), dict(kwargs)))
     input_names = _input_names(traced, arguments, namespace)
-    body, module = writer.write(input_names)
+    body, module = writer.write(input_names, loop)
     signature = ", ".join(params + [f"**{arguments[-1][0]}"] * bool(kwargs))
     function = [f"def {entry}({signature}):"] + [
         f"    {line}" for line in _docstring(fn_name, arguments)
