@@ -24,7 +24,7 @@ from ..core.formatting import shape_text
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
 from ..graph import node_names
-from . import literals
+from . import batched, literals
 from .errors import CompileError
 from .literals import LiteralError
 from .loop import LoopPlan
@@ -129,6 +129,7 @@ class _Writer:
         self.constants: dict[str, np.ndarray] = {}
         self.constant_names: dict[int, str] = {}
         self.helpers: dict[str, Any] = {}
+        self.batched_levels: dict[int, int] = {}  # precedence of ops written by batched.py
 
     # --- analysis ------------------------------------------------------------------------
     def resolve(self, t: Any) -> Any:
@@ -213,6 +214,9 @@ class _Writer:
     def _identity_of(self, t: Tensor) -> Tensor | None:
         """The value this op leaves unchanged, if its row says so for these inputs (and it has
         the node's shape and dtype: specialised to the traced shapes)."""
+        if batched.is_batched(t):  # only vmap's entry and exit along axis 0 vanish
+            same = batched.identity_of(t)
+            return None if same is None else self.resolve(same)
         identity = t._op.code.identity
         if identity is None:
             return None
@@ -270,6 +274,11 @@ class _Writer:
             if t._op is None or self.is_constant(t):
                 continue
             self.helpers.update(t._op.code.helper or {})
+            if batched.is_batched(t):  # inside vmap: batched.py writes it
+                if t.op == "put_add":
+                    self.helpers["add_at"] = batched.add_at
+                if t.op in batched.NO_TEMPLATE:
+                    continue
             for name in names_read(_template(t)):
                 self.namespace.reserve(name)
         for name in self.helpers:
@@ -412,7 +421,8 @@ class _Writer:
 
     def comment(self, t: Tensor) -> str:
         site = _short_site(t._where) if t._where else ""
-        return f"{shape_text(t.shape, 'spaced')} {t.dtype}" + (f"  {site}" if site else "")
+        shape = t.data.shape if t._levels is not None else t.shape  # a batch: its array's
+        return f"{shape_text(shape, 'spaced')} {t.dtype}" + (f"  {site}" if site else "")
 
     def reference(self, t: Any, consumer: Tensor | None = None) -> str:
         """How an input of an expression is written: a name, a constant, or inline code."""
@@ -479,6 +489,10 @@ class _Writer:
         return self.constant_names[key]
 
     def expression(self, t: Tensor) -> tuple[str, int]:
+        if batched.is_batched(t):  # run inside vmap: the batch rule's computation
+            text, level = batched.BatchedWriter(self).expression(t)
+            self.batched_levels[id(t)] = level
+            return text, level
         folded = self._negated_product(t)
         if folded is not None:
             return folded, _MUL
@@ -522,7 +536,8 @@ class _Writer:
         p = self.resolve(p)
         text = self.reference(p, consumer)
         if id(p) in self.inline:
-            level = _precedence(_template(p))
+            level = self.batched_levels[id(p)] if batched.is_batched(p) else \
+                _precedence(_template(p))
         elif self.is_constant(p) and text.startswith("-"):
             level = _UNARY
         else:
