@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..core.tensor import Tensor
+from ..transforms.levels import align, ordered
 from .errors import CompileError
 
 _ATOM = 5  # codegen's precedence of a name or a call
@@ -27,18 +28,18 @@ def is_batched(t: Tensor) -> bool:
 
 
 def _refuse(t: Tensor, why: str) -> CompileError:
-    site = t._where or "?"
+    from .codegen import _short_site
+
+    site = _short_site(t._where) or "?"
     return CompileError(
         f"compile: vmap (also inside jacrev, jacfwd, jacobian, hessian) of {t.op} at {site} "
         f"cannot be compiled yet ({why}); run the vmapped function eagerly, or compile a "
         "function written for the whole batch")
 
 
-def batch_size(t: Tensor) -> int:
-    levels = {id(lv): lv for x in (t, *t.parents) for lv in (x._levels or ())}
-    if len(levels) != 1:
-        raise _refuse(t, "a vmap inside another vmap")
-    return next(iter(levels.values())).size
+def batch_levels(t: Tensor) -> tuple:
+    """The vmap levels the op ran under, outermost first (its array's leading dims)."""
+    return ordered(lv for x in (t, *t.parents) for lv in (x._levels or ()))
 
 
 def identity_of(t: Tensor) -> Tensor | None:
@@ -64,6 +65,8 @@ class BatchedWriter:
         self.w = w
 
     def parent(self, p: Tensor, consumer: Tensor) -> str:
+        if p._levels is not None and self.w.is_constant(p):  # a batched constant: its array
+            return self.w.array_constant(p.data, consumer)
         return self.w.wrap(p, _ATOM, consumer)
 
     def fill(self, t: Tensor, template: str, texts: dict, params: dict) -> tuple[str, int]:
@@ -101,139 +104,179 @@ class BatchedWriter:
 
     def expression(self, t: Tensor) -> tuple[str, int]:
         prim, params = t._op, dict(t._params or {})
-        n_batch = batch_size(t)
-        parents = [self.w.resolve(p) for p in t.parents]
-        texts = [self.parent(p, t) for p in parents]
+        levels = batch_levels(t)
+        n, prefix = len(levels), tuple(lv.size for lv in levels)
         batched = [p._levels is not None for p in t.parents]
+        texts, arrays = [], []  # each input lined up: a dim for every level (size 1 if not)
+        for p in t.parents:
+            text = self.parent(self.w.resolve(p), t)
+            arr = p.data
+            if p._levels is not None and p._levels != levels:
+                arr = align(arr, p._levels, levels)
+                text = f"{text}.reshape({arr.shape!r})"
+            texts.append(text)
+            arrays.append(arr)
         if t.op == "to_batch":
-            if params["levels"]:
-                raise _refuse(t, "a vmap inside another vmap")
-            return f"np.moveaxis({texts[0]}, {params['axis']}, 0)", _ATOM
+            k = ordered((*params["levels"], params["level"])).index(params["level"])
+            return f"np.moveaxis({texts[0]}, {len(params['levels']) + params['axis']}, {k})", \
+                _ATOM
         if t.op == "from_batch":
-            if len(params["levels"]) != 1:
-                raise _refuse(t, "a vmap inside another vmap")
-            return f"np.moveaxis({texts[0]}, 0, {params['axis']})", _ATOM
+            k = params["levels"].index(params["level"])
+            return f"np.moveaxis({texts[0]}, {k}, {len(params['levels']) - 1 + params['axis']})",\
+                _ATOM
+        shapes = [a.shape for a in arrays]
         if prim.modes.batch is None and prim.elementwise:
-            rank = max(p.data.ndim - b for p, b in zip(t.parents, batched, strict=True))
-            lined = [self.padded(text, p, rank) if b else text
-                     for text, p, b in zip(texts, t.parents, batched, strict=True)]
-            return self.row(t, lined, params, [p.data.shape for p in t.parents])
+            rank = max(a.ndim - (n if b else 0) for a, b in zip(arrays, batched, strict=True))
+            lined = [self.padded(text, a, n, rank) if b else text
+                     for text, a, b in zip(texts, arrays, batched, strict=True)]
+            return self.row(t, lined, params, shapes)
         shift = _shift_rule(prim)
         if shift is not None:
-            return self.shifted(t, texts, batched, params, shift, n_batch)
+            return self.shifted(t, texts, arrays, batched, params, shift, prefix)
         method = getattr(self, f"op_{t.op}", None)
         if method is None:
             raise _refuse(t, f"{t.op} has no batched source form")
-        return method(t, texts, batched, params, n_batch)
+        return method(t, texts, arrays, batched, params, prefix)
 
-    def padded(self, text: str, p: Tensor, rank: int) -> str:
-        """A batched input with size-1 dims after the batch dim up to `rank` per-example dims."""
-        missing = rank - (p.data.ndim - 1)
+    @staticmethod
+    def padded(text: str, arr: Any, n: int, rank: int) -> str:
+        """A batched input with size-1 dims after the batch dims up to `rank` per-example
+        dims, so that NumPy's broadcasting lines the examples up."""
+        missing = rank - (arr.ndim - n)
         if missing <= 0:
             return text
-        return f"{text}.reshape({p.data.shape[:1] + (1,) * missing + p.data.shape[1:]!r})"
+        return f"{text}.reshape({arr.shape[:n] + (1,) * missing + arr.shape[n:]!r})"
 
-    def broadcast(self, texts: list[str], parents: list[Tensor], batched: list[bool],
-                  n_batch: int) -> list[str]:
-        return [text if b else f"np.broadcast_to({text}, {(n_batch, *p.data.shape)!r})"
-                for text, p, b in zip(texts, parents, batched, strict=True)]
+    @staticmethod
+    def broadcast(texts: list[str], arrays: list, batched: list[bool], prefix: tuple) -> list:
+        return [text if b else f"np.broadcast_to({text}, {(*prefix, *a.shape)!r})"
+                for text, a, b in zip(texts, arrays, batched, strict=True)]
 
-    def shifted(self, t: Tensor, texts: list[str], batched: list[bool], params: dict,
-                shift: dict, n_batch: int) -> tuple[str, int]:
-        ins = self.broadcast(texts, t.parents, batched, n_batch)
-        rank = max(p.data.ndim - b for p, b in zip(t.parents, batched, strict=True))
+    def shifted(self, t: Tensor, texts: list[str], arrays: list, batched: list[bool],
+                params: dict, shift: dict, prefix: tuple) -> tuple[str, int]:
+        n = len(prefix)
+        ins = self.broadcast(texts, arrays, batched, prefix)
+        shapes = [a.shape if b else (*prefix, *a.shape) for a, b in zip(arrays, batched,
+                                                                       strict=True)]
+        rank = len(shapes[0]) - n
         axis = params.get("axis")
         if axis is None:
             if not shift.get("none_is_every_axis", True):
                 raise _refuse(t, "axis=None")
-            axis = tuple(range(1, rank + 1))
+            axis = tuple(range(n, n + rank))
         else:
             if shift.get("new_axes"):
                 rank += len(axis) if isinstance(axis, tuple) else 1
-            axis = tuple(a % rank + 1 for a in axis) if isinstance(axis, tuple) else \
-                axis % rank + 1
-        shapes = [(n_batch, *p.shape) for p in t.parents]
+            axis = tuple(a % rank + n for a in axis) if isinstance(axis, tuple) else \
+                axis % rank + n
         return self.row(t, ins, {**params, "axis": axis}, shapes)
 
-    def op_reshape(self, t, texts, batched, params, n_batch):
-        return f"{texts[0]}.reshape({(n_batch, *params['shape'])!r})", _ATOM
+    def op_reshape(self, t, texts, arrays, batched, params, prefix):
+        return f"{texts[0]}.reshape({(*prefix, *params['shape'])!r})", _ATOM
 
-    def op_transpose(self, t, texts, batched, params, n_batch):
-        ndim = t.parents[0].data.ndim
+    def op_transpose(self, t, texts, arrays, batched, params, prefix):
+        n, ndim = len(prefix), arrays[0].ndim
         axes = params["axes"]
-        order = tuple(reversed(range(1, ndim))) if axes is None else tuple(a + 1 for a in axes)
-        return f"{texts[0]}.transpose({(0, *order)!r})", _ATOM
+        order = tuple(reversed(range(n, ndim))) if axes is None else tuple(a + n for a in axes)
+        return f"{texts[0]}.transpose({(*range(n), *order)!r})", _ATOM
 
-    def op_broadcast_to(self, t, texts, batched, params, n_batch):
+    def op_swapaxes(self, t, texts, arrays, batched, params, prefix):
+        n, rank = len(prefix), arrays[0].ndim - len(prefix)
+        a1, a2 = (params[k] % rank + n for k in ("axis1", "axis2"))
+        return f"np.swapaxes({texts[0]}, {a1}, {a2})", _ATOM
+
+    def op_broadcast_to(self, t, texts, arrays, batched, params, prefix):
         shape = tuple(params["shape"])
-        return f"np.broadcast_to({self.padded(texts[0], t.parents[0], len(shape))}, " \
-               f"{(n_batch, *shape)!r})", _ATOM
+        return f"np.broadcast_to({self.padded(texts[0], arrays[0], len(prefix), len(shape))}, " \
+               f"{(*prefix, *shape)!r})", _ATOM
 
-    def op_sum_to(self, t, texts, batched, params, n_batch):
-        x, shape = t.parents[0].data, tuple(params["shape"])
-        lead = x.ndim - 1 - len(shape)
-        axes = tuple(range(1, 1 + lead)) + tuple(
-            1 + lead + i for i, size in enumerate(shape) if size == 1 and x.shape[1 + lead + i] != 1)
+    def op_sum_to(self, t, texts, arrays, batched, params, prefix):
+        x, shape, n = arrays[0], tuple(params["shape"]), len(prefix)
+        lead = x.ndim - n - len(shape)
+        axes = tuple(range(n, n + lead)) + tuple(
+            n + lead + i for i, size in enumerate(shape)
+            if size == 1 and x.shape[n + lead + i] != 1)
         text = texts[0]
         if axes:
             text = f"{text}.sum(axis={axes!r}, keepdims=True)"
         if lead:
-            text = f"{text}.reshape({(n_batch, *shape)!r})"
+            text = f"{text}.reshape({(*x.shape[:n], *shape)!r})"
         return text, _ATOM
 
-    def op_matmul(self, t, texts, batched, params, n_batch):
-        a, b = t.parents
-        ra, rb = a.data.ndim - batched[0], b.data.ndim - batched[1]
-        if batched[0] and not batched[1] and rb == 2 and ra in (1, 2):
-            if ra == 1:  # every example's row times one matrix: one product
-                return f"{texts[0]} @ {texts[1]}", 2
-            k, m = a.data.shape[-1], b.data.shape[-1]
-            return f"({texts[0]}.reshape(-1, {k}) @ {texts[1]}).reshape(" \
-                   f"{(*a.data.shape[:-1], m)!r})", _ATOM
-        if batched[1] and not batched[0] and ra == 2 and rb == 1:  # one matrix times each column
-            return f"{texts[1]} @ {texts[0]}.T", 2
-        if batched[0] and batched[1] and ra == 1 and rb == 1:
-            return f"({texts[0]} * {texts[1]}).sum(axis=-1)", _ATOM
-        raise _refuse(t, f"a product of per-example shapes {a.shape} and {b.shape} "
-                      f"({'batched' if batched[0] else 'shared'} @ "
-                      f"{'batched' if batched[1] else 'shared'})")
+    def op_matmul(self, t, texts, arrays, batched, params, prefix):
+        """As the batch rule computes it: one GEMM for a batch against one matrix."""
+        (a, b), (ta, tb), n = arrays, texts, len(prefix)
+        ra, rb = a.ndim - (n if batched[0] else 0), b.ndim - (n if batched[1] else 0)
+        if ra == 1 and rb == 1:
+            return f"({ta} * {tb}).sum(axis=-1)", _ATOM
+        row, col = ra == 1 and batched[0], rb == 1 and batched[1]
+        out = np.matmul(a.reshape(a.shape[:n] + (1,) + a.shape[n:]) if row else a,
+                        b.reshape(b.shape + (1,)) if col else b)
+        final = t.data.shape
+        if batched[0] and not batched[1] and b.ndim == 2:
+            if a.ndim == 2 or (row and a.ndim == n + 1 and n == 1):
+                return f"{ta} @ {tb}", 2
+            k = a.shape[-1]
+            return f"({ta}.reshape(-1, {k}) @ {tb}).reshape({final!r})", _ATOM
+        if batched[1] and not batched[0] and a.ndim == 2 and rb == 2:
+            bt_shape = np.swapaxes(b, -1, -2).shape
+            return (f"np.swapaxes((np.swapaxes({tb}, -1, -2).reshape(-1, {bt_shape[-1]}) @ "
+                    f"{ta}.T).reshape({(*bt_shape[:-1], a.shape[0])!r}), -1, -2)"), _ATOM
+        if ra >= 2 and rb >= 2:
+            rank = max(ra, rb)
+            ta = self.padded(ta, a, n, rank) if batched[0] else ta
+            tb = self.padded(tb, b, n, rank) if batched[1] else tb
+        if row:
+            ta = f"{ta}.reshape({a.shape[:n] + (1,) + a.shape[n:]!r})"
+        if col:
+            tb = f"{tb}.reshape({b.shape + (1,)!r})"
+        text = f"np.matmul({ta}, {tb})"
+        return (f"{text}.reshape({final!r})" if out.shape != final else text), _ATOM
 
     op_dot = op_matmul
 
-    def picked(self, t: Tensor, index_parents: list, n_batch: int) -> str:
-        """The index choosing each example's own elements: a row index, then the integer
-        index Tensors lined up with it (only index Tensors in the template)."""
+    def op_getitem(self, t, texts, arrays, batched, params, prefix):
+        from ..core.ops.shape import _batched_index
+
+        index = _batched_index(params["index"], len(prefix))
+        return self.row(t, texts, {**params, "index": index}, [a.shape for a in arrays])
+
+    def op_scatter_add(self, t, texts, arrays, batched, params, prefix):
+        from ..core.ops.shape import _batched_index
+
+        batched_params = {**params, "index": _batched_index(params["index"], len(prefix)),
+                          "shape": (*prefix, *params["shape"])}
+        return self.row(t, texts, batched_params, [a.shape for a in arrays])
+
+    def picked(self, t: Tensor, texts: list[str], arrays: list, batched: list[bool],
+               prefix: tuple) -> str:
+        """The index choosing each example's own elements: a grid per batch dim, then the
+        integer index Tensors lined up with it (only index Tensors in the template)."""
         from ..core.ops.shape import SLOT
 
-        template = t._params["template"]
-        if any(item is not SLOT for item in template):
+        if any(item is not SLOT for item in t._params["template"]):
             raise _refuse(t, "an index mixing integer Tensors with slices or numbers")
-        ranks = [p.data.ndim - (p._levels is not None) for p in index_parents]
-        rank = max(ranks)
-        items = []
-        for p in index_parents:
-            text = self.parent(self.w.resolve(p), t)
-            if p._levels is not None:
-                items.append(self.padded(text, p, rank))
-            else:
-                items.append(f"{text}.reshape({(1,) * (1 + rank - p.data.ndim) + p.data.shape!r})")
-        rows = f"np.arange({n_batch}).reshape({(n_batch,) + (1,) * rank!r})"
-        return ", ".join([rows, *items])
+        n = len(prefix)
+        rank = max(a.ndim - (n if b else 0) for a, b in zip(arrays, batched, strict=True))
+        items = [self.padded(text, a, n, rank) if b else
+                 f"{text}.reshape({(1,) * (n + rank - a.ndim) + a.shape!r})"
+                 for text, a, b in zip(texts, arrays, batched, strict=True)]
+        grids = [f"np.arange({size}).reshape({(1,) * j + (size,) + (1,) * (n - j - 1 + rank)!r})"
+                 for j, size in enumerate(prefix)]
+        return ", ".join(grids + items)
 
-    def op_take_index(self, t, texts, batched, params, n_batch):
-        x = texts[0]
-        if not batched[0]:
-            x = f"np.broadcast_to({x}, {(n_batch, *t.parents[0].data.shape)!r})"
-        return f"{x}[{self.picked(t, t.parents[1:], n_batch)}]", _ATOM
+    def op_take_index(self, t, texts, arrays, batched, params, prefix):
+        x = texts[0] if batched[0] else \
+            f"np.broadcast_to({texts[0]}, {(*prefix, *arrays[0].shape)!r})"
+        index = self.picked(t, texts[1:], arrays[1:], batched[1:], prefix)
+        return f"{x}[{index}]", _ATOM
 
-    def op_put_add(self, t, texts, batched, params, n_batch):
-        self.w.helpers["add_at"] = add_at
-        g = texts[0]
-        shape = (n_batch, *params["shape"])
-        if not batched[0]:
-            g = f"np.broadcast_to({g}, {(n_batch, *t.parents[0].data.shape)!r})"
-        return f"add_at(np.zeros({shape!r}, {g}.dtype), ({self.picked(t, t.parents[1:], n_batch)}), " \
-               f"{g})", _ATOM
+    def op_put_add(self, t, texts, arrays, batched, params, prefix):
+        g = texts[0] if batched[0] else \
+            f"np.broadcast_to({texts[0]}, {(*prefix, *arrays[0].shape)!r})"
+        index = self.picked(t, texts[1:], arrays[1:], batched[1:], prefix)
+        shape = (*prefix, *params["shape"])
+        return f"add_at(np.zeros({shape!r}, {t.dtype.name!r}), ({index}), {g})", _ATOM
 
 
 def add_at(out, index, values):
