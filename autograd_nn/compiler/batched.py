@@ -261,7 +261,8 @@ class BatchedWriter:
         items = [self.padded(text, a, n, rank) if b else
                  f"{text}.reshape({(1,) * (n + rank - a.ndim) + a.shape!r})"
                  for text, a, b in zip(texts, arrays, batched, strict=True)]
-        grids = [f"np.arange({size}).reshape({(1,) * j + (size,) + (1,) * (n - j - 1 + rank)!r})"
+        grids = [f"np.arange({size})" if n == 1 and rank == 0 else
+                 f"np.arange({size}).reshape({(1,) * j + (size,) + (1,) * (n - j - 1 + rank)!r})"
                  for j, size in enumerate(prefix)]
         return ", ".join(grids + items)
 
@@ -276,11 +277,26 @@ class BatchedWriter:
             f"np.broadcast_to({texts[0]}, {(*prefix, *arrays[0].shape)!r})"
         index = self.picked(t, texts[1:], arrays[1:], batched[1:], prefix)
         shape = (*prefix, *params["shape"])
-        return f"add_at(np.zeros({shape!r}, {t.dtype.name!r}), ({index}), {g})", _ATOM
+        n = len(prefix)
+        if all(a.ndim == (n if b else 0) for a, b in zip(arrays[1:], batched[1:], strict=True)):
+            helper = "set_at"  # one element per example: no index repeats, so set, not add
+        else:
+            helper = "add_at"
+        self.w.helpers[helper] = HELPERS[helper]
+        return f"{helper}(np.zeros({shape!r}, {t.dtype.name!r}), ({index}), {g})", _ATOM
 
 
 def add_at(out, index, values):
     # np.add.at: every example adds its values at its own index (repeats accumulate)
     np.add.at(out, index, values)
     return out
+
+
+def set_at(out, index, values):
+    # every example writes its one value at its own place (no two examples share one)
+    out[index] = values
+    return out
+
+
+HELPERS = {"add_at": add_at, "set_at": set_at}  # written into the generated module when used
 

@@ -276,7 +276,8 @@ class _Writer:
             self.helpers.update(t._op.code.helper or {})
             if batched.is_batched(t):  # inside vmap: batched.py writes it
                 if t.op == "put_add":
-                    self.helpers["add_at"] = batched.add_at
+                    self.namespace.reserve("add_at")
+                    self.namespace.reserve("set_at")
                 if t.op in batched.NO_TEMPLATE:
                     continue
             for name in names_read(_template(t)):
