@@ -10,6 +10,7 @@ no form here yet is refused naming vmap, the op and the user's line.
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import numpy as np
@@ -27,9 +28,12 @@ def is_batched(t: Tensor) -> bool:
     return t._levels is not None or any(p._levels is not None for p in t.parents)
 
 
-def _refuse(t: Tensor, why: str) -> CompileError:
-    from .codegen import _short_site
+def _short_site(site: str | None) -> str:
+    """file.py:line of a recorded site (the directories left out)."""
+    return re.sub(r"(/[^\s:]*/)?([^/\s:]+\.py):(\d+)", r"\2:\3", site or "")
 
+
+def _refuse(t: Tensor, why: str) -> CompileError:
     site = _short_site(t._where) or "?"
     return CompileError(
         f"compile: vmap (also inside jacrev, jacfwd, jacobian, hessian) of {t.op} at {site} "
@@ -61,8 +65,9 @@ def _shift_rule(prim: Any) -> dict | None:
 class BatchedWriter:
     """Writes one batched op's expression for codegen's `_Writer` `w`."""
 
-    def __init__(self, w: Any) -> None:
-        self.w = w
+    def __init__(self, w: Any, tools: Any) -> None:
+        self.w = w  # codegen's _Writer: names, references, constants, helpers
+        self.tools = tools  # codegen's placeholder pattern, precedence and template functions
 
     def parent(self, p: Tensor, consumer: Tensor) -> str:
         if p._levels is not None and self.w.is_constant(p):  # a batched constant: its array
@@ -71,10 +76,8 @@ class BatchedWriter:
 
     def fill(self, t: Tensor, template: str, texts: dict, params: dict) -> tuple[str, int]:
         """`template` with the inputs' `texts` and the (batched) `params` put in."""
-        from .codegen import _PLACEHOLDER, _precedence
-
         values = {}
-        for m in _PLACEHOLDER.finditer(template):
+        for m in self.tools.placeholder.finditer(template):
             key = m.group(1)
             if key in values:
                 continue
@@ -83,7 +86,8 @@ class BatchedWriter:
             else:
                 subscript = template[max(0, m.start() - 1):m.start()] == "["
                 values[key] = self.w.param_text(key, params.get(key), subscript, t)
-        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template), _precedence(template)
+        text = self.tools.placeholder.sub(lambda m: values[m.group(1)], template)
+        return text, self.tools.precedence(template)
 
     def row(self, t: Tensor, texts: list[str], params: dict, shapes: list) -> tuple[str, int]:
         """The row's own template on batched arrays (`texts`) with batched `params`."""
@@ -92,9 +96,7 @@ class BatchedWriter:
         if callable(spec):
             spec = spec(params, shapes)
         if spec is None:
-            from .codegen import _template
-
-            spec = _template(t)
+            spec = self.tools.template(t)
         labels = prim.inputs
         if prim.variadic:
             named = {labels[0]: ", ".join(texts)}

@@ -13,6 +13,7 @@ import builtins
 import inspect
 import re
 import textwrap
+import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +110,11 @@ def _literal(value: Any, subscript: bool = False) -> str:
         return literals.literal(value)
     except LiteralError as e:
         raise CompileError(f"compile: an op's parameter {value!r}: {e}") from None
+
+
+# what batched.py writes templates with (passed in: it does not import this module)
+_TOOLS = types.SimpleNamespace(placeholder=_PLACEHOLDER, precedence=_precedence,
+                               template=_template)
 
 
 class _Writer:
@@ -491,7 +497,7 @@ class _Writer:
 
     def expression(self, t: Tensor) -> tuple[str, int]:
         if batched.is_batched(t):  # run inside vmap: the batch rule's computation
-            text, level = batched.BatchedWriter(self).expression(t)
+            text, level = batched.BatchedWriter(self, _TOOLS).expression(t)
             self.batched_levels[id(t)] = level
             return text, level
         folded = self._negated_product(t)
