@@ -148,6 +148,17 @@ def test_a_carry_that_changes_is_refused_by_name(change, message):
         ag.compile(train)(params, tutorial1.X, tutorial1.Y)
 
 
+def test_a_carry_that_becomes_a_constant_is_a_new_array_each_call():
+    def step(w, x):
+        return ag.Tensor(np.ones(3))
+
+    w, x = np.zeros(3), np.ones(3)
+    looped = ag.compile(ag.iterate(step, 2))
+    first = looped(w, x)
+    first.data[0] = 5.0  # the caller's array: writing into it changes no later result
+    np.testing.assert_array_equal(looped(w, x).data, np.ones(3))
+
+
 def test_a_step_returning_the_wrong_number_of_carries_is_refused():
     params = tutorial1.initial_weights(0)
     train = ag.iterate(lambda p, s, X, Y: p, 3, carry=2)
@@ -273,6 +284,24 @@ def test_vmap_of_indexing_reshapes_and_reductions():
     ]
     for fn in cases:
         assert_trees_close(ag.compile(fn)(X), fn(X))
+
+
+def test_vmap_of_shared_tables_matrices_and_products():
+    rng = np.random.default_rng(8)
+    T, W, X = rng.normal(size=(6, 3)), rng.normal(size=(4, 3)), rng.normal(size=(5, 3))
+    idx, idx2 = rng.integers(0, 6, size=5), rng.integers(0, 6, size=(5, 2))
+    cases = [
+        (ag.vmap(lambda t, i: t[i] * 2.0, in_axes=(None, 0)), (T, idx)),
+        (ag.vmap(ag.grad(lambda t, i: (ag.tanh(t[i]) ** 2).sum()), in_axes=(None, 0)),
+         (T, idx2)),  # two picks per example, one repeated index accumulates
+        (ag.vmap(lambda x, W: ag.exp(x * W), in_axes=(0, None)), (X, W)),
+        (ag.vmap(ag.grad(lambda W, x: (ag.sin(x * W) @ x).sum()), in_axes=(None, 0)), (W, X)),
+        (ag.vmap(ag.grad(lambda W, x: ag.sum(ag.tanh(W @ x))), in_axes=(None, 0)), (W, X)),
+        (ag.vmap(lambda x: x @ x), (X,)),
+    ]
+    idx2[0] = (2, 2)
+    for fn, args in cases:
+        assert_trees_close(ag.compile(fn)(*args), fn(*args))
 
 
 def test_nested_vmap_compiles():

@@ -56,7 +56,9 @@ class LoopPlan:
             inside.append(f"    {name}[{index}] = {writer.reference(leaf)}")
             texts.append(_Text(name))
         targets = ", ".join(writer.reference(t) for t in self.carried)
-        values = ", ".join(writer.reference(t) for t in self.new)
+        values = ", ".join(  # a constant is copied: the caller gets an array of its own
+            f"np.array({writer.reference(t)})" if writer.is_constant(writer.resolve(t)) else
+            writer.reference(t) for t in self.new)
         inside.append(f"    {targets} = {values}  # the carry for the next step")
         result = tree_text(tree_flatten(self.carry_tree)[1](
             [_Text(writer.output_text(t)) for t in self.carried]))
