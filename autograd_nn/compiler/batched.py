@@ -75,22 +75,27 @@ class BatchedWriter:
         return self.w.wrap(p, _ATOM, consumer)
 
     def fill(self, t: Tensor, template: str, texts: dict, params: dict) -> tuple[str, int]:
-        """`template` with the inputs' `texts` and the (batched) `params` put in."""
+        """`template` with the inputs put in and the (batched) `params`: an input given as a
+        Tensor is an unchanged parent, parenthesised only where its slot needs it."""
+        level = self.tools.precedence(template)
+        needs = self.tools.slot_levels(template, level)
         values = {}
-        for m in self.tools.placeholder.finditer(template):
+        for slot, m in enumerate(self.tools.placeholder.finditer(template)):
             key = m.group(1)
             if key in values:
                 continue
             if key in texts:
-                values[key] = texts[key]
+                given = texts[key]
+                values[key] = self.w.wrap(given, needs[slot], t) if isinstance(given, Tensor) \
+                    else given
             else:
                 subscript = template[max(0, m.start() - 1):m.start()] == "["
                 values[key] = self.w.param_text(key, params.get(key), subscript, t)
-        text = self.tools.placeholder.sub(lambda m: values[m.group(1)], template)
-        return text, self.tools.precedence(template)
+        return self.tools.placeholder.sub(lambda m: values[m.group(1)], template), level
 
-    def row(self, t: Tensor, texts: list[str], params: dict, shapes: list) -> tuple[str, int]:
-        """The row's own template on batched arrays (`texts`) with batched `params`."""
+    def row(self, t: Tensor, texts: list, params: dict, shapes: list) -> tuple[str, int]:
+        """The row's own template on batched arrays (`texts`: source text, or a parent Tensor
+        written as it is) with batched `params`."""
         prim = t._op
         spec = prim.code.source
         if callable(spec):
@@ -99,7 +104,8 @@ class BatchedWriter:
             spec = self.tools.template(t)
         labels = prim.inputs
         if prim.variadic:
-            named = {labels[0]: ", ".join(texts)}
+            named = {labels[0]: ", ".join(self.parent(x, t) if isinstance(x, Tensor) else x
+                                          for x in texts)}
         else:
             named = dict(zip(labels, texts, strict=False))
         return self.fill(t, spec, named, params)
@@ -109,15 +115,19 @@ class BatchedWriter:
         levels = batch_levels(t)
         n, prefix = len(levels), tuple(lv.size for lv in levels)
         batched = [p._levels is not None for p in t.parents]
-        texts, arrays = [], []  # each input lined up: a dim for every level (size 1 if not)
+        texts, arrays, plain = [], [], []  # inputs lined up: a dim for every level
         for p in t.parents:
-            text = self.parent(self.w.resolve(p), t)
+            p = self.w.resolve(p)
+            text = self.parent(p, t)
             arr = p.data
+            unchanged = not (p._levels is not None and self.w.is_constant(p))
             if p._levels is not None and p._levels != levels:
                 arr = align(arr, p._levels, levels)
                 text = f"{text}.reshape({arr.shape!r})"
+                unchanged = False
             texts.append(text)
             arrays.append(arr)
+            plain.append(p if unchanged else None)  # written as codegen writes a parent
         if t.op == "to_batch":
             k = ordered((*params["levels"], params["level"])).index(params["level"])
             return f"np.moveaxis({texts[0]}, {len(params['levels']) + params['axis']}, {k})", \
@@ -129,8 +139,9 @@ class BatchedWriter:
         shapes = [a.shape for a in arrays]
         if prim.modes.batch is None and prim.elementwise:
             rank = max(a.ndim - (n if b else 0) for a, b in zip(arrays, batched, strict=True))
-            lined = [self.padded(text, a, n, rank) if b else text
-                     for text, a, b in zip(texts, arrays, batched, strict=True)]
+            lined = [self.padded(text, a, n, rank) if b and rank > a.ndim - n else
+                     (q if q is not None else text)
+                     for text, a, b, q in zip(texts, arrays, batched, plain, strict=True)]
             return self.row(t, lined, params, shapes)
         shift = _shift_rule(prim)
         if shift is not None:

@@ -114,7 +114,7 @@ def _literal(value: Any, subscript: bool = False) -> str:
 
 # what batched.py writes templates with (passed in: it does not import this module)
 _TOOLS = types.SimpleNamespace(placeholder=_PLACEHOLDER, precedence=_precedence,
-                               template=_template)
+                               slot_levels=_slot_levels, template=_template)
 
 
 class _Writer:
