@@ -309,6 +309,16 @@ def test_nested_vmap_compiles():
     A, b = rng.normal(size=(5, 4, 3)), rng.normal(size=(4, 3))
     fn = ag.vmap(ag.vmap(lambda a, b: ag.sin(a) * b.sum()), in_axes=(0, None))
     assert_trees_close(ag.compile(fn)(A, b), fn(A, b))
+    cube = rng.normal(size=(3, 3, 3))  # equal sizes: an axis moved wrongly would still fit
+    cases = [
+        (ag.vmap(ag.vmap(lambda a: ag.sin(a) * a[0])), (cube,)),
+        (ag.vmap(ag.vmap(lambda a: ag.exp(a) * 2.0, in_axes=1), in_axes=0), (cube,)),
+        (ag.vmap(ag.vmap(lambda a: ag.exp(a) * a.sum(), out_axes=1), in_axes=1), (cube,)),
+        (ag.vmap(ag.vmap(lambda a, c: a @ c, in_axes=(1, None)), in_axes=(None, 2)),
+         (cube, cube)),
+    ]
+    for fn, args in cases:
+        assert_trees_close(ag.compile(fn)(*args), fn(*args))
 
 
 # --- jacrev, jacfwd, hessian, hvp --------------------------------------------------------------

@@ -46,10 +46,21 @@ def batch_levels(t: Tensor) -> tuple:
     return ordered(lv for x in (t, *t.parents) for lv in (x._levels or ()))
 
 
+def _moved_axes(t: Tensor) -> tuple[int, int] | None:
+    """(source, destination) of the axis vmap's entry or exit moves (as np.moveaxis)."""
+    params = t._params
+    if t.op == "to_batch":
+        k = ordered((*params["levels"], params["level"])).index(params["level"])
+        return len(params["levels"]) + params["axis"], k
+    if t.op == "from_batch":
+        return params["levels"].index(params["level"]), len(params["levels"]) - 1 + params["axis"]
+    return None
+
+
 def identity_of(t: Tensor) -> Tensor | None:
-    """Entering or leaving vmap along axis 0 moves nothing: the value is its input's array."""
-    if t.op in ("to_batch", "from_batch") and t._params["axis"] == 0 and \
-            t.parents[0].data.shape == t.data.shape:
+    """Entering or leaving vmap where no axis moves: the value is its input's array."""
+    moved = _moved_axes(t)
+    if moved is not None and moved[0] == moved[1]:
         return t.parents[0]
     return None
 
@@ -115,27 +126,23 @@ class BatchedWriter:
         levels = batch_levels(t)
         n, prefix = len(levels), tuple(lv.size for lv in levels)
         batched = [p._levels is not None for p in t.parents]
+        moved = _moved_axes(t)
+        if moved is not None:  # entering or leaving a vmap: its input's array as it is
+            source = self.parent(self.w.resolve(t.parents[0]), t)
+            return f"np.moveaxis({source}, {moved[0]}, {moved[1]})", _ATOM
         texts, arrays, plain = [], [], []  # inputs lined up: a dim for every level
-        for p in t.parents:
-            p = self.w.resolve(p)
+        for given in t.parents:  # its levels say how its array is laid out
+            p = self.w.resolve(given)  # the value computed (vmap's entry may have vanished)
             text = self.parent(p, t)
-            arr = p.data
+            arr = given.data
             unchanged = not (p._levels is not None and self.w.is_constant(p))
-            if p._levels is not None and p._levels != levels:
-                arr = align(arr, p._levels, levels)
+            if given._levels is not None and given._levels != levels:
+                arr = align(arr, given._levels, levels)
                 text = f"{text}.reshape({arr.shape!r})"
                 unchanged = False
             texts.append(text)
             arrays.append(arr)
             plain.append(p if unchanged else None)  # written as codegen writes a parent
-        if t.op == "to_batch":
-            k = ordered((*params["levels"], params["level"])).index(params["level"])
-            return f"np.moveaxis({texts[0]}, {len(params['levels']) + params['axis']}, {k})", \
-                _ATOM
-        if t.op == "from_batch":
-            k = params["levels"].index(params["level"])
-            return f"np.moveaxis({texts[0]}, {k}, {len(params['levels']) - 1 + params['axis']})",\
-                _ATOM
         shapes = [a.shape for a in arrays]
         if prim.modes.batch is None and prim.elementwise:
             rank = max(a.ndim - (n if b else 0) for a, b in zip(arrays, batched, strict=True))
