@@ -220,7 +220,7 @@ class _Writer:
     def _identity_of(self, t: Tensor) -> Tensor | None:
         """The value this op leaves unchanged, if its row says so for these inputs (and it has
         the node's shape and dtype: specialised to the traced shapes)."""
-        if batched.is_batched(t):  # only vmap's entry and exit along axis 0 vanish
+        if batched.is_batched(t):  # inside vmap only an entry or exit that moves no axis vanishes
             same = batched.identity_of(t)
             return None if same is None else self.resolve(same)
         identity = t._op.code.identity
