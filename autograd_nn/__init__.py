@@ -36,6 +36,7 @@ from .transforms.batching import vmap
 from .transforms.custom import checkpoint, custom_vjp
 from .transforms.derivatives import hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
 from .transforms.grad import enable_grad, grad, no_grad, value_and_grad
+from .transforms.iterate import iterate
 
 __version__ = "0.1.0"
 
@@ -82,6 +83,6 @@ __all__ = [
     "AnomalyError", "GraphReleasedError", "ModifiedInPlaceError", "PRIMITIVES", "Tensor",
     "checkpoint", "custom_vjp", "enable_grad", "engine", "grad", "hessian", "hvp", "jacfwd",
     "jacobian", "jacrev", "jvp",
-    "no_grad", "state", "tree_flatten", "value_and_grad", "vjp", "vmap",
+    "iterate", "no_grad", "state", "tree_flatten", "value_and_grad", "vjp", "vmap",
     *functions.__all__, *(name for name in _LAZY if name != "io"),  # `import *` keeps stdlib io
 ]

@@ -31,8 +31,10 @@ import numpy as np
 from ..core import state
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
+from ..transforms.iterate import Iterate
 from .codegen import CompileError, Program, entry_name, generate
 from .errors import RetraceWarning
+from .loop import history_kinds, plan
 from .saving import combine
 from .trace import Outside, is_array_leaf, run
 
@@ -134,6 +136,8 @@ class Compiled:
         self._retraces: dict[Any, int] = {}  # shapes-only key -> traces for it
         self._warned = False
         self.fn = fn
+        # what is traced: an iterate's step (the loop is written around it), else fn itself
+        self._traced_fn = fn.step if isinstance(fn, Iterate) else fn
         self.name = getattr(fn, "__name__", "function")
         self.cache_size = cache_size
         # signature key -> its specialisations (several when guards differ), least recently
@@ -155,7 +159,7 @@ class Compiled:
         entry = self._latest  # the fast path: the generated code checks its own arguments
         if entry is not None and (entry.tensor_args or state.thread.modes.layers is not None):
             self._refuse_differentiation(args, kwargs)
-        if entry is not None and entry.fits(self.fn):
+        if entry is not None and entry.fits(self._traced_fn):
             try:
                 out = entry.function(*args, **kwargs)
             except entry.mismatch:
@@ -185,7 +189,8 @@ class Compiled:
         with self._lock:
             entries = list(self._entries.get(key, ()))
         for entry in entries:
-            changed = entry.outside.changed(self.fn) if entry.outside.watches_values() else None
+            outside = entry.outside
+            changed = outside.changed(self._traced_fn) if outside.watches_values() else None
             if changed:
                 why = changed  # a closed-over value changed, or an array was rebound
                 continue
@@ -265,9 +270,11 @@ class Compiled:
     def _compile(self, args: tuple, kwargs: dict) -> _Entry:
         self._refuse_differentiation(args, kwargs)
         names = self._arg_names + [f"arg{i}" for i in range(len(self._arg_names), len(args))]
-        traced = run(self.fn, args, kwargs, names)
+        traced = run(self._traced_fn, args, kwargs, names)
         self.traces += 1
-        program = generate(traced, self.name, names, args, kwargs)
+        iterated = self.fn if isinstance(self.fn, Iterate) else None
+        loop = plan(iterated, traced, args, kwargs) if iterated is not None else None
+        program = generate(traced, self.name, names, args, kwargs, loop)
         namespace: dict[str, Any] = {"__name__": f"autograd_nn_compiled_{program.entry}"}
         code = builtins.compile(program.source, f"<compiled {self.name}>", "exec")
         exec(code, namespace)  # noqa: S102 (our own generated source)
@@ -280,6 +287,8 @@ class Compiled:
         tensor_leaves = [0 if not isinstance(x, Tensor) else
                          2 if id(x) in traced.trace.top_level else 1
                          for x in traced.output_leaves]
+        for k in history_kinds(traced, iterated) if iterated is not None else ():
+            tensor_leaves[k] = 0  # an iterate's per-step outputs come back stacked, as arrays
         tensor_args = any(isinstance(x, Tensor) for x in tree_flatten([list(args), kwargs])[0])
         rebuild = tree_flatten(traced.outputs)[1]
         return _Entry(program, namespace[program.entry], mismatch, tensor_leaves,

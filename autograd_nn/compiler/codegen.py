@@ -13,6 +13,7 @@ import builtins
 import inspect
 import re
 import textwrap
+import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +25,10 @@ from ..core.formatting import shape_text
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
 from ..graph import node_names
-from . import literals
+from . import batched, literals
 from .errors import CompileError
 from .literals import LiteralError
+from .loop import LoopPlan
 from .names import Namespace, identifier, names_outside, names_read
 from .source_names import assigned_names
 from .trace import Outside, Traced, fingerprint, param_arrays
@@ -111,6 +113,11 @@ def _literal(value: Any, subscript: bool = False) -> str:
         raise CompileError(f"compile: an op's parameter {value!r}: {e}") from None
 
 
+# what batched.py writes templates with (passed in: it does not import this module)
+_TOOLS = types.SimpleNamespace(placeholder=_PLACEHOLDER, precedence=_precedence,
+                               slot_levels=_slot_levels, template=_template)
+
+
 class _Writer:
     """Turns one traced graph into the statements of one function."""
 
@@ -129,6 +136,7 @@ class _Writer:
         self.constants: dict[str, np.ndarray] = {}
         self.constant_names: dict[int, str] = {}
         self.helpers: dict[str, Any] = {}
+        self.batched_levels: dict[int, int] = {}  # precedence of ops written by batched.py
 
     # --- analysis ------------------------------------------------------------------------
     def resolve(self, t: Any) -> Any:
@@ -213,6 +221,9 @@ class _Writer:
     def _identity_of(self, t: Tensor) -> Tensor | None:
         """The value this op leaves unchanged, if its row says so for these inputs (and it has
         the node's shape and dtype: specialised to the traced shapes)."""
+        if batched.is_batched(t):  # inside vmap only an entry or exit that moves no axis vanishes
+            same = batched.identity_of(t)
+            return None if same is None else self.resolve(same)
         identity = t._op.code.identity
         if identity is None:
             return None
@@ -270,6 +281,12 @@ class _Writer:
             if t._op is None or self.is_constant(t):
                 continue
             self.helpers.update(t._op.code.helper or {})
+            if batched.is_batched(t):  # inside vmap: batched.py writes it
+                if t.op == "put_add":
+                    self.namespace.reserve("add_at")
+                    self.namespace.reserve("set_at")
+                if t.op in batched.NO_TEMPLATE:
+                    continue
             for name in names_read(_template(t)):
                 self.namespace.reserve(name)
         for name in self.helpers:
@@ -340,9 +357,11 @@ class _Writer:
         return [own[id(t)] for t in live if id(t) in own]
 
     # --- writing --------------------------------------------------------------------------
-    def write(self, input_names: dict[int, str]) -> tuple[list[str], list[str]]:
+    def write(self, input_names: dict[int, str],
+              loop: LoopPlan | None = None) -> tuple[list[str], list[str]]:
         """The function's body lines and the module-level lines (helpers, constants), the
-        inputs named `input_names` (id of the traced input -> name)."""
+        inputs named `input_names` (id of the traced input -> name); with a `loop`, the body
+        runs as the step of a `for` loop (ag.iterate)."""
         live = self.live
         self.names = self.name_nodes(live, input_names)
         uses: dict[int, int] = {}
@@ -379,7 +398,10 @@ class _Writer:
         for t in self.traced.inputs:  # guards on inputs themselves
             for g in guards_at.get(id(t), []):
                 body += self.guard_lines(t, g)
-        body.append("return " + self.output_text(self.traced.outputs))
+        if loop is not None:
+            body = loop.lines(self, body)
+        else:
+            body.append("return " + self.output_text(self.traced.outputs))
         module = []
         for name, fn in self.helpers.items():
             module.append(_helper_source(name, fn))
@@ -431,7 +453,8 @@ class _Writer:
 
     def comment(self, t: Tensor) -> str:
         site = _short_site(t._where) if t._where else ""
-        return f"{shape_text(t.shape, 'spaced')} {t.dtype}" + (f"  {site}" if site else "")
+        shape = t.data.shape if t._levels is not None else t.shape  # a batch: its array's
+        return f"{shape_text(shape, 'spaced')} {t.dtype}" + (f"  {site}" if site else "")
 
     def reference(self, t: Any, consumer: Tensor | None = None) -> str:
         """How an input of an expression is written: a name, a constant, or inline code."""
@@ -498,6 +521,10 @@ class _Writer:
         return self.constant_names[key]
 
     def expression(self, t: Tensor) -> tuple[str, int]:
+        if batched.is_batched(t):  # run inside vmap: the batch rule's computation
+            text, level = batched.BatchedWriter(self, _TOOLS).expression(t)
+            self.batched_levels[id(t)] = level
+            return text, level
         folded = self._negated_product(t)
         if folded is not None:
             return folded, _MUL
@@ -541,7 +568,8 @@ class _Writer:
         p = self.resolve(p)
         text = self.reference(p, consumer)
         if id(p) in self.inline:
-            level = _precedence(_template(p))
+            level = self.batched_levels[id(p)] if batched.is_batched(p) else \
+                _precedence(_template(p))
         elif self.is_constant(p) and text.startswith("-"):
             level = _UNARY
         else:
@@ -626,13 +654,15 @@ def _helper_source(name: str, fn: Any) -> str:
 
 
 def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple,
-             kwargs: dict) -> Program:
+             kwargs: dict, loop: LoopPlan | None = None) -> Program:
     """The module text of one compiled specialisation of `fn_name`, every name in it from one
     `Namespace`: NumPy, helpers and builtins first, then dtypes, arguments and values."""
     namespace = Namespace()
     writer = _Writer(traced, fn_name, namespace)
     writer.prepare()
     namespace.reserve("SpecialisationError")
+    if loop is not None:
+        namespace.reserve("range")  # the loop of ag.iterate
     watched = traced.trace.outside.watched()
     checksums = bool(watched) or any(g.how == "data" for g in traced.trace.guards)
     if checksums:
@@ -652,7 +682,7 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     if kwargs:
         arguments.append((namespace.fresh("keywords"), dict(kwargs)))
     input_names = _input_names(traced, arguments, namespace)
-    body, module = writer.write(input_names)
+    body, module = writer.write(input_names, loop)
     signature = ", ".join(params + [f"**{arguments[-1][0]}"] * bool(kwargs))
     function = [f"def {entry}({signature}):"] + [
         f"    {line}" for line in _docstring(fn_name, arguments)

@@ -164,8 +164,8 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like JAX's)
             if levels is not None:
                 raise NotImplementedError(
                     f"{self.where}: inside vmap (or jacrev, jacfwd, hessian) under ag.compile: "
-                    "vmap cannot be compiled yet; compile the function vmap maps, or run the "
-                    "vmapped function eagerly")
+                    "a custom_vjp function cannot be compiled inside vmap yet (ordinary ops "
+                    "can); compile the function vmap maps, or run the vmapped function eagerly")
             return self._traced_call(inputs)
         with_grad = state.set_grad_enabled(False)
         try:
