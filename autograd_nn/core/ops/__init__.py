@@ -7,7 +7,10 @@ are generated from them in autograd_nn/core/public.py.
 from . import (  # noqa: F401
     activations,
     arithmetic,
+    pairwise,
+    predicates,
     arrange,
+    bitwise,
     contractions,
     conv,
     linalg,
