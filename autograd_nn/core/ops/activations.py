@@ -42,11 +42,15 @@ relu = primitive(
 
 
 def _one_axis(x, axis: int | None = -1) -> dict:
-    """One axis (default the last), or None for every element at once (as scipy's softmax)."""
+    """One axis (default the last), or None for every element at once (as scipy's softmax). A
+    0-d tensor is one element along axis 0 (or -1), as in PyTorch and NumPy 2."""
     if axis is None:
         return {"axis": None}
     if x.ndim == 0:
-        raise ValueError(f"needs at least one dimension, got a 0-d tensor of dtype {x.dtype}")
+        if axis not in (0, -1) or isinstance(axis, bool):
+            raise np.exceptions.AxisError(f"axis {axis!r} is out of range for a 0-d tensor (one "
+                                          "element along axis 0 or -1)")
+        return {"axis": None}
     return {"axis": normalize_axis(axis, x.ndim)[0]}
 
 
