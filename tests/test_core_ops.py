@@ -545,7 +545,8 @@ NO_GRADIENT = {
     "bitwise_or": (lambda x: (x > 1) | (x < -1), lambda x: np.abs(x) > 1),
     "bitwise_xor": (lambda x: (x > 0) ^ (x > 1), lambda x: (x > 0) & (x <= 1)),
     "left_shift": (lambda x: (x > 0).astype(np.int64) << 3, lambda x: np.where(x > 0, 8, 0)),
-    "right_shift": (lambda x: 1000 >> (x > 0).astype(np.int64), lambda x: np.where(x > 0, 500, 1000)),
+    "right_shift": (lambda x: 1000 >> (x > 0).astype(np.int64),
+                    lambda x: np.where(x > 0, 500, 1000)),
 }
 
 

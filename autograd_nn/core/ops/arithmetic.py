@@ -11,7 +11,17 @@ from typing import Any
 import numpy as np
 
 from ..formatting import constant_text
-from .registry import Call, minus_zero, over_one, plus_zero, primitive, prims, times_one, value_of
+from .registry import (
+    Call,
+    minus_zero,
+    over_one,
+    plain_without_params,
+    plus_zero,
+    primitive,
+    prims,
+    times_one,
+    value_of,
+)
 
 add = primitive(
     "add", np.add,
@@ -35,6 +45,7 @@ mul = primitive(
     elementwise=True,
     operator=("__mul__", "__rmul__"), commutative=True, identity=times_one,
 )
+@plain_without_params
 def _div_params(a, b, rounding_mode: str | None = None) -> Call | None:
     """None: true division; "floor" and "trunc" run those rows (torch.div's rounding_mode)."""
     if rounding_mode is None:

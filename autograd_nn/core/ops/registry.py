@@ -25,7 +25,8 @@ from ..saved import row_reads
 __all__ = [
     "COMPOSITES", "Api", "Call", "Code", "Composite", "Modes", "PRIMITIVES", "Primitive", "Text",
     "check_flag", "composite",
-    "minus_zero", "normalize_axis", "over_one", "plus_zero", "primitive", "prims",
+    "minus_zero", "normalize_axis", "over_one", "plain_without_params", "plus_zero", "primitive",
+    "prims",
     "same_as_input", "shape_tuple", "sum_to_shape", "times_one", "value_of",
 ]
 
@@ -190,6 +191,13 @@ class Call:
 
     def __init__(self, prim: Primitive, inputs: Sequence[Any], params: dict | None = None):
         self.prim, self.inputs, self.params = prim, tuple(inputs), params
+
+
+def plain_without_params(prepare: Callable) -> Callable:
+    """Mark a `prepare` that returns None when given the inputs alone (`div`'s rounding_mode):
+    a call without parameters, and the row's operator, then skip it (`a / b` stays fast)."""
+    prepare.plain_without_params = True
+    return prepare
 
 
 def primitive(name: str, forward: Callable, *vjps: Callable | None, **fields: Any) -> Primitive:
