@@ -137,7 +137,10 @@ def _elu_forward(x, alpha):
 
 
 elu = primitive(
-    "elu", _elu_forward, lambda g, ans, x, alpha: g * prims.where(x > 0, 1.0, ans + alpha),
+    # alpha * exp(x) below 0, not ans + alpha: that cancels to 0 (or a few digits) for x << 0
+    "elu", _elu_forward,
+    lambda g, ans, x, alpha: g * prims.where(
+        x > 0, 1.0, alpha * prims.exp(prims.where(x > 0, 0.0, x))),
     prepare=lambda x, alpha=1.0: {"alpha": float(alpha)}, helper={"elu_forward": _elu_forward},
     source="elu_forward({x}, {alpha})",
     doc="x where x > 0, else alpha * (exp(x) - 1).",
@@ -240,10 +243,11 @@ def _hardswish_kink(inputs, params):
 
 hardswish = primitive(
     "hardswish", _hardswish_forward,
-    lambda g, ans, x: g * prims.where(x < -3.0, 0.0, prims.where(x <= 3.0, x / 3.0 + 0.5, 1.0)),
+    lambda g, ans, x: g * prims.where(x <= -3.0, 0.0, prims.where(x < 3.0, x / 3.0 + 0.5, 1.0)),
     helper={"hardswish": _hardswish_forward}, source="hardswish({x})",
-    doc="x * relu6(x + 3) / 6 (torch's hardswish); at the kinks the gradient is torch's: -0.5 "
-        "at x = -3, 1.5 at x = 3.", kink=_hardswish_kink, elementwise=True, activation=True)
+    doc="x * relu6(x + 3) / 6 (torch's hardswish); at the kinks the gradient is torch's, that of "
+        "the outer piece: 0 at x = -3, 1 at x = 3.",
+    kink=_hardswish_kink, elementwise=True, activation=True)
 
 
 def _mish(x):

@@ -9,15 +9,17 @@ from .registry import composite, primitive, prims
 
 _LN2 = float(np.log(2.0))
 
-# exp(a - ans) <= 1: the weights never overflow, whatever the size of a and b
+# d/da = exp(a) / (exp(a) + exp(b)) = sigmoid(a - b): finite for any a and b, and right where
+# a and b are so large that the result rounds to max(a, b) (exp(a - ans) would give 1, not 1/2)
 logaddexp = primitive(
     "logaddexp", np.logaddexp,
-    lambda g, ans, a, b: g * prims.exp(a - ans), lambda g, ans, a, b: g * prims.exp(b - ans),
+    lambda g, ans, a, b: g * prims.sigmoid(a - b), lambda g, ans, a, b: g * prims.sigmoid(b - a),
     doc="log(exp(a) + exp(b)) without overflow or underflow (np.logaddexp).",
     elementwise=True, commutative=True)
 logaddexp2 = primitive(
     "logaddexp2", np.logaddexp2,
-    lambda g, ans, a, b: g * prims.exp2(a - ans), lambda g, ans, a, b: g * prims.exp2(b - ans),
+    lambda g, ans, a, b: g * prims.sigmoid((a - b) * _LN2),
+    lambda g, ans, a, b: g * prims.sigmoid((b - a) * _LN2),
     doc="log2(2**a + 2**b) without overflow or underflow (np.logaddexp2).",
     elementwise=True, commutative=True)
 
