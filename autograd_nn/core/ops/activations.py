@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .batch_rules import shift_axis
-from .registry import check_flag, composite, normalize_axis, primitive, prims
+from .registry import check_flag, composite, normalize_axis, primitive, prims, reduction_axes
 from .unary import _kink_at_zero
 
 
@@ -105,7 +105,7 @@ def _logsumexp_vjp(g, ans, x, axis, keepdims):
 
 
 def _axes_keepdims(x, axis=None, keepdims: bool = False) -> dict:
-    return {"axis": normalize_axis(axis, x.ndim), "keepdims": check_flag(keepdims, "keepdims")}
+    return {"axis": reduction_axes(axis, x.ndim), "keepdims": check_flag(keepdims, "keepdims")}
 
 
 logsumexp = primitive(

@@ -26,7 +26,7 @@ __all__ = [
     "COMPOSITES", "Api", "Call", "Code", "Composite", "Modes", "PRIMITIVES", "Primitive", "Text",
     "check_flag", "composite",
     "minus_zero", "normalize_axis", "over_one", "plain_without_params", "plus_zero", "primitive",
-    "prims",
+    "prims", "reduction_axes",
     "same_as_input", "shape_tuple", "sum_to_shape", "times_one", "value_of",
 ]
 
@@ -310,6 +310,19 @@ def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def reduction_axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
+    """`normalize_axis` for reductions: a 0-d tensor is one element along axis 0 or -1 (as in
+    PyTorch), so those reduce it whole (None)."""
+    if ndim == 0 and axis is not None:
+        axes = (axis,) if _is_int(axis) else axis
+        if isinstance(axes, (tuple, list)) and all(_is_int(a) and a in (0, -1) for a in axes):
+            if len(axes) > 1:
+                raise ValueError(f"repeated axis in {axis!r} (a 0-d tensor is one element along "
+                                 "axis 0 or -1)")
+            return None
+    return normalize_axis(axis, ndim)
 
 
 def shape_tuple(shape: Any, what: str = "shape") -> tuple[int, ...]:

@@ -166,10 +166,11 @@ norm = primitive(
 
 # --- scans --------------------------------------------------------------------------------------
 def _scan_params(op: str):
-    """A scan's `prepare`: one axis; axis=None scans the flattened tensor (as NumPy does)."""
+    """A scan's `prepare`: one axis; axis=None scans the flattened tensor (as NumPy does), and
+    so does axis 0 or -1 of a 0-d tensor (NumPy 2 gives shape (1,) then; torch keeps 0-d)."""
 
     def prepare(x, axis: Any = None) -> Any:
-        if axis is None:
+        if axis is None or (x.ndim == 0 and not isinstance(axis, bool) and axis in (0, -1)):
             return getattr(prims, op)(prims.reshape(x, shape=(-1,)), axis=0)
         return {"axis": normalize_axis(axis, x.ndim)[0]}
 

@@ -73,8 +73,6 @@ def _clip_params(x, lo=None, hi=None):
     for name, bound in (("lo", lo), ("hi", hi)):
         if bound is not None and not isinstance(bound, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a number or None, got {type(bound).__name__}")
-    if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"lo={lo} is greater than hi={hi}, so every value would be {hi}")
     return {"lo": lo, "hi": hi}
 
 
@@ -89,7 +87,8 @@ def _clip_kink(inputs, params):
 clip = primitive(
     "clip", _clip_forward, _clip_vjp, prepare=_clip_params, source="np.clip({x}, {lo}, {hi})",
     elementwise=True,
-    doc="Limit values to [lo, hi]; the gradient is 1 inside the range (bounds included), else 0.",
+    doc="Limit values to [lo, hi]; the gradient is 1 inside the range (bounds included), else "
+        "0. With lo > hi every value is hi and the gradient 0, as NumPy and torch.clamp give.",
     kink=_clip_kink,
 )
 
