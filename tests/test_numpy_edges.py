@@ -3,6 +3,8 @@ with lo > hi, against both (float64)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,25 @@ def test_clip_with_lo_above_hi_gives_hi_everywhere_as_numpy_and_torch():
     grad = ag.grad(lambda v: ag.clip(v, 3, 0).sum())(x)
     np.testing.assert_array_equal(grad, t.grad.numpy())
     np.testing.assert_array_equal(grad, np.zeros(5))
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("x, kwargs", [
+    (np.array([1.5]), {"ddof": 1}), (np.array([1.0, 2.0]), {"ddof": 2}),
+    (np.array([3.0, 3.0]), {"ddof": 5}), (np.ones((2, 0)), {"axis": 1}),
+    (np.ones((2, 0)), {"axis": 0}), (np.ones((3, 2)), {"axis": 0, "ddof": 3}),
+], ids=str)
+def test_var_and_std_without_degrees_of_freedom_are_nan_or_inf_as_torch(name, x, kwargs):
+    out = getattr(ag, name)(x, **kwargs)  # no RuntimeWarning: warnings are errors here
+    dim = kwargs.get("axis")
+    with warnings.catch_warnings():  # torch's own UserWarning about the degrees of freedom
+        warnings.simplefilter("ignore", UserWarning)
+        expected = getattr(torch, name)(torch.tensor(x), **({} if dim is None else {"dim": dim}),
+                                        correction=kwargs.get("ddof", 0))
+    assert out.shape == tuple(expected.shape)
+    np.testing.assert_array_equal(out.data, expected.numpy())
+    grad = ag.grad(lambda v: getattr(ag, name)(v, **kwargs).sum())(x)
+    assert grad.shape == x.shape and np.all(np.isnan(grad))  # undefined: nan, never a number
+    compiled = ag.compile(lambda v: getattr(ag, name)(v, **kwargs))(x)
+    np.testing.assert_array_equal(compiled.data if hasattr(compiled, "data") else compiled,
+                                  out.data)
