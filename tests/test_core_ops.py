@@ -73,6 +73,24 @@ def _away_from(*points):
     return sample
 
 
+def _quotient_numerator(rng, shape):
+    """With _quotient_denominator: |a / b| stays in (1.4, 1.7), away from where a quotient
+    rounded to an integer jumps, and its rounded value is +-1 (so fmod's gradient for b is not
+    0)."""
+    return rng.uniform(3.1, 3.4, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def _quotient_denominator(rng, shape):
+    return rng.uniform(2.0, 2.2, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def _above_one(rng, shape):
+    return rng.uniform(1.2, 3.0, size=shape)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
 _erf_ref = np.vectorize(math.erf)
 _erfc_ref = np.vectorize(math.erfc)
 
@@ -97,6 +115,23 @@ BINARY = {
     "pow": (lambda a, b: a ** b, np.power, _positive, _normal),
     "maximum": (ag.maximum, np.maximum, _normal, _normal),
     "minimum": (ag.minimum, np.minimum, _normal, _normal),
+    "logaddexp": (ag.logaddexp, lambda a, b: np.log(np.exp(a) + np.exp(b)), _normal, _normal),
+    "logaddexp2": (ag.logaddexp2, lambda a, b: np.log2(2.0 ** a + 2.0 ** b), _normal, _normal),
+    "copysign": (ag.copysign, lambda a, b: np.abs(a) * np.where(b < 0, -1.0, 1.0),
+                 _signed_away_from_zero, _signed_away_from_zero),
+    "fmod": (ag.fmod, lambda a, b: a - np.trunc(a / b) * b, _quotient_numerator,
+             _quotient_denominator),
+    "fmax": (ag.fmax, np.maximum, _normal, _normal),  # no NaN or ties in these samples
+    "fmin": (ag.fmin, np.minimum, _normal, _normal),
+    "lerp": (lambda a, b: ag.lerp(a, b, 0.3), lambda a, b: a + 0.3 * (b - a), _normal, _normal),
+    "lerp weight": (lambda a, w: ag.lerp(a, 2.0, w), lambda a, w: a + w * (2.0 - a), _normal,
+                    _normal),
+    "floor_divide": (lambda a, b: a // b, lambda a, b: np.floor(a / b), _quotient_numerator,
+                     _quotient_denominator),
+    "div floor": (lambda a, b: ag.div(a, b, rounding_mode="floor"), lambda a, b: np.floor(a / b),
+                  _quotient_numerator, _quotient_denominator),
+    "trunc_divide": (lambda a, b: ag.div(a, b, rounding_mode="trunc"),
+                     lambda a, b: np.trunc(a / b), _quotient_numerator, _quotient_denominator),
 }
 
 
@@ -192,6 +227,33 @@ UNARY = {
     "silu": (ag.silu, lambda x: x / (1 + np.exp(-x)), _normal),
     "softsign": (ag.softsign, lambda x: x / (1 + np.abs(x)), _signed_away_from_zero),
     "standardize": (ag.standardize, lambda x: (x - x.mean()) / np.sqrt(x.var() + 1e-5), _normal),
+    "arcsinh": (ag.arcsinh, lambda x: np.log(x + np.sqrt(x * x + 1)), _normal),
+    "arccosh": (ag.arccosh, lambda x: np.log(x + np.sqrt(x * x - 1)), _above_one),
+    "arctanh": (ag.arctanh, lambda x: 0.5 * np.log((1 + x) / (1 - x)), _in_unit),
+    "deg2rad": (ag.deg2rad, lambda x: x / 180.0 * np.pi, _normal),
+    "radians": (ag.radians, lambda x: x / 180.0 * np.pi, _normal),
+    "rad2deg": (ag.rad2deg, lambda x: x / np.pi * 180.0, _normal),
+    "degrees": (ag.degrees, lambda x: x / np.pi * 180.0, _normal),
+    "sinc": (ag.sinc, lambda x: np.sin(np.pi * x) / (np.pi * x), _signed_away_from_zero),
+    "nan_to_num": (lambda x: ag.nan_to_num(ag.where(x > 1.5, np.inf, ag.where(x < -1.5, np.nan, x)),
+                                           nan=3.0, posinf=7.0),
+                   lambda x: np.where(x > 1.5, 7.0, np.where(x < -1.5, 3.0, x)),
+                   _away_from(-1.5, 1.5)),
+    "rfloordiv": (lambda x: 7.0 // x, lambda x: np.floor(7.0 / x),  # 7 / x in (3.2, 3.5)
+                  lambda rng, shape: rng.uniform(2.0, 2.2, size=shape)),
+    "hardsigmoid": (ag.hardsigmoid, lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+                    _away_from(-3.0, 3.0)),
+    "hardswish": (ag.hardswish, lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+                  _away_from(-3.0, 3.0)),
+    "mish": (ag.mish, lambda x: x * np.tanh(np.log(1 + np.exp(x))), _normal),
+    "selu": (ag.selu, lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * (np.exp(x) - 1)),
+             _signed_away_from_zero),
+    "celu": (lambda x: ag.celu(x, 1.5), lambda x: np.where(x > 0, x, 1.5 * (np.exp(x / 1.5) - 1)),
+             _signed_away_from_zero),
+    "logsigmoid": (ag.logsigmoid, lambda x: -np.log(1 + np.exp(-x)), _normal),
+    "softmin": (ag.softmin, lambda x: np.exp(-x) / np.exp(-x).sum(axis=-1, keepdims=True),
+                _normal),
+    "quick_gelu": (ag.quick_gelu, lambda x: x / (1 + np.exp(-1.702 * x)), _normal),
 }
 
 
@@ -472,6 +534,19 @@ NO_GRADIENT = {
             tuple(np.indices((2, 3, 2, 2))) + (x[:, :, :4, :4].reshape(2, 3, 2, 2, 2, 2)
                                                .transpose(0, 1, 2, 4, 3, 5)
                                                .reshape(2, 3, 2, 2, 4).argmax(axis=-1),)]),
+    "isnan": (lambda x: ag.isnan(ag.where(x > 1, np.nan, x)), lambda x: x > 1),
+    "isinf": (lambda x: ag.isinf(ag.where(x > 1, np.inf, ag.where(x < -1, -np.inf, x))),
+              lambda x: np.abs(x) > 1),
+    "isfinite": (lambda x: x.isfinite() & ag.isfinite(ag.where(x > 1, np.nan, x)),
+                 lambda x: x <= 1),
+    "invert": (lambda x: ~(x > 0), lambda x: x <= 0),
+    "logical_not": (lambda x: ag.logical_not(x > 0), lambda x: x <= 0),
+    "bitwise_and": (lambda x: (x > 0) & (x < 1), lambda x: (x > 0) & (x < 1)),
+    "bitwise_or": (lambda x: (x > 1) | (x < -1), lambda x: np.abs(x) > 1),
+    "bitwise_xor": (lambda x: (x > 0) ^ (x > 1), lambda x: (x > 0) & (x <= 1)),
+    "left_shift": (lambda x: (x > 0).astype(np.int64) << 3, lambda x: np.where(x > 0, 8, 0)),
+    "right_shift": (lambda x: 1000 >> (x > 0).astype(np.int64),
+                    lambda x: np.where(x > 0, 500, 1000)),
 }
 
 
@@ -489,6 +564,7 @@ COMPARISONS = {
     "less": (lambda a, b: a < b, np.less), "less_equal": (lambda a, b: a <= b, np.less_equal),
     "greater": (lambda a, b: a > b, np.greater),
     "greater_equal": (lambda a, b: a >= b, np.greater_equal),
+    "isclose": (ag.isclose, lambda a, b: np.abs(a - b) <= 1e-8 + 1e-5 * np.abs(b)),
 }
 
 

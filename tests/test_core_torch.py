@@ -38,6 +38,21 @@ BINARY = {
     "mod": (lambda a, b: ag.mod(a, b * b + 0.5), lambda a, b: torch.remainder(a, b * b + 0.5)),
     "hypot": (lambda a, b: ag.hypot(a, b + 3.0), lambda a, b: torch.hypot(a, b + 3.0)),
     "arctan2": (ag.arctan2, torch.atan2),
+    "logaddexp": (lambda a, b: ag.logaddexp(3 * a, b), lambda a, b: torch.logaddexp(3 * a, b)),
+    "logaddexp2": (lambda a, b: ag.logaddexp2(3 * a, b),
+                   lambda a, b: torch.logaddexp2(3 * a, b)),
+    "copysign": (ag.copysign, torch.copysign),
+    "fmod": (lambda a, b: ag.fmod(3 * a, b * b + 0.5),
+             lambda a, b: torch.fmod(3 * a, b * b + 0.5)),
+    "fmax": (ag.fmax, torch.fmax),
+    "fmin": (ag.fmin, torch.fmin),
+    "lerp": (lambda a, b: ag.lerp(a, b, 0.3), lambda a, b: torch.lerp(a, b, 0.3)),
+    "lerp weight": (lambda a, w: ag.lerp(a, 2.0 + a, w),
+                    lambda a, w: torch.lerp(a, 2.0 + a, w)),
+    "floor_divide": (lambda a, b: (3 * a) // (b * b + 0.5) * a,  # torch's // has no derivative
+                     lambda a, b: torch.div(3 * a, b * b + 0.5, rounding_mode="floor") * a),
+    "trunc_divide": (lambda a, b: ag.div(3 * a, b * b + 0.5, rounding_mode="trunc") * a,
+                     lambda a, b: torch.div(3 * a, b * b + 0.5, rounding_mode="trunc") * a),
 }
 
 
@@ -96,6 +111,30 @@ UNARY = {
     "softsign": (ag.softsign, F.softsign),
     "standardize": (ag.standardize,
                     lambda x: (x - x.mean()) / torch.sqrt(x.var(correction=0) + 1e-5)),
+    "arcsinh": (lambda x: ag.arcsinh(3 * x), lambda x: torch.asinh(3 * x)),
+    "arccosh": (lambda x: ag.arccosh(x * x + 1.1), lambda x: torch.acosh(x * x + 1.1)),
+    "arctanh": (lambda x: ag.arctanh(0.9 * ag.tanh(x)), lambda x: torch.atanh(0.9 * torch.tanh(x))),
+    "deg2rad": (lambda x: ag.deg2rad(90 * x), lambda x: torch.deg2rad(90 * x)),
+    "radians": (lambda x: ag.radians(90 * x), lambda x: torch.deg2rad(90 * x)),
+    "rad2deg": (ag.rad2deg, torch.rad2deg),
+    "degrees": (ag.degrees, torch.rad2deg),
+    "sinc": (lambda x: ag.sinc(2 * x), lambda x: torch.sinc(2 * x)),
+    "nan_to_num": (
+        lambda x: ag.nan_to_num(ag.where(x > 1, np.inf, ag.where(x < -1, -np.inf, x)),
+                                posinf=2.0, neginf=-3.0),
+        lambda x: torch.nan_to_num(torch.where(x > 1, np.inf, torch.where(x < -1, -np.inf, x)),
+                                   posinf=2.0, neginf=-3.0)),
+    # F.hardsigmoid's float64 backward rounds 1/6 to float32: this row uses its definition;
+    # test_hardsigmoid_matches_torch_function_to_its_float32_constant compares with F.hardsigmoid
+    "hardsigmoid": (lambda x: ag.hardsigmoid(4 * x), lambda x: F.relu6(4 * x + 3) / 6),
+    "hardswish": (lambda x: ag.hardswish(4 * x), lambda x: F.hardswish(4 * x)),
+    "mish": (lambda x: ag.mish(4 * x), lambda x: F.mish(4 * x)),
+    "selu": (lambda x: ag.selu(3 * x), lambda x: F.selu(3 * x)),
+    # alpha = 0.5: F.celu's float64 backward rounds 1 / alpha to float32 (exact for 0.5)
+    "celu": (lambda x: ag.celu(3 * x, 0.5), lambda x: F.celu(3 * x, 0.5)),
+    "logsigmoid": (lambda x: ag.logsigmoid(8 * x), lambda x: F.logsigmoid(8 * x)),
+    "softmin": (lambda x: ag.softmin(3 * x), lambda x: F.softmin(3 * x, dim=-1)),
+    "quick_gelu": (ag.quick_gelu, lambda x: x * torch.sigmoid(1.702 * x)),
 }
 
 
@@ -104,6 +143,20 @@ UNARY = {
 def test_unary_against_torch(name, shape, rng):
     f_ag, f_t = UNARY[name]
     _run_both(f_ag, f_t, [rng.normal(size=shape)], rng)
+
+
+def test_hardsigmoid_matches_torch_function_to_its_float32_constant(rng):
+    """Values equal F.hardsigmoid's; the gradient is exactly 1/6 inside (-3, 3), where torch's
+    float64 backward uses float32(1/6) (3e-8 relative away)."""
+    x = rng.normal(size=(50,)) * 3
+    t = torch.tensor(x, requires_grad=True)
+    y = F.hardsigmoid(t)
+    y.sum().backward()
+    np.testing.assert_allclose(ag.hardsigmoid(x).data, y.detach().numpy(), rtol=1e-15, atol=0)
+    grad = ag.grad(lambda v: ag.hardsigmoid(v).sum())(x)
+    np.testing.assert_array_equal(grad, np.where(np.abs(x) < 3, 1 / 6, 0.0))
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-7, atol=0)
+    assert np.all((t.grad.numpy() == 0) | (t.grad.numpy() == np.float32(1 / 6)))
 
 
 @pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)], ids=str)

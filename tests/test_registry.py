@@ -123,6 +123,15 @@ SECOND_ORDER = {  # smooth where sampled: the Hessian-vector product against fin
     "einsum": lambda x: ag.einsum("i,j->ij", x, x * x),
     "standardize": lambda x: ag.standardize(x * x, eps=0.01),
     "einsum diagonal": lambda x: ag.einsum("ii->i", ag.outer(x, x * x)),
+    "arcsinh": lambda x: ag.arcsinh(3 * x), "arccosh": lambda x: ag.arccosh(x * x + 1.5),
+    "arctanh": ag.arctanh, "logaddexp": lambda x: ag.logaddexp(x, x[::-1] * 2),
+    "logaddexp2": lambda x: ag.logaddexp2(x, x[::-1] * 2),
+    "copysign": lambda x: ag.copysign(x * x + 0.1, x), "fmod": lambda x: ag.fmod(x * 7, 1.3) * x,
+    "sinc": lambda x: ag.sinc(2 * x), "lerp": lambda x: ag.lerp(x, x * x, x[::-1]),
+    "nan_to_num": lambda x: ag.nan_to_num(x * x), "mish": lambda x: ag.mish(3 * x),
+    "selu": lambda x: ag.selu(3 * x), "celu": lambda x: ag.celu(3 * x, 0.5),
+    "logsigmoid": lambda x: ag.logsigmoid(3 * x), "softmin": ag.softmin,
+    "quick_gelu": ag.quick_gelu, "hardswish": lambda x: ag.hardswish(5 * x),
 }
 
 

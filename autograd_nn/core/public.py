@@ -69,6 +69,11 @@ def _public_function(prim: Primitive) -> Callable[..., Tensor]:
         def function(x, *rest, **kwargs):
             return _prepared(prim, (x if x.__class__ is Tensor else lift(x, None, name),),
                              rest, kwargs)
+    elif n_inputs == 2 and getattr(prepare, "plain_without_params", False):
+        def function(a, b, *rest, **kwargs):
+            if rest or kwargs:
+                return _prepared(prim, _pair(a, b, name), rest, kwargs)
+            return apply(prim, _pair(a, b, name), None)  # `a / b`: nothing to prepare
     elif n_inputs == 2:
         def function(a, b, *rest, **kwargs):
             return _prepared(prim, _pair(a, b, name), rest, kwargs)
@@ -109,7 +114,8 @@ def _lift_sequence(tensors: Any, op: str) -> tuple[Tensor, ...]:
 def _reflected(function: Callable) -> Callable:
     """`other - self` for `Tensor.__rsub__` and friends."""
     prim = function.primitive
-    if prim.api.prepare is None and prim.api.number_param is None:  # the common case, one call less
+    plain = prim.api.prepare is None or getattr(prim.api.prepare, "plain_without_params", False)
+    if plain and prim.api.number_param is None:  # the common case, one call less
         name = prim.name
 
         def method(self: Tensor, other: Any) -> Tensor:

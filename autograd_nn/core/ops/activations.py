@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .batch_rules import shift_axis
-from .registry import check_flag, composite, normalize_axis, primitive, prims
+from .registry import check_flag, composite, normalize_axis, primitive, prims, reduction_axes
 from .unary import _kink_at_zero
 
 
@@ -42,11 +42,15 @@ relu = primitive(
 
 
 def _one_axis(x, axis: int | None = -1) -> dict:
-    """One axis (default the last), or None for every element at once (as scipy's softmax)."""
+    """One axis (default the last), or None for every element at once (as scipy's softmax). A
+    0-d tensor is one element along axis 0 (or -1), as in PyTorch and NumPy 2."""
     if axis is None:
         return {"axis": None}
     if x.ndim == 0:
-        raise ValueError(f"needs at least one dimension, got a 0-d tensor of dtype {x.dtype}")
+        if axis not in (0, -1) or isinstance(axis, bool):
+            raise np.exceptions.AxisError(f"axis {axis!r} is out of range for a 0-d tensor (one "
+                                          "element along axis 0 or -1)")
+        return {"axis": None}
     return {"axis": normalize_axis(axis, x.ndim)[0]}
 
 
@@ -101,7 +105,7 @@ def _logsumexp_vjp(g, ans, x, axis, keepdims):
 
 
 def _axes_keepdims(x, axis=None, keepdims: bool = False) -> dict:
-    return {"axis": normalize_axis(axis, x.ndim), "keepdims": check_flag(keepdims, "keepdims")}
+    return {"axis": reduction_axes(axis, x.ndim), "keepdims": check_flag(keepdims, "keepdims")}
 
 
 logsumexp = primitive(
@@ -133,7 +137,10 @@ def _elu_forward(x, alpha):
 
 
 elu = primitive(
-    "elu", _elu_forward, lambda g, ans, x, alpha: g * prims.where(x > 0, 1.0, ans + alpha),
+    # alpha * exp(x) below 0, not ans + alpha: that cancels to 0 (or a few digits) for x << 0
+    "elu", _elu_forward,
+    lambda g, ans, x, alpha: g * prims.where(
+        x > 0, 1.0, alpha * prims.exp(prims.where(x > 0, 0.0, x))),
     prepare=lambda x, alpha=1.0: {"alpha": float(alpha)}, helper={"elu_forward": _elu_forward},
     source="elu_forward({x}, {alpha})",
     doc="x where x > 0, else alpha * (exp(x) - 1).",
@@ -217,3 +224,79 @@ silu = composite("silu", _silu)
 gelu = composite("gelu", _gelu)
 relu6 = composite("relu6", _relu6)
 softsign = composite("softsign", _softsign)
+
+
+# --- PyTorch's other activations ----------------------------------------------------------------
+def _hardsigmoid(x):
+    """relu6(x + 3) / 6 (torch's hardsigmoid): the gradient is 1/6 strictly inside (-3, 3)."""
+    return prims.hardtanh(x + 3.0, min_val=0.0, max_val=6.0) / 6.0
+
+
+def _hardswish_forward(x):
+    return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def _hardswish_kink(inputs, params):
+    x = np.asarray(inputs[0], dtype=np.float64)
+    return np.minimum(np.abs(x + 3.0), np.abs(x - 3.0)), "x = -3 or x = 3"
+
+
+hardswish = primitive(
+    "hardswish", _hardswish_forward,
+    lambda g, ans, x: g * prims.where(x <= -3.0, 0.0, prims.where(x < 3.0, x / 3.0 + 0.5, 1.0)),
+    helper={"hardswish": _hardswish_forward}, source="hardswish({x})",
+    doc="x * relu6(x + 3) / 6 (torch's hardswish); at the kinks the gradient is torch's, that of "
+        "the outer piece: 0 at x = -3, 1 at x = 3.",
+    kink=_hardswish_kink, elementwise=True, activation=True)
+
+
+def _mish(x):
+    """x * tanh(softplus(x)), stable for any x (softplus is)."""
+    return x * prims.tanh(prims.softplus(x, beta=1.0, threshold=20.0))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _selu(x):
+    """scale * elu(x, alpha) with the self-normalising constants (torch's selu)."""
+    return _SELU_SCALE * prims.elu(x, alpha=_SELU_ALPHA)
+
+
+def _celu(x, alpha: float = 1.0):
+    """max(x, 0) + min(alpha * (exp(x / alpha) - 1), 0), as alpha * elu(x / alpha)."""
+    if not isinstance(alpha, (int, float, np.integer, np.floating)) or alpha == 0:
+        raise ValueError(f"alpha must be a non-zero number, got {alpha!r}")
+    alpha = float(alpha)
+    return alpha * prims.elu(x / alpha, alpha=1.0)
+
+
+def _log_sigmoid_forward(x):
+    # min(x, 0) - log1p(exp(-|x|)): no overflow, and no cancellation in either tail
+    return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
+
+
+logsigmoid = primitive(
+    "logsigmoid", _log_sigmoid_forward, lambda g, ans, x: g * prims.sigmoid(-x),
+    helper={"log_sigmoid": _log_sigmoid_forward}, source="log_sigmoid({x})",
+    doc="log(sigmoid(x)), exact for any x (torch's logsigmoid): no overflow, and x itself "
+        "far below 0.", elementwise=True, activation=True)
+
+
+def _softmin(x, axis: int | None = -1):
+    """softmax(-x) along `axis`."""
+    return prims.softmax(-x, **_one_axis(x, axis))
+
+
+def _quick_gelu(x):
+    """x * sigmoid(1.702 x), the sigmoid approximation of gelu (CLIP's QuickGELU)."""
+    return x * prims.sigmoid(1.702 * x)
+
+
+hardsigmoid = composite("hardsigmoid", _hardsigmoid)
+mish = composite("mish", _mish)
+selu = composite("selu", _selu)
+celu = composite("celu", _celu)
+softmin = composite("softmin", _softmin)
+quick_gelu = composite("quick_gelu", _quick_gelu)

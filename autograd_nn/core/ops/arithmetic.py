@@ -11,7 +11,17 @@ from typing import Any
 import numpy as np
 
 from ..formatting import constant_text
-from .registry import Call, minus_zero, over_one, plus_zero, primitive, prims, times_one, value_of
+from .registry import (
+    Call,
+    minus_zero,
+    over_one,
+    plain_without_params,
+    plus_zero,
+    primitive,
+    prims,
+    times_one,
+    value_of,
+)
 
 add = primitive(
     "add", np.add,
@@ -35,11 +45,25 @@ mul = primitive(
     elementwise=True,
     operator=("__mul__", "__rmul__"), commutative=True, identity=times_one,
 )
+@plain_without_params
+def _div_params(a, b, rounding_mode: str | None = None) -> Call | None:
+    """None: true division; "floor" and "trunc" run those rows (torch.div's rounding_mode)."""
+    if rounding_mode is None:
+        return None
+    if rounding_mode == "floor":
+        return Call(prims.floor_divide, (a, b))
+    if rounding_mode == "trunc":
+        return Call(prims.trunc_divide, (a, b))
+    raise ValueError(f"rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+
+
 div = primitive(
     "div", np.true_divide,
     lambda g, ans, a, b: g / b,
     lambda g, ans, a, b: -g * ans / b,
-    doc="a / b elementwise with broadcasting.", display="{a} / {b}", source="{a} / {b}",
+    doc="a / b elementwise with broadcasting; rounding_mode='floor' or 'trunc' rounds the "
+        "quotient (torch.div; its gradient is 0).",
+    display="{a} / {b}", source="{a} / {b}", prepare=_div_params,
     elementwise=True,
     operator=("__truediv__", "__rtruediv__"), identity=over_one,
 )

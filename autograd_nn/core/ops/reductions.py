@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .batch_rules import shift_axis
-from .registry import check_flag, normalize_axis, primitive, prims
+from .registry import check_flag, primitive, prims, reduction_axes
 
 
 def _restore(g, shape, axis, keepdims):
@@ -18,7 +18,7 @@ def _restore(g, shape, axis, keepdims):
 
 
 def _axes(x, axis: Any = None, keepdims: bool = False) -> dict:
-    return {"axis": normalize_axis(axis, x.ndim), "keepdims": check_flag(keepdims, "keepdims")}
+    return {"axis": reduction_axes(axis, x.ndim), "keepdims": check_flag(keepdims, "keepdims")}
 
 
 def _nonempty_axes(x, axis: Any = None, keepdims: bool = False) -> dict:

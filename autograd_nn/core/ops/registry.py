@@ -25,7 +25,8 @@ from ..saved import row_reads
 __all__ = [
     "COMPOSITES", "Api", "Call", "Code", "Composite", "Modes", "PRIMITIVES", "Primitive", "Text",
     "check_flag", "composite",
-    "minus_zero", "normalize_axis", "over_one", "plus_zero", "primitive", "prims",
+    "minus_zero", "normalize_axis", "over_one", "plain_without_params", "plus_zero", "primitive",
+    "prims", "reduction_axes",
     "same_as_input", "shape_tuple", "sum_to_shape", "times_one", "value_of",
 ]
 
@@ -192,6 +193,13 @@ class Call:
         self.prim, self.inputs, self.params = prim, tuple(inputs), params
 
 
+def plain_without_params(prepare: Callable) -> Callable:
+    """Mark a `prepare` that returns None when given the inputs alone (`div`'s rounding_mode):
+    a call without parameters, and the row's operator, then skip it (`a / b` stays fast)."""
+    prepare.plain_without_params = True
+    return prepare
+
+
 def primitive(name: str, forward: Callable, *vjps: Callable | None, **fields: Any) -> Primitive:
     """Define and register one row: its forward, its rules, and the fields of `Primitive`."""
     if name in PRIMITIVES:
@@ -302,6 +310,19 @@ def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def reduction_axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
+    """`normalize_axis` for reductions: a 0-d tensor is one element along axis 0 or -1 (as in
+    PyTorch), so those reduce it whole (None)."""
+    if ndim == 0 and axis is not None:
+        axes = (axis,) if _is_int(axis) else axis
+        if isinstance(axes, (tuple, list)) and all(_is_int(a) and a in (0, -1) for a in axes):
+            if len(axes) > 1:
+                raise ValueError(f"repeated axis in {axis!r} (a 0-d tensor is one element along "
+                                 "axis 0 or -1)")
+            return None
+    return normalize_axis(axis, ndim)
 
 
 def shape_tuple(shape: Any, what: str = "shape") -> tuple[int, ...]:

@@ -42,3 +42,36 @@ mod = primitive(
     kink=_mod_jump, elementwise=True,
     operator=("__mod__", "__rmod__"),
 )
+
+
+def _toward_zero_jump(inputs, params):
+    a, b = (np.asarray(v, dtype=np.float64) for v in inputs)
+    q = a / b
+    return np.abs(q - np.round(q)) * np.abs(b), "a multiple of b (where the result jumps)"
+
+
+fmod = primitive(
+    "fmod", np.fmod, lambda g, ans, a, b: g, lambda g, ans, a, b: -g * prims.trunc(a / b),
+    doc="a - trunc(a / b) * b: the remainder with the sign of a (np.fmod, torch.fmod).",
+    kink=_toward_zero_jump, elementwise=True)
+floor_divide = primitive(
+    "floor_divide", np.floor_divide, lambda g, ans, a, b: 0.0 * g, lambda g, ans, a, b: 0.0 * g,
+    doc="floor(a / b) elementwise (a // b, np.floor_divide); integers stay integers. The "
+        "gradient is 0, as PyTorch's.", source="{a} // {b}", display="{a} // {b}",
+    kink=_toward_zero_jump, elementwise=True, operator=("__floordiv__", "__rfloordiv__"))
+
+
+def _trunc_divide_forward(a, b):
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":  # integers: exact, no float rounding
+        q = np.floor_divide(a, b)
+        return q + ((q * b != a) & ((a < 0) != (b < 0)))
+    return np.trunc(np.true_divide(a, b))
+
+
+trunc_divide = primitive(
+    "trunc_divide", _trunc_divide_forward,
+    lambda g, ans, a, b: 0.0 * g, lambda g, ans, a, b: 0.0 * g,
+    doc="a / b rounded toward zero (torch.div with rounding_mode='trunc'); integers stay "
+        "integers. The gradient is 0, as PyTorch's.",
+    helper={"trunc_divide": _trunc_divide_forward}, source="trunc_divide({a}, {b})",
+    kink=_toward_zero_jump, elementwise=True)

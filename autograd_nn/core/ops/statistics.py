@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .batch_rules import shift_axis
-from .reductions import _axes, _count, _nonempty_axes, _restore, numpy_reduction
+from .reductions import _axes, _count, _restore, numpy_reduction
 from .registry import Call, check_flag, normalize_axis, primitive, prims, value_of
 
 
@@ -57,13 +57,50 @@ prod = primitive(
 
 # --- var, std -----------------------------------------------------------------------------------
 def _var_params(x, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> dict:
-    params = _nonempty_axes(x, axis, keepdims)
+    params = _axes(x, axis, keepdims)
     if not isinstance(ddof, (int, np.integer)) or ddof < 0:
         raise ValueError(f"ddof must be a non-negative int, got {ddof!r}")
-    if _count(x.shape, params["axis"]) <= ddof:
-        raise ValueError(f"ddof={ddof} leaves no degrees of freedom for shape {x.shape} over "
-                         f"axis {axis!r}")
     return {**params, "ddof": int(ddof)}
+
+
+def _spread_without_freedom(x, axis, ddof, keepdims):
+    """var where ddof leaves no degrees of freedom (or the axis is empty): the sum of squared
+    deviations over max(N - ddof, 0) = 0, so nan (or inf), as torch.var gives, without NumPy's
+    warnings."""
+    shape = np.sum(x, axis=axis, keepdims=keepdims).shape
+    if x.size == 0:
+        return np.full(shape, np.nan, dtype=np.result_type(x, np.float32))
+    deviation = x - x.mean(axis=axis, keepdims=True)
+    squares = (deviation * deviation).sum(axis=axis, keepdims=keepdims)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return squares / 0.0
+
+
+def _var_forward(x, axis, ddof, keepdims):
+    if _count(x.shape, axis) > ddof:
+        return x.var(axis=axis, ddof=ddof, keepdims=keepdims)
+    return _spread_without_freedom(x, axis, ddof, keepdims)
+
+
+def _std_forward(x, axis, ddof, keepdims):
+    if _count(x.shape, axis) > ddof:
+        return x.std(axis=axis, ddof=ddof, keepdims=keepdims)
+    return np.sqrt(_spread_without_freedom(x, axis, ddof, keepdims))
+
+
+def _spread_source(method: str):
+    def source(params, shapes):
+        if _count(shapes[0], params["axis"]) > params["ddof"]:
+            return "{x}." + method + "(axis={axis}, ddof={ddof}, keepdims={keepdims})"
+        return f"{method}_forward({{x}}, {{axis}}, {{ddof}}, {{keepdims}})"
+
+    return source
+
+
+def _one_over_freedom(shape, axis, ddof):
+    """1 / (N - ddof), or nan where there is no degree of freedom (the gradient is undefined)."""
+    n = _count(shape, axis) - ddof
+    return 1.0 / n if n > 0 else float("nan")
 
 
 def _spread_method(function):
@@ -85,32 +122,42 @@ def _deviation(x, axis):
 
 
 def _var_vjp(g, ans, x, axis, ddof, keepdims):
-    scale = 2.0 / (_count(x.shape, axis) - ddof)
+    if x.size == 0:  # nothing to differentiate (and no mean to take)
+        return _restore(g, x.shape, axis, keepdims)
+    scale = 2.0 * _one_over_freedom(x.shape, axis, ddof)
     return _restore(g, x.shape, axis, keepdims) * _deviation(x, axis) * scale
 
 
 def _std_vjp(g, ans, x, axis, ddof, keepdims):
     # d std = (x - mean) / ((N - ddof) * std); 0 where std is 0 (a constant slice), as PyTorch
+    if x.size == 0:  # nothing to differentiate (and no mean to take)
+        return _restore(g, x.shape, axis, keepdims)
     ans = ans if keepdims or axis is None else prims.expand_dims(ans, axis=axis)
     flat = ans == 0
     safe = prims.where(flat, 1.0, ans)
-    share = prims.where(flat, 0.0, _deviation(x, axis) / safe) / (_count(x.shape, axis) - ddof)
+    share = prims.where(flat, 0.0, _deviation(x, axis) / safe) * _one_over_freedom(
+        x.shape, axis, ddof)
     return _restore(g, x.shape, axis, keepdims) * share
 
 
 var = primitive(
-    "var", lambda x, axis, ddof, keepdims: x.var(axis=axis, ddof=ddof, keepdims=keepdims),
-    _var_vjp, prepare=_var_params, method=_spread_method,
-    source="{x}.var(axis={axis}, ddof={ddof}, keepdims={keepdims})",
+    "var", _var_forward, _var_vjp, prepare=_var_params, method=_spread_method,
+    source=_spread_source("var"),
+    helper={"var_forward": _var_forward, "_spread_without_freedom": _spread_without_freedom,
+            "_count": _count},
     doc="Variance over `axis` with NumPy's ddof (0 by default; torch.var's default is 1), two "
-        "passes: the mean of squared deviations.",
+        "passes: the mean of squared deviations. With no degree of freedom left (N <= ddof, or "
+        "an empty axis) it is nan (inf if the values differ) and so is its gradient, as torch "
+        "(NumPy warns).",
     batch=shift_axis(),
 )
 std = primitive(
-    "std", lambda x, axis, ddof, keepdims: x.std(axis=axis, ddof=ddof, keepdims=keepdims),
-    _std_vjp, prepare=_var_params, method=_spread_method,
-    source="{x}.std(axis={axis}, ddof={ddof}, keepdims={keepdims})",
-    doc="Standard deviation over `axis` (ddof as in var); its gradient is 0 where it is 0.",
+    "std", _std_forward, _std_vjp, prepare=_var_params, method=_spread_method,
+    source=_spread_source("std"),
+    helper={"std_forward": _std_forward, "_spread_without_freedom": _spread_without_freedom,
+            "_count": _count},
+    doc="Standard deviation over `axis` (ddof as in var, nan without degrees of freedom); its "
+        "gradient is 0 where it is 0.",
     batch=shift_axis(),
 )
 
@@ -166,10 +213,11 @@ norm = primitive(
 
 # --- scans --------------------------------------------------------------------------------------
 def _scan_params(op: str):
-    """A scan's `prepare`: one axis; axis=None scans the flattened tensor (as NumPy does)."""
+    """A scan's `prepare`: one axis; axis=None scans the flattened tensor (as NumPy does), and
+    so does axis 0 or -1 of a 0-d tensor (NumPy 2 gives shape (1,) then; torch keeps 0-d)."""
 
     def prepare(x, axis: Any = None) -> Any:
-        if axis is None:
+        if axis is None or (x.ndim == 0 and not isinstance(axis, bool) and axis in (0, -1)):
             return getattr(prims, op)(prims.reshape(x, shape=(-1,)), axis=0)
         return {"axis": normalize_axis(axis, x.ndim)[0]}
 

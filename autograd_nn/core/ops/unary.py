@@ -73,8 +73,6 @@ def _clip_params(x, lo=None, hi=None):
     for name, bound in (("lo", lo), ("hi", hi)):
         if bound is not None and not isinstance(bound, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a number or None, got {type(bound).__name__}")
-    if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"lo={lo} is greater than hi={hi}, so every value would be {hi}")
     return {"lo": lo, "hi": hi}
 
 
@@ -89,7 +87,8 @@ def _clip_kink(inputs, params):
 clip = primitive(
     "clip", _clip_forward, _clip_vjp, prepare=_clip_params, source="np.clip({x}, {lo}, {hi})",
     elementwise=True,
-    doc="Limit values to [lo, hi]; the gradient is 1 inside the range (bounds included), else 0.",
+    doc="Limit values to [lo, hi]; the gradient is 1 inside the range (bounds included), else "
+        "0. With lo > hi every value is hi and the gradient 0, as NumPy and torch.clamp give.",
     kink=_clip_kink,
 )
 
@@ -166,3 +165,41 @@ erfc = primitive(
     doc="The complementary error function 1 - erf(x), accurate where erf is near 1.",
     source="erfc_forward({x})", helper={"erfc_forward": erfc_forward},
     elementwise=True)
+
+
+# --- sinc and nan_to_num ------------------------------------------------------------------------
+_PI = float(np.pi)
+
+
+def _sinc_vjp(g, ans, x):
+    # sinc'(x) = (cos(pi x) - sinc(x)) / x, and 0 at x = 0 (the double where keeps 0/0 out)
+    at_zero = x == 0
+    safe = prims.where(at_zero, 1.0, x)
+    return g * prims.where(at_zero, 0.0, (prims.cos(_PI * safe) - prims.sinc(safe)) / safe)
+
+
+sinc = primitive(
+    "sinc", np.sinc, _sinc_vjp,
+    doc="The normalised sinc sin(pi x) / (pi x), 1 at x = 0 (np.sinc, torch.sinc); its gradient "
+        "at exactly 0 is 0, as PyTorch's (and so is the second derivative there).",
+    method=True, elementwise=True)
+
+
+def _nan_to_num_params(x, nan: float = 0.0, posinf: float | None = None,
+                       neginf: float | None = None) -> dict:
+    for what, value in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
+        if value is not None and not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{what} must be a number or None, got {type(value).__name__}")
+    return {"nan": float(nan), "posinf": None if posinf is None else float(posinf),
+            "neginf": None if neginf is None else float(neginf)}
+
+
+nan_to_num = primitive(
+    "nan_to_num",
+    lambda x, nan, posinf, neginf: np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
+    lambda g, ans, x, nan, posinf, neginf: prims.where(prims.isfinite(x), g, 0.0),
+    prepare=_nan_to_num_params,
+    source="np.nan_to_num({x}, nan={nan}, posinf={posinf}, neginf={neginf})",
+    doc="NaN, +inf and -inf replaced by `nan`, `posinf` and `neginf` (by default 0 and the "
+        "dtype's largest and smallest values); the gradient is 0 where x was not finite, as "
+        "PyTorch's.", method=True, elementwise=True)
