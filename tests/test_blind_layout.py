@@ -505,14 +505,16 @@ def test_user_files_named_like_the_library_are_still_user_sites(tmp_path):
 # --------------------------------------------------------------------------------------------
 # 4. CONTRIBUTING's "adding an op", followed literally in a copy of the project
 # --------------------------------------------------------------------------------------------
+# (The second planted row was "arcsinh" until the library gained that row; it is now "asinh",
+# NumPy's other name for it, which the library does not define.)
 
 NEW_ROWS = '''
 
 cube = primitive("cube", lambda x: x * x * x, lambda g, ans, x: g * (3.0 * x * x),
                  elementwise=True, doc="Cube elementwise.", method=True, source="{x} ** 3")
-arcsinh = primitive("arcsinh", np.arcsinh, lambda g, ans, x: g / prims.sqrt(x * x + 1.0),
-                    elementwise=True, doc="Inverse hyperbolic sine elementwise (radians).",
-                    method=True)
+asinh = primitive("asinh", np.arcsinh, lambda g, ans, x: g / prims.sqrt(x * x + 1.0),
+                  elementwise=True, doc="Inverse hyperbolic sine elementwise (radians).",
+                  method=True)
 '''
 
 OP_SCRIPT = r"""
@@ -529,7 +531,7 @@ def fd(f, x, eps=1e-6):
     return g
 
 for name, ref, dref in [("cube", lambda v: v ** 3, lambda v: 3 * v ** 2),
-                        ("arcsinh", np.arcsinh, lambda v: 1 / np.sqrt(v * v + 1))]:
+                        ("asinh", np.arcsinh, lambda v: 1 / np.sqrt(v * v + 1))]:
     op = getattr(ag, name)
     r = {}
     r["public"] = [name in ag.__all__, name in ag.functions.__all__,
@@ -604,16 +606,16 @@ def test_copy_is_the_one_imported(new_op_results, project_copy):
     assert Path(new_op_results["course"]).resolve().is_relative_to(project_copy.resolve())
 
 
-@pytest.mark.parametrize("name", ["cube", "arcsinh"])
+@pytest.mark.parametrize("name", ["cube", "asinh"])
 def test_new_row_public_api_generated(new_op_results, name):
     r = new_op_results[name]
     assert r["public"][:3] == [True, True, True]
     assert r["public"][3] and r["public"][3].startswith(
-        {"cube": "Cube", "arcsinh": "Inverse"}[name])
+        {"cube": "Cube", "asinh": "Inverse"}[name])
     assert r["forward"]
 
 
-@pytest.mark.parametrize("name", ["cube", "arcsinh"])
+@pytest.mark.parametrize("name", ["cube", "asinh"])
 def test_new_row_gradients(new_op_results, name):
     r = new_op_results[name]
     assert r["grad_vs_fd"] < 1e-7 and r["grad_exact"] < 1e-12 and r["method_grad"] < 1e-12
@@ -621,14 +623,14 @@ def test_new_row_gradients(new_op_results, name):
     assert r["second_vs_fd"] < 1e-5
 
 
-@pytest.mark.parametrize("name", ["cube", "arcsinh"])
+@pytest.mark.parametrize("name", ["cube", "asinh"])
 def test_new_row_under_vmap_and_jvp(new_op_results, name):
     r = new_op_results[name]
     assert r["vmap"] < 1e-12 and r["vmap_grad"] < 1e-12
     assert r["jvp_value"] < 1e-12 and r["jvp_tangent"] < 1e-12 and r["jvp_vs_fd"] < 1e-6
 
 
-@pytest.mark.parametrize("name", ["cube", "arcsinh"])
+@pytest.mark.parametrize("name", ["cube", "asinh"])
 def test_new_row_compiles(new_op_results, name):
     r = new_op_results[name]
     assert r["compile_value"] < 1e-12 and r["compile_grad"] < 1e-12 and r["compile_again"] < 1e-12
@@ -641,7 +643,7 @@ def test_new_row_compiles(new_op_results, name):
 def test_new_row_explained_from_its_rule(new_op_results):
     cube_text = new_op_results["cube"]["explain"]
     assert "cube(x)" in cube_text and "3 * x * x" in cube_text, cube_text
-    asinh_text = new_op_results["arcsinh"]["explain"]
-    assert "arcsinh(x)" in asinh_text and "sqrt(x * x + 1)" in asinh_text, asinh_text
+    asinh_text = new_op_results["asinh"]["explain"]
+    assert "asinh(x)" in asinh_text and "sqrt(x * x + 1)" in asinh_text, asinh_text
 
 
