@@ -128,6 +128,8 @@ class _Writer:
         self.constants: dict[str, np.ndarray] = {}
         self.constant_names: dict[int, str] = {}
         self.helpers: dict[str, Any] = {}
+        # the text of output leaves a backend's kernel computed (id of the output -> text)
+        self.leaf_text: dict[int, str] | None = None
 
     # --- analysis ------------------------------------------------------------------------
     def resolve(self, t: Any) -> Any:
@@ -541,6 +543,8 @@ class _Writer:
 
     def output_text(self, out: Any) -> str:
         if isinstance(out, Tensor):
+            if self.leaf_text is not None and id(out) in self.leaf_text:
+                return self.leaf_text[id(out)]
             ref = self.reference(out)
             if out.ndim == 0 or self.is_constant(self.resolve(out)):  # arrays, never scalars or
                 return f"np.array({ref})"  # shared constants, as the eager call returns
@@ -601,10 +605,15 @@ def _helper_source(name: str, fn: Any) -> str:
 
 
 def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple,
-             kwargs: dict) -> Program:
+             kwargs: dict, backend: str = "numpy") -> Program:
     """The module text of one compiled specialisation of `fn_name`, every name in it from one
-    `Namespace`: NumPy, helpers and builtins first, then dtypes, arguments and values."""
+    `Namespace`: NumPy, helpers and builtins first, then dtypes, arguments and values. A backend
+    other than "numpy" runs the arithmetic in a kernel function (see `backends`)."""
+    from . import backends  # noqa: PLC0415 (backends imports this module)
+
     namespace = Namespace()
+    for name in backends.RESERVED.get(backend, ()):
+        namespace.reserve(name)
     writer = _Writer(traced, fn_name, namespace)
     writer.prepare()
     namespace.reserve("SpecialisationError")
@@ -628,6 +637,10 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
         arguments.append((namespace.fresh("keywords"), dict(kwargs)))
     input_names = _input_names(traced, arguments, namespace)
     body, module = writer.write(input_names)
+    imports = ["import numpy as np"]
+    if backend != "numpy":
+        kernel = backends.split(backend, writer, entry, body, input_names)
+        body, module, imports = kernel.call, kernel.module, kernel.imports
     signature = ", ".join(params + [f"**{arguments[-1][0]}"] * bool(kwargs))
     function = [f"def {entry}({signature}):"] + [
         f"    {line}" for line in _docstring(fn_name, arguments)
@@ -635,8 +648,9 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
         + outside_checks(traced.trace.outside)
         + (["if FUNCTION is not None:  # bound: check the Python values it reached",
             "    value_changed()"] if values else []) + body]
-    header = ['"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""', "",
-              "import numpy as np", "", f"__all__ = [{entry!r}]", ""]
+    title = ('"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""'
+             if backend == "numpy" else backends.title(backend))
+    header = [title, "", *imports, "", f"__all__ = [{entry!r}]", ""]
     header += [f"{name} = np.dtype({_dtype_text(d)!r})" for d, name in dtypes.items()]
     header += ["", "class SpecialisationError(ValueError):",
                '    """An argument or a value the code was specialised to has changed."""', ""]
