@@ -15,6 +15,7 @@ import importlib.util
 import os
 import pathlib
 import re
+import sys
 import traceback
 import warnings
 from collections.abc import Callable
@@ -45,6 +46,11 @@ def check(backend: str) -> None:
                           f"optional extra: pip install 'autograd_nn[{backend}]'") from e
 
 
+def forms(backend: str) -> Callable | None:
+    """How `backend` rewrites an op's NumPy template (None: as written)."""
+    return backend_forms.numba_form if backend == "numba" else None
+
+
 def title(backend: str) -> str:
     """The generated module's docstring for a kernel backend."""
     runner = {"numba": "numba.njit (machine code, cached on disk)",
@@ -63,21 +69,27 @@ class Kernel:
     imports: list[str]
 
 
-def _refuse_guards(backend: str, writer: _Writer, body: list[str]) -> None:
-    """A kernel cannot check on each call a value the traced Python code branched on."""
-    if writer.trace.guards:
-        g = writer.trace.guards[0]
-        raise CompileError(
-            f"compile(backend={backend!r}): {writer.fn_name} reads the value of a traced Tensor "
-            f"({g.how}() at {_site(g.site)}) and the generated code checks it on every call, "
-            f"which a {backend} kernel cannot do; compute it with ag ops (ag.where) or use "
-            "backend='numpy'")
+def _refuse_masks(backend: str, writer: _Writer, body: list[str]) -> None:
+    """A boolean mask's count of selected elements is a shape no kernel can check."""
     for line in body:
         if "selected by a boolean mask" in line:
             raise CompileError(
                 f"compile(backend={backend!r}): {writer.fn_name} indexes with a boolean mask, "
-                f"whose count of selected elements a {backend} kernel cannot check; index with "
-                "integer arrays or use backend='numpy'")
+                f"so a shape depends on values, which a {backend} kernel cannot have; index "
+                "with integer arrays (np.flatnonzero(mask)) or use backend='numpy'")
+
+
+def _guards(body: list[str]) -> tuple[list[str], list[str]]:
+    """The body without its guards (`if ...: raise SpecialisationError(...)`), and the guards:
+    the kernel returns the values they read and the wrapper checks them after the call."""
+    statements, guards = [], []
+    lines = iter(body)
+    for line in lines:
+        if line.startswith("if "):
+            guards += [line, next(lines)]
+        elif not line.startswith(("del ", "return ")):
+            statements.append(line)
+    return statements, guards
 
 
 def _site(site: str | None) -> str:
@@ -87,11 +99,11 @@ def _site(site: str | None) -> str:
 def split(backend: str, writer: _Writer, entry: str, body: list[str],
           input_names: dict[int, str]) -> Kernel:
     """The wrapper's call and the module's kernel for `body` (the numpy backend's statements)."""
-    _refuse_guards(backend, writer, body)
+    _refuse_masks(backend, writer, body)
     backend_forms.refuse_unsupported(backend, writer)
     namespace = writer.namespace
     inputs = list(dict.fromkeys(input_names[id(t)] for t in writer.traced.inputs))
-    statements = [line for line in body if not line.startswith(("del ", "return "))]
+    statements, guards = _guards(body)
     returned: list[str] = []  # what the kernel returns
     targets: list[str] = []  # what the wrapper names it
     by_node: dict[int, str] = {}
@@ -109,6 +121,16 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
             targets.append(name)
             by_node[id(node)] = name
         leaf_text[id(leaf)] = _to_numpy(backend, by_node[id(node)], node)
+    checked = []  # values the guards read: returned by the kernel, checked by the wrapper
+    for g in writer.trace.guards:
+        node = writer.resolve(g.tensor)
+        if writer.is_constant(node) or id(node) in writer.input_ids:
+            continue
+        name = writer.reference(node)
+        if name not in targets:
+            returned.append(name)
+            targets.append(name)
+        checked.append(name)
     writer.leaf_text = leaf_text
     output = writer.output_text(writer.traced.outputs)
     writer.leaf_text = None
@@ -119,11 +141,12 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
     module = []
     for name, fn in writer.helpers.items():
         module.append(backend_forms.helper(backend, name, _helper_source(name, fn)))
+    module += backend_forms.extra_helpers(backend, statements)
     for name, arr in writer.constants.items():
         module.append(f"{name} = {literals.array(arr)}")
     imports = ["import numpy as np", *backend_forms.IMPORTS[backend]]
     if not returned:  # every output is a constant: there is nothing to run
-        return Kernel(["return " + output], module, imports)
+        return Kernel([*guards, "return " + output], module, imports)
     kernel = namespace.fresh(f"{entry}_kernel")
     doc = {"numba": "compiled by numba on its first call (cached on disk)",
            "jax": "traced and compiled by jax.jit on its first call"}[backend]
@@ -141,7 +164,8 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
                 f"    {call}"]
     else:
         call = [call]
-    return Kernel([*call, "return " + output], module, imports)
+    check = [f"{name} = np.asarray({name})" for name in dict.fromkeys(checked)]
+    return Kernel([*call, *check, *guards, "return " + output], module, imports)
 
 
 def _with_op(line: str, ops: dict[str, str]) -> str:
@@ -194,8 +218,7 @@ def _refusal(backend: str, source: str, error: Exception) -> str:
     lines = source.splitlines()
     numbers = [int(n) for n in re.findall(r'line (\d+)', str(error))]
     numbers += [f.lineno for f in traceback.extract_tb(error.__traceback__)
-                if f.filename.endswith(".py") and "autograd_nn" in f.filename
-                and f.filename.rsplit("/", 1)[-1].startswith(("compiled_",))]
+                if f.filename.startswith(str(cache_dir()))]
     what = ""
     for n in reversed(numbers):
         if 0 < n <= len(lines) and "  # " in lines[n - 1] and " = " in lines[n - 1]:
@@ -239,7 +262,15 @@ def load(backend: str, source: str, entry: str, label: str) -> dict[str, Any]:
     except OSError as e:
         raise CompileError(f"compile(backend={backend!r}): cannot write the generated module to "
                            f"{path} ({e}); set AUTOGRAD_NN_CACHE to a writable folder") from e
-    spec = importlib.util.spec_from_file_location(f"autograd_nn_compiled_{entry}_{digest}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    name = f"autograd_nn_compiled_{entry}_{digest}"
+    module = sys.modules.get(name)
+    if module is None:  # numba's disk cache finds the kernel's globals by the module's name
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
     return vars(module)

@@ -48,8 +48,9 @@ class Program:
     watched: list = field(default_factory=list)  # what its `bind` is given (Modules, arrays)
 
 
-def _template(node: Tensor) -> str:
-    """The row's NumPy source form for this node (NumPy ufunc rows default to np.<name>)."""
+def _template(node: Tensor, forms: Any = None) -> str:
+    """The row's NumPy source form for this node (NumPy ufunc rows default to np.<name>);
+    `forms(node, template)` rewrites it for a backend that lacks the NumPy form."""
     prim = node._op
     spec = prim.code.source
     if callable(spec):
@@ -60,7 +61,7 @@ def _template(node: Tensor) -> str:
             spec = f"np.{fn.__name__}(" + ", ".join("{" + n + "}" for n in prim.inputs) + ")"
         else:
             raise CompileError(f"compile: the op {prim.name} has no source form in its row")
-    return spec
+    return spec if forms is None else forms(node, spec)
 
 
 def _precedence(template: str) -> int:
@@ -130,6 +131,8 @@ class _Writer:
         self.helpers: dict[str, Any] = {}
         # the text of output leaves a backend's kernel computed (id of the output -> text)
         self.leaf_text: dict[int, str] | None = None
+        self.typed_scalars = False  # float32 constants as np.float32(...) (numba: no NEP 50)
+        self.forms: Any = None  # a backend's rewriting of templates (backend_forms)
 
     # --- analysis ------------------------------------------------------------------------
     def resolve(self, t: Any) -> Any:
@@ -271,7 +274,7 @@ class _Writer:
             if t._op is None or self.is_constant(t):
                 continue
             self.helpers.update(t._op.code.helper or {})
-            for name in names_read(_template(t)):
+            for name in names_read(_template(t, self.forms)):
                 self.namespace.reserve(name)
         for name in self.helpers:
             self.namespace.reserve(name)
@@ -430,6 +433,8 @@ class _Writer:
             others = [p for p in (consumer.parents if consumer is not None else ())
                       if self.resolve(p) is not t]
             if arr.dtype.kind == "f" and all(p.dtype == arr.dtype for p in others) and others:
+                if self.typed_scalars and arr.dtype != np.float64:
+                    return f"np.{arr.dtype.name}({literals.number(float(v))})"
                 return literals.number(float(v))
             try:
                 return literals.literal(arr[()])
@@ -479,7 +484,7 @@ class _Writer:
         if folded is not None:
             return folded, _MUL
         prim = t._op
-        template = _template(t)
+        template = _template(t, self.forms)
         level = _precedence(template)
         needs = _slot_levels(template, level)
         params = t._params or {}
@@ -512,13 +517,16 @@ class _Writer:
         c, x = (self.resolve(p) for p in inner.parents)
         if not (self.is_constant(c) and c.size == 1 and c.ndim == 0 and c.dtype == t.dtype):
             return None
-        return f"{literals.number(-float(c.data.item()))} * {self.wrap(x, _MUL + 1, inner)}"
+        number = literals.number(-float(c.data.item()))
+        if self.typed_scalars and c.dtype != np.float64:
+            number = f"np.{c.dtype.name}({number})"
+        return f"{number} * {self.wrap(x, _MUL + 1, inner)}"
 
     def wrap(self, p: Tensor, need: int, consumer: Tensor) -> str:
         p = self.resolve(p)
         text = self.reference(p, consumer)
         if id(p) in self.inline:
-            level = _precedence(_template(p))
+            level = _precedence(_template(p, self.forms))
         elif self.is_constant(p) and text.startswith("-"):
             level = _UNARY
         else:
@@ -615,6 +623,8 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     for name in backends.RESERVED.get(backend, ()):
         namespace.reserve(name)
     writer = _Writer(traced, fn_name, namespace)
+    writer.typed_scalars = backend == "numba"
+    writer.forms = backends.forms(backend)
     writer.prepare()
     namespace.reserve("SpecialisationError")
     watched = traced.trace.outside.watched()
