@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-IMPORTS = {"numba": ["import numba"],
-           "jax": ["import jax", "import jax.numpy as jnp", "import jax.scipy.special"]}
+IMPORTS = {"numba": ["import numba"], "jax": ["import jax", "import jax.numpy as jnp"]}
 DECORATOR = {"numba": "@numba.njit(cache=True)", "jax": "@jax.jit"}
 _NP = re.compile(r"\bnp\.")
 
@@ -24,9 +23,9 @@ _JAX_HELPERS = {
     """Zeros of `shape` with g written at a basic index."""
     return jnp.zeros(shape, dtype=g.dtype).at[index].set(g)''',
     "erf_forward": '''def erf_forward(x):
-    return jax.scipy.special.erf(x)''',
+    return jax.lax.erf(x)''',
     "erfc_forward": '''def erfc_forward(x):
-    return jax.scipy.special.erfc(x)''',
+    return jax.lax.erfc(x)''',
     "logsumexp": '''def logsumexp(x, axis, keepdims):
     m = x.max(axis=axis, keepdims=True, initial=-jnp.inf)  # nothing to sum: -inf
     m = jnp.where(jnp.isfinite(m), m, 0)  # all -inf (or inf) along the axis: no inf - inf

@@ -216,7 +216,7 @@ def _refusal(backend: str, source: str, error: Exception) -> str:
     """The message for a kernel the backend could not compile: the failing line of the
     generated code, its op and the user's line it came from."""
     lines = source.splitlines()
-    numbers = [int(n) for n in re.findall(r'line (\d+)', str(error))]
+    numbers = [int(a or b) for a, b in re.findall(r"line (\d+)|\.py \((\d+)\)", str(error))]
     numbers += [f.lineno for f in traceback.extract_tb(error.__traceback__)
                 if f.filename.startswith(str(cache_dir()))]
     what = ""
