@@ -139,8 +139,15 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
            and t._op is not None}
     statements = [_with_op(line, ops) for line in statements]
     module = []
+    users: dict[str, list[str]] = {}  # helper -> the ops whose code calls it
+    for t in writer.live:
+        if t._op is not None and not writer.is_constant(t):
+            for name in t._op.code.helper or {}:
+                users.setdefault(name, []).append(t.op)
     for name, fn in writer.helpers.items():
-        module.append(backend_forms.helper(backend, name, _helper_source(name, fn)))
+        ops = ", ".join(dict.fromkeys(users.get(name, [])))
+        module.append(f"# {name}: a helper of the op {ops}\n"
+                      + backend_forms.helper(backend, name, _helper_source(name, fn)))
     module += backend_forms.extra_helpers(backend, statements)
     for name, arr in writer.constants.items():
         module.append(f"{name} = {literals.array(arr)}")
@@ -225,9 +232,18 @@ def _refusal(backend: str, source: str, error: Exception) -> str:
             code, _, comment = lines[n - 1].strip().partition("  # ")
             what = f" in `{code}` ({comment})"
             break
+    if not what:  # the failing line is in a helper: the op it belongs to
+        for n in reversed(numbers):
+            above = [line for line in lines[:n] if line.startswith("# ") and
+                     ": a helper of the op " in line]
+            if 0 < n <= len(lines) and above:
+                helper, _, ops = above[-1][2:].partition(": a helper of the op ")
+                what = f" ({ops}) in its helper {helper}"
+                break
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    m = re.search(r"\(([\w.]+): ", what)
-    op = f" the op {m.group(1)}" if m else " the generated code"
+    m = re.search(r"\(([\w., ]+)\)(?= in its helper)|\(([\w.]+): ", what)
+    op = f" the op {m.group(1) or m.group(2)}" if m else " the generated code"
+    what = re.sub(r"^ \([\w., ]+\)(?= in its helper)", "", what)
     return (f"compile(backend={backend!r}): {backend} cannot run{op}{what}: {first[:300]}. "
             "Use backend='numpy' for this function")
 
