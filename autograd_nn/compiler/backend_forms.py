@@ -106,6 +106,9 @@ def numba_form(node: Any, template: str) -> str:
         inner = shapes[0][-1]
         return (f"np.reshape(np.ascontiguousarray({{a}}).reshape((-1, {inner})) @ {{b}}, "
                 f"{node.shape!r})")
+    if op == "matmul" and len(shapes) == 2 and len(shapes[0]) > 2 and \
+            shapes[0][:-2] == shapes[1][:-2]:  # a stack of products, one at a time
+        return f"np.reshape(matmul_stack({{a}}, {{b}}), {node.shape!r})"
     if op in ("concatenate", "stack"):
         return template.replace("[{xs}]", "({xs},)")
     index = params.get("index")
@@ -141,6 +144,14 @@ _NUMBA_HELPERS = {
     return out.reshape(x.shape)''',
 }
 _NUMBA_EXTRA = {
+    "matmul_stack": '''def matmul_stack(a, b):
+    """a @ b for stacks of matrices with the same leading shape: one product per matrix."""
+    a3 = np.ascontiguousarray(a).reshape((-1, a.shape[-2], a.shape[-1]))
+    b3 = np.ascontiguousarray(b).reshape((-1, b.shape[-2], b.shape[-1]))
+    out = np.empty((a3.shape[0], a3.shape[1], b3.shape[2]), dtype=a3.dtype)
+    for i in range(a3.shape[0]):
+        out[i] = a3[i] @ b3[i]
+    return out''',
     "take_pairs": '''def take_pairs(x, index):
     """x[rows, cols] for two integer arrays: one element per pair (bounds checked)."""
     rows, cols = index
