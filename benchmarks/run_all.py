@@ -487,7 +487,7 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
         first[f"{backend}_first_ms"] = (time.perf_counter() - t0) * 1e3
         for k in ref:
             np.testing.assert_allclose(got[k], ref[k], rtol=tol, atol=tol * 1e-2)
-        fns[f"{backend}_ms"] = loop(lambda on=on: on(p, X, y))
+        fns[f"compiled_{backend}_ms"] = loop(lambda on=on: on(p, X, y))
     if hips is not None:
         hnp = hips.numpy
 
@@ -725,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
             ("digits MLP 64-128-64-10, batch 32, float32", [64, 128, 64, 10], 32, np.float32, 200),
             ("MLP 784-1024-1024-10, batch 512, float32", [784, 1024, 1024, 10], 512, np.float32,
              3)]
-    extra = [(f"{b}_ms", f"compiled {b}") for b in compile_backends()]
+    extra = [(f"compiled_{b}_ms", f"compiled {b}") for b in compile_backends()]
     extra += [(k, label) for k, label, mod in (("torch_ms", "PyTorch", torch),
                                               ("hips_ms", "HIPS autograd", hips),
                                               ("jax_ms", "JAX jit", jax)) if mod is not None]
