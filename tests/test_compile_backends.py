@@ -184,3 +184,10 @@ def test_boolean_mask_is_refused_in_user_terms(backend, rng):
     with pytest.raises(CompileError, match="boolean mask.*backend='numpy'"):
         step(x)
 
+
+
+def test_an_input_returned_comes_back_as_a_new_array(backend):
+    x = np.arange(3.0)
+    out, total = ag.compile(lambda x: (x * 1.0, (x * 2.0).sum()), backend=backend)(x)
+    assert not np.shares_memory(out.data, x) and float(total.data) == 6.0
+    _assert_tree_close(out.data, x)

@@ -120,7 +120,8 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
             returned.append(ref)
             targets.append(name)
             by_node[id(node)] = name
-        leaf_text[id(leaf)] = _to_numpy(backend, by_node[id(node)], node)
+        copy = id(node) in writer.input_ids  # an input returned: a new array, as eagerly
+        leaf_text[id(leaf)] = _to_numpy(backend, by_node[id(node)], node, copy)
     checked = []  # values the guards read: returned by the kernel, checked by the wrapper
     for g in writer.trace.guards:
         node = writer.resolve(g.tensor)
@@ -192,9 +193,9 @@ def _needs_x64(writer: _Writer) -> bool:
         any(arr.dtype.itemsize == 8 for arr in writer.constants.values())
 
 
-def _to_numpy(backend: str, name: str, node: Tensor) -> str:
+def _to_numpy(backend: str, name: str, node: Tensor, copy: bool) -> str:
     """The wrapper's text for a kernel result: a writable NumPy array of the eager dtype."""
-    if backend == "jax":
+    if backend == "jax" or copy:
         return f"np.array({name})"
     if node.ndim == 0:
         return f"np.array({name}, dtype=np.{node.dtype.name})"  # numba returns scalars
