@@ -273,7 +273,8 @@ class Compiled:
         names = self._arg_names + [f"arg{i}" for i in range(len(self._arg_names), len(args))]
         traced = run(self.fn, args, kwargs, names)
         self.traces += 1
-        program = generate(traced, self.name, names, args, kwargs, self.backend)
+        program = generate(traced, self.name, names, args, kwargs,
+                           backends.kernel(self.backend))
         namespace = backends.load(self.backend, program.source, program.entry,
                                   f"<compiled {self.name}>")
         if program.watched:

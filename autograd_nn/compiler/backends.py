@@ -46,11 +46,6 @@ def check(backend: str) -> None:
                           f"optional extra: pip install 'autograd_nn[{backend}]'") from e
 
 
-def forms(backend: str) -> Callable | None:
-    """How `backend` rewrites an op's NumPy template (None: as written)."""
-    return backend_forms.numba_form if backend == "numba" else None
-
-
 def title(backend: str) -> str:
     """The generated module's docstring for a kernel backend."""
     runner = {"numba": "numba.njit (machine code, cached on disk)",
@@ -62,11 +57,36 @@ def title(backend: str) -> str:
 
 @dataclass
 class Kernel:
-    """What a kernel backend puts in the generated module."""
+    """A kernel backend, as `codegen.generate` uses it: the names its module imports, how it
+    writes templates and scalars, and the split of the body into wrapper and kernel."""
 
-    call: list[str]  # the wrapper's lines after its checks: the kernel call and the return
-    module: list[str]  # module-level blocks: helpers, constants, the kernel function
-    imports: list[str]
+    name: str
+
+    @property
+    def reserved(self) -> tuple[str, ...]:
+        return RESERVED[self.name]
+
+    @property
+    def typed_scalars(self) -> bool:  # numba types a bare float as float64 (no NEP 50)
+        return self.name == "numba"
+
+    @property
+    def forms(self) -> Callable | None:
+        return backend_forms.numba_form if self.name == "numba" else None
+
+    @property
+    def title(self) -> str:
+        return title(self.name)
+
+    def split(self, writer: _Writer, entry: str, body: list[str],
+              input_names: dict[int, str]) -> tuple[list[str], list[str], list[str]]:
+        """(the wrapper's lines after its checks, the module's blocks, the imports)."""
+        return split(self.name, writer, entry, body, input_names)
+
+
+def kernel(backend: str) -> Kernel | None:
+    """The kernel backend named `backend`, None for "numpy" (one NumPy function)."""
+    return None if backend == "numpy" else Kernel(backend)
 
 
 def _refuse_masks(backend: str, writer: _Writer, body: list[str]) -> None:
@@ -97,8 +117,9 @@ def _site(site: str | None) -> str:
 
 
 def split(backend: str, writer: _Writer, entry: str, body: list[str],
-          input_names: dict[int, str]) -> Kernel:
-    """The wrapper's call and the module's kernel for `body` (the numpy backend's statements)."""
+          input_names: dict[int, str]) -> tuple[list[str], list[str], list[str]]:
+    """The wrapper's call and the module's kernel for `body` (the numpy backend's statements):
+    (the wrapper's lines after its checks, the module-level blocks, the imports)."""
     _refuse_masks(backend, writer, body)
     backend_forms.refuse_unsupported(backend, writer)
     namespace = writer.namespace
@@ -154,7 +175,7 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
         module.append(f"{name} = {literals.array(arr)}")
     imports = ["import numpy as np", *backend_forms.IMPORTS[backend]]
     if not returned:  # every output is a constant: there is nothing to run
-        return Kernel([*guards, "return " + output], module, imports)
+        return [*guards, "return " + output], module, imports
     kernel = namespace.fresh(f"{entry}_kernel")
     doc = {"numba": "compiled by numba on its first call (cached on disk)",
            "jax": "traced and compiled by jax.jit on its first call"}[backend]
@@ -173,7 +194,7 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
     else:
         call = [call]
     check = [f"{name} = np.asarray({name})" for name in dict.fromkeys(checked)]
-    return Kernel([*call, *check, *guards, "return " + output], module, imports)
+    return [*call, *check, *guards, "return " + output], module, imports
 
 
 def _with_op(line: str, ops: dict[str, str]) -> str:

@@ -613,18 +613,16 @@ def _helper_source(name: str, fn: Any) -> str:
 
 
 def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple,
-             kwargs: dict, backend: str = "numpy") -> Program:
+             kwargs: dict, kernel: Any = None) -> Program:
     """The module text of one compiled specialisation of `fn_name`, every name in it from one
-    `Namespace`: NumPy, helpers and builtins first, then dtypes, arguments and values. A backend
-    other than "numpy" runs the arithmetic in a kernel function (see `backends`)."""
-    from . import backends  # noqa: PLC0415 (backends imports this module)
-
+    `Namespace`: NumPy, helpers and builtins first, then dtypes, arguments and values. With a
+    `kernel` backend (`backends.Kernel`), the arithmetic goes into a kernel function."""
     namespace = Namespace()
-    for name in backends.RESERVED.get(backend, ()):
+    for name in kernel.reserved if kernel is not None else ():
         namespace.reserve(name)
     writer = _Writer(traced, fn_name, namespace)
-    writer.typed_scalars = backend == "numba"
-    writer.forms = backends.forms(backend)
+    if kernel is not None:
+        writer.typed_scalars, writer.forms = kernel.typed_scalars, kernel.forms
     writer.prepare()
     namespace.reserve("SpecialisationError")
     watched = traced.trace.outside.watched()
@@ -648,9 +646,8 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     input_names = _input_names(traced, arguments, namespace)
     body, module = writer.write(input_names)
     imports = ["import numpy as np"]
-    if backend != "numpy":
-        kernel = backends.split(backend, writer, entry, body, input_names)
-        body, module, imports = kernel.call, kernel.module, kernel.imports
+    if kernel is not None:
+        body, module, imports = kernel.split(writer, entry, body, input_names)
     signature = ", ".join(params + [f"**{arguments[-1][0]}"] * bool(kwargs))
     function = [f"def {entry}({signature}):"] + [
         f"    {line}" for line in _docstring(fn_name, arguments)
@@ -659,7 +656,7 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
         + (["if FUNCTION is not None:  # bound: check the Python values it reached",
             "    value_changed()"] if values else []) + body]
     title = ('"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""'
-             if backend == "numpy" else backends.title(backend))
+             if kernel is None else kernel.title)
     header = [title, "", *imports, "", f"__all__ = [{entry!r}]", ""]
     header += [f"{name} = np.dtype({_dtype_text(d)!r})" for d, name in dtypes.items()]
     header += ["", "class SpecialisationError(ValueError):",
