@@ -55,11 +55,6 @@ def helper(backend: str, name: str, source: str) -> str:
     return f"{DECORATOR[backend]}\n{_NUMBA_HELPERS.get(name, source)}"
 
 
-def refuse_unsupported(backend: str, writer: object) -> None:
-    """Refuse, before any compiling, what `backend` is known not to run (nothing yet: the
-    backend's own compile errors are turned into CompileErrors by `backends.first_call`)."""
-
-
 # --- numba: NumPy forms numba's nopython mode lacks, written for the traced shapes -----------
 def _axes_form(template: str, axes: tuple[int, ...], in_shape: tuple, out_shape: tuple,
                dtype: np.dtype, mean: bool) -> str:

@@ -112,16 +112,11 @@ def _guards(body: list[str]) -> tuple[list[str], list[str]]:
     return statements, guards
 
 
-def _site(site: str | None) -> str:
-    return re.sub(r"(/[^\s:]*/)?([^/\s:]+\.py):(\d+)", r"\2:\3", site or "?")
-
-
 def split(backend: str, writer: _Writer, entry: str, body: list[str],
           input_names: dict[int, str]) -> tuple[list[str], list[str], list[str]]:
     """The wrapper's call and the module's kernel for `body` (the numpy backend's statements):
     (the wrapper's lines after its checks, the module-level blocks, the imports)."""
     _refuse_masks(backend, writer, body)
-    backend_forms.refuse_unsupported(backend, writer)
     namespace = writer.namespace
     inputs = list(dict.fromkeys(input_names[id(t)] for t in writer.traced.inputs))
     statements, guards = _guards(body)
