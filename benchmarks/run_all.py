@@ -323,6 +323,51 @@ def tutorial1_compiled(w1, w2, steps, step):
     return params["w1"], params["w2"]
 
 
+def compile_backends() -> list[str]:
+    """The ag.compile backends besides NumPy whose package is installed (the `bench` extra)."""
+    found = []
+    for name in ("numba", "jax"):
+        try:
+            __import__(name)
+        except ImportError:
+            continue
+        found.append(name)
+    return found
+
+
+_FIRST_CALL = """
+import sys, time
+sys.path.insert(0, {here!r})
+import numpy as np
+import autograd_nn as ag
+import run_all
+rng = np.random.default_rng(0)
+w1, w2 = rng.random((3, 4)), rng.random((4, 1))
+step = ag.compile(ag.grad(run_all._loss1_xy), backend={backend!r})
+t0 = time.perf_counter()
+step({{"w1": w1, "w2": w2}}, run_all.X1, run_all.Y1)
+print((time.perf_counter() - t0) * 1e3)
+"""
+
+
+def first_call_ms(backend: str) -> tuple[float, float]:
+    """The first call of the compiled tutorial-1 gradient in a fresh process (trace, generate,
+    the backend's compile): with an empty cache folder, then again with the cache it left."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "AUTOGRAD_NN_CACHE": cache}
+        script = _FIRST_CALL.format(here=here, backend=backend)
+        times = [float(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout.split()[-1])
+                 for _ in range(2)]
+    return times[0], times[1]
+
+
 def compiled_tutorial1(repeats: int, steps: int = 1500) -> dict:
     rng = np.random.default_rng(0)
     w1, w2 = rng.random((3, 4)), rng.random((4, 1))
@@ -333,14 +378,43 @@ def compiled_tutorial1(repeats: int, steps: int = 1500) -> dict:
     ref = tutorial1_numpy(w1, w2, steps)
     for a, b in zip(tutorial1_compiled(w1, w2, steps, step), ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
-    best = best_of_interleaved({
+    fns = {
         "numpy_ms": timed(lambda: tutorial1_numpy(w1, w2, steps)),
         # the same loop with the overflow-free sigmoid autograd_nn uses: the fair floor for
         # code that must not warn or overflow
         "stable_ms": timed(lambda: tutorial1_numpy(w1, w2, steps, _stable_sigmoid)),
         "compiled_ms": timed(lambda: tutorial1_compiled(w1, w2, steps, step)),
-    }, repeats)
-    return {"compile_ms": compile_ms, **{k: v * 1e3 for k, v in best.items()}}
+    }
+    first = {}
+    for backend in compile_backends():  # the same source under numba / jax, checked first
+        on = ag.compile(ag.grad(_loss1_xy), backend=backend)
+        for a, b in zip(tutorial1_compiled(w1, w2, steps, on), ref, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+        fns[f"{backend}_ms"] = timed(lambda on=on: tutorial1_compiled(w1, w2, steps, on))
+        first[backend] = first_call_ms(backend)
+    if jax is not None:  # JAX's own jit of the same gradient, called per step from Python
+        jnp = jax.numpy
+
+        def jax_loss(q, X, Y):
+            out = jax.nn.sigmoid(jnp.dot(jax.nn.sigmoid(jnp.dot(X, q["w1"])), q["w2"]))
+            return ((Y - out) ** 2).sum()
+
+        jax_grad = jax.jit(jax.grad(jax_loss))
+        jX, jY = jnp.asarray(X1), jnp.asarray(Y1)
+
+        def tutorial1_jax():
+            q = {"w1": jnp.asarray(w1), "w2": jnp.asarray(w2)}
+            for _ in range(steps):
+                g = jax_grad(q, jX, jY)
+                q = {k: q[k] - g[k] for k in q}
+            return jax.block_until_ready(q)
+
+        got = tutorial1_jax()
+        for a, b in zip((got["w1"], got["w2"]), ref, strict=True):
+            np.testing.assert_allclose(np.asarray(a), b, rtol=1e-9, atol=1e-9)
+        fns["jaxjit_ms"] = timed(tutorial1_jax)
+    best = best_of_interleaved(fns, repeats)
+    return {"compile_ms": compile_ms, "first": first, **{k: v * 1e3 for k, v in best.items()}}
 
 
 def _mlp_params(sizes, dtype, rng):
@@ -405,6 +479,15 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
         "eager_ms": loop(lambda: eager(p, X, y)),
         "compiled_ms": loop(lambda: step(p, X, y)),
     }
+    first = {}
+    for backend in compile_backends():  # the same source under numba / jax, checked first
+        t0 = time.perf_counter()
+        on = ag.compile(eager, backend=backend)
+        got = on(p, X, y)
+        first[f"{backend}_first_ms"] = (time.perf_counter() - t0) * 1e3
+        for k in ref:
+            np.testing.assert_allclose(got[k], ref[k], rtol=tol, atol=tol * 1e-2)
+        fns[f"compiled_{backend}_ms"] = loop(lambda on=on: on(p, X, y))
     if hips is not None:
         hnp = hips.numpy
 
@@ -452,7 +535,7 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
 
         fns["torch_ms"] = loop(torch_step)
     best = best_of_interleaved(fns, repeats)
-    return {"compile_ms": compile_ms, **{k: v * 1e3 for k, v in best.items()}}
+    return {"compile_ms": compile_ms, **first, **{k: v * 1e3 for k, v in best.items()}}
 
 
 # --- 6. convolution: conv2d forward+backward and one digits-CNN training step, vs PyTorch -------
@@ -628,11 +711,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{c1['compiled_ms'] / c1['numpy_ms']:.2f}× | {c1['compiled_ms'] / c1['stable_ms']:.2f}× |",
         f"| first call (trace + generate) | {c1['compile_ms']:.1f} | | |",
     ]
+    for backend, (cold, warm) in c1["first"].items():
+        ms = c1[f"{backend}_ms"]
+        lines += [f"| ag.compile(..., backend={backend!r}) | {ms:.1f} | "
+                  f"{ms / c1['numpy_ms']:.2f}× | {ms / c1['stable_ms']:.2f}× |",
+                  f"| first call, {backend}: new process, cold / warm cache | "
+                  f"{cold:.0f} / {warm:.0f} | | |"]
+    if "jaxjit_ms" in c1:
+        lines.append(f"| JAX jax.jit(jax.grad(loss)), per step from Python | "
+                     f"{c1['jaxjit_ms']:.1f} | {c1['jaxjit_ms'] / c1['numpy_ms']:.2f}× | "
+                     f"{c1['jaxjit_ms'] / c1['stable_ms']:.2f}× |")
     rows = [("digits MLP 64-128-64-10, batch 32, float64", [64, 128, 64, 10], 32, np.float64, 200),
             ("digits MLP 64-128-64-10, batch 32, float32", [64, 128, 64, 10], 32, np.float32, 200),
             ("MLP 784-1024-1024-10, batch 512, float32", [784, 1024, 1024, 10], 512, np.float32,
              3)]
-    extra = [(k, label) for k, label, mod in (("torch_ms", "PyTorch", torch),
+    extra = [(f"compiled_{b}_ms", f"compiled {b}") for b in compile_backends()]
+    extra += [(k, label) for k, label, mod in (("torch_ms", "PyTorch", torch),
                                               ("hips_ms", "HIPS autograd", hips),
                                               ("jax_ms", "JAX jit", jax)) if mod is not None]
     lines += ["", "| ag.compile: one gradient (ms per step) | NumPy by hand | eager | ratio | "
@@ -641,13 +735,18 @@ def main(argv: list[str] | None = None) -> int:
               "|---|---|---|---|---|---|---|" + "---|---|" * len(extra)]
     for label, sizes, batch, dtype, steps in rows:
         r = compiled_mlp(sizes, batch, dtype, repeats, steps)
-        per = {k: v / steps for k, v in r.items() if k != "compile_ms"}
+        per = {k: v / steps for k, v in r.items() if not k.endswith(("compile_ms", "first_ms"))}
         line = (f"| {label} | {per['numpy_ms']:.3f} | {per['eager_ms']:.3f} | "
                 f"{per['eager_ms'] / per['numpy_ms']:.2f}× | {per['compiled_ms']:.3f} | "
                 f"{per['compiled_ms'] / per['numpy_ms']:.2f}× | {r['compile_ms']:.0f} |")
         for k, _ in extra:
             line += f" {per[k]:.3f} | {per[k] / per['numpy_ms']:.2f}× |"
         lines.append(line)
+        firsts = [f"{k.removesuffix('_first_ms')} {v:.0f} ms" for k, v in r.items()
+                  if k.endswith("_first_ms")]
+        if firsts:
+            lines.append(f"| {label}: first call in this process | {', '.join(firsts)} |"
+                         + " |" * (5 + 2 * len(extra)))
     conv_rows = convolution(repeats)
     lines += ["", "| convolution, float32, one thread each | autograd_nn µs |"
                   + (" PyTorch eager µs | ratio |" if torch is not None else ""),

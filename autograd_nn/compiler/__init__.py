@@ -15,7 +15,6 @@ a RetraceWarning says what keeps changing when one shape of arguments traces too
 
 from __future__ import annotations
 
-import builtins
 import functools
 import inspect
 import pathlib
@@ -32,6 +31,7 @@ from ..core import state
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
 from ..transforms.iterate import Iterate
+from . import backends
 from .codegen import CompileError, Program, entry_name, generate
 from .errors import RetraceWarning
 from .loop import history_kinds, plan
@@ -122,7 +122,9 @@ class Compiled:
     module of the latest specialisation, `.save(path)` writes every cached one."""
 
     def __init__(self, fn: Callable, cache_size: int = DEFAULT_CACHE_SIZE,
-                 warn_retraces: int | None = WARN_RETRACES) -> None:
+                 warn_retraces: int | None = WARN_RETRACES, backend: str = "numpy") -> None:
+        backends.check(backend)
+        self.backend = backend
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
             raise ValueError(f"compile: cache_size must be a positive int, got {cache_size!r}")
         if warn_retraces is not None and (isinstance(warn_retraces, bool) or
@@ -176,11 +178,16 @@ class Compiled:
                 return out
             self._count_retrace(key, why or again)
             entry = self._compile(args, kwargs)
+            if self.backend != "numpy":  # its kernel compiles now; one it refuses is not kept
+                out = backends.first_call(self.backend, entry.program.source, entry.function,
+                                          args, kwargs)
             with self._lock:
                 self._entries.setdefault(key, []).append(entry)
                 self._use(key, entry)
                 self._evict()
-        return self._finish(entry, entry.function(*args, **kwargs))
+        if self.backend == "numpy":
+            out = entry.function(*args, **kwargs)
+        return self._finish(entry, out)
 
     def _cached(self, key: Any, args: tuple, kwargs: dict) -> tuple[bool, Any, str | None]:
         """Run the first specialisation for `key` whose guards hold: (True, result, None), or
@@ -274,10 +281,15 @@ class Compiled:
         self.traces += 1
         iterated = self.fn if isinstance(self.fn, Iterate) else None
         loop = plan(iterated, traced, args, kwargs) if iterated is not None else None
-        program = generate(traced, self.name, names, args, kwargs, loop)
-        namespace: dict[str, Any] = {"__name__": f"autograd_nn_compiled_{program.entry}"}
-        code = builtins.compile(program.source, f"<compiled {self.name}>", "exec")
-        exec(code, namespace)  # noqa: S102 (our own generated source)
+        if loop is not None and self.backend != "numpy":
+            raise CompileError(
+                f"compile: ag.iterate runs only on backend='numpy' so far (got "
+                f"backend={self.backend!r}); compile the step with backend={self.backend!r} "
+                "and loop in Python, or iterate with backend='numpy'")
+        program = generate(traced, self.name, names, args, kwargs, loop,
+                           backends.kernel(self.backend))
+        namespace = backends.load(self.backend, program.source, program.entry,
+                                  f"<compiled {self.name}>")
         if program.watched:
             namespace["bind"](*program.watched)  # the Modules and arrays it checks each call
         # a changed guard, or arguments of another structure (a missing key, a list for an array)
@@ -315,9 +327,10 @@ class Compiled:
         return self._latest.program.source
 
     def save(self, path: str | pathlib.Path) -> pathlib.Path:
-        """Write a module that needs only NumPy: the one specialisation as `.source` shows it,
-        or every cached one plus a dispatcher named after the function that picks by the
-        arguments' structure, shapes, dtypes and static values."""
+        """Write a module that needs only NumPy (and the backend's package for backend="numba"
+        or "jax"): the one specialisation as `.source` shows it, or every cached one plus a
+        dispatcher named after the function that picks by the arguments' structure, shapes,
+        dtypes and static values."""
         source = self.source  # refuses before the first call
         with self._lock:
             programs = [(key, entry.program.source, entry.program.entry)
@@ -329,12 +342,13 @@ class Compiled:
         return path
 
     def __repr__(self) -> str:
-        return f"<compiled {self.name}: {self.traces} trace(s)>"
+        on = "" if self.backend == "numpy" else f", backend={self.backend!r}"
+        return f"<compiled {self.name}: {self.traces} trace(s){on}>"
 
 
 def compile(fn: Callable | None = None, *,  # noqa: A001 (the name users expect)
             cache_size: int = DEFAULT_CACHE_SIZE,
-            warn_retraces: int | None = WARN_RETRACES) -> Any:
+            warn_retraces: int | None = WARN_RETRACES, backend: str = "numpy") -> Any:
     """Trace `fn` on its first call and run generated straight-line NumPy from then on.
 
     Works as `ag.compile(f)` and as a decorator (`@ag.compile`, `@ag.compile(cache_size=8)`),
@@ -343,11 +357,25 @@ def compile(fn: Callable | None = None, *,  # noqa: A001 (the name users expect)
     specialisations (one per signature of shapes, dtypes and static values) are kept. After
     `warn_retraces` traces for arguments of the same shapes (a value it reads keeps changing)
     a RetraceWarning names what changed; None turns it off.
+
+    `backend` says who runs the generated code: "numpy" (the default: one readable NumPy
+    function), "numba" (the arithmetic in a kernel under `numba.njit(cache=True)`, its module
+    written to ~/.cache/autograd_nn so a second process starts from numba's disk cache) or
+    "jax" (the kernel written against jax.numpy under `jax.jit`, float64 kept by enabling
+    jax_enable_x64 around each call). Every backend returns NumPy arrays (JAX's are copied
+    back from its device), and `.source` shows the code it runs. numba and jax are optional
+    extras: `pip install 'autograd_nn[numba]'`. What a backend cannot run (a value the Python
+    code branches on, an op its compiler lacks) is refused by a CompileError naming the op and
+    the line; backend="numpy" runs everything.
     """
     if fn is None:
-        return functools.partial(compile, cache_size=cache_size, warn_retraces=warn_retraces)
+        return functools.partial(compile, cache_size=cache_size, warn_retraces=warn_retraces,
+                                 backend=backend)
+    backends.check(backend)
     if isinstance(fn, Compiled):
+        if fn.backend != backend:
+            return Compiled(fn.fn, cache_size, warn_retraces, backend)
         return fn
     if not callable(fn):
         raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
-    return Compiled(fn, cache_size, warn_retraces)
+    return Compiled(fn, cache_size, warn_retraces, backend)

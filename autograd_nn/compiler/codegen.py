@@ -51,8 +51,9 @@ class Program:
     watched: list = field(default_factory=list)  # what its `bind` is given (Modules, arrays)
 
 
-def _template(node: Tensor) -> str:
-    """The row's NumPy source form for this node (NumPy ufunc rows default to np.<name>)."""
+def _template(node: Tensor, forms: Any = None) -> str:
+    """The row's NumPy source form for this node (NumPy ufunc rows default to np.<name>);
+    `forms(node, template)` rewrites it for a backend that lacks the NumPy form."""
     prim = node._op
     spec = prim.code.source
     if callable(spec):
@@ -63,7 +64,7 @@ def _template(node: Tensor) -> str:
             spec = f"np.{fn.__name__}(" + ", ".join("{" + n + "}" for n in prim.inputs) + ")"
         else:
             raise CompileError(f"compile: the op {prim.name} has no source form in its row")
-    return spec
+    return spec if forms is None else forms(node, spec)
 
 
 def _precedence(template: str) -> int:
@@ -137,6 +138,10 @@ class _Writer:
         self.constant_names: dict[int, str] = {}
         self.helpers: dict[str, Any] = {}
         self.batched_levels: dict[int, int] = {}  # precedence of ops written by batched.py
+        # the text of output leaves a backend's kernel computed (id of the output -> text)
+        self.leaf_text: dict[int, str] | None = None
+        self.typed_scalars = False  # float32 constants as np.float32(...) (numba: no NEP 50)
+        self.forms: Any = None  # a backend's rewriting of templates (backend_forms)
 
     # --- analysis ------------------------------------------------------------------------
     def resolve(self, t: Any) -> Any:
@@ -287,7 +292,7 @@ class _Writer:
                     self.namespace.reserve("set_at")
                 if t.op in batched.NO_TEMPLATE:
                     continue
-            for name in names_read(_template(t)):
+            for name in names_read(_template(t, self.forms)):
                 self.namespace.reserve(name)
         for name in self.helpers:
             self.namespace.reserve(name)
@@ -476,6 +481,8 @@ class _Writer:
             others = [p for p in (consumer.parents if consumer is not None else ())
                       if self.resolve(p) is not t]
             if arr.dtype.kind == "f" and all(p.dtype == arr.dtype for p in others) and others:
+                if self.typed_scalars and arr.dtype != np.float64:
+                    return f"np.{arr.dtype.name}({literals.number(float(v))})"
                 return literals.number(float(v))
             try:
                 return literals.literal(arr[()])
@@ -529,7 +536,7 @@ class _Writer:
         if folded is not None:
             return folded, _MUL
         prim = t._op
-        template = _template(t)
+        template = _template(t, self.forms)
         level = _precedence(template)
         needs = _slot_levels(template, level)
         params = t._params or {}
@@ -562,14 +569,17 @@ class _Writer:
         c, x = (self.resolve(p) for p in inner.parents)
         if not (self.is_constant(c) and c.size == 1 and c.ndim == 0 and c.dtype == t.dtype):
             return None
-        return f"{literals.number(-float(c.data.item()))} * {self.wrap(x, _MUL + 1, inner)}"
+        number = literals.number(-float(c.data.item()))
+        if self.typed_scalars and c.dtype != np.float64:
+            number = f"np.{c.dtype.name}({number})"
+        return f"{number} * {self.wrap(x, _MUL + 1, inner)}"
 
     def wrap(self, p: Tensor, need: int, consumer: Tensor) -> str:
         p = self.resolve(p)
         text = self.reference(p, consumer)
         if id(p) in self.inline:
             level = self.batched_levels[id(p)] if batched.is_batched(p) else \
-                _precedence(_template(p))
+                _precedence(_template(p, self.forms))
         elif self.is_constant(p) and text.startswith("-"):
             level = _UNARY
         else:
@@ -594,6 +604,8 @@ class _Writer:
 
     def output_text(self, out: Any) -> str:
         if isinstance(out, Tensor):
+            if self.leaf_text is not None and id(out) in self.leaf_text:
+                return self.leaf_text[id(out)]
             ref = self.reference(out)
             if out.ndim == 0 or self.is_constant(self.resolve(out)):  # arrays, never scalars or
                 return f"np.array({ref})"  # shared constants, as the eager call returns
@@ -654,11 +666,16 @@ def _helper_source(name: str, fn: Any) -> str:
 
 
 def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple,
-             kwargs: dict, loop: LoopPlan | None = None) -> Program:
+             kwargs: dict, loop: LoopPlan | None = None, kernel: Any = None) -> Program:
     """The module text of one compiled specialisation of `fn_name`, every name in it from one
-    `Namespace`: NumPy, helpers and builtins first, then dtypes, arguments and values."""
+    `Namespace`: NumPy, helpers and builtins first, then dtypes, arguments and values. With a
+    `kernel` backend (`backends.Kernel`), the arithmetic goes into a kernel function."""
     namespace = Namespace()
+    for name in kernel.reserved if kernel is not None else ():
+        namespace.reserve(name)
     writer = _Writer(traced, fn_name, namespace)
+    if kernel is not None:
+        writer.typed_scalars, writer.forms = kernel.typed_scalars, kernel.forms
     writer.prepare()
     namespace.reserve("SpecialisationError")
     if loop is not None:
@@ -683,6 +700,9 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
         arguments.append((namespace.fresh("keywords"), dict(kwargs)))
     input_names = _input_names(traced, arguments, namespace)
     body, module = writer.write(input_names, loop)
+    imports = ["import numpy as np"]
+    if kernel is not None:
+        body, module, imports = kernel.split(writer, entry, body, input_names)
     signature = ", ".join(params + [f"**{arguments[-1][0]}"] * bool(kwargs))
     function = [f"def {entry}({signature}):"] + [
         f"    {line}" for line in _docstring(fn_name, arguments)
@@ -690,8 +710,9 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
         + outside_checks(traced.trace.outside)
         + (["if FUNCTION is not None:  # bound: check the Python values it reached",
             "    value_changed()"] if values else []) + body]
-    header = ['"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""', "",
-              "import numpy as np", "", f"__all__ = [{entry!r}]", ""]
+    title = ('"""Straight-line NumPy written by autograd_nn.compile; needs only NumPy."""'
+             if kernel is None else kernel.title)
+    header = [title, "", *imports, "", f"__all__ = [{entry!r}]", ""]
     header += [f"{name} = np.dtype({_dtype_text(d)!r})" for d, name in dtypes.items()]
     header += ["", "class SpecialisationError(ValueError):",
                '    """An argument or a value the code was specialised to has changed."""', ""]
