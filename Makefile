@@ -18,13 +18,14 @@ PYTEST_ARGS ?= -n auto
 WHEELS  ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)/*.whl),--find-links $(WHEELS))
 
-.PHONY: all venv graphviz chromium install-demo install-test demo test lint bench docs notebooks clean help
+.PHONY: all venv graphviz chromium install-demo install-test demo test test-backends lint bench docs notebooks clean help
 
 all: test
 
 help:
 	@echo "make demo       - install runtime + examples deps, run the demo into $(OUT)/"
 	@echo "make test       - install test deps, run the full test suite (what CI runs)"
+	@echo "make test-backends - every op row under the numba and JAX compile backends (minutes)"
 	@echo "make lint       - ruff check"
 	@echo "make bench      - run benchmarks/run_all.py"
 	@echo "make docs       - build the API reference (HTML, offline, pdoc) into $(DOCS_OUT)/"
@@ -75,6 +76,10 @@ demo: install-demo
 
 test: install-test
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# every op row under every compile backend (numba compiles ~500 kernels: minutes)
+test-backends: install-test
+	AUTOGRAD_NN_FULL_MATRIX=1 $(VPY) -m pytest $(PYTEST_ARGS) tests/test_compile_backends.py
 
 lint: install-test
 	$(VENV)/bin/ruff check .

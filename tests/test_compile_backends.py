@@ -3,6 +3,7 @@ equal to eager, or refused by a CompileError naming the op and the user's line."
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -19,6 +20,12 @@ BACKENDS = ["numba", "jax"]
 # rows of _op_cases (forward and gradient) each backend runs, measured: a floor, so that an op
 # that stops running is noticed (numba lacks keepdims, axis forms of max, einsum, np.pad ...)
 RUNS_AT_LEAST = {"numba": 220, "jax": 266}
+# numba compiles each kernel for about a second: the whole matrix (about 500 kernels, 4 min on
+# 2 cores) runs with AUTOGRAD_NN_FULL_MATRIX=1 (`make test-backends`); `make test` runs the
+# common ops' gradients once and every 24th row of the rest, which notices a broken backend
+FULL_MATRIX = os.environ.get("AUTOGRAD_NN_FULL_MATRIX") == "1"
+COMMON = {"add", "mul", "exp", "tanh", "sigmoid", "relu", "sum", "mean", "matmul", "dot",
+          "softmax", "log_softmax", "getitem", "transpose", "reshape"}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -29,8 +36,13 @@ def backend(request):
 
 def test_every_op_row_agrees_with_eager_or_is_refused_by_name(backend, rng):
     ran, refused = [], []
-    for name, f, inputs in _op_cases(rng):
+    sampled = backend == "numba" and not FULL_MATRIX
+    seen: set[str] = set()
+    for k, (name, f, inputs) in enumerate(_op_cases(rng)):
         w = rng.normal(size=f(*[ag.Tensor(a) for a in inputs]).shape)
+        if sampled and (name in seen or (name not in COMMON and k % 24)):
+            continue
+        seen.add(name)
 
         def loss(*xs, f=f, w=w):
             return (f(*xs) * w).sum()
@@ -39,6 +51,8 @@ def test_every_op_row_agrees_with_eager_or_is_refused_by_name(backend, rng):
         rows = [("forward", f, lambda *xs, f=f: f(*[ag.Tensor(a) for a in xs])),
                 ("gradient", ag.grad(loss, argnums), ag.grad(loss, argnums))]
         for kind, fn, eager in rows:
+            if sampled and kind == "forward" and name in COMMON:
+                continue  # the gradient row runs the forward too
             try:
                 out = ag.compile(fn, backend=backend)(*inputs)
             except CompileError as e:
@@ -50,10 +64,11 @@ def test_every_op_row_agrees_with_eager_or_is_refused_by_name(backend, rng):
             _assert_tree_close(out, eager(*inputs))
             ran.append((name, kind))
     print(f"{backend}: {len(ran)} rows run, {len(refused)} refused: {refused}")
-    assert len(ran) >= RUNS_AT_LEAST[backend], (len(ran), refused)
-    common = {"add", "mul", "exp", "tanh", "sigmoid", "relu", "sum", "mean", "matmul", "dot",
-              "softmax", "log_softmax", "getitem", "transpose", "reshape"}
-    assert not common & {name for name, _ in refused}, refused
+    if not sampled:
+        assert len(ran) >= RUNS_AT_LEAST[backend], (len(ran), refused)
+    else:  # the sample keeps the full matrix's ratio of refusals, give or take
+        assert len(ran) >= 0.7 * (len(ran) + len(refused)), (len(ran), refused)
+    assert not COMMON & {name for name, _ in refused}, refused
 
 
 def test_tutorial1_training_equals_eager(backend):
