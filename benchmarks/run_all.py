@@ -454,6 +454,20 @@ def _mlp_loss(p, X, y):
     return ag.nn.functional.cross_entropy(h @ p[f"W{n_layers - 1}"] + p[f"b{n_layers - 1}"], y)
 
 
+def _check_grads(got: dict, ref: dict, tol: float, sizes: list, dtype: type, who: str) -> None:
+    """Another framework's gradients against hand-written NumPy's, before any timing.
+
+    Another BLAS sums in another order: in float32 a few of the 500k pre-ReLU values of the
+    1024-wide MLP near 0 change sign, which moves whole columns of a gradient a little, so
+    that row is checked in norm; every other row elementwise."""
+    for k in ref:
+        if dtype == np.float32 and max(sizes) >= 1024:
+            err = np.linalg.norm(got[k] - ref[k]) / np.linalg.norm(ref[k])
+            assert err < 1e-3, (who, k, err)
+        else:
+            np.testing.assert_allclose(got[k], ref[k], rtol=tol, atol=tol * 1e-2, err_msg=who)
+
+
 def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
     rng = np.random.default_rng(0)
     p = _mlp_params(sizes, dtype, rng)
@@ -485,8 +499,7 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
         on = ag.compile(eager, backend=backend)
         got = on(p, X, y)
         first[f"{backend}_first_ms"] = (time.perf_counter() - t0) * 1e3
-        for k in ref:
-            np.testing.assert_allclose(got[k], ref[k], rtol=tol, atol=tol * 1e-2)
+        _check_grads(got, ref, tol, sizes, dtype, backend)
         fns[f"compiled_{backend}_ms"] = loop(lambda on=on: on(p, X, y))
     if hips is not None:
         hnp = hips.numpy
@@ -501,8 +514,7 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
             return -hnp.mean(logp[np.arange(len(y)), y])
 
         hips_grad = hips.grad(hips_loss)
-        for k, v in hips_grad(p, X, y).items():
-            np.testing.assert_allclose(v, ref[k], rtol=tol, atol=tol * 1e-2)
+        _check_grads(hips_grad(p, X, y), ref, tol, sizes, dtype, "HIPS autograd")
         fns["hips_ms"] = loop(lambda: hips_grad(p, X, y))
     if jax is not None:
         jnp = jax.numpy
@@ -518,8 +530,8 @@ def compiled_mlp(sizes, batch, dtype, repeats: int, steps: int) -> dict:
         jax_grad = jax.jit(jax.grad(jax_loss))
         jp = {k: jnp.asarray(v) for k, v in p.items()}
         jx, jy = jnp.asarray(X), jnp.asarray(y)
-        for k, v in jax_grad(jp, jx, jy).items():
-            np.testing.assert_allclose(np.asarray(v), ref[k], rtol=tol, atol=tol * 1e-2)
+        _check_grads({k: np.asarray(v) for k, v in jax_grad(jp, jx, jy).items()}, ref, tol,
+                     sizes, dtype, "JAX")
         fns["jax_ms"] = loop(lambda: jax.block_until_ready(jax_grad(jp, jx, jy)))
     if torch is not None:
         tp = {k: torch.tensor(v, requires_grad=True) for k, v in p.items()}

@@ -337,3 +337,20 @@ def test_compile_of_vmap_agrees_with_eager():
     x = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(ag.compile(f)(x), f(x))
     np.testing.assert_array_equal(ag.compile(f)(x), x[0, 0] + x[1, 1])
+
+
+@pytest.mark.parametrize("expr", [
+    lambda x: (x // 2.0) ** 2, lambda x: -(x // 2.0), lambda x: x * (x // 2.0),
+    lambda x: (x < 1.0) == (x > 0.0), lambda x: ((x > 0.0) == (x > 1.0)) == (x > 2.0),
+    lambda x: 2.0 ** (x // 2.0), lambda x: (x % 3.0) ** 2])
+def test_operators_keep_their_brackets(expr):
+    """Python precedence for //, %, comparisons (a chain `a < b < c` is not (a < b) < c)."""
+    x = np.array([-3.5, -1.0, 0.0, 0.5, 1.5, 2.5, 7.0])
+    np.testing.assert_array_equal(np.asarray(ag.compile(expr)(x)), expr(ag.Tensor(x)).data)
+
+
+def test_bitwise_operators_keep_their_brackets():
+    x = np.arange(-4, 12)
+    for expr in (lambda v: (v ^ 3) >> 1, lambda v: v - (v & 1), lambda v: (v | 2) & 5,
+                 lambda v: ~(v & 6), lambda v: (v << 2) ^ v, lambda v: v * (v & 3)):
+        np.testing.assert_array_equal(np.asarray(ag.compile(expr)(x)), expr(ag.Tensor(x)).data)

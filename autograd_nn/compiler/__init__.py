@@ -362,11 +362,12 @@ def compile(fn: Callable | None = None, *,  # noqa: A001 (the name users expect)
     function), "numba" (the arithmetic in a kernel under `numba.njit(cache=True)`, its module
     written to ~/.cache/autograd_nn so a second process starts from numba's disk cache) or
     "jax" (the kernel written against jax.numpy under `jax.jit`, float64 kept by enabling
-    jax_enable_x64 around each call). Every backend returns NumPy arrays (JAX's are copied
-    back from its device), and `.source` shows the code it runs. numba and jax are optional
-    extras: `pip install 'autograd_nn[numba]'`. What a backend cannot run (a value the Python
-    code branches on, an op its compiler lacks) is refused by a CompileError naming the op and
-    the line; backend="numpy" runs everything.
+    jax_enable_x64 around each call). Every backend returns what the NumPy backend returns
+    (NumPy arrays, or Tensors where the traced function returned a Tensor it computed; JAX's
+    arrays are copied back from its device), and `.source` shows the code it runs. numba and
+    jax are optional extras: `pip install 'autograd_nn[numba]'`. What a backend cannot run (a
+    value the Python code branches on, an op its compiler lacks) is refused by a CompileError
+    naming the op and the line; backend="numpy" runs everything.
     """
     if fn is None:
         return functools.partial(compile, cache_size=cache_size, warn_retraces=warn_retraces,

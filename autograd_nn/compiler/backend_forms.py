@@ -22,6 +22,12 @@ _JAX_HELPERS = {
     "scatter_set": '''def scatter_set(g, index, shape):
     """Zeros of `shape` with g written at a basic index."""
     return jnp.zeros(shape, dtype=g.dtype).at[index].set(g)''',
+    "add_at": '''def add_at(out, index, values):
+    """out with every example's values added at its own index (vmap's scatter)."""
+    return out.at[index].add(values)''',
+    "set_at": '''def set_at(out, index, values):
+    """out with every example's one value written at its own place (vmap's pick)."""
+    return out.at[index].set(values)''',
     "erf_forward": '''def erf_forward(x):
     return jax.lax.erf(x)''',
     "erfc_forward": '''def erfc_forward(x):

@@ -18,8 +18,9 @@ import numpy as np
 from ..core.tensor import Tensor
 from ..transforms.levels import align, ordered
 from .errors import CompileError
+from .precedence import ATOM
 
-_ATOM = 5  # codegen's precedence of a name or a call
+_ATOM = ATOM  # codegen's precedence of a name or a call
 NO_TEMPLATE = ("to_batch", "from_batch", "take_index", "put_add")  # written here alone
 
 

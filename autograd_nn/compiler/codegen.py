@@ -25,7 +25,7 @@ from ..core.formatting import shape_text
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
 from ..graph import node_names
-from . import batched, literals
+from . import batched, literals, precedence
 from .errors import CompileError
 from .literals import LiteralError
 from .loop import LoopPlan
@@ -34,10 +34,9 @@ from .source_names import assigned_names
 from .trace import Outside, Traced, fingerprint, param_arrays
 
 # precedence levels of Python expressions (higher binds tighter)
-_COMPARE, _ADD, _MUL, _UNARY, _POWER, _ATOM = 0, 1, 2, 3, 4, 5
-_BINARY = {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "@": _MUL, "**": _POWER,
-           "==": _COMPARE, "!=": _COMPARE, "<": _COMPARE, "<=": _COMPARE, ">": _COMPARE,
-           ">=": _COMPARE}
+_COMPARE, _MUL, _UNARY, _POWER, _ATOM = (precedence.COMPARE, precedence.MUL, precedence.UNARY,
+                                         precedence.POWER, precedence.ATOM)
+_BINARY = precedence.BINARY
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _FREE_BYTES = 1 << 18  # values this big are deleted after their last use (memory is reused)
 
@@ -72,7 +71,7 @@ def _precedence(template: str) -> int:
     m = re.fullmatch(r"x (\S+) (x|\S+)", stripped)
     if m and m.group(1) in _BINARY:
         return _BINARY[m.group(1)]
-    if re.fullmatch(r"-x", stripped):
+    if re.fullmatch(r"[-~]x", stripped):
         return _UNARY
     return _ATOM
 
@@ -91,6 +90,8 @@ def _slot_levels(template: str, level: int) -> list[int]:
             needs.append(_ATOM)
         elif level == _UNARY:
             needs.append(_UNARY)
+        elif level == _COMPARE:  # `a < b < c` is a chain in Python, not (a < b) < c
+            needs.append(level + 1)
         else:
             needs.append(level if k == 0 else level + 1)
     return needs
@@ -297,8 +298,10 @@ class _Writer:
         for name in self.helpers:
             self.namespace.reserve(name)
 
-    def name_nodes(self, live: list[Tensor], input_names: dict[int, str]) -> dict[int, str]:
-        """Every value's name: the inputs' as given, then user names, z1/h1/L, d_<name>."""
+    def name_nodes(self, live: list[Tensor], input_names: dict[int, str],
+                   loop: bool = False) -> dict[int, str]:
+        """Every value's name: the inputs' as given, then user names, z1/h1/L, d_<name> (in a
+        loop's step the first output is a carried value, not a loss: no L)."""
         names = dict(input_names)
 
         def claim(t: Tensor, name: str) -> None:
@@ -307,6 +310,8 @@ class _Writer:
         first = next((self.resolve(x) for x in self.traced.output_leaves
                       if isinstance(x, Tensor)), None)
         auto = node_names(live, first, {}) if first is not None else {}
+        if loop:
+            auto = {k: name for k, name in auto.items() if name != "L"}
         grads = {}
         for t in live:  # the gradients, named after the value they are the gradient of
             entry = self.trace.grad_of.get(id(t))
@@ -368,7 +373,7 @@ class _Writer:
         inputs named `input_names` (id of the traced input -> name); with a `loop`, the body
         runs as the step of a `for` loop (ag.iterate)."""
         live = self.live
-        self.names = self.name_nodes(live, input_names)
+        self.names = self.name_nodes(live, input_names, loop is not None)
         uses: dict[int, int] = {}
         for t in live:
             if t._op is not None and not self.is_constant(t):
@@ -654,6 +659,12 @@ def _short_site(site: str | None) -> str:
         return ""
     return re.sub(r"(/[^\s:]*/)?([^/\s:]+\.py):(\d+)", lambda m: f"{m.group(2)}:{m.group(3)}",
                   site).replace(" in <module>", "")
+
+
+def _where_read(site: str | None) -> str:
+    """Where the code read a constant array: 'used at file:line', or how it reached it."""
+    where = _short_site(site)
+    return where if where.startswith("reached") else f"used at {where}"
 
 
 def _with_comment(code: str, comment: str) -> str:
@@ -961,7 +972,7 @@ def _describe_outside(outside: Outside) -> list[str]:
     lines = [f"a {type(m).__name__} Module (its and its submodules' training flags)"
              for m in outside.modules.values()]
     lines += [f"a constant {shape_text(t.shape, 'spaced')} {t.dtype} array (or the Tensor "
-              f"holding it) used at {_short_site(site)}" for t, site in outside.arrays.values()]
+              f"holding it) {_where_read(site)}" for t, site in outside.arrays.values()]
     return [f"{k + 1}. {line}" for k, line in enumerate(lines)]
 
 
@@ -986,10 +997,8 @@ def outside_checks(outside: Outside) -> list[str]:
                       f"{f'{what}: training was {bool(m.training)} when traced'!r})"]
     for k, (t, site) in enumerate(outside.arrays.values(), start=len(outside.modules)):
         arr = t if isinstance(t, np.ndarray) else t.data
-        where = _short_site(site)
-        where = where if where.startswith("reached") else f"used at {where}"
-        what = (f"the constant {shape_text(arr.shape, 'spaced')} {arr.dtype} array {where} "
-                "changed since tracing")
+        what = (f"the constant {shape_text(arr.shape, 'spaced')} {arr.dtype} array "
+                f"{_where_read(site)} changed since tracing")
         lines += [f"if outside_changed(OUTSIDE[{k}], {arr.shape!r}, {arr.dtype.str!r}, "
                   f"{fingerprint(arr)!r}):",
                   f"    raise SpecialisationError({what!r})"]

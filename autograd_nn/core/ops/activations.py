@@ -233,7 +233,8 @@ def _hardsigmoid(x):
 
 
 def _hardswish_forward(x):
-    return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+    # the 0..1 factor first: x * 1 is x for any finite x, where x * 6 / 6 overflows near max
+    return x * (np.clip(x + 3.0, 0.0, 6.0) / 6.0)
 
 
 def _hardswish_kink(inputs, params):
