@@ -95,6 +95,6 @@ def test_readme_your_own_cnn_and_first_run(tmp_path, monkeypatch, capsys):
     assert "float32" in capsys.readouterr().out
     text = " ".join(README.read_text(encoding="utf-8").split())
     assert "about 20 seconds" not in text
-    for fact in ("about 55 seconds", "about 5 minutes", "PyTorch's CPU wheel", "`chromium`",
+    for fact in ("about 55 seconds", "about 6 minutes", "PyTorch's CPU wheel", "`chromium`",
                  "Graphviz with apt-get when run as root", "are harmless", "NCHW"):
         assert fact in text, fact
