@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_compile import _assert_tree_close, _op_cases
+from test_compile import _assert_tree_close, _op_cases, check_tutorial1_training
 
 import autograd_nn as ag
 from autograd_nn.compiler import CompileError, backends
@@ -72,19 +72,7 @@ def test_every_op_row_agrees_with_eager_or_is_refused_by_name(backend, rng):
 
 
 def test_tutorial1_training_equals_eager(backend):
-    eager = ag.value_and_grad(t1.loss)
-    step = ag.compile(eager, backend=backend)
-    params = t1.initial_weights(0)
-    _assert_tree_close(step(params, t1.X, t1.Y), eager(params, t1.X, t1.Y))
-    p_eager, p_comp = dict(params), dict(params)
-    for _ in range(1500):
-        _, g = eager(p_eager, t1.X, t1.Y)
-        p_eager = {k: v - g[k] for k, v in p_eager.items()}
-        _, g = step(p_comp, t1.X, t1.Y)
-        p_comp = {k: v - g[k] for k, v in p_comp.items()}
-    for k in params:
-        np.testing.assert_allclose(p_comp[k], p_eager[k], rtol=1e-12, atol=1e-12)
-    assert step.traces == 1
+    check_tutorial1_training(backend)
 
 
 def test_tutorial2_gradients_equal_eager(backend):

@@ -297,32 +297,25 @@ def explain(root: Tensor, params: Any = None) -> Explanation:
     except engine.GraphReleasedError:
         raise
     except Exception:
-        _refuse_released(root)
+        refuse_released(root, "explain", while_reading=True)
         raise
-    _refuse_released(root)
+    refuse_released(root, "explain", while_reading=True)
     return result
 
 
-def refuse_released(root: Tensor, where: str) -> None:
-    """Refuse a graph an earlier `backward()` released (a picture can still show its
-    structure, but the values the gradients need are gone)."""
-    for node in engine.topological_order([root]):
-        if node.graph_released:
-            raise engine.GraphReleasedError(
-                f"{where}: the {node.op} node ({node.shape}) was released by an earlier "
-                "backward(), which frees what the gradients need; build the graph again, or "
-                "call backward(retain_graph=True) first")
-
-
-def _refuse_released(root: Tensor) -> None:
+def refuse_released(root: Tensor, where: str, while_reading: bool = False) -> None:
+    """Refuse a graph a `backward()` released (a picture can still show its structure, but
+    the values the gradients need are gone): an earlier one, or with `while_reading` one that
+    ran (in another thread) while `where` read the graph."""
     if not isinstance(root, Tensor):
         return
+    when = ("a backward() (in another thread?) while it read the graph" if while_reading else
+            "an earlier backward(), which frees what the gradients need")
     for node in engine.topological_order([root]):
         if node.graph_released:
             raise engine.GraphReleasedError(
-                f"explain: the {node.op} node ({node.shape}) was released by a backward() "
-                "(in another thread?) while explain read the graph; build the graph again, or "
-                "call backward(retain_graph=True)")
+                f"{where}: the {node.op} node ({node.shape}) was released by {when}; build the "
+                "graph again, or call backward(retain_graph=True) first")
 
 
 def _explain(root: Tensor, params: Any = None) -> Explanation:

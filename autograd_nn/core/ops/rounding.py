@@ -30,35 +30,30 @@ round = _rounding(  # noqa: A001 (mirrors numpy.round)
     "round", np.round, "x rounded to the nearest integer, halves to even (np.round).", _to_half)
 
 
-def _mod_jump(inputs, params):
-    a, b = (np.asarray(v, dtype=np.float64) for v in inputs)
-    q = a / b
-    return np.abs(q - np.round(q)) * np.abs(b), "a multiple of b (where a mod b jumps)"
-
-
-mod = primitive(
-    "mod", np.mod, lambda g, ans, a, b: g, lambda g, ans, a, b: -g * prims.floor(a / b),
-    doc="a - floor(a / b) * b: the remainder with the sign of b (np.mod, torch.remainder).",
-    kink=_mod_jump, elementwise=True,
-    operator=("__mod__", "__rmod__"),
-)
-
-
-def _toward_zero_jump(inputs, params):
+def _jump_at_multiples(inputs, params):
+    """Distance from a to the nearest multiple of b: where mod, fmod and the divisions jump."""
     a, b = (np.asarray(v, dtype=np.float64) for v in inputs)
     q = a / b
     return np.abs(q - np.round(q)) * np.abs(b), "a multiple of b (where the result jumps)"
 
 
+mod = primitive(
+    "mod", np.mod, lambda g, ans, a, b: g, lambda g, ans, a, b: -g * prims.floor(a / b),
+    doc="a - floor(a / b) * b: the remainder with the sign of b (np.mod, torch.remainder).",
+    kink=_jump_at_multiples, elementwise=True,
+    operator=("__mod__", "__rmod__"),
+)
+
+
 fmod = primitive(
     "fmod", np.fmod, lambda g, ans, a, b: g, lambda g, ans, a, b: -g * prims.trunc(a / b),
     doc="a - trunc(a / b) * b: the remainder with the sign of a (np.fmod, torch.fmod).",
-    kink=_toward_zero_jump, elementwise=True)
+    kink=_jump_at_multiples, elementwise=True)
 floor_divide = primitive(
     "floor_divide", np.floor_divide, lambda g, ans, a, b: 0.0 * g, lambda g, ans, a, b: 0.0 * g,
     doc="floor(a / b) elementwise (a // b, np.floor_divide); integers stay integers. The "
         "gradient is 0, as PyTorch's.", source="{a} // {b}", display="{a} // {b}",
-    kink=_toward_zero_jump, elementwise=True, operator=("__floordiv__", "__rfloordiv__"))
+    kink=_jump_at_multiples, elementwise=True, operator=("__floordiv__", "__rfloordiv__"))
 
 
 def _trunc_divide_forward(a, b):
@@ -74,4 +69,4 @@ trunc_divide = primitive(
     doc="a / b rounded toward zero (torch.div with rounding_mode='trunc'); integers stay "
         "integers. The gradient is 0, as PyTorch's.",
     helper={"trunc_divide": _trunc_divide_forward}, source="trunc_divide({a}, {b})",
-    kink=_toward_zero_jump, elementwise=True)
+    kink=_jump_at_multiples, elementwise=True)
