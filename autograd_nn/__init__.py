@@ -24,7 +24,7 @@ Where to look in this reference:
 """
 
 from . import functions  # noqa: F401 (every op row's public function)
-from .core import engine, numpy_ufuncs, ops, state, tensor  # noqa: F401 (ag.engine, ag.state)
+from .core import engine, numpy_functions, numpy_ufuncs, ops, state, tensor  # noqa: F401
 from .core.engine import AnomalyError, GraphReleasedError
 from .core.ops.registry import PRIMITIVES
 from .core.pytree import tree_flatten

@@ -57,7 +57,7 @@ class Tensor:
     __array_priority__ = 1000
     # Attached by the modules that build on the class (they import it, it imports none of
     # them): the operators, methods and `T` (public.py), `_apply_primitive` (recording.py),
-    # `__array_ufunc__` (numpy_ufuncs.py).
+    # `__array_ufunc__` (numpy_ufuncs.py), `__array_function__` (numpy_functions.py).
 
     def __init__(
         self, data: Any, requires_grad: bool = False, name: str | None = None, dtype: Any = None
