@@ -117,17 +117,20 @@ def test_item_on_many_elements():
         ag.Tensor([1.0, 2.0]).item()
 
 
-def test_ufunc_on_tensor_that_requires_grad_is_refused_like_np_dot():
+def test_ufunc_without_a_row_on_tensor_that_requires_grad_is_refused():
+    # (ufuncs with a row, np.tanh(w), are that row: tests/test_numpy_dispatch.py)
     w = ag.Tensor([1.0, 2.0], requires_grad=True, name="w")
-    with pytest.raises(TypeError, match=r"requires grad \(\(2,\) float64, 'w'\) to np\.tanh.*"
-                                        r"drop its gradient.*ag\.tanh or x\.tanh\(\)"):
-        np.tanh(w)
-    with pytest.raises(TypeError, match=r"np\.exp.*ag\.exp"):
-        np.exp(w * 2)  # a computed tensor, not only a leaf
-    with pytest.raises(TypeError, match=r"np\.add\.reduce.*autograd_nn ops"):
+    with pytest.raises(TypeError, match=r"requires grad \(\(2,\) float64, 'w'\) to np\.cbrt.*"
+                                        r"drop its gradient.*ag\.sign\(x\) \* ag\.abs\(x\)"):
+        np.cbrt(w)
+    with pytest.raises(TypeError, match=r"np\.exp with dtype=.*ag\.exp"):
+        np.exp(w * 2, dtype=np.float32)  # a computed tensor, not only a leaf
+    with pytest.raises(TypeError, match=r"np\.multiply\.accumulate.*autograd_nn ops"):
+        np.multiply.accumulate(w)
+    with pytest.raises(TypeError, match=r"np\.add\.reduce.*ag\.sum"):
         np.add.reduce(w)
-    with pytest.raises(TypeError, match=r"np\.maximum.*ag\.maximum"):
-        np.maximum(np.zeros(2), w)  # a Tensor in second place too
+    with pytest.raises(TypeError, match=r"np\.heaviside.*ag\.where"):
+        np.heaviside(np.zeros(2), w)  # a Tensor in second place too
     with pytest.raises(TypeError, match=r"np\.add with out=.*array = array \+ tensor"):
         a = np.zeros(2)
         a += w
@@ -135,9 +138,12 @@ def test_ufunc_on_tensor_that_requires_grad_is_refused_like_np_dot():
 
 def test_ufunc_on_tensor_without_grad_gives_numpys_result_like_np_dot():
     c = ag.Tensor([1.0, 2.0])
-    out = np.tanh(c)
+    out = np.tanh(c)  # the row, as for any Tensor: a constant Tensor
+    assert type(out) is ag.Tensor and not out.requires_grad
+    np.testing.assert_array_equal(out.data, np.tanh([1.0, 2.0]))
+    out = np.cbrt(c)  # no row: NumPy on the values (nothing to lose)
     assert type(out) is np.ndarray
-    np.testing.assert_array_equal(out, np.tanh([1.0, 2.0]))
+    np.testing.assert_array_equal(out, np.cbrt([1.0, 2.0]))
     np.testing.assert_array_equal(np.dot(c, c), 5.0)  # the same rule as np.dot
     a = np.zeros(2)
     a += c  # in place into the ndarray, as NumPy does
@@ -179,8 +185,15 @@ def test_grad_of_non_numeric_argument():
 
 def test_ufunc_on_a_value_ag_compile_traces_is_refused():
     def f(x, k):  # k holds integers: it never requires grad, but the compiled code reads it
+        return ag.sum(x * np.cbrt(k))
+
+    with pytest.raises(TypeError, match=r"np\.cbrt on a Tensor that ag\.compile is tracing "
+                                        r"\(\(2,\) int64\).*baked into.*ag\.sign\(x\)"):
+        ag.compile(f)(np.ones(2), np.array([1, -2]))
+
+    def g(x, k):  # a ufunc with a row is that row: traced like ag.abs
         return ag.sum(x * np.abs(k))
 
-    with pytest.raises(TypeError, match=r"np\.absolute on a Tensor that ag\.compile is tracing "
-                                        r"\(\(2,\) int64\).*baked into.*ag\.abs"):
-        ag.compile(f)(np.ones(2), np.array([1, -2]))
+    step = ag.compile(g)
+    assert float(step(np.ones(2), np.array([1, -2]))) == 3.0
+    assert float(step(np.ones(2), np.array([3, -2]))) == 5.0 and step.traces == 1

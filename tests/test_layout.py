@@ -402,7 +402,7 @@ def test_no_module_assigns_into_another():
 # anomaly checks, checkpoint) are layers on it and may import it; it may import none of them.
 CORE = {f"autograd_nn.core.{m}" for m in ("state", "tensor", "recording", "public",
                                           "numpy_ufuncs", "engine", "saved", "formatting",
-                                          "pytree", "readonly")}
+                                          "pytree", "readonly", "numpy_functions")}
 
 
 def _is_core(name: str) -> bool:

@@ -42,7 +42,8 @@ _PLAIN_KEYWORDS = {"where": True, "casting": "same_kind", "order": "K", "dtype":
 # ufuncs without a row, and what to write instead
 NEAR_UFUNCS = {"rint": "ag.round", "fabs": "ag.abs", "positive": "+x (or x itself)",
                "remainder": "ag.mod", "cbrt": "ag.sign(x) * ag.abs(x) ** (1 / 3)",
-               "float_power": "ag.power (on float64 values)", "heaviside": "ag.where(x > 0, 1.0, 0.0)"}
+               "float_power": "ag.power (on float64 values)",
+               "heaviside": "ag.where(x > 0, 1.0, 0.0)"}
 
 
 def _plain_keywords(kwargs: dict) -> bool:
