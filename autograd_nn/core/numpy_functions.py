@@ -48,7 +48,7 @@ class _Adapter:
     signature, renamed to ours, and NumPy's defaults passed where ours differ."""
 
     __slots__ = ("function", "numpy_name", "positional", "plain", "rename", "defaults", "fill",
-                 "required", "our_order", "varargs")
+                 "required", "our_order", "varargs", "same_keywords")
 
     def __init__(self, numpy_function: Callable, function: Callable, numpy_name: str) -> None:
         self.function, self.numpy_name = function, numpy_name
@@ -101,6 +101,9 @@ class _Adapter:
                       if self.defaults[n] is _NO_VALUE or n in self.required], default=0)
         # the numbers of positional arguments that are ours as they come (the fast path)
         self.plain = frozenset() if self.fill else frozenset(range(needed, aligned + 1))
+        # keywords ours takes under NumPy's name (axis=, keepdims=): passed on as they are
+        self.same_keywords = frozenset(
+            n for n in our_names[1:] if self.rename.get(n) == n and n not in self.positional[:1])
 
     def __call__(self, args: tuple, kwargs: dict, numpy_function: Callable) -> Any:
         if self.varargs:  # np.einsum(subscripts, *operands): the operands as given
@@ -249,8 +252,8 @@ def _array_function(self: Tensor, func: Callable, types: tuple, args: tuple,
             return NotImplemented
     adapter = ADAPTERS.get(func)
     if adapter is not None:
-        if not kwargs and len(args) in adapter.plain:
-            return adapter.function(*args)
+        if len(args) in adapter.plain and (not kwargs or adapter.same_keywords.issuperset(kwargs)):
+            return adapter.function(*args, **kwargs)
         return adapter(args, kwargs, func)
     special = SPECIAL.get(func)
     if special is not None:
