@@ -231,7 +231,10 @@ def _adapters() -> dict[Callable, _Adapter]:
             found = getattr(found, part, None)
         if callable(found) and not isinstance(found, (np.ufunc, type)) and hasattr(
                 found, "_implementation"):
-            table[found] = _Adapter(found, FUNCTIONS[name], numpy_name)
+            try:
+                table[found] = _Adapter(found, FUNCTIONS[name], numpy_name)
+            except (ValueError, TypeError):  # a signature NumPy does not expose: not mapped,
+                continue  # so refused by name where a gradient would be lost
     return table
 
 
