@@ -329,3 +329,18 @@ def test_masks_meshgrid_and_one_hot_follow_numpy_and_torch():
     assert ints.dtype == np.arange(4).dtype and list(ints.data) == [7, 1, 7, 3]
     g = ag.meshgrid(np.arange(2.0), np.arange(3.0))  # NumPy's default 'xy'
     assert isinstance(g, tuple) and g[0].shape == (3, 2)
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+def test_integer_scatter_reduce_equals_torch(include_self):
+    """Integers (no gradient): torch's integer mean rounds down; amax/amin fill from the
+    dtype's extremes without x."""
+    torch = pytest.importorskip("torch")
+    x, s = np.array([[5, 1, -7, 2]]), np.array([[2, 3, -4, 4, 1]])
+    i = np.array([[0, 0, 2, 2, 3]])
+    for reduce in REDUCES:
+        ours = ag.scatter_reduce(x, 1, i, s, reduce, include_self=include_self)
+        theirs = torch.tensor(x).scatter_reduce(1, torch.tensor(i), torch.tensor(s), reduce,
+                                                include_self=include_self)
+        assert ours.dtype == np.int64
+        np.testing.assert_array_equal(ours.data, theirs.numpy(), err_msg=reduce)

@@ -128,3 +128,14 @@ def test_vmap_sorts_each_example_and_compile_follows_new_values(rng):
         np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
         np.testing.assert_array_equal(got[1], want[1])
     assert f.traces == 1
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_nan_goes_where_torch_puts_it(descending):
+    """NaN sorts as the largest value, as in NumPy and torch: last ascending, first descending."""
+    torch = pytest.importorskip("torch")
+    v = np.array([1.0, np.nan, -2.0, np.nan, 3.0])
+    theirs = torch.sort(torch.tensor(v), descending=descending, stable=True)
+    np.testing.assert_array_equal(ag.argsort(v, descending=descending).data,
+                                  theirs.indices.numpy())
+    np.testing.assert_array_equal(ag.sort(v, descending=descending).data, theirs.values.numpy())

@@ -251,7 +251,8 @@ def _masked_select(x, mask: Any):
     shape = np.broadcast_shapes(mask.shape, x.shape)
     if x.shape != shape:
         x = prims.broadcast_to(x, shape=shape)
-    return prims.getitem(x, index=np.broadcast_to(mask, shape).copy())
+    flat = prims.reshape(x, shape=(-1,))  # integer positions: compiled kernels index so too
+    return prims.getitem(flat, index=np.flatnonzero(np.broadcast_to(mask, shape)))
 
 
 argwhere = primitive(
