@@ -373,3 +373,19 @@ def test_an_op_without_a_batched_form_is_refused_naming_vmap_the_op_and_the_line
     message = str(info.value)
     assert "vmap" in message and "einsum" in message and "test_compile_transforms.py:" in message
     assert "to_batch" not in message and "row" not in message
+
+
+def test_a_value_every_example_shares_is_guarded_in_each_example():
+    """A Python branch inside vmap on a value all examples share compiles to a check of every
+    example (it wrote bool() of the whole batch, which NumPy refused); a batch where the
+    examples differ traces again, which refuses it as eager vmap does."""
+    f = ag.compile(ag.vmap(lambda x: x * 2 if not bool((x > 100).any()) else x))
+    np.testing.assert_array_equal(f(np.ones((3, 2))), np.full((3, 2), 2.0))
+    np.testing.assert_array_equal(f(np.full((3, 2), 3.0)), np.full((3, 2), 6.0))
+    assert f.traces == 1
+    with pytest.raises(ValueError, match="differs between the examples of a vmap"):
+        f(np.array([[1.0, 200.0], [1.0, 1.0], [1.0, 1.0]]))
+    g = ag.compile(ag.vmap(lambda x: x * (x.sum() * 0.0 + 0.5).item()))
+    np.testing.assert_array_equal(g(np.ones((3, 2))), np.full((3, 2), 0.5))
+    np.testing.assert_array_equal(g(np.full((3, 2), 4.0)), np.full((3, 2), 2.0))
+    assert g.traces == 1

@@ -50,6 +50,8 @@ BVEC = np.array([0.2, -0.4, 0.9])
 TAKE_IDX = np.array([[2, 0], [1, 1]])
 GATHER_IDX = np.array([[1, 0, 1], [0, 0, 1]])
 TARGETS = np.array([2, 0])
+SCATTER_IDX = np.array([[0, 0, 2], [1, 1, 1]])  # along axis 1 of the base shape: repeats
+FILL_MASK = np.array([[True, False, False], [False, True, True]])
 BATCH_SIZES = (4, 5, 3)  # successive vmaps get different sizes, to catch axis mix-ups
 
 
@@ -134,6 +136,11 @@ AG_FUNCS = {
     "ce_manual": _ag_ce_manual,
     "cross_entropy": lambda x: ag.nn.functional.cross_entropy(x, TARGETS, reduction="none"),
     "bcast": lambda x: ag.tanh(x + BVEC) * x,
+    "sort-1": lambda x: ag.sort(x, axis=-1),
+    "topk": lambda x: ag.topk(x, 2)[0],
+    "scatter_mean": lambda x: ag.scatter_reduce(x, 1, SCATTER_IDX, x * 1.5, "mean"),
+    "scatter_amax": lambda x: ag.scatter_reduce(x, 1, SCATTER_IDX, x * 1.5, "amax"),
+    "masked_fill": lambda x: ag.masked_fill(x * x, FILL_MASK, 0.5),
 }
 
 
@@ -144,6 +151,8 @@ def torch_funcs(torch):
     Ti = torch.tensor(TAKE_IDX)
     Gi = torch.tensor(GATHER_IDX)
     Yt = torch.tensor(TARGETS)
+    Si = torch.tensor(SCATTER_IDX)
+    Mt = torch.tensor(FILL_MASK)
 
     def ce_manual(x):
         logp = torch.log_softmax(x, dim=-1)
@@ -172,6 +181,11 @@ def torch_funcs(torch):
         "ce_manual": ce_manual,
         "cross_entropy": lambda x: F.cross_entropy(x, Yt, reduction="none"),
         "bcast": lambda x: torch.tanh(x + Bt) * x,
+        "sort-1": lambda x: torch.sort(x, dim=-1, stable=True)[0],
+        "topk": lambda x: torch.topk(x, 2)[0],
+        "scatter_mean": lambda x: x.scatter_reduce(1, Si, x * 1.5, "mean"),
+        "scatter_amax": lambda x: x.scatter_reduce(1, Si, x * 1.5, "amax"),
+        "masked_fill": lambda x: (x * x).masked_fill(Mt, 0.5),
     }
 
 

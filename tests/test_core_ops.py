@@ -11,6 +11,9 @@ import math
 import conv_reference as ref
 import numpy as np
 import pytest
+import test_ops_joining
+import test_ops_scatter
+import test_ops_sorting
 from numeric import numeric_grad
 
 import autograd_nn as ag
@@ -490,6 +493,9 @@ SHAPE_OPS = {  # on a (2, 3, 4) input
                          lambda a: (a - a.mean((0, 2), keepdims=True)) / np.sqrt(
                              a.var((0, 2), keepdims=True) + 0.1)),
 }
+# the array ops' rows live with their own tests (joining, scatter and masks, sorting)
+for _module in (test_ops_joining, test_ops_scatter, test_ops_sorting):
+    SHAPE_OPS.update(_module.SHAPE_ROWS)
 
 
 @pytest.mark.parametrize("name", sorted(SHAPE_OPS))
@@ -548,6 +554,8 @@ NO_GRADIENT = {
     "right_shift": (lambda x: 1000 >> (x > 0).astype(np.int64),
                     lambda x: np.where(x > 0, 500, 1000)),
 }
+for _module in (test_ops_scatter, test_ops_sorting):
+    NO_GRADIENT.update(_module.NO_GRADIENT_ROWS)
 
 
 @pytest.mark.parametrize("name", sorted(NO_GRADIENT))

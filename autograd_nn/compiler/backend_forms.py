@@ -32,6 +32,12 @@ _JAX_HELPERS = {
     return jax.lax.erf(x)''',
     "erfc_forward": '''def erfc_forward(x):
     return jax.lax.erfc(x)''',
+    "argsort_stable": '''def argsort_stable(x, axis, descending):
+    """Stable argsort; descending keeps equal elements in their order in x."""
+    if not descending:
+        return jnp.argsort(x, axis=axis, stable=True)
+    backwards = jnp.argsort(jnp.flip(x, axis), axis=axis, stable=True)
+    return x.shape[axis] - 1 - jnp.flip(backwards, axis)''',
     "logsumexp": '''def logsumexp(x, axis, keepdims):
     m = x.max(axis=axis, keepdims=True, initial=-jnp.inf)  # nothing to sum: -inf
     m = jnp.where(jnp.isfinite(m), m, 0)  # all -inf (or inf) along the axis: no inf - inf

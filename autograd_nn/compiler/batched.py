@@ -269,6 +269,15 @@ class BatchedWriter:
                           "shape": (*prefix, *params["shape"])}
         return self.row(t, texts, batched_params, [a.shape for a in arrays])
 
+    def op_scatter_reduce(self, t, texts, arrays, batched, params, prefix):
+        # every example's x, src and index in full: the batch dims are more dims of one scatter
+        n = len(prefix)
+        full = [(*prefix, *(a.shape[n:] if b else a.shape)) for a, b in zip(arrays, batched,
+                                                                           strict=True)]
+        ins = [text if a.shape == shape else f"np.broadcast_to({text}, {shape!r})"
+               for text, a, shape in zip(texts, arrays, full, strict=True)]
+        return self.row(t, ins, {**params, "dim": params["dim"] + n}, full)
+
     def picked(self, t: Tensor, texts: list[str], arrays: list, batched: list[bool],
                prefix: tuple) -> str:
         """The index choosing each example's own elements: a grid per batch dim, then the

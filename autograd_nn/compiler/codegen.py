@@ -457,8 +457,10 @@ class _Writer:
         read = f"bool({ref})" if g.how == "bool" else f"{ref}.item()"
         site = _short_site(g.site)
         message = f"{read} != {g.value!r} (traced at {site})"
-        return [f"if {literals.differs(read, g.value)}:  # the traced code read {g.how}() == "
-                f"{g.value!r} at {site}",
+        condition = literals.differs(read, g.value)
+        if t._levels is not None:  # inside vmap: the value every example shared, checked in each
+            condition = literals.differs_anywhere(ref, g.value)
+        return [f"if {condition}:  # the traced code read {g.how}() == {g.value!r} at {site}",
                 f"    raise SpecialisationError({message!r})"]
 
     def comment(self, t: Tensor) -> str:

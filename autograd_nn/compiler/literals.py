@@ -82,6 +82,17 @@ def differs(expr: str, value: Any) -> str:
     return f"{expr} != {literal(value)}"
 
 
+def differs_anywhere(expr: str, value: Any) -> str:
+    """`differs` for an array (a value every example of a vmap shared): true when any element
+    no longer equals the traced `value`."""
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return f"not np.isnan({expr}).all()"
+    if isinstance(value, (float, np.floating)) and value == 0:
+        return (f"np.any(({expr} != 0) | (np.signbit({expr}) != "
+                f"{bool(np.signbit(value))}))")
+    return f"np.any({expr} != {literal(value)})"
+
+
 def array(arr: np.ndarray) -> str:
     """An array constant: np.full for one repeated value, np.arange for 0..n-1, else np.array
     (np.zeros for an empty one, which keeps its shape)."""

@@ -144,8 +144,8 @@ def _composite_function(comp: Composite) -> Callable[..., Tensor]:
                             f"{name}: {message}") from None
         if out.__class__ is _ndarray:  # all inputs were arrays: the rows ran NumPy only
             return constant(out)
-        if out.__class__ is list:  # the split family
-            return [constant(o) if o.__class__ is _ndarray else o for o in out]
+        if out.__class__ in (list, tuple):  # the split family, meshgrid, topk, ...
+            return out.__class__(constant(o) if o.__class__ is _ndarray else o for o in out)
         return out
 
     function.__signature__ = _composite_signature(comp)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import composite, normalize_axis, primitive, prims
+from .registry import Call, composite, normalize_axis, primitive, prims
 from .shape import pick
 
 
@@ -30,7 +30,14 @@ def _pad_params(x, pad_width: Any, mode: str = "constant", constant_values: floa
     widths = np.broadcast_to(np.asarray(pad_width, dtype=object), (x.ndim, 2)).tolist()
     widths = tuple((int(a), int(b)) for a, b in widths)
     if any(a < 0 or b < 0 for a, b in widths):
-        raise ValueError(f"pad widths must be non-negative, got {pad_width!r}")
+        if mode != "constant":
+            raise ValueError(f"negative pad widths (cropping) need mode 'constant', got "
+                             f"{pad_width!r} with mode {mode!r}: crop by slicing first")
+        x = _crop(x, widths)
+        widths = tuple((max(a, 0), max(b, 0)) for a, b in widths)
+        if not any(a or b for a, b in widths):
+            return x
+        return Call(pad, (x,), {"pad_width": widths, "value": float(constant_values)})
     if mode == "constant":
         return {"pad_width": widths, "value": float(constant_values)}
     if mode not in _INDEX_MODES:
@@ -44,6 +51,17 @@ def _pad_params(x, pad_width: Any, mode: str = "constant", constant_values: floa
     return x
 
 
+def _crop(x, widths: tuple) -> Any:
+    """x with the negative pad widths cut off its sides (torch's F.pad crops so)."""
+    index = []
+    for axis, (a, b) in enumerate(widths):
+        n = x.shape[axis]
+        if -min(a, 0) - min(b, 0) > n:
+            raise ValueError(f"pad widths {widths[axis]} crop more than axis {axis} of size {n}")
+        index.append(slice(-min(a, 0), n + min(b, 0)))
+    return prims.getitem(x, index=tuple(index))
+
+
 pad = primitive(
     "pad", lambda x, pad_width, value: np.pad(x, pad_width, constant_values=value),
     lambda g, ans, x, pad_width, value: prims.getitem(
@@ -52,7 +70,8 @@ pad = primitive(
     batch=lambda forward, arrays, batched, params, n, prefix: np.pad(
         arrays[0], [(0, 0)] * n + list(params["pad_width"]), constant_values=params["value"]),
     doc="np.pad with mode 'constant' (the gradient is the inner slice) or 'edge', 'reflect', "
-        "'symmetric', 'wrap' (gathers: copied elements collect their copies' gradients).",
+        "'symmetric', 'wrap' (gathers: copied elements collect their copies' gradients). "
+        "Negative widths crop that side (mode 'constant', as torch's F.pad).",
 )
 
 
