@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from .registry import composite, normalize_axis, prims
 
 

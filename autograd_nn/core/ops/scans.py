@@ -92,14 +92,33 @@ def _log_of_part(g, positive: bool):
     return prims.where(keep, prims.log(prims.where(keep, part, 1.0)), -np.inf)
 
 
+def _minus(a, b):
+    """a - b where b is -inf counts as nothing (-inf): a running sum of no finite exp(x) has no
+    share to give, and -inf - -inf would be nan."""
+    empty = b == -np.inf
+    return prims.where(empty, -np.inf, a - prims.where(empty, 0.0, b))
+
+
 def _logcumsumexp_vjp(g, ans, x, axis):
     # dx_k = sum_{j >= k} g_j exp(x_k - out_j), summed in log space, one sign of g at a time
     grad = 0.0
     for positive in (True, False):
-        terms = _log_of_part(g, positive) - ans
+        terms = _minus(_log_of_part(g, positive), ans)
         tail = _reverse(prims.logcumsumexp(_reverse(terms, axis), axis=axis), axis)
         grad = grad + (1.0 if positive else -1.0) * prims.exp(x + tail)
     return grad
+
+
+def _logcumsumexp_jvp(tangents, ans, x, axis):
+    # dout_j = sum_{k <= j} t_k exp(x_k - out_j): a running sum in log space, per sign of t
+    t = tangents[0]
+    if t is None:
+        return None
+    out = 0.0
+    for positive in (True, False):
+        running = prims.logcumsumexp(_log_of_part(t, positive) + x, axis=axis)
+        out = out + (1.0 if positive else -1.0) * prims.exp(_minus(running, ans))
+    return out
 
 
 def _logcumsumexp_params(x, axis: Any = None) -> Any:
@@ -111,7 +130,7 @@ logcumsumexp = primitive(
     "logcumsumexp", _logcumsumexp_forward, _logcumsumexp_vjp, prepare=_logcumsumexp_params,
     helper={"logcumsumexp_forward": _logcumsumexp_forward},
     source="logcumsumexp_forward({x}, {axis})",
-    batch=shift_axis(False),
+    batch=shift_axis(False), jvp=_logcumsumexp_jvp,
     doc="log(cumsum(exp(x))) along `axis` (of the flattened tensor by default), as "
         "torch.logcumsumexp, without overflow (np.logaddexp.accumulate).",
 )

@@ -256,7 +256,8 @@ def _cumprod_vjp(g, ans, x, axis):
 
 
 cumsum = primitive(
-    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp, prepare=torch_dim(_scan_params("cumsum")),
+    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp,
+    prepare=torch_dim(_scan_params("cumsum")),
     method=True, source="np.cumsum({x}, axis={axis})",
     linear=True, doc="Running sum along `axis` (of the flattened tensor by default).",
     batch=shift_axis(False),
