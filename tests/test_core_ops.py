@@ -308,8 +308,10 @@ def _flat_scan(accumulate):
 
 SCANS = {"cumsum": (ag.cumsum, np.cumsum), "cumprod": (ag.cumprod, np.cumprod),
          "logcumsumexp": (ag.logcumsumexp, _flat_scan(np.logaddexp.accumulate)),
-         "cummax": (lambda x, axis=None: ag.cummax(x, axis).values, _flat_scan(np.maximum.accumulate)),
-         "cummin": (lambda x, axis=None: ag.cummin(x, axis).values, _flat_scan(np.minimum.accumulate))}
+         "cummax": (lambda x, axis=None: ag.cummax(x, axis).values,
+                    _flat_scan(np.maximum.accumulate)),
+         "cummin": (lambda x, axis=None: ag.cummin(x, axis).values,
+                    _flat_scan(np.minimum.accumulate))}
 
 
 @pytest.mark.parametrize("name", sorted(SCANS))

@@ -140,8 +140,8 @@ UNARY = {
                lambda x: torch.cummax(torch.atleast_1d(x), -1).values),
     "cummin": (lambda x: ag.cummin(x, 0).values,
                lambda x: torch.cummin(torch.atleast_1d(x), 0).values),
-    "logcumsumexp": (lambda x: ag.logcumsumexp(3 * x, -1),
-                     lambda x: torch.logcumsumexp(torch.atleast_1d(3 * x), -1)),
+    # logcumsumexp is checked in test_ops_more.py: torch.func's forward rule of it loses
+    # digits (1e-10 relative here, all of them for large inputs), so its jvp row is not torch's
     "normalize": (lambda x: ag.normalize(x.reshape((1, *x.shape)), 3.0, -1),
                   lambda x: F.normalize(x.reshape((1, *x.shape)), 3.0, -1)),
 }
