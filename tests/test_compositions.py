@@ -134,6 +134,10 @@ AG_FUNCS = {
     "ce_manual": _ag_ce_manual,
     "cross_entropy": lambda x: ag.nn.functional.cross_entropy(x, TARGETS, reduction="none"),
     "bcast": lambda x: ag.tanh(x + BVEC) * x,
+    "cummax1": lambda x: ag.cummax(x, 1).values,
+    "lcse-1": lambda x: ag.logcumsumexp(x, -1),
+    "normalize-1": lambda x: ag.normalize(x, axis=-1),
+    "attention": lambda x: ag.nn.functional.scaled_dot_product_attention(x, x, x, is_causal=True),
 }
 
 
@@ -172,6 +176,12 @@ def torch_funcs(torch):
         "ce_manual": ce_manual,
         "cross_entropy": lambda x: F.cross_entropy(x, Yt, reduction="none"),
         "bcast": lambda x: torch.tanh(x + Bt) * x,
+        # the values gathered at torch.cummax's indices: torch's own cummax backward warns
+        # under its vmap (no batching rule for cummaxmin_backward)
+        "cummax1": lambda x: torch.gather(x, 1, torch.cummax(x.detach(), 1).indices),
+        "lcse-1": lambda x: torch.logcumsumexp(x, -1),
+        "normalize-1": lambda x: F.normalize(x, dim=-1),
+        "attention": lambda x: F.scaled_dot_product_attention(x, x, x, is_causal=True),
     }
 
 
