@@ -141,6 +141,10 @@ AG_FUNCS = {
     "scatter_mean": lambda x: ag.scatter_reduce(x, 1, SCATTER_IDX, x * 1.5, "mean"),
     "scatter_amax": lambda x: ag.scatter_reduce(x, 1, SCATTER_IDX, x * 1.5, "amax"),
     "masked_fill": lambda x: ag.masked_fill(x * x, FILL_MASK, 0.5),
+    "cummax1": lambda x: ag.cummax(x, 1).values,
+    "lcse-1": lambda x: ag.logcumsumexp(x, -1),
+    "normalize-1": lambda x: ag.normalize(x, axis=-1),
+    "attention": lambda x: ag.nn.functional.scaled_dot_product_attention(x, x, x, is_causal=True),
 }
 
 
@@ -186,6 +190,12 @@ def torch_funcs(torch):
         "scatter_mean": lambda x: x.scatter_reduce(1, Si, x * 1.5, "mean"),
         "scatter_amax": lambda x: x.scatter_reduce(1, Si, x * 1.5, "amax"),
         "masked_fill": lambda x: (x * x).masked_fill(Mt, 0.5),
+        # the values gathered at torch.cummax's indices: torch's own cummax backward warns
+        # under its vmap (no batching rule for cummaxmin_backward)
+        "cummax1": lambda x: torch.gather(x, 1, torch.cummax(x.detach(), 1).indices),
+        "lcse-1": lambda x: torch.logcumsumexp(x, -1),
+        "normalize-1": lambda x: F.normalize(x, dim=-1),
+        "attention": lambda x: F.scaled_dot_product_attention(x, x, x, is_causal=True),
     }
 
 

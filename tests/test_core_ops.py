@@ -257,6 +257,10 @@ UNARY = {
     "softmin": (ag.softmin, lambda x: np.exp(-x) / np.exp(-x).sum(axis=-1, keepdims=True),
                 _normal),
     "quick_gelu": (ag.quick_gelu, lambda x: x / (1 + np.exp(-1.702 * x)), _normal),
+    "logcumsumexp last": (lambda x: ag.logcumsumexp(x, -1),
+                          lambda x: np.logaddexp.accumulate(np.atleast_1d(x), -1), _normal),
+    "cummax last": (lambda x: ag.cummax(x, -1).values,
+                    lambda x: np.maximum.accumulate(np.atleast_1d(x), -1), _normal),
 }
 
 
@@ -295,7 +299,22 @@ REDUCTIONS = {
 }
 
 
-SCANS = {"cumsum": (ag.cumsum, np.cumsum), "cumprod": (ag.cumprod, np.cumprod)}
+def _flat_scan(accumulate):
+    """A NumPy running op as the scans take axis: None (or a 0-d input) scans the flattened."""
+    def scan(a, axis=None):
+        if axis is None or a.ndim == 0:
+            return accumulate(np.reshape(a, -1), axis=0)
+        return accumulate(a, axis=axis)
+
+    return scan
+
+
+SCANS = {"cumsum": (ag.cumsum, np.cumsum), "cumprod": (ag.cumprod, np.cumprod),
+         "logcumsumexp": (ag.logcumsumexp, _flat_scan(np.logaddexp.accumulate)),
+         "cummax": (lambda x, axis=None: ag.cummax(x, axis).values,
+                    _flat_scan(np.maximum.accumulate)),
+         "cummin": (lambda x, axis=None: ag.cummin(x, axis).values,
+                    _flat_scan(np.minimum.accumulate))}
 
 
 @pytest.mark.parametrize("name", sorted(SCANS))
@@ -489,6 +508,28 @@ SHAPE_OPS = {  # on a (2, 3, 4) input
     "diag of vector": (lambda t: ag.diag(t[0, 0], -2), lambda a: np.diag(a[0, 0], -2)),
     "tril": (lambda t: ag.tril(t, -1), lambda a: np.tril(a, -1)),
     "triu": (lambda t: ag.triu(t, 1), lambda a: np.triu(a, 1)),
+    "diff": (lambda t: ag.diff(t, 2, axis=1, append=t[:, :1] * 3),
+             lambda a: np.diff(a, 2, axis=1, append=a[:, :1] * 3)),
+    "gradient": (lambda t: ag.stack(ag.gradient(t, [0.0, 1.0, 3.0], 2.0, axis=(1, 2),
+                                                edge_order=2)),
+                 lambda a: np.stack(np.gradient(a, [0.0, 1.0, 3.0], 2.0, axis=(1, 2),
+                                                edge_order=2))),
+    "gradient order 1": (lambda t: ag.stack(ag.gradient(t, 0.5)),
+                         lambda a: np.stack(np.gradient(a, 0.5))),
+    "cross": (lambda t: ag.cross(t[:, :, 1:], t[1, 0, :3], axis=-1),
+              lambda a: np.cross(a[:, :, 1:], a[1, 0, :3], axis=-1)),
+    "inner": (lambda t: ag.inner(t, t[0]), lambda a: np.inner(a, a[0])),
+    "kron": (lambda t: ag.kron(t[0], t[1, :2]), lambda a: np.kron(a[0], a[1, :2])),
+    "linspace": (lambda t: ag.linspace(t[0], t[1], 5, axis=1),
+                 lambda a: np.linspace(a[0], a[1], 5, axis=1)),
+    "normalize": (lambda t: ag.normalize(t, 3.0, axis=2),
+                  lambda a: a / np.maximum(np.sum(np.abs(a) ** 3, axis=2, keepdims=True) ** (1 / 3),
+                                           1e-12)),
+    "view": (lambda t: t.view(4, -1), lambda a: a.reshape(4, -1)),
+    "einsum broadcast": (lambda t: ag.einsum("...ij,...jk->...ik", t[:, None],
+                                             ag.swapaxes(t[:1], 1, 2)),
+                         lambda a: np.einsum("...ij,...jk->...ik", a[:, None],
+                                             np.swapaxes(a[:1], 1, 2))),
     "standardize axes": (lambda t: ag.standardize(t, axis=(0, 2), eps=0.1),
                          lambda a: (a - a.mean((0, 2), keepdims=True)) / np.sqrt(
                              a.var((0, 2), keepdims=True) + 0.1)),
@@ -540,6 +581,14 @@ NO_GRADIENT = {
             tuple(np.indices((2, 3, 2, 2))) + (x[:, :, :4, :4].reshape(2, 3, 2, 2, 2, 2)
                                                .transpose(0, 1, 2, 4, 3, 5)
                                                .reshape(2, 3, 2, 2, 4).argmax(axis=-1),)]),
+    "cummax_indices": (lambda x: ag.cummax(x, 2).indices,
+                       lambda x: np.maximum.accumulate(
+                           np.where(x == np.maximum.accumulate(x, 2),
+                                    np.arange(5).reshape(5, 1), 0), 2)),
+    "cummin_indices": (lambda x: ag.cummin(x).indices,
+                       lambda x: np.maximum.accumulate(np.where(
+                           x.reshape(-1) == np.minimum.accumulate(x.reshape(-1)),
+                           np.arange(x.size), 0))),
     "isnan": (lambda x: ag.isnan(ag.where(x > 1, np.nan, x)), lambda x: x > 1),
     "isinf": (lambda x: ag.isinf(ag.where(x > 1, np.inf, ag.where(x < -1, -np.inf, x))),
               lambda x: np.abs(x) > 1),

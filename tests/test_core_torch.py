@@ -135,6 +135,15 @@ UNARY = {
     "logsigmoid": (lambda x: ag.logsigmoid(8 * x), lambda x: F.logsigmoid(8 * x)),
     "softmin": (lambda x: ag.softmin(3 * x), lambda x: F.softmin(3 * x, dim=-1)),
     "quick_gelu": (ag.quick_gelu, lambda x: x * torch.sigmoid(1.702 * x)),
+    # a 0-d input is scanned as one element (shape (1,)), as cumsum does
+    "cummax": (lambda x: ag.cummax(x, -1).values,
+               lambda x: torch.cummax(torch.atleast_1d(x), -1).values),
+    "cummin": (lambda x: ag.cummin(x, 0).values,
+               lambda x: torch.cummin(torch.atleast_1d(x), 0).values),
+    # logcumsumexp is checked in test_ops_more.py: torch.func's forward rule of it loses
+    # digits (1e-10 relative here, all of them for large inputs), so its jvp row is not torch's
+    "normalize": (lambda x: ag.normalize(x.reshape((1, *x.shape)), 3.0, -1),
+                  lambda x: F.normalize(x.reshape((1, *x.shape)), 3.0, -1)),
 }
 
 

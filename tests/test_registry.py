@@ -132,6 +132,9 @@ SECOND_ORDER = {  # smooth where sampled: the Hessian-vector product against fin
     "selu": lambda x: ag.selu(3 * x), "celu": lambda x: ag.celu(3 * x, 0.5),
     "logsigmoid": lambda x: ag.logsigmoid(3 * x), "softmin": ag.softmin,
     "quick_gelu": ag.quick_gelu, "hardswish": lambda x: ag.hardswish(5 * x),
+    "logcumsumexp": lambda x: ag.logcumsumexp(x * x - x, 0),
+    "normalize": lambda x: ag.normalize(ag.reshape(x, (2, 3)), 3.0),
+    "gradient": lambda x: ag.gradient(x * x, [0.0, 0.4, 1.0, 1.1, 2.0, 2.5], edge_order=2),
 }
 
 
@@ -178,9 +181,12 @@ def test_composites_return_tensors_for_array_inputs():
     assert all(isinstance(p, ag.Tensor) for p in pieces) and len(pieces) == 3
     assert isinstance(ag.flatten(np.ones((2, 3))), ag.Tensor)
     assert isinstance(ag.einsum("ij->j", np.ones((2, 3))), ag.Tensor)
-    with pytest.raises(ValueError, match=r"^einsum: axis 'j' of 'ij,jk' has sizes 3 and 1 "
-                                         r"\(broadcasting size-1 axes is not supported"):
-        ag.einsum("ij,jk", np.ones((2, 3)), np.ones((1, 2)))
+    # a size-1 axis broadcasts, as in np.einsum and torch.einsum; other sizes are refused
+    np.testing.assert_array_equal(ag.einsum("ij,jk", np.ones((2, 3)), np.ones((1, 2))).data,
+                                  np.einsum("ij,jk", np.ones((2, 3)), np.ones((1, 2))))
+    with pytest.raises(ValueError, match=r"^einsum: axis 'j' of 'ij,jk' has sizes 3 and 2, "
+                                         r"which do not broadcast"):
+        ag.einsum("ij,jk", np.ones((2, 3)), np.ones((2, 2)))
     with pytest.raises(ValueError, match=r"^einsum: 'ijk' names 3 axes of an operand"):
         ag.einsum("ijk", np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"^flatten: axis 5 is out of range"):

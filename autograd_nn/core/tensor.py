@@ -40,6 +40,26 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
+class Size(int):
+    """A Tensor's number of elements, an int as NumPy's `size`, that PyTorch code may also call:
+    `t.size()` is the shape and `t.size(dim)` one axis's length."""
+
+    def __new__(cls, n: int, shape: tuple[int, ...]) -> Size:
+        self = super().__new__(cls, n)
+        self.shape = shape
+        return self
+
+    def __call__(self, dim: int | None = None) -> Any:
+        """The shape (as torch's size()), or the length of axis `dim`."""
+        if dim is None:
+            return self.shape
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or \
+                not -len(self.shape) <= dim < len(self.shape):
+            raise IndexError(f"size: dim {dim!r} is out of range for a tensor with "
+                             f"{len(self.shape)} dims")
+        return self.shape[dim]
+
+
 class Tensor:
     """An n-dimensional array with an optional gradient and a record of the op that made it.
 
@@ -119,8 +139,10 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        """The number of elements."""
-        return self.data.size if self._levels is None else int(np.prod(self.shape))
+        """The number of elements (NumPy's `size`); also callable as PyTorch's `size()` (the
+        shape) and `size(dim)` (one axis's length)."""
+        n = self.data.size if self._levels is None else int(np.prod(self.shape))
+        return Size(n, self.shape)
 
     @property
     def is_leaf(self) -> bool:

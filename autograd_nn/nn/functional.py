@@ -1,6 +1,6 @@
 """Loss functions on Tensors (or arrays): regression and classification, numerically stable;
 also the functional forms of the layers (batch_norm, layer_norm, group_norm, dropout,
-embedding).
+embedding), normalize and scaled_dot_product_attention.
 
 Every loss takes `reduction="mean" | "sum" | "none"`. Predictions may be Tensors or arrays;
 targets that are plain arrays are cast to the prediction's float dtype, so a float32 model
@@ -19,6 +19,7 @@ import numpy as np
 from .. import functions as ag
 from ..core import state
 from ..core.tensor import Tensor
+from .attention import scaled_dot_product_attention
 from .normalization import batch_norm, group_norm, layer_norm
 from .sparse import dropout, embedding
 
@@ -26,7 +27,10 @@ __all__ = [
     "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "dropout", "embedding", "group_norm", "huber_loss", "kl_div", "l1_loss", "layer_norm",
     "mse_loss", "nll_loss", "smooth_l1_loss", "sum_of_squares",
+    "normalize", "scaled_dot_product_attention",
 ]
+
+normalize = ag.normalize  # torch.nn.functional.normalize (an op row: ag.normalize)
 
 _REDUCTIONS = ("mean", "sum", "none")
 

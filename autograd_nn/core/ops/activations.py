@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .batch_rules import shift_axis
+from .reductions import torch_dim
 from .registry import check_flag, composite, normalize_axis, primitive, prims, reduction_axes
 from .unary import _kink_at_zero
 
@@ -63,7 +64,7 @@ def _softmax_forward(x, axis):
 softmax = primitive(
     "softmax", _softmax_forward,
     lambda g, ans, x, axis: ans * (g - prims.sum(g * ans, axis=axis, keepdims=True)),
-    prepare=_one_axis, method=True, helper={"softmax": _softmax_forward},
+    prepare=torch_dim(_one_axis), method=True, helper={"softmax": _softmax_forward},
     source="softmax({x}, {axis})",
     batch=shift_axis(),
     doc="exp(x) / sum(exp(x)) along `axis`, with the maximum subtracted first.",
@@ -81,7 +82,7 @@ def _log_softmax_forward(x, axis):
 log_softmax = primitive(
     "log_softmax", _log_softmax_forward,
     lambda g, ans, x, axis: g - prims.exp(ans) * prims.sum(g, axis=axis, keepdims=True),
-    prepare=_one_axis, method=True, helper={"log_softmax": _log_softmax_forward},
+    prepare=torch_dim(_one_axis), method=True, helper={"log_softmax": _log_softmax_forward},
     source="log_softmax({x}, {axis})",
     batch=shift_axis(),
     doc="log(softmax(x)) along `axis`, computed as x - logsumexp(x) (no log of 0).",
@@ -109,7 +110,8 @@ def _axes_keepdims(x, axis=None, keepdims: bool = False) -> dict:
 
 
 logsumexp = primitive(
-    "logsumexp", _logsumexp_forward, _logsumexp_vjp, prepare=_axes_keepdims, method=True,
+    "logsumexp", _logsumexp_forward, _logsumexp_vjp, prepare=torch_dim(_axes_keepdims),
+    method=True,
     helper={"logsumexp": _logsumexp_forward}, source="logsumexp({x}, {axis}, {keepdims})",
     batch=shift_axis(),
     doc="log(sum(exp(x))) over `axis` (all axes by default), stable for large |x|.",

@@ -251,13 +251,33 @@ def _array_split(x, indices_or_sections: Any, axis: int = 0):
 
 
 def _split(x, indices_or_sections: Any, axis: int = 0):
-    """np.split: like array_split, but a number of sections must divide the axis evenly."""
+    """np.split: an int makes that many equal pieces (which must divide the axis), a list splits
+    at those indices. NumPy's meaning: split(x, 32) makes 32 pieces, where torch.split(x, 32)
+    makes pieces of 32 each; for those, split at indices: split(x, list(range(32, n, 32)))."""
     if isinstance(indices_or_sections, (int, np.integer)):
         (ax,) = normalize_axis(axis, x.ndim)
-        if indices_or_sections <= 0 or x.shape[ax] % indices_or_sections:
-            raise ValueError(f"{indices_or_sections} sections do not divide axis {axis} of "
-                             f"shape {x.shape} evenly (use array_split)")
+        k, n = int(indices_or_sections), x.shape[ax]
+        if k <= 0 or n % k:
+            cuts = list(range(k, n, k)) if k > 0 else []
+            shown = str(cuts) if len(cuts) <= 6 else f"list(range({k}, {n}, {k}))"
+            raise ValueError(
+                f"{k} sections do not divide axis {axis} of shape {x.shape} evenly. As in "
+                f"NumPy, split(x, {k}) makes {k} equal pieces (array_split allows unequal ones); "
+                f"PyTorch's torch.split(x, {k}) makes pieces of {k} each: "
+                f"ag.split(x, {shown}, axis={axis}) does that")
     return _array_split(x, indices_or_sections, axis)
+
+
+def _view(x, *shape: Any):
+    """PyTorch's `t.view(2, 3)`: the same elements in a new shape (a reshape: Tensors are never
+    written in place here, so sharing memory makes no difference). `view(dtype)`, which
+    reinterprets the bytes, is refused."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if any(not isinstance(n, (int, np.integer)) or isinstance(n, bool) for n in shape):
+        raise TypeError(f"view takes a shape (ints), got {shape!r}; reinterpreting the bytes as "
+                        "another dtype is not supported (use .astype(dtype) to convert values)")
+    return prims.reshape(x, shape=tuple(int(n) for n in shape))
 
 
 def _hsplit(x, indices_or_sections: Any):
@@ -286,6 +306,7 @@ def _vstack(xs):
 
 array_split = composite("array_split", _array_split)
 split = composite("split", _split)
+view = composite("view", _view, method=True)
 hsplit = composite("hsplit", _hsplit)
 vsplit = composite("vsplit", _vsplit)
 hstack = composite("hstack", _hstack, variadic=True)

@@ -35,9 +35,11 @@ def _parse(subscripts: str, xs) -> str:
             raise ValueError(f"{subscripts!r} names {len(term)} axes of an operand of shape "
                              f"{x.shape}")
         for ch, n in zip(term, x.shape, strict=True):
-            if sizes.setdefault(ch, n) != n:
-                raise ValueError(f"axis {ch!r} of {subscripts!r} has sizes {sizes[ch]} and {n} "
-                                 "(broadcasting size-1 axes is not supported: broadcast first)")
+            seen = sizes.setdefault(ch, n)
+            if seen != n and 1 not in (seen, n):
+                raise ValueError(f"axis {ch!r} of {subscripts!r} has sizes {seen} and {n}, "
+                                 "which do not broadcast")
+            sizes[ch] = max(seen, n) if 1 in (seen, n) else n
     if arrow:
         out = out.replace("...", dots)
     else:
@@ -46,7 +48,7 @@ def _parse(subscripts: str, xs) -> str:
                                     and ch not in dots))
     if len(set(out)) != len(out) or any(ch not in sizes for ch in out):
         raise ValueError(f"output of {subscripts!r} must use each input letter at most once")
-    return ",".join(terms) + "->" + out
+    return ",".join(terms) + "->" + out, sizes
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -95,11 +97,19 @@ einsum_row = primitive(
 
 def _einsum(subscripts: str, *operands: Any):
     """Einstein summation as np.einsum (explicit or implicit output, '...', repeated letters
-    for diagonals); each operand's gradient is again an einsum."""
+    for diagonals, size-1 axes and '...' broadcast); each operand's gradient is an einsum."""
     if not operands:
         raise ValueError("einsum needs at least one operand")
     operands = tuple(x if hasattr(x, "_apply_primitive") else np.asarray(x) for x in operands)
-    return prims.einsum(*operands, subscripts=_parse(subscripts, operands))
+    explicit, sizes = _parse(subscripts, operands)
+    terms = explicit.split("->")[0].split(",")
+    # a size-1 axis against a longer one of the same letter broadcasts (as np.einsum and
+    # torch.einsum do): spread first, so the row's gradient sums it back
+    operands = tuple(
+        x if tuple(x.shape) == (full := tuple(sizes[ch] for ch in term))
+        else prims.broadcast_to(x, shape=full)
+        for term, x in zip(terms, operands, strict=True))
+    return prims.einsum(*operands, subscripts=explicit)
 
 
 def _permuted(x, order: list[int]):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .batch_rules import shift_axis
-from .registry import check_flag, primitive, prims, reduction_axes
+from .registry import Call, check_flag, primitive, prims, reduction_axes
 
 
 def _restore(g, shape, axis, keepdims):
@@ -27,6 +29,55 @@ def _nonempty_axes(x, axis: Any = None, keepdims: bool = False) -> dict:
     return _axes(x, axis, keepdims)
 
 
+def torch_dim(prepare: Callable, refuse: str | None = None) -> Callable:
+    """A reduction's `prepare` that also reads PyTorch's names `dim=` and `keepdim=` (the same
+    meaning as axis= and keepdims=); `refuse` is the message where torch's op means something
+    else (torch.max(x, dim) returns values and indices)."""
+    signature = inspect.signature(prepare, eval_str=True)
+
+    def wrapped(x, *args: Any, dim: Any = None, keepdim: Any = None, **kwargs: Any):
+        if dim is None and keepdim is None:
+            return prepare(x, *args, **kwargs)
+        if refuse is not None:
+            raise TypeError(refuse)
+        bound = signature.bind_partial(x, *args, **kwargs)
+        given = bound.arguments
+        if dim is not None:
+            if given.get("axis") is not None:
+                raise TypeError(f"give axis= or PyTorch's dim=, not both (axis={given['axis']!r}, "
+                                f"dim={dim!r})")
+            given["axis"] = dim
+        if keepdim is not None:
+            if "keepdims" not in signature.parameters:
+                raise TypeError("keepdim= is not an argument here (it takes "
+                                f"{', '.join(list(signature.parameters)[1:])})")
+            if given.get("keepdims") is True and keepdim is not True:  # False is the default
+                raise TypeError(f"keepdims={given['keepdims']!r} and PyTorch's "
+                                f"keepdim={keepdim!r} disagree")
+            given["keepdims"] = keepdim
+        return prepare(*bound.args, **bound.kwargs)
+
+    torch_names = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                     annotation=Any) for name in ("dim", "keepdim")]
+    wrapped.__signature__ = signature.replace(parameters=[*signature.parameters.values(),
+                                                          *torch_names])
+    wrapped.__name__ = prepare.__name__
+    return wrapped
+
+
+def cast_then(row_name: str):
+    """The `prepare` of sum and prod: NumPy's and PyTorch's dtype= casts the input first (the
+    sum of int8 in float64, of float64 in float32), so the row runs on the cast input."""
+
+    def prepare(x, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Any:
+        params = _axes(x, axis, keepdims)
+        if dtype is None:
+            return params
+        return Call(getattr(prims, row_name), (prims.astype(x, dtype=np.dtype(dtype)),), params)
+
+    return prepare
+
+
 def _count(shape, axis):
     return int(np.prod(shape if axis is None else [shape[a] for a in axis]))
 
@@ -35,18 +86,20 @@ def numpy_reduction(function):
     """The method form of a reduction: `t.sum(axis, keepdims)`, also reached by np.sum(t), whose
     extra keywords (dtype=None, out=None, ...) are accepted only at their no-op defaults."""
 
+    accepted = set(inspect.signature(function).parameters)  # dim, keepdim, dtype where read
+
     def method(self, axis: Any = None, keepdims: bool = False, **numpy_kwargs: Any):
         if not numpy_kwargs:  # the usual call, t.sum(axis)
             return function(self, axis, keepdims)
         extra = {k: v for k, v in numpy_kwargs.items() if v is not None and k != "where"}
         if numpy_kwargs.get("where", True) is not True:
             extra["where"] = numpy_kwargs["where"]
-        if extra:
+        if any(k not in accepted or k == "where" for k in extra):
             raise TypeError(
                 f"{function.__name__}: the NumPy arguments {sorted(extra)} are not supported on "
                 f"Tensors; use t.{function.__name__}(axis=..., keepdims=...) and .astype(dtype)"
             )
-        return function(self, axis, keepdims)
+        return function(self, axis, keepdims, **extra)
 
     return method
 
@@ -68,7 +121,7 @@ sum = primitive(  # noqa: A001
     "sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),
     lambda g, ans, x, axis, keepdims: _restore(g, x.shape, axis, keepdims),
     source=_reduction_source("sum"),
-    prepare=_axes, method=numpy_reduction,
+    prepare=torch_dim(cast_then("sum")), method=numpy_reduction,
     batch=shift_axis(),
     linear=True, doc="Sum over `axis` (all axes by default).",
 )
@@ -83,7 +136,7 @@ mean = primitive(
     "mean", _mean_forward,
     lambda g, ans, x, axis, keepdims: _restore(g, x.shape, axis, keepdims) / _count(x.shape, axis),
     source=_reduction_source("mean"),
-    prepare=_axes, method=numpy_reduction,
+    prepare=torch_dim(_axes), method=numpy_reduction,
     batch=shift_axis(),
     linear=True,
     doc="Arithmetic mean over `axis` (all axes by default).",
@@ -121,7 +174,11 @@ def _extreme(op: str, doc: str):
     """The row of max or min: the same rule (ties share), forward and kink by name."""
     return primitive(
         op, lambda x, axis, keepdims: getattr(x, op)(axis=axis, keepdims=keepdims),
-        _extreme_vjp, source=_reduction_source(op), prepare=_nonempty_axes, batch=shift_axis(),
+        _extreme_vjp, source=_reduction_source(op), batch=shift_axis(),
+        prepare=torch_dim(_nonempty_axes, refuse=(
+            f"dim= is PyTorch's name, and torch.{op}(x, dim) returns (values, indices); "
+            f"here {op}(x, axis=...) gives the values (torch.a{op}) and arg{op}(x, axis=...) the "
+            "indices")),
         method=numpy_reduction,
         doc=doc,
         kink=lambda inputs, params: _near_tie(inputs, params, op),

@@ -19,16 +19,42 @@ from .registry import (
 
 
 def _sequence_method(function):
-    """`t.reshape(2, 3)` as well as `t.reshape((2, 3))`; likewise `t.transpose(1, 0)`."""
+    """`t.reshape(2, 3)` as well as `t.reshape((2, 3))`; likewise `t.transpose(1, 0)`, and
+    PyTorch's `t.transpose(-2, -1)` (two axes swapped) where NumPy's reading cannot apply."""
 
     def method(self, *items: Any):
         if len(items) == 1 and isinstance(items[0], (tuple, list)):
             items = tuple(items[0])
+        elif function.__name__ == "transpose" and len(items) == 2:
+            return _two_axes_transpose(function, self, *items)
         if function.__name__ == "transpose" and not items:
             return function(self)
         return function(self, items)
 
     return method
+
+
+def _two_axes_transpose(function, x, a: Any, b: Any):
+    """`t.transpose(a, b)`: NumPy reads the axis order of a 2-D tensor, PyTorch swaps axes a and
+    b. Tensors of other ranks have one reading (the swap); a 2-D tensor's agree but for the
+    identity order, which is refused rather than guessed."""
+    if x.ndim == 2:
+        try:
+            order = tuple(normalize_axis(v, 2)[0] for v in (a, b))
+        except (TypeError, ValueError):
+            order = None  # NumPy's reading reports it
+        if order == (0, 1):
+            raise ValueError(
+                f"transpose: t.transpose({a}, {b}) of a 2-D tensor is ambiguous: NumPy reads "
+                "the axis order (no change), PyTorch swaps the two axes. Write "
+                f"t.transpose(({a}, {b})) for NumPy's, t.swapaxes({a}, {b}) or t.T for "
+                "PyTorch's")
+        return function(x, (a, b))
+    try:
+        axis1, axis2 = (normalize_axis(v, x.ndim)[0] for v in (a, b))
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"transpose: {err}") from None
+    return prims.swapaxes(x, axis1=axis1, axis2=axis2)
 
 
 def _reshape_params(x, shape) -> dict:
@@ -126,7 +152,8 @@ transpose = primitive(
     source=lambda params, shapes: "{x}.T" if params["axes"] is None or (
         tuple(params["axes"]) == (1, 0)) else "{x}.transpose({axes})",
     batch=_batch_transpose, identity=_transpose_identity,
-    linear=True, doc="Permute axes (reverse them by default, like ndarray.T).",
+    linear=True, doc="Permute axes (reverse them by default, like ndarray.T). The method also "
+    "takes PyTorch's t.transpose(a, b) (swap two axes) where it cannot mean NumPy's order.",
     display=lambda ctx: f"{ctx.x}.T" if ctx.params.get("axes") is None else None,
 )
 

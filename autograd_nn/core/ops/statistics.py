@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .batch_rules import shift_axis
-from .reductions import _axes, _count, _restore, numpy_reduction
+from .reductions import _axes, _count, _restore, cast_then, numpy_reduction, torch_dim
 from .registry import Call, check_flag, normalize_axis, primitive, prims, value_of
 
 
@@ -49,8 +49,10 @@ def _reduction_source(method: str):
 
 prod = primitive(
     "prod", lambda x, axis, keepdims: x.prod(axis=axis, keepdims=keepdims), _prod_vjp,
-    prepare=_axes, method=numpy_reduction, source=_reduction_source("prod"),
-    doc="Product over `axis` (all axes by default); the gradient is exact where x has zeros.",
+    prepare=torch_dim(cast_then("prod")), method=numpy_reduction,
+    source=_reduction_source("prod"),
+    doc="Product over `axis` (all axes by default; PyTorch's dim=/keepdim= too); dtype= casts "
+        "the input first, as NumPy and torch do; the gradient is exact where x has zeros.",
     batch=shift_axis(),
 )
 
@@ -103,6 +105,11 @@ def _one_over_freedom(shape, axis, ddof):
     return 1.0 / n if n > 0 else float("nan")
 
 
+_TORCH_SPREAD = ("dim= is PyTorch's name, and torch's var and std divide by N - 1 by default "
+                 "(correction=1) where NumPy's divide by N (ddof=0): give axis= and ddof= "
+                 "(ddof=1 for torch's default)")
+
+
 def _spread_method(function):
     """`t.var(axis, ddof=..., keepdims=...)`, also reached by np.var(t), whose dtype and out
     are accepted only at their no-op default None."""
@@ -141,7 +148,8 @@ def _std_vjp(g, ans, x, axis, ddof, keepdims):
 
 
 var = primitive(
-    "var", _var_forward, _var_vjp, prepare=_var_params, method=_spread_method,
+    "var", _var_forward, _var_vjp, prepare=torch_dim(_var_params, refuse=_TORCH_SPREAD),
+    method=_spread_method,
     source=_spread_source("var"),
     helper={"var_forward": _var_forward, "_spread_without_freedom": _spread_without_freedom,
             "_count": _count},
@@ -152,7 +160,8 @@ var = primitive(
     batch=shift_axis(),
 )
 std = primitive(
-    "std", _std_forward, _std_vjp, prepare=_var_params, method=_spread_method,
+    "std", _std_forward, _std_vjp, prepare=torch_dim(_var_params, refuse=_TORCH_SPREAD),
+    method=_spread_method,
     source=_spread_source("std"),
     helper={"std_forward": _std_forward, "_spread_without_freedom": _spread_without_freedom,
             "_count": _count},
@@ -247,14 +256,15 @@ def _cumprod_vjp(g, ans, x, axis):
 
 
 cumsum = primitive(
-    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp, prepare=_scan_params("cumsum"),
+    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp,
+    prepare=torch_dim(_scan_params("cumsum")),
     method=True, source="np.cumsum({x}, axis={axis})",
     linear=True, doc="Running sum along `axis` (of the flattened tensor by default).",
     batch=shift_axis(False),
 )
 cumprod = primitive(
     "cumprod", lambda x, axis: np.cumprod(x, axis=axis), _cumprod_vjp,
-    prepare=_scan_params("cumprod"), method=True, source="np.cumprod({x}, axis={axis})",
+    prepare=torch_dim(_scan_params("cumprod")), method=True, source="np.cumprod({x}, axis={axis})",
     doc="Running product along `axis` (of the flattened tensor by default); the gradient is "
         "exact where x has zeros.",
     batch=shift_axis(False),
@@ -282,7 +292,7 @@ def _batch_flat_position(forward, arrays, batched, params, n, prefix):
 
 def _no_gradient(name: str, forward, prepare, doc: str):
     # argmax/argmin over axis=None index the flattened tensor; all/any reduce every axis
-    return primitive(name, forward, None, prepare=prepare, method=numpy_reduction,
+    return primitive(name, forward, None, prepare=torch_dim(prepare), method=numpy_reduction,
                      source="{x}." + name + "(axis={axis}, keepdims={keepdims})", doc=doc,
                      batch=shift_axis(True) if name in ("all", "any") else _batch_flat_position)
 

@@ -1,0 +1,35 @@
+"""normalize (torch.nn.functional.normalize): x / max(||x||_p, eps) along one axis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .registry import composite, normalize_axis, prims
+
+
+def _normalize(x, p: float = 2.0, axis: int = 1, eps: float = 1e-12, *, dim: Any = None):
+    """x divided by its p-norm along `axis` (PyTorch's default dim=1; `dim=` is accepted too),
+    the norm kept at least `eps` so that zero vectors stay zero, as F.normalize."""
+    if dim is not None:
+        axis = dim
+    if x.ndim == 0:
+        raise ValueError("normalize needs at least 1 dim, got a 0-d tensor")
+    (ax,) = normalize_axis(axis, x.ndim)
+    return x / prims.maximum(_p_norm(x, p, ax), eps)
+
+
+def _p_norm(x, p: float, axis: int):
+    """The p-norm along `axis`, kept as a size-1 axis (the 2-norm by the scaled row)."""
+    if p == 2:
+        return prims.norm(x, axis=(axis,), keepdims=True)
+    size = prims.abs(x)
+    if p == float("inf"):
+        return prims.max(size, axis=(axis,), keepdims=True)
+    if p == 1:
+        return prims.sum(size, axis=(axis,), keepdims=True)
+    if not p > 0:
+        raise ValueError(f"p must be positive, got {p!r}")
+    return prims.sum(size ** float(p), axis=(axis,), keepdims=True) ** (1.0 / p)
+
+
+normalize = composite("normalize", _normalize)
