@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     conv,
     linalg,
     pairwise,
+    pooling,
     predicates,
     reductions,
     rounding,
