@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     pooling,
     predicates,
     reductions,
+    resample,
     rounding,
     shape,
     statistics,
