@@ -42,8 +42,12 @@ def conv_columns(x, kernel, stride, padding, dilation, groups):
     The runs copied are kw*c long (not ow), which is what makes small images fast."""
     d = len(kernel)
     xt = x.transpose((0,) + tuple(range(2, d + 2)) + (1,))  # free when x came out of a conv
-    if any(padding):
-        xt = np.pad(xt, ((0, 0),) + tuple((p, p) for p in padding) + ((0, 0),))
+    if any(padding):  # zeros and one copy in (np.pad costs more on small images)
+        padded = np.zeros((xt.shape[0],) + tuple(xt.shape[1 + i] + 2 * padding[i]
+                                                for i in range(d)) + (xt.shape[-1],), xt.dtype)
+        padded[(slice(None),) + tuple(slice(p, p + n) for p, n in zip(
+            padding, xt.shape[1:-1]))] = xt
+        xt = padded
     n, c, size, st = xt.shape[0], xt.shape[-1], xt.shape[1:-1], xt.strides
     out = tuple((size[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(d))
     win = np.lib.stride_tricks.as_strided(

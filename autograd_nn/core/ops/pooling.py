@@ -21,11 +21,34 @@ from .registry import composite, primitive, prims, value_of
 
 
 # --- NumPy kernels (self-contained: ag.compile copies them into the generated module) ---------
+def pool_offsets(x, kernel, stride, padding, dilation, fill):
+    """x padded with `fill`, and for every kernel offset (in scan order) the strided slice of
+    the element each window holds there: pooling is then a few elementwise passes over
+    output-sized views, fast in any memory layout (a reduce over small window axes is not)."""
+    d = len(kernel)
+    pads = tuple((p, p) if np.ndim(p) == 0 else tuple(p) for p in padding)
+    if any(a or b for a, b in pads):
+        x = np.pad(x, ((0, 0), (0, 0)) + pads, constant_values=fill)
+    out = tuple((x.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+                for i in range(d))
+    views = []
+    for offset in np.ndindex(*kernel):
+        views.append((slice(None), slice(None)) + tuple(
+            slice(offset[i] * dilation[i], offset[i] * dilation[i] + stride[i] * (out[i] - 1) + 1,
+                  stride[i]) for i in range(d)))
+    return x, views
+
+
 def max_pool_forward(x, kernel, stride, padding, dilation):
     """The maximum of every window (padding never wins: it is -inf, or the integer minimum)."""
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    return conv_windows(x, kernel, stride, padding, dilation, fill).max(
-        axis=tuple(range(2, 2 + len(kernel))))
+    xp, views = pool_offsets(x, kernel, stride, padding, dilation, fill)
+    if len(views) == 1:
+        return xp[views[0]].copy()
+    out = np.maximum(xp[views[0]], xp[views[1]])
+    for view in views[2:]:
+        np.maximum(out, xp[view], out=out)
+    return out
 
 
 def max_pool_indices(x, kernel, stride, padding, dilation):
@@ -48,14 +71,29 @@ def max_pool_indices(x, kernel, stride, padding, dilation):
 
 def max_pool_route(g, x, kernel, stride, padding, dilation):
     """max pooling's backward: g added into zeros shaped like x at each window's first maximum
-    (a plain write when no two windows overlap, a bincount when they may)."""
-    where = max_pool_indices(x, kernel, stride, padding, dilation).reshape(-1)
-    if all(stride[i] >= dilation[i] * (kernel[i] - 1) + 1 for i in range(len(kernel))):
-        out = np.zeros(x.size, dtype=g.dtype)
-        out[where] = g.reshape(-1)
-        return out.reshape(x.shape)
-    summed = np.bincount(where, weights=g.reshape(-1), minlength=x.size)
-    return summed.astype(g.dtype, copy=False).reshape(x.shape)
+    (the first offset, in scan order, holding the window's maximum)."""
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xp, views = pool_offsets(x, kernel, stride, padding, dilation, fill)
+    # one contiguous slab per offset (K, n, c, *out): each pass below then runs over long rows
+    # (the views themselves have rows as short as the output's width)
+    stack = np.stack([xp[view] for view in views])
+    hits = (stack == stack.max(axis=0)) | (stack != stack)  # a NaN is its window's maximum
+    out = np.zeros(xp.shape, dtype=g.dtype)
+    apart = all(stride[i] >= dilation[i] * (kernel[i] - 1) + 1 for i in range(len(kernel)))
+    taken = hits[0].copy()
+    for k, view in enumerate(views):
+        if k:
+            hits[k] &= ~taken  # only the first maximum in scan order
+            taken |= hits[k]
+        if apart:  # no two windows share an element: each place is written once
+            out[view] = np.where(hits[k], g, 0)
+        else:
+            out[view] += np.where(hits[k], g, 0)
+    if out.shape == x.shape:
+        return out
+    pads = tuple((p, p) if np.ndim(p) == 0 else tuple(p) for p in padding)
+    return out[(slice(None), slice(None)) + tuple(
+        slice(pads[i][0], pads[i][0] + x.shape[2 + i]) for i in range(len(kernel)))]
 
 
 # --- rows ---------------------------------------------------------------------------------------
@@ -104,7 +142,7 @@ _POOL_SOURCE = "{x}, {kernel}, {stride}, {padding}, {dilation})"
 max_pool2d_row = primitive(
     "max_pool2d", max_pool_forward, _max_pool_vjp, public=None,
     source="max_pool_forward(" + _POOL_SOURCE,
-    helper={"conv_windows": conv_windows, "max_pool_forward": max_pool_forward},
+    helper={"pool_offsets": pool_offsets, "max_pool_forward": max_pool_forward},
     doc="Maximum over each kernel window of x (N, C, *S); the gradient goes to each window's "
         "first maximum, as in PyTorch.",
     notes=("max_pool2d_route adds {g} into zeros shaped like {x} at each window's first "
@@ -114,8 +152,7 @@ max_pool2d_row = primitive(
 max_pool2d_route_row = primitive(
     "max_pool2d_route", max_pool_route, _route_vjp, None, inputs=("g", "x"),
     source="max_pool_route({g}, {x}, {kernel}, {stride}, {padding}, {dilation})",
-    helper={"conv_windows": conv_windows, "max_pool_indices": max_pool_indices,
-            "max_pool_route": max_pool_route},
+    helper={"pool_offsets": pool_offsets, "max_pool_route": max_pool_route},
     batch=_batch_route, public=None,
     doc="Max pooling's backward: g added into zeros shaped like x at each window's first "
         "maximum (linear in g; piecewise constant in x).",
