@@ -170,3 +170,62 @@ def poolnd(x, kernel, stride=None, padding=0, reduce=np.max, fill=-np.inf, ceil_
                                   [place[i] * s[i] - p[i] + k[i] for i in range(d)])
         out[(slice(None), slice(None)) + place] = value
     return out
+
+
+def unfold(x, k, stride=1, padding=0):
+    """im2col by loops: column l holds window l's elements, channels outermost."""
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    n, c, h, w = xp.shape
+    oh, ow = (h - k) // stride + 1, (w - k) // stride + 1
+    out = np.zeros((n, c * k * k, oh * ow))
+    for i in range(oh):
+        for j in range(ow):
+            out[:, :, i * ow + j] = xp[:, :, i * stride:i * stride + k,
+                                       j * stride:j * stride + k].reshape(n, -1)
+    return out
+
+
+def adaptive_pool2d(x, out_size, reduce):
+    """PyTorch's adaptive bins [floor(i*n/o), ceil((i+1)*n/o)) by loops."""
+    n, c, h, w = x.shape
+    oh, ow = out_size
+    out = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            rows = slice(i * h // oh, -(-(i + 1) * h // oh))
+            cols = slice(j * w // ow, -(-(j + 1) * w // ow))
+            out[:, :, i, j] = reduce(x[:, :, rows, cols].reshape(n, c, -1), axis=2)
+    return out
+
+
+def bilinear(x, out_size, align_corners):
+    """Bilinear resize, one output pixel at a time (PyTorch's source-place rule)."""
+    n, c, h, w = x.shape
+    oh, ow = out_size
+    out = np.zeros((n, c, oh, ow))
+
+    def source(i, n_in, n_out):
+        if align_corners:
+            src = i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            src = max((i + 0.5) * n_in / n_out - 0.5, 0.0)
+        low = min(int(np.floor(src)), n_in - 1)
+        return low, min(low + 1, n_in - 1), src - low
+
+    for i in range(oh):
+        a0, a1, s = source(i, h, oh)
+        for j in range(ow):
+            b0, b1, t = source(j, w, ow)
+            out[:, :, i, j] = ((1 - s) * ((1 - t) * x[:, :, a0, b0] + t * x[:, :, a0, b1])
+                               + s * ((1 - t) * x[:, :, a1, b0] + t * x[:, :, a1, b1]))
+    return out
+
+
+def max_unpool2d(x, indices, out_size):
+    """Each value put at its flat index of its (H, W) plane."""
+    n, c = x.shape[:2]
+    out = np.zeros((n, c, out_size[0] * out_size[1]))
+    for a in range(n):
+        for b in range(c):
+            out[a, b, indices[a, b].reshape(-1)] = x[a, b].reshape(-1)
+    return out.reshape(n, c, *out_size)

@@ -581,6 +581,8 @@ def test_comparisons_have_no_gradient(name, rng):
 
 # name -> (autograd function, slow NumPy reference, input shapes); NCHW, PyTorch's weight layout
 _POOLED = np.random.default_rng(7).normal(size=(2, 3, 4, 5))  # where max_pool2d_route routes to
+_UNPOOL_AT = (np.random.default_rng(8).permutation(24)[:6] % 24).reshape(1, 1, 2, 3).repeat(
+    2, 0).repeat(3, 1)  # distinct places in each (4, 6) plane
 CONV = {
     "conv2d": (lambda x, w: ag.conv2d(x, w, stride=(2, 1), padding=1, dilation=(1, 2)),
                lambda x, w: ref.conv2d(x, w, (2, 1), 1, (1, 2)), [(2, 3, 6, 7), (4, 3, 3, 2)]),
@@ -650,6 +652,29 @@ CONV = {
     "avg_pool3d": (lambda x: ag.avg_pool3d(x, 2, 1, ceil_mode=True),
                    lambda x: ref.poolnd(x, 2, 1, 0, np.mean, 0.0, ceil_mode=True),
                    [(1, 2, 3, 3, 4)]),
+    "unfold": (lambda x: ag.unfold(x, 3, padding=1, stride=2),
+               lambda x: ref.unfold(x, 3, 2, 1), [(2, 2, 5, 6)]),
+    "max_unpool2d": (lambda x: ag.max_unpool2d(x, _UNPOOL_AT, 2),
+                     lambda x: ref.max_unpool2d(x, _UNPOOL_AT, (4, 6)), [(2, 3, 2, 3)]),
+    "interpolate nearest": (lambda x: ag.interpolate(x, size=(5, 3)),
+                            lambda x: x[:, :, [0, 0, 1, 2, 3]][:, :, :, [0, 1, 3]],
+                            [(2, 2, 4, 5)]),
+    "interpolate bilinear": (
+        lambda x: ag.interpolate(x, size=(6, 4), mode="bilinear", align_corners=False),
+        lambda x: ref.bilinear(x, (6, 4), False), [(1, 2, 4, 5)]),
+    "interpolate bilinear align_corners": (
+        lambda x: ag.interpolate(x, scale_factor=1.5, mode="bilinear", align_corners=True),
+        lambda x: ref.bilinear(x, (4, 7), True), [(1, 2, 3, 5)]),
+    "adaptive_avg_pool2d": (lambda x: ag.adaptive_avg_pool2d(x, (3, 2)),
+                            lambda x: ref.adaptive_pool2d(x, (3, 2), np.mean), [(2, 2, 5, 7)]),
+    "adaptive_max_pool2d": (lambda x: ag.adaptive_max_pool2d(x, (3, 4)),
+                            lambda x: ref.adaptive_pool2d(x, (3, 4), np.max), [(2, 2, 5, 7)]),
+    "adaptive_avg_pool1d": (
+        lambda x: ag.adaptive_avg_pool1d(x, 4),
+        lambda x: ref.adaptive_pool2d(x[:, :, None], (1, 4), np.mean)[:, :, 0], [(2, 3, 7)]),
+    "adaptive_max_pool1d": (
+        lambda x: ag.adaptive_max_pool1d(x, 3),
+        lambda x: ref.adaptive_pool2d(x[:, :, None], (1, 3), np.max)[:, :, 0], [(2, 3, 8)]),
     "avg_pool2d ceil_mode": (
         lambda x: ag.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
         lambda x: ref.poolnd(x, 3, 2, 1, np.sum, 0.0, ceil_mode=True, count=lambda a, b: (
