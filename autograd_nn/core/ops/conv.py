@@ -18,6 +18,7 @@ import numpy as np
 from .registry import primitive, prims
 
 LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+_KERNEL_NAMES = {1: "kl", 2: "kh, kw", 3: "kd, kh, kw"}
 
 
 # --- NumPy kernels (self-contained: ag.compile copies them into the generated module) ---------
@@ -217,7 +218,7 @@ def _conv_params(d: int):
             raise ValueError(
                 f"input x {x.shape} has {x.shape[1]} channels but weight w {w.shape} with "
                 f"groups={groups} expects {w.shape[1] * groups} "
-                f"(weight layout: out, in/groups, {', '.join('k' + 'dhw'[3 - d + i] for i in range(d))})")
+                f"(weight layout: out, in/groups, {_KERNEL_NAMES[d]})")
         dilation = tuple_of(dilation, "dilation", 1, d)
         stride = tuple_of(stride, "stride", 1, d)
         pads = _string_padding(padding, w.shape[2:], stride, dilation) \

@@ -15,8 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from .conv import LAYOUTS, check_layout, check_output, conv_forward, conv_windows, fold, \
-    padding_pairs, tuple_of
+from .conv import (
+    LAYOUTS,
+    check_layout,
+    check_output,
+    conv_forward,
+    conv_windows,
+    fold,
+    padding_pairs,
+    tuple_of,
+)
 from .registry import composite, primitive, prims, value_of
 
 
