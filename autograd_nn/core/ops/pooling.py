@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .arrange import take_along_axis
 from .conv import (
     LAYOUTS,
     check_layout,
@@ -253,7 +254,6 @@ def _max_pool3d(x, p: dict, return_indices: bool):
     in_plane = prims.reshape(prims.max_pool2d_indices(planes, **first) % (h * w),
                              shape=(n, c, depth, oh * ow))
     at_depth = prims.max_pool2d_indices(columns, **second) % (depth * oh * ow) // (oh * ow)
-    from .arrange import take_along_axis
     where = take_along_axis(in_plane, at_depth, axis=2) + at_depth * (h * w)
     return out, prims.reshape(where, shape=out.shape)
 
