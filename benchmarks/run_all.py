@@ -578,6 +578,7 @@ def convolution(repeats: int) -> list[dict]:
                 rows.append(_conv_row(label, rng.normal(size=xs).astype(np.float32),
                                       rng.normal(size=ws).astype(np.float32), repeats))
             rows.append(_cnn_step_row(repeats))
+            rows.append(_cnn_step_row(repeats, np.float64))
     finally:
         if torch is not None:
             torch.set_num_threads(threads)
@@ -608,13 +609,13 @@ def _conv_row(label: str, x: np.ndarray, w: np.ndarray, repeats: int) -> dict:
     return {"label": label, **{k: v / 20 * 1e6 for k, v in best.items()}}
 
 
-def _cnn_step_row(repeats: int) -> dict:
+def _cnn_step_row(repeats: int, dtype: type = np.float32) -> dict:
     from autograd_nn_course import digits_cnn
 
     rng = np.random.default_rng(0)
-    x = rng.random((32, 1, 8, 8)).astype(np.float32)
+    x = rng.random((32, 1, 8, 8)).astype(dtype)
     y = rng.integers(0, 10, size=32)
-    model = digits_cnn.make_model(0)
+    model = digits_cnn.make_model(0, dtype=dtype)
     opt = ag.optim.Adam(model.parameters(), lr=1e-3)
 
     def ag_step():
@@ -628,6 +629,7 @@ def _cnn_step_row(repeats: int) -> dict:
         net = tn.Sequential(tn.Conv2d(1, 16, 3, padding=1), tn.BatchNorm2d(16), tn.ReLU(),
                             tn.Conv2d(16, 32, 3, padding=1), tn.BatchNorm2d(32), tn.ReLU(),
                             tn.MaxPool2d(2), tn.Flatten(), tn.Dropout(0.25), tn.Linear(512, 10))
+        net = net.to(torch.float64 if dtype == np.float64 else torch.float32)
         t_opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         tx, ty = torch.tensor(x), torch.tensor(y)
 
@@ -638,7 +640,8 @@ def _cnn_step_row(repeats: int) -> dict:
 
         fns["torch"] = timed(lambda: [torch_step() for _ in range(10)])
     best = best_of_interleaved(fns, repeats)
-    return {"label": "digits CNN, one training step (batch 32, Adam)",
+    suffix = "" if dtype == np.float32 else f", {np.dtype(dtype).name}"
+    return {"label": f"digits CNN, one training step (batch 32, Adam){suffix}",
             **{k: v / 10 * 1e6 for k, v in best.items()}}
 
 
@@ -760,7 +763,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {label}: first call in this process | {', '.join(firsts)} |"
                          + " |" * (5 + 2 * len(extra)))
     conv_rows = convolution(repeats)
-    lines += ["", "| convolution, float32, one thread each | autograd_nn µs |"
+    lines += ["", "| convolution, float32 unless named, one thread each | autograd_nn µs |"
                   + (" PyTorch eager µs | ratio |" if torch is not None else ""),
               "|---|---|" + ("---|---|" if torch is not None else "")]
     for r in conv_rows:

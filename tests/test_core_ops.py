@@ -638,6 +638,8 @@ def test_comparisons_have_no_gradient(name, rng):
 
 # name -> (autograd function, slow NumPy reference, input shapes); NCHW, PyTorch's weight layout
 _POOLED = np.random.default_rng(7).normal(size=(2, 3, 4, 5))  # where max_pool2d_route routes to
+_UNPOOL_AT = (np.random.default_rng(8).permutation(24)[:6] % 24).reshape(1, 1, 2, 3).repeat(
+    2, 0).repeat(3, 1)  # distinct places in each (4, 6) plane
 CONV = {
     "conv2d": (lambda x, w: ag.conv2d(x, w, stride=(2, 1), padding=1, dilation=(1, 2)),
                lambda x, w: ref.conv2d(x, w, (2, 1), 1, (1, 2)), [(2, 3, 6, 7), (4, 3, 3, 2)]),
@@ -667,6 +669,73 @@ CONV = {
                                lambda x: ref.pool2d(x, 3, 2, 1), [(2, 2, 6, 5)]),
     "avg_pool2d": (lambda x: ag.avg_pool2d(x, (2, 3), stride=1, padding=1),
                    lambda x: ref.pool2d(x, (2, 3), 1, 1, np.mean, 0.0), [(2, 2, 4, 5)]),
+    # 1-D and 3-D (the same kernels), ceil_mode and padding per side (F.pad's order)
+    "conv1d": (lambda x, w: ag.conv1d(x, w, stride=2, padding=1, dilation=2),
+               lambda x, w: ref.convnd(x, w, 2, 1, 2), [(2, 3, 9), (4, 3, 3)]),
+    "conv3d": (lambda x, w: ag.conv3d(x, w, stride=(1, 2, 1), padding=(1, 0, 1), groups=2),
+               lambda x, w: ref.convnd(x, w, (1, 2, 1), (1, 0, 1), 1, 2),
+               [(1, 4, 4, 5, 3), (2, 2, 2, 3, 2)]),
+    "conv2d asymmetric padding": (
+        lambda x, w: ag.conv2d(x, w, padding=(1, 0, 2, 1)),
+        lambda x, w: ref.conv2d(np.pad(x, ((0, 0), (0, 0), (2, 1), (1, 0))), w),
+        [(1, 2, 4, 5), (3, 2, 3, 2)]),
+    "conv_transpose1d": (lambda y, w: ag.conv_transpose1d(y, w, stride=3, padding=1),
+                         lambda y, w: ref.conv_transpose_nd(y, w, 3, 1), [(2, 2, 4), (2, 3, 3)]),
+    "conv_transpose3d": (
+        lambda y, w: ag.conv_transpose3d(y, w, stride=(2, 1, 2), output_padding=(1, 0, 0),
+                                         groups=2),
+        lambda y, w: ref.conv_transpose_nd(y, w, (2, 1, 2), 0, (1, 0, 0), 2),
+        [(1, 4, 2, 3, 2), (4, 1, 2, 2, 2)]),
+    "conv1d_weight": (
+        lambda x, gy: ag.conv1d_weight(x, gy, kernel=3, stride=2, padding=1),
+        lambda x, gy: ref.conv_weight_nd(x, gy, (3,), 2, 1), [(2, 2, 7), (2, 3, 4)]),
+    "conv3d_weight": (
+        lambda x, gy: ag.conv3d_weight(x, gy, kernel=(2, 1, 2), dilation=(1, 1, 2), groups=2),
+        lambda x, gy: ref.conv_weight_nd(x, gy, (2, 1, 2), 1, 0, (1, 1, 2), 2),
+        [(1, 4, 3, 2, 4), (1, 2, 2, 2, 2)]),
+    "max_pool1d": (lambda x: ag.max_pool1d(x, 3, 2, 1, ceil_mode=True),
+                   lambda x: ref.poolnd(x, 3, 2, 1, ceil_mode=True), [(2, 3, 8)]),
+    "max_pool3d": (lambda x: ag.max_pool3d(x, 2, (1, 2, 2), 1),
+                   lambda x: ref.poolnd(x, 2, (1, 2, 2), 1), [(1, 2, 3, 4, 5)]),
+    "max_pool2d ceil_mode": (lambda x: ag.max_pool2d(x, 2, ceil_mode=True),
+                             lambda x: ref.poolnd(x, 2, ceil_mode=True), [(2, 2, 5, 3)]),
+    "max_pool2d padding per side": (
+        lambda x: ag.max_pool2d(x, 3, 2, padding=(0, 1, 1, 0)),
+        lambda x: ref.poolnd(np.pad(x, ((0, 0), (0, 0), (1, 0), (0, 1)), constant_values=-np.inf),
+                             3, 2), [(1, 2, 6, 5)]),
+    "avg_pool1d": (lambda x: ag.avg_pool1d(x, 3, 2, 1, count_include_pad=False),
+                   lambda x: ref.poolnd(x, 3, 2, 1, np.sum, 0.0, count=lambda a, b: min(
+                       b[0], 7) - max(a[0], 0)), [(2, 3, 7)]),
+    "avg_pool3d": (lambda x: ag.avg_pool3d(x, 2, 1, ceil_mode=True),
+                   lambda x: ref.poolnd(x, 2, 1, 0, np.mean, 0.0, ceil_mode=True),
+                   [(1, 2, 3, 3, 4)]),
+    "unfold": (lambda x: ag.unfold(x, 3, padding=1, stride=2),
+               lambda x: ref.unfold(x, 3, 2, 1), [(2, 2, 5, 6)]),
+    "max_unpool2d": (lambda x: ag.max_unpool2d(x, _UNPOOL_AT, 2),
+                     lambda x: ref.max_unpool2d(x, _UNPOOL_AT, (4, 6)), [(2, 3, 2, 3)]),
+    "interpolate nearest": (lambda x: ag.interpolate(x, size=(5, 3)),
+                            lambda x: x[:, :, [0, 0, 1, 2, 3]][:, :, :, [0, 1, 3]],
+                            [(2, 2, 4, 5)]),
+    "interpolate bilinear": (
+        lambda x: ag.interpolate(x, size=(6, 4), mode="bilinear", align_corners=False),
+        lambda x: ref.bilinear(x, (6, 4), False), [(1, 2, 4, 5)]),
+    "interpolate bilinear align_corners": (
+        lambda x: ag.interpolate(x, scale_factor=1.5, mode="bilinear", align_corners=True),
+        lambda x: ref.bilinear(x, (4, 7), True), [(1, 2, 3, 5)]),
+    "adaptive_avg_pool2d": (lambda x: ag.adaptive_avg_pool2d(x, (3, 2)),
+                            lambda x: ref.adaptive_pool2d(x, (3, 2), np.mean), [(2, 2, 5, 7)]),
+    "adaptive_max_pool2d": (lambda x: ag.adaptive_max_pool2d(x, (3, 4)),
+                            lambda x: ref.adaptive_pool2d(x, (3, 4), np.max), [(2, 2, 5, 7)]),
+    "adaptive_avg_pool1d": (
+        lambda x: ag.adaptive_avg_pool1d(x, 4),
+        lambda x: ref.adaptive_pool2d(x[:, :, None], (1, 4), np.mean)[:, :, 0], [(2, 3, 7)]),
+    "adaptive_max_pool1d": (
+        lambda x: ag.adaptive_max_pool1d(x, 3),
+        lambda x: ref.adaptive_pool2d(x[:, :, None], (1, 3), np.max)[:, :, 0], [(2, 3, 8)]),
+    "avg_pool2d ceil_mode": (
+        lambda x: ag.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+        lambda x: ref.poolnd(x, 3, 2, 1, np.sum, 0.0, ceil_mode=True, count=lambda a, b: (
+            min(b[0], 7) - a[0]) * (min(b[1], 6) - a[1])), [(1, 2, 6, 5)]),
 }
 
 

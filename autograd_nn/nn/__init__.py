@@ -6,7 +6,27 @@ or write a pure function `model(params, x)` over a dict of arrays and differenti
 """
 
 from . import functional, init, utils
-from .conv import AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d
+from .conv import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+    MaxUnpool2d,
+    Unfold,
+    Upsample,
+)
 from .layers import (
     GELU,
     MLP,
@@ -32,4 +52,7 @@ __all__ = [
     "Linear", "LogSoftmax", "MaxPool2d", "Module", "ModuleList", "Parameter", "ReLU",
     "RemovableHandle", "Sequential", "SiLU", "Sigmoid", "Softmax", "Tanh", "functional",
     "functional_call", "get_activation", "init", "utils",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "AvgPool1d", "AvgPool3d", "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose3d",
+    "MaxPool1d", "MaxPool3d", "MaxUnpool2d", "Unfold", "Upsample",
 ]
