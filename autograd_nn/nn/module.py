@@ -401,6 +401,12 @@ class Module:
                 "load_state_dict: expected a dict of name -> array, got "
                 f"{type(state_dict).__name__}"
             )
+        from_torch = [k for k, v in state_dict.items() if type(v).__module__.startswith("torch")]
+        if from_torch:  # layouts differ by layer (a square Linear weight would load transposed)
+            raise TypeError(
+                f"load_state_dict into {type(self).__name__}: {from_torch[0]!r} is a PyTorch "
+                "tensor; PyTorch's layouts differ from ours by layer type, so map the dict "
+                "first: model.load_state_dict(ag.io.from_torch(torch_state_dict, model))")
         own = dict(self.named_parameters())
         own.update(self.named_buffers())
         missing = [k for k in own if k not in state_dict]
