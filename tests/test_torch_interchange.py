@@ -40,8 +40,9 @@ def _pairs(dtype):
                 tnn.Sequential(tnn.Linear(4, 8), tnn.ReLU(), tnn.Linear(8, 8), tnn.ReLU(),
                                tnn.Linear(8, 2)), x(3, 4)),
         "sequential_cnn": (
-            nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, dtype=dtype), nn.BatchNorm2d(4, dtype=dtype),
-                          nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16, 3, dtype=dtype)),
+            nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, dtype=dtype),
+                          nn.BatchNorm2d(4, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(16, 3, dtype=dtype)),
             tnn.Sequential(tnn.Conv2d(1, 4, 3, padding=1), tnn.BatchNorm2d(4), tnn.ReLU(),
                            tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(16, 3)), x(2, 1, 4, 4)),
     }
