@@ -95,3 +95,25 @@ def test_export_help(capsys):
     assert main(["export", "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: autograd-nn export") and "--to {onnx,safetensors,torch}" in out
+
+
+def test_readme_section_runs(tmp_path, monkeypatch, capsys):
+    """The README's examples of each direction run as written and say what they claim."""
+    pytest.importorskip("torch", reason="PyTorch (a test extra)")
+    pytest.importorskip("onnxruntime", reason="onnxruntime (a test extra)")
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Take a model elsewhere"):]
+    section = section[:section.index("\n## ", 1)]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 3 and all(len(b.splitlines()) <= 10 for b in blocks)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"np": np, "ag": ag}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+    torch_diff, onnx_diff = (float(v) for v in capsys.readouterr().out.split())
+    assert torch_diff < 1e-6 and onnx_diff < 1e-5
+    assert namespace["meta"] == {"note": "4-16-3"}
+    assert (tmp_path / "mlp.onnx").exists()
