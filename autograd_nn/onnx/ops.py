@@ -322,35 +322,6 @@ def _stacked_index(g: Any, t: Any, index_names: list[str], arrays: list, dims: t
     return columns[0] if len(columns) == 1 else g.node("Concat", columns, axis=len(shape))
 
 
-def _leading_arrays(template: tuple, g: Any, t: Any) -> None:
-    """Refuse an advanced index that is not one array per leading axis."""
-    from ..core.ops.shape import SLOT
-    if not all(item is SLOT for item in template):
-        g.refuse(t, "an advanced index mixing arrays with slices (only one index array per "
-                    "leading axis, x[i, j], has an ONNX form here)")
-
-
-@_form("take_index")
-def _take_index(g: Any, t: Any) -> str:
-    template = t._params["template"]
-    _leading_arrays(template, g, t)
-    (x,) = g.inputs(t, t.dtype, only=[0])
-    index = g.inputs(t, None, only=range(1, len(t._parents)))
-    stacked = _stacked_index(g, t, index, [p.data for p in t._parents[1:]], t._parents[0].shape)
-    return g.node("GatherND", [x, stacked])
-
-
-@_form("put_add")
-def _put_add(g: Any, t: Any) -> str:
-    template = t._params["template"]
-    _leading_arrays(template, g, t)
-    (src,) = g.inputs(t, t.dtype, only=[0])
-    index = g.inputs(t, None, only=range(1, len(t._parents)))
-    stacked = _stacked_index(g, t, index, [p.data for p in t._parents[1:]], t.shape)
-    arrays = [p.data for p in t._parents[1:]]
-    return _scatter_add_onto_zeros(g, t, src, stacked, t._parents[0].shape, arrays)
-
-
 def _scatter_add_onto_zeros(g: Any, t: Any, src: str, stacked: str, src_shape: tuple,
                             arrays: list) -> str:
     """Zeros of t's shape with `src` added at `stacked` (repeated places accumulate)."""
