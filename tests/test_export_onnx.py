@@ -284,3 +284,10 @@ def test_cast_to_int_follows_the_input():
     other = _Y + 1.5
     np.testing.assert_array_equal(session.run(None, {"x": _X, "y": other})[0],
                                   other.astype(np.int32))
+
+
+def test_float64_tutorial_network_within_1e12():
+    got, expected = _run(tutorial2.fixed_forward, (tutorial2.fixed_initial_params(0),
+                                                   tutorial2.X))
+    assert got[0].dtype == np.float64
+    np.testing.assert_allclose(got[0], expected[0], rtol=0, atol=1e-12)

@@ -157,3 +157,20 @@ def test_bfloat16_refused_by_name():
     theirs = tnn.Linear(2, 2).to(torch.bfloat16)
     with pytest.raises(InterchangeError, match="PyTorch dtype torch.bfloat16 has no NumPy type"):
         ag.io.from_torch(theirs.state_dict(), nn.Linear(2, 2, dtype=np.float32))
+
+
+@pytest.mark.parametrize("name", list(_pairs(np.float32)))
+def test_through_safetensors_files_both_ways(name, tmp_path):
+    """PyTorch's safetensors file -> ours, and ours (PyTorch's layout) -> PyTorch, per layer."""
+    st_torch = pytest.importorskip("safetensors.torch", reason="the safetensors package")
+    ours, theirs, x = _pairs(np.float32)[name]
+    theirs = _torch_ready(theirs, np.float32, x)
+    st_torch.save_file(theirs.state_dict(), str(tmp_path / "theirs.safetensors"))
+    ours.load_state_dict(ag.io.from_torch(ag.load(tmp_path / "theirs.safetensors"), ours))
+    got, expected = _outputs(ours, theirs, x)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6 * max(1, abs(expected).max()))
+    ag.save(tmp_path / "ours.safetensors", ag.io.to_torch(ours, tensors=False))
+    fresh = _pairs(np.float32)[name][1].eval()
+    fresh.load_state_dict(st_torch.load_file(str(tmp_path / "ours.safetensors")), strict=True)
+    with torch.no_grad():
+        np.testing.assert_array_equal(fresh(torch.from_numpy(x)).numpy(), expected)
