@@ -174,3 +174,31 @@ def test_through_safetensors_files_both_ways(name, tmp_path):
     fresh.load_state_dict(st_torch.load_file(str(tmp_path / "ours.safetensors")), strict=True)
     with torch.no_grad():
         np.testing.assert_array_equal(fresh(torch.from_numpy(x)).numpy(), expected)
+
+
+def test_nested_mlp_names_follow_pytorch_sequential():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.MLP([3, 5, 2])
+            self.norm = nn.LayerNorm(2)
+
+        def forward(self, x):
+            return self.norm(self.encoder(x))
+
+    class TorchNet(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = tnn.Sequential(tnn.Linear(3, 5), tnn.ReLU(), tnn.Linear(5, 2))
+            self.norm = tnn.LayerNorm(2)
+
+        def forward(self, x):
+            return self.norm(self.encoder(x))
+
+    ours, theirs = Net(), TorchNet().double()
+    assert sorted(ag.io.to_torch(ours)) == sorted(theirs.state_dict())
+    ours.load_state_dict(ag.io.from_torch(theirs.state_dict(), ours))
+    x = np.random.default_rng(3).standard_normal((4, 3))
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(ours(x).data, expected, rtol=0, atol=1e-12)
