@@ -448,14 +448,14 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     def save(self, path: Any) -> None:
-        """Write `state_dict()` to an .npz file (see `autograd_nn.save`)."""
-        from ..io import save
+        """Write `state_dict()` to an .npz or .safetensors file (see `autograd_nn.save`)."""
+        from ..io.formats import save
 
         save(path, self.state_dict())
 
     def load(self, path: Any, strict: bool = True) -> Module:
-        """Read an .npz file written by `save` into this module; returns self."""
-        from ..io import load
+        """Read an .npz or .safetensors file written by `save` into this module; returns self."""
+        from ..io.formats import load
 
         self.load_state_dict(load(path), strict=strict)
         return self
