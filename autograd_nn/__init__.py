@@ -60,6 +60,7 @@ _LAZY = {
     "detect_anomaly": (".check", "detect_anomaly"),
     "compile": (".compiler", "compile"),
     "compiler": (".compiler", None),
+    "onnx": (".onnx", None),
 }
 
 
@@ -84,5 +85,6 @@ __all__ = [
     "checkpoint", "custom_vjp", "enable_grad", "engine", "grad", "hessian", "hvp", "jacfwd",
     "jacobian", "jacrev", "jvp",
     "iterate", "no_grad", "state", "tree_flatten", "value_and_grad", "vjp", "vmap",
-    *functions.__all__, *(name for name in _LAZY if name != "io"),  # `import *` keeps stdlib io
+    # `import *` keeps the stdlib's io and the onnx package
+    *functions.__all__, *(name for name in _LAZY if name not in ("io", "onnx")),
 ]

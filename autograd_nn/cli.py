@@ -364,6 +364,68 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors", "torch": ".pt"}
+
+
+def _export_target(spec: str) -> tuple[Any, tuple | None, str]:
+    """What `export FILE.py:FUNCTION` exports: FUNCTION() returns a Module (or a state dict), or
+    (a Module or function, its example arguments); -> (model, example args or None, name)."""
+    from .userfile import UserFileError, load_function, parse_spec
+
+    try:
+        function = load_function(spec)
+        path, name = parse_spec(spec)
+    except UserFileError as err:
+        raise CommandError(str(err)) from err
+    try:
+        out = function()
+    except Exception as err:
+        raise CommandError(f"{path}:{name} failed: {type(err).__name__}: {err}") from err
+    if isinstance(out, tuple) and len(out) == 2 and callable(out[0]):
+        args = out[1] if isinstance(out[1], (tuple, list)) else (out[1],)
+        return out[0], tuple(args), f"{path.name}:{name}"
+    return out, None, f"{path.name}:{name}"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """`autograd-nn export`: your model as ONNX, safetensors or a PyTorch state dict."""
+    import autograd_nn as ag
+    from autograd_nn.nn import Module
+
+    model, example, title = _export_target(args.target)
+    stem = args.target.rpartition(":")[2]
+    path = args.out or Path(stem + EXPORT_FORMATS[args.to])
+    if path.parent and not path.parent.exists():
+        raise CommandError(f"--out {path}: folder {path.parent} does not exist")
+    if args.to == "onnx":
+        if example is None:
+            raise CommandError(
+                f"{title} returned {type(model).__name__}; for --to onnx it returns (model, "
+                "example_args), e.g. return model, (np.zeros((1, 4), np.float32),)")
+        graph = ag.onnx.export(model, example, path).graph
+        print(f"wrote {path.resolve()}: inputs " +
+              ", ".join(f"{i.name}{tuple(d.dim_value for d in i.type.tensor_type.shape.dim)}"
+                        for i in graph.input) + f"; {len(graph.node)} ONNX nodes")
+        return 0
+    if not isinstance(model, Module) and not (args.to == "safetensors" and isinstance(model, dict)):
+        raise CommandError(f"{title} returned {type(model).__name__}; for --to {args.to} it "
+                           "returns a Module" + (" or a state dict" if args.to == "safetensors"
+                                                 else ""))
+    if args.to == "safetensors":
+        state = model.state_dict() if isinstance(model, Module) else model
+        ag.save(path, state, metadata={"producer": "autograd_nn"})
+    else:
+        state = ag.io.to_torch(model, tensors=path.suffix != ".safetensors")
+        if path.suffix == ".safetensors":  # PyTorch's names and layouts, without torch
+            ag.save(path, state, metadata={"format": "pt"})
+        else:
+            import torch
+
+            torch.save(state, path)
+    print(f"wrote {path.resolve()}: {len(state)} tensors")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Parser
 # ---------------------------------------------------------------------------------------------
@@ -526,6 +588,29 @@ def build_parser() -> argparse.ArgumentParser:
                         "tutorial<N>_explore.html in the current folder)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (>= 0)")
     p.set_defaults(func=cmd_explore, check=_one_target(p, default=None))
+    p = sub.add_parser("export", help="write a model as ONNX, safetensors or for PyTorch",
+                       description="Export your model: FILE.py:FUNCTION takes no arguments and "
+                                   "returns a Module (for safetensors and torch) or (a Module or "
+                                   "function, its example arguments) (for onnx, traced as "
+                                   "ag.compile traces). --to torch writes PyTorch's names and "
+                                   "layouts (.pt with torch.save, or .safetensors).",
+                       epilog=f"examples:\n  {PROG} export model.py:build --to onnx\n"
+                              f"  {PROG} export model.py:build --to safetensors --out m.safetensors"
+                              f"\n  {PROG} export model.py:build --to torch --out m.pt\n\n"
+                              "model.py for the examples:\n"
+                              "  import numpy as np\n"
+                              "  from autograd_nn import nn\n"
+                              "  def build():\n"
+                              "      model = nn.MLP([4, 16, 3], dtype=np.float32, rng=0)\n"
+                              "      return model, (np.zeros((1, 4), np.float32),)",
+                       formatter_class=_Formatter)
+    p.add_argument("target", metavar="FILE.py:FUNCTION",
+                   help="a function that takes no arguments and returns the model (and example "
+                        "arguments)")
+    p.add_argument("--to", choices=list(EXPORT_FORMATS), required=True, help="the format")
+    p.add_argument("--out", metavar="FILE", type=Path,
+                   help="output file (default: FUNCTION.onnx, .safetensors or .pt here)")
+    p.set_defaults(func=cmd_export)
     for p in sub.choices.values():  # --debug also after the command; SUPPRESS keeps an earlier one
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser

@@ -401,6 +401,12 @@ class Module:
                 "load_state_dict: expected a dict of name -> array, got "
                 f"{type(state_dict).__name__}"
             )
+        from_torch = [k for k, v in state_dict.items() if type(v).__module__.startswith("torch")]
+        if from_torch:  # layouts differ by layer (a square Linear weight would load transposed)
+            raise TypeError(
+                f"load_state_dict into {type(self).__name__}: {from_torch[0]!r} is a PyTorch "
+                "tensor; PyTorch's layouts differ from ours by layer type, so map the dict "
+                "first: model.load_state_dict(ag.io.from_torch(torch_state_dict, model))")
         own = dict(self.named_parameters())
         own.update(self.named_buffers())
         missing = [k for k in own if k not in state_dict]
@@ -442,14 +448,14 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     def save(self, path: Any) -> None:
-        """Write `state_dict()` to an .npz file (see `autograd_nn.save`)."""
-        from ..io import save
+        """Write `state_dict()` to an .npz or .safetensors file (see `autograd_nn.save`)."""
+        from ..io.formats import save
 
         save(path, self.state_dict())
 
     def load(self, path: Any, strict: bool = True) -> Module:
-        """Read an .npz file written by `save` into this module; returns self."""
-        from ..io import load
+        """Read an .npz or .safetensors file written by `save` into this module; returns self."""
+        from ..io.formats import load
 
         self.load_state_dict(load(path), strict=strict)
         return self
