@@ -178,6 +178,9 @@ KW_ALIASES = {
 }
 
 
+_UNBOUND: dict[str, Any] = {}
+
+
 class _TensorType(type):
     """`Tensor.relu(x)` on the class means `x.relu()`, as in tinygrad."""
 
@@ -191,7 +194,7 @@ class _TensorType(type):
             holder = self if isinstance(self, Tensor) else Tensor(self)
             return getattr(holder, name)(*args, **kwargs)
 
-        return unbound
+        return _UNBOUND.setdefault(name, unbound)  # one per name: tests compare `op != Tensor.pow`
 
 
 class Tensor(metaclass=_TensorType):
@@ -331,9 +334,14 @@ class Tensor(metaclass=_TensorType):
     def arange(start: Any, stop: Any = None, step: Any = 1, **kw: Any) -> Tensor:
         if stop is None:
             start, stop = 0, start
-        ints = all(isinstance(v, int) for v in (start, stop, step))
-        dt = _np_dtype(kw.get("dtype")) or (np.int32 if ints else np.float32)
-        return _from_data(np.arange(start, stop, step).astype(dt), **_ctor_kw(kw))
+        if abs((stop - start) / step) > 2**27:  # not a test of ours: don't allocate gigabytes
+            raise MemoryError(f"adapter: arange({start}, {stop}, {step}) is too large to build")
+        data = np.arange(start, stop, step)
+        dt = _np_dtype(kw.get("dtype"))
+        if dt is None:  # tinygrad's defaults: int32 (int64 past its range), float32
+            small = data.size == 0 or np.abs(data).max() < 2**31
+            dt = (np.int32 if small else np.int64) if data.dtype.kind == "i" else np.float32
+        return _from_data(data.astype(dt), **_ctor_kw(kw))
 
     @staticmethod
     def eye(n: int, m: Any = None, **kw: Any) -> Tensor:

@@ -11,10 +11,24 @@ import autograd_nn as _ag
 _VENDORED = os.path.join(os.environ["OP_SUITES_VENDOR"], "hips", "autograd")
 __path__.append(_VENDORED)  # noqa: F821 - a package's own search path
 
-grad = _ag.grad
-value_and_grad = _ag.value_and_grad
-jacobian = _ag.jacobian
-hessian = _ag.hessian
+
+
+def grad(fun, argnum=0):  # noqa: ANN001, ANN201 - HIPS's signature
+    """HIPS's grad(fun, argnum) is ag.grad(fun, argnums)."""
+    return _ag.grad(fun, argnums=argnum)
+
+
+def value_and_grad(fun, argnum=0):  # noqa: ANN001, ANN201
+    return _ag.value_and_grad(fun, argnums=argnum)
+
+
+def jacobian(fun, argnum=0):  # noqa: ANN001, ANN201
+    return _ag.jacobian(fun, argnums=argnum)
+
+
+def hessian(fun, argnum=0):  # noqa: ANN001, ANN201
+    return _ag.hessian(fun, argnums=argnum)
+
 
 
 def __getattr__(name: str) -> object:

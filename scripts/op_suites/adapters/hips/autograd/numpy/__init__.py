@@ -20,6 +20,8 @@ ALIASES = {
     "true_divide": "div", "negative": "neg", "remainder": "mod", "row_stack": "vstack",
     "concat": "concatenate", "amax": "max", "amin": "min", "around": "round",
 }
+# NumPy keyword spellings autograd_nn spells otherwise
+KW_ALIASES = {"clip": {"a_min": "lo", "a_max": "hi", "min": "lo", "max": "hi"}}
 # HIPS autograd's own nograd_functions (numpy_vjps.py) and data constructors: NumPy's, unchanged
 UNDIFFERENTIATED = {
     "floor", "ceil", "round", "rint", "around", "fix", "trunc", "all", "any", "argmax", "argmin",
@@ -42,10 +44,17 @@ def __getattr__(name: str) -> object:
     agname = ALIASES.get(name, name)
     found = getattr(_ag, agname, None)
     if callable(found) and not isinstance(found, type):
-        return found
+        return _with_numpy_keywords(found, KW_ALIASES[agname]) if agname in KW_ALIASES else found
     obj = getattr(_np, name, None)
     if obj is None:
         raise MissingName(f"autograd_nn has no `{name}` (and NumPy neither)")
     if not callable(obj) or isinstance(obj, type) or name in UNDIFFERENTIATED:
         return obj
     raise MissingName(f"autograd_nn has no `{name}`")
+
+
+def _with_numpy_keywords(f, names):  # noqa: ANN001, ANN202
+    def renamed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        return f(*args, **{names.get(k, k): v for k, v in kwargs.items()})
+
+    return renamed
