@@ -30,6 +30,14 @@ class DType:
     def __repr__(self) -> str:
         return f"dtypes.{self.name}"
 
+    @property
+    def max(self) -> Any:
+        return (np.iinfo if self.np.kind in "iu" else np.finfo)(self.np).max.item()
+
+    @property
+    def min(self) -> Any:
+        return (np.iinfo if self.np.kind in "iu" else np.finfo)(self.np).min.item()
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, DType) and self.np == other.np
 
@@ -175,6 +183,7 @@ KW_ALIASES = {
     "roll": {"shifts": "shift", "dims": "axis"},
     "tril": {"diagonal": "k"}, "triu": {"diagonal": "k"},
     "repeat": {"dim": "axis"},
+    "diagonal": {"dim1": "axis1", "dim2": "axis2"},
 }
 
 
@@ -473,9 +482,9 @@ class Tensor(metaclass=_TensorType):
         dim = args[1] if len(args) > 1 else kw["dim"]
         return _call("gather", self, dim, index)
 
-    def gelu(self) -> Tensor:
-        """tinygrad's gelu is the tanh approximation."""
-        return _call("gelu", self, approximate="tanh")
+    def gelu(self, approximate: str = "tanh") -> Tensor:
+        """tinygrad's gelu is the tanh approximation unless asked otherwise."""
+        return _call("gelu", self, approximate=approximate)
 
     def pad2d(self, padding: Any, value: float = 0.0) -> Tensor:
         """teenygrad's pad2d takes torch's flat (left, right, top, bottom) list."""
