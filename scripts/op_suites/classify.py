@@ -67,7 +67,7 @@ def classify(exc: BaseException) -> str:
         return "missing-op"
     if isinstance(root, NotImplementedError):
         return "missing-op"
-    if _raised_in_autograd_nn(root):
+    if any(_raised_in_autograd_nn(e) for e in chain):  # its own error, or NumPy's it re-raised
         return "refused"
     return "error-other"
 
