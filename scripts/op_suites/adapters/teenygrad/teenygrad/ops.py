@@ -1,0 +1,5 @@
+"""teenygrad.ops' Device."""
+
+from teenygrad.helpers import Device
+
+__all__ = ["Device"]

@@ -1,0 +1,1 @@
+"""tinygrad.renderer: only the names its op tests import."""
