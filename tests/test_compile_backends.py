@@ -194,15 +194,3 @@ def test_an_input_returned_comes_back_as_a_new_array(backend):
     out, total = ag.compile(lambda x: (x * 1.0, (x * 2.0).sum()), backend=backend)(x)
     assert not np.shares_memory(out.data, x) and float(total.data) == 6.0
     _assert_tree_close(out.data, x)
-
-
-def test_iterate_is_refused_on_a_kernel_backend_by_name():
-    """A compiled loop runs on the NumPy backend only, so far: refused, never run half-way."""
-    pytest.importorskip("numba")
-
-    def step(w, x):
-        return w - 0.1 * ag.grad(lambda v: (ag.tanh(x @ v) ** 2).sum())(w)
-
-    loop = ag.compile(ag.iterate(step, 3), backend="numba")
-    with pytest.raises(CompileError, match="ag.iterate runs only on backend='numpy'"):
-        loop(np.ones((3, 2)), np.ones((4, 3)))

@@ -22,7 +22,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ class _Entry:
     tensor_args: bool  # traced with Tensor arguments: check they are not being differentiated
     outside: Outside  # the constants it reached from the function: checked not rebound
     rebuild: Callable  # the function's own output structure (namedtuples kept) from leaves
+    namespace: dict = field(default_factory=dict)  # the generated module's names
 
     def fits(self, fn: Callable) -> bool:
         """False when a constant array the trace reached from `fn` has been rebound since,
@@ -179,7 +180,7 @@ class Compiled:
             self._count_retrace(key, why or again)
             entry = self._compile(args, kwargs)
             if self.backend != "numpy":  # its kernel compiles now; one it refuses is not kept
-                out = backends.first_call(self.backend, entry.program.source, entry.function,
+                out = backends.first_call(self.backend, entry.program, entry.namespace,
                                           args, kwargs)
             with self._lock:
                 self._entries.setdefault(key, []).append(entry)
@@ -281,11 +282,6 @@ class Compiled:
         self.traces += 1
         iterated = self.fn if isinstance(self.fn, Iterate) else None
         loop = plan(iterated, traced, args, kwargs) if iterated is not None else None
-        if loop is not None and self.backend != "numpy":
-            raise CompileError(
-                f"compile: ag.iterate runs only on backend='numpy' so far (got "
-                f"backend={self.backend!r}); compile the step with backend={self.backend!r} "
-                "and loop in Python, or iterate with backend='numpy'")
         program = generate(traced, self.name, names, args, kwargs, loop,
                            backends.kernel(self.backend))
         namespace = backends.load(self.backend, program.source, program.entry,
@@ -305,7 +301,8 @@ class Compiled:
         rebuild = tree_flatten(traced.outputs)[1]
         return _Entry(program, namespace[program.entry], mismatch, tensor_leaves,
                       needs_finish=1 in tensor_leaves or _has_named(traced.outputs),
-                      tensor_args=tensor_args, outside=traced.trace.outside, rebuild=rebuild)
+                      tensor_args=tensor_args, outside=traced.trace.outside, rebuild=rebuild,
+                      namespace=namespace)
 
     def _finish(self, entry: _Entry, out: Any) -> Any:
         """Give the result the types the function itself returns (Tensors, namedtuples)."""
