@@ -66,6 +66,18 @@ class _Entry:
         outside = self.outside
         return not outside.watches_values() or outside.changed(fn) is None
 
+    def __post_init__(self) -> None:
+        # the per-call form of `fits` (one generated function when only Python values are
+        # watched): None when nothing is watched, a function True when nothing changed
+        outside = self.outside
+        first_change = getattr(outside.checks, "first_change", None)
+        if not outside.watches_values():
+            self.unchanged = None
+        elif first_change is not None and not outside.paths and not outside.module_values:
+            self.unchanged = lambda fn: first_change() < 0
+        else:
+            self.unchanged = self.fits
+
 
 def _key(tree: Any) -> Any:
     """What a compiled specialisation depends on: structure, shapes, dtypes, static values."""
@@ -157,18 +169,21 @@ class Compiled:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the generated code for these arguments (tracing first for a new signature)."""
-        if state.thread.modes.tracing is not None:  # inside another compiled function's trace:
+        modes = state.thread.modes
+        if modes.tracing is not None:  # inside another compiled function's trace:
             return self.fn(*args, **kwargs)  # its ops become part of that trace
         entry = self._latest  # the fast path: the generated code checks its own arguments
-        if entry is not None and (entry.tensor_args or state.thread.modes.layers is not None):
-            self._refuse_differentiation(args, kwargs)
-        if entry is not None and entry.fits(self._traced_fn):
-            try:
-                out = entry.function(*args, **kwargs)
-            except entry.mismatch:
-                pass
-            else:
-                return self._finish(entry, out) if entry.needs_finish else out
+        if entry is not None:
+            if entry.tensor_args or modes.layers is not None:
+                self._refuse_differentiation(args, kwargs)
+            unchanged = entry.unchanged
+            if unchanged is None or unchanged(self._traced_fn):
+                try:
+                    out = entry.function(*args, **kwargs)
+                except entry.mismatch:
+                    pass
+                else:
+                    return self._finish(entry, out) if entry.needs_finish else out
         key = (_key(args), _key(kwargs))
         hit, out, why = self._cached(key, args, kwargs)
         if hit:
