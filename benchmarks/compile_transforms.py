@@ -3,8 +3,9 @@
 - per-example gradients of the digits MLP (64-128-64-10, batch 32, float64), compiled
   (`ag.compile(ag.vmap(ag.grad(loss)))`), against one batched gradient compiled, eager
   `vmap(grad)` and `torch.func.vmap(grad)`;
-- the first tutorial's network, 1500 SGD steps: `ag.compile(ag.iterate(step, 1500))` against
-  the tutorial's hand-written NumPy loop and a Python loop around a compiled step.
+- the first tutorial's network, 1500 SGD steps: `ag.compile(ag.iterate(step, 1500))` on the
+  NumPy, numba and JAX backends against the tutorial's hand-written NumPy loop, JAX's own
+  `lax.fori_loop` of `jax.grad` under one `jax.jit`, and a Python loop around a compiled step.
 
 Every pair is checked to agree before it is timed. Run: python benchmarks/compile_transforms.py
 
@@ -130,10 +131,47 @@ def numpy_loop(w1, w2, steps):
     return w1, w2
 
 
+def _installed(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def _jax_fori_loop(p: dict[str, np.ndarray], steps: int) -> Callable[[], object] | None:
+    """JAX's own compiled loop of the same steps (jax.grad inside one jitted lax.fori_loop)."""
+    if not _installed("jax"):
+        return None
+    import jax
+    import jax.numpy as jnp
+
+    def loss(q, X, Y):
+        out = jax.nn.sigmoid(jnp.dot(jax.nn.sigmoid(jnp.dot(X, q["w1"])), q["w2"]))
+        return ((Y - out) ** 2).sum()
+
+    def one_step(_, q):
+        g = jax.grad(loss)(q, jX, jY)
+        return {k: q[k] - g[k] for k in q}
+
+    with jax.enable_x64(True):
+        jX, jY = jnp.asarray(X1), jnp.asarray(Y1)
+        run = jax.jit(lambda q: jax.lax.fori_loop(0, steps, one_step, q))
+        jp = {k: jnp.asarray(v) for k, v in p.items()}
+
+    def call():
+        with jax.enable_x64(True):
+            return jax.block_until_ready(run(jp))
+
+    return call
+
+
 def loop_rows(steps: int = 1500) -> dict[str, float]:
+    """The tutorial's 1500 SGD steps: by hand, compiled as one loop on each backend, JAX's own
+    fori_loop, and a Python loop around the compiled step; checked equal before timing."""
     rng = np.random.default_rng(0)
     p = {"w1": rng.random((3, 4)), "w2": rng.random((4, 1))}
-    looped = ag.compile(ag.iterate(_sgd_step, steps))
+    want = numpy_loop(p["w1"], p["w2"], steps)
     step = ag.compile(_sgd_step)
 
     def python_loop():
@@ -142,15 +180,39 @@ def loop_rows(steps: int = 1500) -> dict[str, float]:
             q = step(q, X1, Y1)
         return q
 
-    got, want = looped(p, X1, Y1), numpy_loop(p["w1"], p["w2"], steps)
-    np.testing.assert_allclose(got["w1"], want[0], rtol=1e-9)
-    np.testing.assert_allclose(python_loop()["w2"], got["w2"], rtol=1e-12)
-    return {
-        "hand-written NumPy loop": best_ms(lambda: numpy_loop(p["w1"], p["w2"], steps),
-                                          number=2),
-        "ag.compile(ag.iterate(step, 1500))": best_ms(lambda: looped(p, X1, Y1), number=2),
-        "Python loop around ag.compile(step)": best_ms(python_loop, number=2),
-    }
+    calls = {"hand-written NumPy loop": lambda: numpy_loop(p["w1"], p["w2"], steps)}
+    for backend in ["numpy"] + [b for b in ("numba", "jax") if _installed(b)]:
+        looped = ag.compile(ag.iterate(_sgd_step, steps), backend=backend)
+        got = looped(p, X1, Y1)
+        np.testing.assert_allclose(got["w1"], want[0], rtol=1e-9)
+        np.testing.assert_allclose(got["w2"], want[1], rtol=1e-9)
+        name = "ag.compile(ag.iterate(step, 1500))" + (
+            "" if backend == "numpy" else f", backend={backend!r}")
+        calls[name] = lambda looped=looped: looped(p, X1, Y1)
+    jax_loop = _jax_fori_loop(p, steps)
+    if jax_loop is not None:
+        got = jax_loop()
+        np.testing.assert_allclose(np.asarray(got["w1"]), want[0], rtol=1e-9)
+        calls["JAX's own jax.jit(lax.fori_loop(jax.grad step))"] = jax_loop
+    np.testing.assert_allclose(python_loop()["w2"], want[1], rtol=1e-9)
+    calls["Python loop around ag.compile(step)"] = python_loop
+    return interleaved_ms(calls, repeats=7, number=2)
+
+
+def interleaved_ms(calls: dict[str, Callable[[], object]], repeats: int,
+                   number: int) -> dict[str, float]:
+    """The best of `repeats` rounds, each timing `number` calls of every entry in turn (a
+    loaded machine slows all rows alike), in ms per call."""
+    best = dict.fromkeys(calls, float("inf"))
+    for fn in calls.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / number)
+    return {name: t * 1e3 for name, t in best.items()}
 
 
 def main() -> None:
@@ -162,10 +224,13 @@ def main() -> None:
         print(f"| {name} | {ms:.3f} | {ms / base:.2f}× |")
     rows = loop_rows()
     base = rows["hand-written NumPy loop"]
-    print("\n| first tutorial's network, 1500 SGD steps | ms | / hand-written NumPy |")
-    print("|---|---|---|")
+    jax_own = rows.get("JAX's own jax.jit(lax.fori_loop(jax.grad step))")
+    print("\n| first tutorial's network, 1500 SGD steps | ms | µs/step | / hand-written NumPy |"
+          " / JAX's own fori_loop |")
+    print("|---|---|---|---|---|")
     for name, ms in rows.items():
-        print(f"| {name} | {ms:.2f} | {ms / base:.2f}× |")
+        vs_jax = f"{ms / jax_own:.2f}×" if jax_own else ""
+        print(f"| {name} | {ms:.2f} | {ms / 1.5:.2f} | {ms / base:.3f}× | {vs_jax} |")
 
 
 if __name__ == "__main__":

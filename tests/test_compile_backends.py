@@ -141,7 +141,10 @@ def test_source_shows_the_kernel_each_backend_runs(backend):
     kernel = src.split("def loss_kernel(")[1].split("\ndef ")[0]
     if backend == "numba":
         assert "@numba.njit(cache=True)\ndef loss_kernel(" in src
-        assert "z1 = np.dot(X, weights1)" in kernel and "d_weights1 = X.T @ d_z1" in kernel
+        # (4, 3) @ (3, 4): three loops, which numba runs faster than a call into BLAS
+        assert "z1 = small_matmul(X, weights1)  # dot:" in kernel
+        assert "d_weights1 = small_matmul(X.T, d_z1)  # matmul:" in kernel
+        assert "def small_matmul(a, b):" in src
     else:
         assert "@jax.jit\ndef loss_kernel(" in src and "jax.enable_x64(True)" in src
         assert "z1 = jnp.dot(X, weights1)" in kernel and not re.search(r"(?<!j)np\.", kernel)
@@ -196,13 +199,36 @@ def test_an_input_returned_comes_back_as_a_new_array(backend):
     _assert_tree_close(out.data, x)
 
 
-def test_iterate_is_refused_on_a_kernel_backend_by_name():
-    """A compiled loop runs on the NumPy backend only, so far: refused, never run half-way."""
+def test_numba_writes_small_float_products_as_loops_and_big_ones_through_blas(rng):
     pytest.importorskip("numba")
+    small, big = rng.normal(size=(5, 4)), rng.normal(size=(40, 60))
 
-    def step(w, x):
-        return w - 0.1 * ag.grad(lambda v: (ag.tanh(x @ v) ** 2).sum())(w)
+    def f(a, b):
+        return ag.tanh(a @ b).sum()
 
-    loop = ag.compile(ag.iterate(step, 3), backend="numba")
-    with pytest.raises(CompileError, match="ag.iterate runs only on backend='numpy'"):
-        loop(np.ones((3, 2)), np.ones((4, 3)))
+    for a, b, form in ((small, small.T, "small_matmul(a, b)"), (big, big.T, "a @ b"),
+                       (small.astype(np.float32), small.T.astype(np.float32),
+                        "small_matmul(a, b)")):
+        step = ag.compile(ag.grad(f, (0, 1)), backend="numba")
+        _assert_tree_close(step(a, b), ag.grad(f, (0, 1))(a, b),
+                           **({} if a.dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)))
+        assert form in step.source.split("_kernel(")[1]  # the kernel itself
+
+
+def test_numba_refuses_a_kernel_that_computes_float32_in_float64(rng):
+    """numba types a bare float constant as float64; a kernel that widens a float32 value
+    would return other numbers than eager, so it is refused naming the value, never run."""
+    pytest.importorskip("numba")
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    step = ag.compile(ag.grad(lambda x: (ag.mish(x) * 1.5).sum()), backend="numba")
+    with pytest.raises(CompileError, match=r"numba computes \w+ .* in float64, where eager "
+                                           r"gives float32"):
+        step(x)
+    again = ag.compile(ag.grad(lambda x: (ag.mish(x) * 1.5).sum()), backend="numba")
+    with pytest.raises(CompileError, match="in float64, where eager gives float32"):
+        again(x)  # the kernel now comes from numba's disk cache: still checked
+    sig = ag.compile(ag.grad(lambda x: (ag.sigmoid(x) * 1.5).sum()), backend="numba")
+    got = sig(x)
+    assert got.dtype == np.float32
+    _assert_tree_close(got, ag.grad(lambda x: (ag.sigmoid(x) * 1.5).sum())(x), rtol=1e-6,
+                       atol=1e-7)

@@ -22,7 +22,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,12 +58,25 @@ class _Entry:
     tensor_args: bool  # traced with Tensor arguments: check they are not being differentiated
     outside: Outside  # the constants it reached from the function: checked not rebound
     rebuild: Callable  # the function's own output structure (namedtuples kept) from leaves
+    namespace: dict = field(default_factory=dict)  # the generated module's names
 
     def fits(self, fn: Callable) -> bool:
         """False when a constant array the trace reached from `fn` has been rebound since,
         or a Python value it reached has changed."""
         outside = self.outside
         return not outside.watches_values() or outside.changed(fn) is None
+
+    def __post_init__(self) -> None:
+        # the per-call form of `fits` (one generated function when only Python values are
+        # watched): None when nothing is watched, a function True when nothing changed
+        outside = self.outside
+        first_change = getattr(outside.checks, "first_change", None)
+        if not outside.watches_values():
+            self.unchanged = None
+        elif first_change is not None and not outside.paths and not outside.module_values:
+            self.unchanged = lambda fn: first_change() < 0
+        else:
+            self.unchanged = self.fits
 
 
 def _key(tree: Any) -> Any:
@@ -156,18 +169,21 @@ class Compiled:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the generated code for these arguments (tracing first for a new signature)."""
-        if state.thread.modes.tracing is not None:  # inside another compiled function's trace:
+        modes = state.thread.modes
+        if modes.tracing is not None:  # inside another compiled function's trace:
             return self.fn(*args, **kwargs)  # its ops become part of that trace
         entry = self._latest  # the fast path: the generated code checks its own arguments
-        if entry is not None and (entry.tensor_args or state.thread.modes.layers is not None):
-            self._refuse_differentiation(args, kwargs)
-        if entry is not None and entry.fits(self._traced_fn):
-            try:
-                out = entry.function(*args, **kwargs)
-            except entry.mismatch:
-                pass
-            else:
-                return self._finish(entry, out) if entry.needs_finish else out
+        if entry is not None:
+            if entry.tensor_args or modes.layers is not None:
+                self._refuse_differentiation(args, kwargs)
+            unchanged = entry.unchanged
+            if unchanged is None or unchanged(self._traced_fn):
+                try:
+                    out = entry.function(*args, **kwargs)
+                except entry.mismatch:
+                    pass
+                else:
+                    return self._finish(entry, out) if entry.needs_finish else out
         key = (_key(args), _key(kwargs))
         hit, out, why = self._cached(key, args, kwargs)
         if hit:
@@ -179,7 +195,7 @@ class Compiled:
             self._count_retrace(key, why or again)
             entry = self._compile(args, kwargs)
             if self.backend != "numpy":  # its kernel compiles now; one it refuses is not kept
-                out = backends.first_call(self.backend, entry.program.source, entry.function,
+                out = backends.first_call(self.backend, entry.program, entry.namespace,
                                           args, kwargs)
             with self._lock:
                 self._entries.setdefault(key, []).append(entry)
@@ -281,11 +297,6 @@ class Compiled:
         self.traces += 1
         iterated = self.fn if isinstance(self.fn, Iterate) else None
         loop = plan(iterated, traced, args, kwargs) if iterated is not None else None
-        if loop is not None and self.backend != "numpy":
-            raise CompileError(
-                f"compile: ag.iterate runs only on backend='numpy' so far (got "
-                f"backend={self.backend!r}); compile the step with backend={self.backend!r} "
-                "and loop in Python, or iterate with backend='numpy'")
         program = generate(traced, self.name, names, args, kwargs, loop,
                            backends.kernel(self.backend))
         namespace = backends.load(self.backend, program.source, program.entry,
@@ -305,7 +316,8 @@ class Compiled:
         rebuild = tree_flatten(traced.outputs)[1]
         return _Entry(program, namespace[program.entry], mismatch, tensor_leaves,
                       needs_finish=1 in tensor_leaves or _has_named(traced.outputs),
-                      tensor_args=tensor_args, outside=traced.trace.outside, rebuild=rebuild)
+                      tensor_args=tensor_args, outside=traced.trace.outside, rebuild=rebuild,
+                      namespace=namespace)
 
     def _finish(self, entry: _Entry, out: Any) -> Any:
         """Give the result the types the function itself returns (Tensors, namedtuples)."""

@@ -113,6 +113,8 @@ def numba_form(node: Any, template: str) -> str:
         inner = shapes[0][-1]
         return (f"np.reshape(np.ascontiguousarray({{a}}).reshape((-1, {inner})) @ {{b}}, "
                 f"{node.shape!r})")
+    if op in ("matmul", "dot") and _small_float_product(node):
+        return "small_matmul({a}, {b})"
     if op == "matmul" and len(shapes) == 2 and len(shapes[0]) > 2 and \
             shapes[0][:-2] == shapes[1][:-2]:  # a stack of products, one at a time
         return f"np.reshape(matmul_stack({{a}}, {{b}}), {node.shape!r})"
@@ -128,7 +130,27 @@ def numba_form(node: Any, template: str) -> str:
     return template
 
 
+SMALL_PRODUCT = 4096  # multiply-adds up to which three loops beat a call into BLAS (measured)
+
+
+def _small_float_product(node: Any) -> bool:
+    """True for a 2-d @ 2-d product of one float dtype, small enough that loops are faster."""
+    if len(node.parents) != 2:
+        return False
+    a, b = node.parents
+    if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype.kind != "f" or \
+            node.dtype != a.dtype:
+        return False
+    m, k = a.shape
+    return k >= 1 and m * k * b.shape[1] <= SMALL_PRODUCT
+
+
 _NUMBA_HELPERS = {
+    "sigmoid": '''def sigmoid(x):
+    """The exact sigmoid (see the NumPy helper), its constants in x's own dtype: numba would
+    compute a float32 x in float64 next to a bare 0.0."""
+    kind = np.asarray(x).dtype.type
+    return np.exp(np.minimum(x, kind(0.0))) / (kind(1.0) + np.exp(-np.abs(x)))''',
     "softmax": '''def softmax(x, axis):
     """softmax over the last axis, row by row."""
     if axis != -1 and axis != x.ndim - 1:
@@ -151,6 +173,17 @@ _NUMBA_HELPERS = {
     return out.reshape(x.shape)''',
 }
 _NUMBA_EXTRA = {
+    "small_matmul": '''def small_matmul(a, b):
+    """a @ b for small matrices as three loops (calling BLAS costs more than the arithmetic):
+    each entry summed in order along the inner axis, which has at least one element."""
+    out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            total = a[i, 0] * b[0, j]
+            for k in range(1, a.shape[1]):
+                total += a[i, k] * b[k, j]
+            out[i, j] = total
+    return out''',
     "matmul_stack": '''def matmul_stack(a, b):
     """a @ b for stacks of matrices with the same leading shape: one product per matrix."""
     a3 = np.ascontiguousarray(a).reshape((-1, a.shape[-2], a.shape[-1]))

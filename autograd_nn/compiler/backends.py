@@ -22,11 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
-from . import backend_forms, literals
-from .codegen import _helper_source, _Writer
+from . import backend_forms, kernel_loop, literals
+from .codegen import Program, _helper_source, _Writer
 from .errors import CompileError
+from .loop import LoopPlan
 
 BACKENDS = ("numpy", "numba", "jax")
 RESERVED = {"numba": ("numba",), "jax": ("jax", "jnp")}  # names each backend's module imports
@@ -78,10 +81,10 @@ class Kernel:
     def title(self) -> str:
         return title(self.name)
 
-    def split(self, writer: _Writer, entry: str, body: list[str],
-              input_names: dict[int, str]) -> tuple[list[str], list[str], list[str]]:
+    def split(self, writer: _Writer, entry: str, body: list[str], input_names: dict[int, str],
+              loop: LoopPlan | None = None) -> tuple[list[str], list[str], list[str]]:
         """(the wrapper's lines after its checks, the module's blocks, the imports)."""
-        return split(self.name, writer, entry, body, input_names)
+        return split(self.name, writer, entry, body, input_names, loop)
 
 
 def kernel(backend: str) -> Kernel | None:
@@ -113,8 +116,10 @@ def _guards(body: list[str]) -> tuple[list[str], list[str]]:
 
 
 def split(backend: str, writer: _Writer, entry: str, body: list[str],
-          input_names: dict[int, str]) -> tuple[list[str], list[str], list[str]]:
-    """The wrapper's call and the module's kernel for `body` (the numpy backend's statements):
+          input_names: dict[int, str], loop: LoopPlan | None = None,
+          ) -> tuple[list[str], list[str], list[str]]:
+    """The wrapper's call and the module's kernel for `body` (the numpy backend's statements;
+    with a `loop`, the step of ag.iterate, looped inside the kernel):
     (the wrapper's lines after its checks, the module-level blocks, the imports)."""
     _refuse_masks(backend, writer, body)
     namespace = writer.namespace
@@ -155,6 +160,10 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
     ops = {writer.names[id(t)]: t.op for t in writer.live if id(t) in writer.names
            and t._op is not None}
     statements = [_with_op(line, ops) for line in statements]
+    writer.kernel_dtypes = {
+        writer.names[id(t)]: (t.dtype.name, writer.comment(t)) for t in writer.live
+        if id(t) in writer.names and t._op is not None and id(t) not in writer.inline
+        and not writer.is_constant(t) and id(t) not in writer.input_ids}
     module = []
     users: dict[str, list[str]] = {}  # helper -> the ops whose code calls it
     for t in writer.live:
@@ -169,9 +178,11 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
     for name, arr in writer.constants.items():
         module.append(f"{name} = {literals.array(arr)}")
     imports = ["import numpy as np", *backend_forms.IMPORTS[backend]]
+    if loop is not None:
+        return _loop_split(backend, writer, entry, inputs, statements, loop, module, imports)
     if not returned:  # every output is a constant: there is nothing to run
         return [*guards, "return " + output], module, imports
-    kernel = namespace.fresh(f"{entry}_kernel")
+    kernel = writer.kernel_name = namespace.fresh(f"{entry}_kernel")
     doc = {"numba": "compiled by numba on its first call (cached on disk)",
            "jax": "traced and compiled by jax.jit on its first call"}[backend]
     result = ", ".join(returned)
@@ -190,6 +201,34 @@ def split(backend: str, writer: _Writer, entry: str, body: list[str],
         call = [call]
     check = [f"{name} = np.asarray({name})" for name in dict.fromkeys(checked)]
     return [*call, *check, *guards, "return " + output], module, imports
+
+
+def _loop_split(backend: str, writer: _Writer, entry: str, inputs: list[str],
+                statements: list[str], loop: LoopPlan, module: list[str],
+                imports: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """The kernel running all of ag.iterate's steps, and the wrapper's call of it."""
+    rewrite = backend_forms.rewrite_line(backend)
+    carried_ids = {id(t) for t in loop.carried}
+    returns_input = loop.n == 0 or any(id(writer.resolve(t)) in writer.input_ids
+                                       for t in loop.new)
+    looped = kernel_loop.write(backend, loop, writer, [rewrite(line) for line in statements],
+                               copy_carry=returns_input)
+    kernel = writer.kernel_name = writer.namespace.fresh(f"{entry}_kernel")
+    doc = {"numba": "compiled by numba on its first call (cached on disk)",
+           "jax": "traced and compiled by jax.jit on its first call"}[backend]
+    module.append("\n".join([
+        backend_forms.DECORATOR[backend],
+        f"def {kernel}({', '.join(inputs)}):",
+        f'    """The {loop.n} steps of {entry}, over arrays only: {doc}."""',
+        *[f"    {line}" for line in looped.lines]]))
+    scalar = {writer.names[id(t)] for t in writer.traced.inputs
+              if id(t) in carried_ids and t.ndim == 0} if backend == "numba" else set()
+    passed = [f"{name}[()]" if name in scalar else name for name in inputs]  # a NumPy scalar
+    call = [f"{', '.join(looped.targets)} = {kernel}({', '.join(passed)})"]
+    if backend == "jax" and _needs_x64(writer):
+        call = ["with jax.enable_x64(True):  # float64 stays float64 (JAX's default is float32)",
+                f"    {call[0]}"]
+    return [*call, "return " + looped.output], module, imports
 
 
 def _with_op(line: str, ops: dict[str, str]) -> str:
@@ -218,10 +257,13 @@ def _to_numpy(backend: str, name: str, node: Tensor, copy: bool) -> str:
     return name
 
 
-def first_call(backend: str, source: str, function: Callable, args: tuple,
+def first_call(backend: str, program: Program, namespace: dict[str, Any], args: tuple,
                kwargs: dict) -> Any:
     """Call a new specialisation once: the backend compiles its kernel now, and a call it cannot
-    compile is refused by a CompileError naming the op and the user's source line."""
+    compile is refused by a CompileError naming the op and the user's source line, as is a
+    kernel in which numba computes a value in another dtype than eager (a float32 value widened
+    by a float64 constant)."""
+    function = namespace[program.entry]
     if backend == "numpy":
         return function(*args, **kwargs)
     with warnings.catch_warnings():
@@ -229,11 +271,49 @@ def first_call(backend: str, source: str, function: Callable, args: tuple,
             from numba.core.errors import NumbaPerformanceWarning  # noqa: PLC0415
             warnings.simplefilter("ignore", NumbaPerformanceWarning)
         try:
-            return function(*args, **kwargs)
+            out = function(*args, **kwargs)
         except Exception as e:
             if type(e).__name__ == "SpecialisationError":
                 raise
-            raise CompileError(_refusal(backend, source, e)) from e
+            raise CompileError(_refusal(backend, program.source, e)) from e
+    if backend == "numba" and program.kernel is not None:
+        _check_dtypes(namespace[program.kernel], program)
+    return out
+
+
+_TYPED = re.compile(r"^\s*#\s+([A-Za-z_]\w*) = (.*)$", re.M)  # a typed assignment's line
+_TYPE = re.compile(r"^\s*(?:array\()?([a-z]+\d*)\b")  # its value's dtype: float32, array(int64
+
+
+def _typed_values(annotation: str) -> list[tuple[str, str]]:
+    """(variable, dtype name) for every assignment in numba's annotated source text."""
+    found = []
+    for name, rest in _TYPED.findall(annotation):
+        if "  :: " not in rest:
+            continue
+        kind = rest.rsplit("  :: ", 1)[1].rsplit("->", 1)[-1]  # a call's type: its result
+        m = _TYPE.match(kind)
+        if m:
+            found.append((name, m.group(1)))
+    return found
+
+
+def _check_dtypes(dispatcher: Any, program: Program) -> None:
+    """Refuse a numba kernel that typed a statement's value with another dtype than eager's:
+    its result would differ silently (numba types a bare float constant as float64). Read from
+    numba's type annotation, which its disk cache keeps as text."""
+    for overload in dispatcher.overloads.values():
+        for name, kind in _typed_values(str(overload.type_annotation)):
+            want = program.dtypes.get(name)
+            try:
+                got = np.dtype(kind).name
+            except TypeError:
+                continue  # not a NumPy scalar type (a tuple, a function)
+            if want is not None and got != want[0]:
+                raise CompileError(
+                    f"compile(backend='numba'): numba computes {name} ({want[1]}) in {got}, "
+                    f"where eager gives {want[0]}, so its results would differ; use "
+                    "backend='numpy' (or backend='jax') for this function")
 
 
 def _refusal(backend: str, source: str, error: Exception) -> str:

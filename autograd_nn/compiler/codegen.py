@@ -48,6 +48,10 @@ class Program:
     source: str
     entry: str  # the name of the generated function
     watched: list = field(default_factory=list)  # what its `bind` is given (Modules, arrays)
+    # a kernel backend's kernel: its name and each statement's name -> (eager dtype, comment),
+    # checked against what numba inferred on the first call
+    kernel: str | None = None
+    dtypes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _template(node: Tensor, forms: Any = None) -> str:
@@ -367,11 +371,12 @@ class _Writer:
         return [own[id(t)] for t in live if id(t) in own]
 
     # --- writing --------------------------------------------------------------------------
-    def write(self, input_names: dict[int, str],
-              loop: LoopPlan | None = None) -> tuple[list[str], list[str]]:
+    def write(self, input_names: dict[int, str], loop: LoopPlan | None = None,
+              wrap_loop: bool = True) -> tuple[list[str], list[str]]:
         """The function's body lines and the module-level lines (helpers, constants), the
         inputs named `input_names` (id of the traced input -> name); with a `loop`, the body
-        runs as the step of a `for` loop (ag.iterate)."""
+        runs as the step of a `for` loop (ag.iterate), written around it unless `wrap_loop`
+        is False (a kernel backend writes its own loop)."""
         live = self.live
         self.names = self.name_nodes(live, input_names, loop is not None)
         uses: dict[int, int] = {}
@@ -409,7 +414,8 @@ class _Writer:
             for g in guards_at.get(id(t), []):
                 body += self.guard_lines(t, g)
         if loop is not None:
-            body = loop.lines(self, body)
+            if wrap_loop:
+                body = loop.lines(self, body)
         else:
             body.append("return " + self.output_text(self.traced.outputs))
         module = []
@@ -712,10 +718,10 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     if kwargs:
         arguments.append((namespace.fresh("keywords"), dict(kwargs)))
     input_names = _input_names(traced, arguments, namespace)
-    body, module = writer.write(input_names, loop)
+    body, module = writer.write(input_names, loop, wrap_loop=kernel is None)
     imports = ["import numpy as np"]
     if kernel is not None:
-        body, module, imports = kernel.split(writer, entry, body, input_names)
+        body, module, imports = kernel.split(writer, entry, body, input_names, loop)
     signature = ", ".join(params + [f"**{arguments[-1][0]}"] * bool(kwargs))
     function = [f"def {entry}({signature}):"] + [
         f"    {line}" for line in _docstring(fn_name, arguments)
@@ -741,7 +747,8 @@ def generate(traced: Traced, fn_name: str, arg_names: Sequence[str], args: tuple
     if outside:
         raise CompileError(f"compile: internal error: the code generated for {fn_name} uses "
                            f"names its namespace did not give out: {', '.join(outside)}")
-    return Program(source, entry, watched)
+    return Program(source, entry, watched, getattr(writer, "kernel_name", None),
+                   getattr(writer, "kernel_dtypes", {}))
 
 
 def _docstring(fn_name: str, arguments: list[tuple[str, Any]]) -> list[str]:

@@ -118,14 +118,18 @@ class ValueChecks:
                                                  "cell_value": _from_cell}
         for k, (lookup, container, key, then, by_value, path) in enumerate(self.lookups):
             names[f"C{k}"], names[f"K{k}"], names[f"T{k}"] = container, key, then
-            read = {_from_dict: f"C{k}.get(K{k}, GONE)",
-                    _from_attribute: f"getattr(C{k}, K{k}, GONE)",
-                    _from_sequence: f"C{k}[K{k}] if K{k} < len(C{k}) else GONE",
-                    _from_cell: f"cell_value(C{k}, None)",
-                    _size: f"len(C{k})", _keys: f"tuple(C{k})"}[lookup]
             test = f"v is not T{k}" + (f" and not same(v, T{k}, {path[-1][0] == 'whole'})"
                                        if by_value else "")
-            lines += [f"    v = {read}", f"    if {test}:", f"        return {k}"]
+            if lookup is _from_cell:  # read inline: a call per cell costs more than the read
+                lines += ["    try:", f"        v = C{k}.cell_contents", "    except ValueError:",
+                          "        v = GONE"]
+            else:
+                read = {_from_dict: f"C{k}.get(K{k}, GONE)",
+                        _from_attribute: f"getattr(C{k}, K{k}, GONE)",
+                        _from_sequence: f"C{k}[K{k}] if K{k} < len(C{k}) else GONE",
+                        _size: f"len(C{k})", _keys: f"tuple(C{k})"}[lookup]
+                lines.append(f"    v = {read}")
+            lines += [f"    if {test}:", f"        return {k}"]
         lines.append("    return -1")
         exec("\n".join(lines), names)  # noqa: S102 (our own source, no user text in it)
         return names["first_change"]
