@@ -24,7 +24,8 @@ _ALIASES = {"amax": "max", "amin": "min", "around": "round", "concat": "concaten
             "permute_dims": "transpose"}
 _NAMESPACED = {"linalg.norm": "norm"}  # NumPy functions outside the top-level namespace
 # a NumPy keyword whose counterpart here has another name (found by position otherwise)
-_KEYWORDS = {("clip", "min"): "lo", ("clip", "max"): "hi"}
+_KEYWORDS = {("clip", "min"): "lo", ("clip", "max"): "hi", ("clip", "a_min"): "lo",
+             ("clip", "a_max"): "hi", ("where", "x"): "a", ("where", "y"): "b"}
 # functions without a row, and what to write instead
 NEAR_FUNCTIONS = {"average": "ag.mean (with weights: ag.sum(w * x) / ag.sum(w))",
                   "nansum": "ag.sum(ag.where(ag.isnan(x), 0.0, x))", "matrix_transpose": "x.T",
@@ -48,7 +49,7 @@ class _Adapter:
     signature, renamed to ours, and NumPy's defaults passed where ours differ."""
 
     __slots__ = ("function", "numpy_name", "positional", "plain", "rename", "defaults", "fill",
-                 "required", "our_order", "varargs", "same_keywords")
+                 "required", "our_order", "varargs", "extra_positional", "same_keywords")
 
     def __init__(self, numpy_function: Callable, function: Callable, numpy_name: str) -> None:
         self.function, self.numpy_name = function, numpy_name
@@ -56,6 +57,9 @@ class _Adapter:
         ours = list(inspect.signature(function).parameters.values())
         var = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
         self.varargs = bool(theirs) and theirs[0].kind is inspect.Parameter.VAR_POSITIONAL
+        # np.gradient(f, *varargs): positional values past the named ones, passed on in place
+        self.extra_positional = not self.varargs and any(
+            p.kind is inspect.Parameter.VAR_POSITIONAL for p in theirs)
         their_names = {p.name for p in theirs if p.kind not in var}
         our_names = [p.name for p in ours if p.kind not in var]
         open_keywords = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in theirs)
@@ -71,8 +75,10 @@ class _Adapter:
                 self.rename[p.name] = _KEYWORDS[key]
             elif p.name in our_names:
                 self.rename[p.name] = p.name
-            elif i < len(ours) and ours[i].kind not in var and ours[i].name not in their_names:
-                self.rename[p.name] = ours[i].name  # the same place, another name (a -> x)
+            elif i == 0 and ours and ours[0].kind not in var and ours[0].name not in their_names:
+                # the first argument, another name (a -> x); any other rename is in _KEYWORDS,
+                # so a NumPy keyword never lands on an unrelated one of ours by its place
+                self.rename[p.name] = ours[0].name
         if open_keywords:  # np.pad(..., **kwargs): its keywords are ours by name
             taken = set(self.rename.values())
             self.rename.update({n: n for n in our_names if n not in taken})
@@ -91,7 +97,13 @@ class _Adapter:
                     self.fill[p.name] = default  # take_along_axis: NumPy's axis=-1
             elif not _is_default(default, p.default):
                 self.fill[p.name] = default
-        self.our_order = our_names
+        # ours that take a value by place: up to a *args (meshgrid's indexing= stays a keyword)
+        self.our_order = []
+        for p in ours:
+            if p.kind not in (inspect.Parameter.POSITIONAL_ONLY,
+                              inspect.Parameter.POSITIONAL_OR_KEYWORD):
+                break
+            self.our_order.append(p.name)
         aligned = 0
         for their, mine in zip(self.positional, our_names):
             if self.rename.get(their) != mine:
@@ -111,6 +123,10 @@ class _Adapter:
         else:
             given, args_out = dict(zip(self.positional, args)), []
             given.update(kwargs)
+            extra = args[len(self.positional):]
+            if extra and not self.extra_positional:  # more than NumPy takes: its own error
+                return _unmapped(numpy_function, args, kwargs, f"{len(extra)} extra arguments",
+                                 f"ag.{self.function.__name__}")
         mapped = dict(self.fill)
         for name, value in given.items():
             mine = self.rename.get(name)
@@ -129,6 +145,12 @@ class _Adapter:
             if name not in mapped:
                 break
             args_out.append(mapped.pop(name))
+        if not self.varargs and extra:
+            if len(args_out) != len(self.our_order):
+                return _unmapped(numpy_function, args, kwargs,
+                                 f"{len(extra)} values past its named arguments",
+                                 f"ag.{self.function.__name__} with keywords")
+            args_out.extend(extra)
         return self.function(*args_out, **mapped)
 
 
