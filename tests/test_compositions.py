@@ -152,7 +152,7 @@ def torch_funcs(torch):
     Gi = torch.tensor(GATHER_IDX)
     Yt = torch.tensor(TARGETS)
     Si = torch.tensor(SCATTER_IDX)
-    Mt = torch.tensor(FILL_MASK)
+    Fm = torch.tensor(FILL_MASK)
 
     def ce_manual(x):
         logp = torch.log_softmax(x, dim=-1)
@@ -185,7 +185,7 @@ def torch_funcs(torch):
         "topk": lambda x: torch.topk(x, 2)[0],
         "scatter_mean": lambda x: x.scatter_reduce(1, Si, x * 1.5, "mean"),
         "scatter_amax": lambda x: x.scatter_reduce(1, Si, x * 1.5, "amax"),
-        "masked_fill": lambda x: (x * x).masked_fill(Mt, 0.5),
+        "masked_fill": lambda x: (x * x).masked_fill(Fm, 0.5),
     }
 
 
