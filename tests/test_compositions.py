@@ -156,7 +156,7 @@ def torch_funcs(torch):
     Gi = torch.tensor(GATHER_IDX)
     Yt = torch.tensor(TARGETS)
     Si = torch.tensor(SCATTER_IDX)
-    Mt = torch.tensor(FILL_MASK)
+    Fm = torch.tensor(FILL_MASK)
 
     def ce_manual(x):
         logp = torch.log_softmax(x, dim=-1)
@@ -189,7 +189,7 @@ def torch_funcs(torch):
         "topk": lambda x: torch.topk(x, 2)[0],
         "scatter_mean": lambda x: x.scatter_reduce(1, Si, x * 1.5, "mean"),
         "scatter_amax": lambda x: x.scatter_reduce(1, Si, x * 1.5, "amax"),
-        "masked_fill": lambda x: (x * x).masked_fill(Mt, 0.5),
+        "masked_fill": lambda x: (x * x).masked_fill(Fm, 0.5),
         # the values gathered at torch.cummax's indices: torch's own cummax backward warns
         # under its vmap (no batching rule for cummaxmin_backward)
         "cummax1": lambda x: torch.gather(x, 1, torch.cummax(x.detach(), 1).indices),
