@@ -91,10 +91,12 @@ def _pow_vjp_base(g, ans, x, y):
 
 
 def _pow_vjp_exponent(g, ans, x, y):
-    # d(x**y)/dy = x**y * log(x), defined for x > 0; at x <= 0 we use 0 (the "double where" keeps
-    # log away from non-positive values so no NaN reaches the gradient).
+    # d(x**y)/dy = x**y * log(x): defined for x > 0; 0 at x == 0 (0**y is flat in y for y > 0,
+    # as JAX and HIPS autograd say); nan for x < 0, where no real derivative exists (torch, JAX
+    # and HIPS agree). The inner where keeps log away from x <= 0, so no warning is raised.
     positive = x > 0
-    return prims.where(positive, g * ans * prims.log(prims.where(positive, x, 1.0)), 0.0)
+    at_log = g * ans * prims.log(prims.where(positive, x, 1.0))
+    return prims.where(positive, at_log, prims.where(x == 0, 0.0, np.nan))
 
 
 def _pow_scalar_forward(x, exponent):
@@ -123,7 +125,7 @@ pow_scalar = primitive(
 
 power = primitive(
     "pow_tensor", np.power, _pow_vjp_base, _pow_vjp_exponent,
-    doc="a ** b elementwise; the gradient for b uses log(a) and is 0 where a <= 0.",
+    doc="a ** b elementwise; the gradient for b is b's log(a) * a ** b: 0 where a == 0, nan where a < 0.",
     display="{a} ** {b}",
     source="{a} ** {b}",
     elementwise=True, number_param=("exponent", pow_scalar), public="power",
