@@ -165,3 +165,24 @@ def test_a_hook_added_after_compiling_is_refused_not_skipped():
     handle.remove()
     np.testing.assert_array_equal(np.asarray(f(params, x)), before)
     assert f.traces == 1  # the hook gone, the specialisation traced first fits again
+
+
+def test_casts_to_integers_and_bools_follow_each_calls_values():
+    """astype to int/bool, a float where-condition and an index made by a cast read each call's
+    values (they were frozen at the first call's: silently the first call's answer)."""
+    cases = {
+        "astype int": lambda y: (y * 2).astype(np.int64) + 1,
+        "astype bool": lambda y: ag.astype(y, bool) * 1.0,
+        "float condition": lambda y: ag.where(y * 1.0, y, -y),
+        "index by a cast": lambda y: ag.Tensor(np.arange(10.0))[ag.astype(y, np.int64)],
+    }
+    first, second = np.array([1.0, 0.0, 2.0]), np.array([0.0, 3.0, 0.0])
+    for name, f in cases.items():
+        compiled = ag.compile(f)
+        for y in (first, second):
+            got, want = compiled(y), f(y)
+            np.testing.assert_array_equal(np.asarray(got.data), np.asarray(want.data), err_msg=name)
+    g = ag.grad(lambda y: (ag.where(y, y, -y) * y.astype(np.int64)).sum())
+    cg = ag.compile(g)
+    for y in (first, second):
+        np.testing.assert_array_equal(cg(y), g(y))

@@ -574,6 +574,8 @@ NO_GRADIENT = {
     "argmin": (lambda x: x.argmin(keepdims=True), lambda x: x.argmin(keepdims=True)),
     "all": (lambda x: ag.all(x > 0, axis=(0, 3)), lambda x: np.all(x > 0, axis=(0, 3))),
     "any": (lambda x: (x > 1).any(1), lambda x: (x > 1).any(1)),
+    # astype to an integer or bool dtype: recorded without gradient (compile reads each call's)
+    "cast": (lambda x: ag.astype(x * 3, np.int32), lambda x: (x * 3).astype(np.int32)),
     "max_pool2d_indices": (
         lambda x: ag.max_pool2d_indices(x, 2),
         lambda x: np.arange(x.size).reshape(x.shape)[:, :, :4, :4].reshape(2, 3, 2, 2, 2, 2)

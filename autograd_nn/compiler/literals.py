@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.tensor import Size
+
 # the static values a compiled function's arguments may hold, and its checks can compare
 PLAIN_TYPES = (bool, int, float, complex, str, bytes)
 _SCALAR_KINDS = "biufcSU"
@@ -41,8 +43,8 @@ def numpy_type(kind: type) -> str:
 
 def type_text(value: Any) -> str:
     """The source for the exact type of a static value (`float`, `np.float32`)."""
-    if type(value) in PLAIN_TYPES:
-        return type(value).__name__
+    if type(value) in PLAIN_TYPES or type(value) is Size:
+        return "int" if type(value) is Size else type(value).__name__
     if isinstance(value, np.generic) and value.dtype.kind in _SCALAR_KINDS:
         return numpy_type(type(value))
     raise LiteralError(describe(value))
@@ -53,6 +55,8 @@ def literal(value: Any) -> str:
     slice, Ellipsis, or a tuple/list/dict of them."""
     if value is None or value is Ellipsis:
         return repr(value)
+    if type(value) is Size:  # `t.size`, an int that torch code may also call: its number
+        return repr(int(value))
     if isinstance(value, np.generic) and value.dtype.kind in _SCALAR_KINDS:
         return f"{numpy_type(type(value))}({number(value.item())})"
     if type(value) in PLAIN_TYPES:

@@ -164,8 +164,8 @@ minimum = primitive(
 
 
 def _where_prepare(condition, a, b):
-    if condition.dtype != np.bool_:
-        return Call(where, (condition.data.astype(bool), a, b))
+    if condition.dtype != np.bool_:  # the cast recorded, so a compiled where reads each call's
+        return Call(where, (prims.cast(condition, dtype=np.dtype(bool)), a, b))  # condition
     return None
 
 

@@ -44,7 +44,7 @@ def _at_least(ndim: int, x):
     if ndim == 3 and x.ndim == 2:
         shape = x.shape + (1,)
     elif ndim == 3:  # 0-d and 1-D: (1, n, 1)
-        shape = (1, x.size, 1)
+        shape = (1, int(x.size), 1)
     else:
         shape = (1,) * (ndim - x.ndim) + x.shape
     return prims.reshape(x, shape=shape)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import primitive, prims, same_as_input
+from .registry import Call, primitive, prims, same_as_input
 
 _LN2 = float(np.log(2.0))
 
@@ -97,9 +97,16 @@ def _astype_params(x, dtype):
     dtype = np.dtype(dtype)
     if dtype == x.dtype:
         return x
-    if dtype.kind != "f":  # rounding to integers (or bool) has no useful gradient: a constant
-        return x.data.astype(dtype)
+    if dtype.kind != "f":  # rounding to integers (or testing to bool) carries no gradient, but
+        return Call(cast, (x,), {"dtype": dtype})  # stays recorded: compile sees the values flow
     return {"dtype": dtype}
+
+
+cast = primitive(
+    "cast", lambda x, dtype: x.astype(dtype), None, source="{x}.astype(np.{dtype})",
+    elementwise=True, display="{x}.astype({dtype})",
+    doc="A cast to an integer or boolean dtype (what `astype` runs for them): no gradient.",
+)
 
 
 astype = primitive(
