@@ -268,6 +268,21 @@ def test_linspace_follows_numpy_and_differentiates_start_and_stop():
     assert d_stop == pytest.approx(sum(k * k / 4 for k in range(5)))
 
 
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, np.inf])
+def test_normalize_of_a_zero_vector_is_zero_with_torch_gradient(p):
+    x = np.array([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5]])
+    w = np.array([[0.3, -1.0, 2.0], [1.0, 0.5, -0.25]])
+    got = ag.grad(lambda v: (ag.normalize(v, p) * w).sum())(x)
+    t = _t(x).requires_grad_()
+    (F.normalize(t, p) * _t(w)).sum().backward()
+    np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12, atol=0)
+    if np.isfinite(p):
+        assert ag.normalize(np.ones((2, 0)), p).shape == (2, 0)
+    else:  # the max over no elements: refused, as torch refuses it
+        with pytest.raises(ValueError, match="normalize: max: .*zero-size"):
+            ag.normalize(np.ones((2, 0)), p)
+
+
 def test_products_refuse_what_numpy_and_torch_refuse():
     with pytest.raises(ValueError, match=r"cross: axis -1 of shapes \(2,\) and \(2,\) must "
                                          "have size 3"):

@@ -161,6 +161,9 @@ def _composite_signature(comp: Composite) -> inspect.Signature:
                         Any if q.annotation is q.empty else q.annotation)
               for i, q in enumerate(params)]
     out = [q if q.annotation is not q.empty else q.replace(annotation=Any) for q in params]
+    written = inspect.signature(comp.function, eval_str=True).return_annotation
+    if written is not inspect.Signature.empty:  # a composite returning more (cummax's pair)
+        return inspect.Signature(out, return_annotation=written)
     return inspect.Signature(out, return_annotation=Any if comp.name.endswith("split")
                              or comp.name == "split" else Tensor)
 

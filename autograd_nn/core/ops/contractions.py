@@ -10,10 +10,10 @@ import numpy as np
 from .registry import composite, normalize_axis, primitive, prims
 
 
-def _parse(subscripts: str, xs) -> str:
+def _parse(subscripts: str, xs) -> tuple[str, dict[str, int]]:
     """`subscripts` in explicit form ("ij,jk->ik"): an ellipsis becomes letters of its own
     (aligned from the right), the implicit output is spelled out; checked against the
-    operands' shapes."""
+    operands' shapes. Also each letter's size (size-1 axes broadcast to it)."""
     if not isinstance(subscripts, str):
         raise TypeError(f"subscripts must be a string, got {type(subscripts).__name__}")
     spec = subscripts.replace(" ", "")

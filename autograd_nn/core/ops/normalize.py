@@ -29,7 +29,9 @@ def _p_norm(x, p: float, axis: int):
         return prims.sum(size, axis=(axis,), keepdims=True)
     if not p > 0:
         raise ValueError(f"p must be positive, got {p!r}")
-    return prims.sum(size ** float(p), axis=(axis,), keepdims=True) ** (1.0 / p)
+    total = prims.sum(size ** float(p), axis=(axis,), keepdims=True)
+    zero = total == 0  # a zero (or empty) vector: norm 0 with gradient 0, not 0 ** (1/p - 1)
+    return prims.where(zero, 0.0, prims.where(zero, 1.0, total) ** (1.0 / p))
 
 
 normalize = composite("normalize", _normalize)

@@ -232,7 +232,7 @@ def _one_axis_gradient(f, axis: int, dx: Any, edge_order: int):
     return prims.concatenate(first, inner, last, axis=axis)
 
 
-def _gradient(f, *varargs: Any, axis: Any = None, edge_order: int = 1):
+def _gradient(f, *varargs: Any, axis: Any = None, edge_order: int = 1) -> Any:
     """np.gradient: the derivative estimated along each axis (or the given ones) with central
     differences, spacing a number or coordinates per axis; one tensor for one axis, else a
     tuple of them."""

@@ -116,6 +116,8 @@ def _spread_method(function):
 
     def method(self, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
                keepdims: bool = False, **numpy_kwargs: Any):
+        if "dim" in numpy_kwargs:
+            raise TypeError(f"{function.__name__}: {_TORCH_SPREAD}")
         if dtype is not None or out is not None or numpy_kwargs:
             raise TypeError(f"{function.__name__}: only axis, ddof and keepdims are supported "
                             "on Tensors; cast with .astype(dtype)")
