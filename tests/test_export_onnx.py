@@ -239,6 +239,7 @@ FORM_CASES = {
     "not_equal": lambda x, y: ag.where(ag.floor(y) != 0, x, y),
     "logical_not": lambda x, y: ag.where(ag.logical_not(y > 0), x, y),
     "where": lambda x, y: ag.where(y > 0, y, 0.0), "astype": lambda x, y: ag.astype(y, np.float64),
+    "cast": lambda x, y: ag.astype(y * 3, np.int32) * x,
     "matmul": lambda x, y: x @ y.T, "dot": lambda x, y: ag.dot(x, y.T),
     "transpose": lambda x, y: ag.transpose(y), "swapaxes": lambda x, y: ag.swapaxes(y, 0, 1),
     "reshape": lambda x, y: ag.reshape(y, (2, 6)), "expand_dims": lambda x, y: ag.expand_dims(y, 1),
@@ -275,15 +276,15 @@ def test_each_form_against_numpy(row):
     np.testing.assert_allclose(got[0], expected[0], rtol=2e-6, atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="ag.astype to a non-float dtype leaves the graph (its "
-                   "prepare reads x.data), so the trace sees a constant: compile and export "
-                   "both bake the traced value in (a bug of the astype row, reported)")
 def test_cast_to_int_follows_the_input():
     got, expected = _run(lambda x, y: ag.astype(y, np.int32) * 1, (_X, _Y))
     session = _session(ag.onnx.export(lambda x, y: ag.astype(y, np.int32) * 1, (_X, _Y)))
     other = _Y + 1.5
     np.testing.assert_array_equal(session.run(None, {"x": _X, "y": other})[0],
                                   other.astype(np.int32))
+    bools = _session(ag.onnx.export(lambda x, y: ag.where(y, x, 0.0), (_X, _Y)))
+    np.testing.assert_array_equal(bools.run(None, {"x": _X, "y": other})[0],
+                                  np.where(other, _X, np.float32(0.0)))
 
 
 def test_float64_tutorial_network_within_1e12():
