@@ -41,7 +41,8 @@ for _ours, _theirs in {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div",
                        "cos": "Cos", "tan": "Tan", "floor": "Floor", "ceil": "Ceil",
                        "reciprocal": "Reciprocal", "erf": "Erf", "sign": "Sign",
                        "arctan": "Atan", "arcsin": "Asin", "arccos": "Acos", "sinh": "Sinh",
-                       "cosh": "Cosh", "logical_not": "Not", "astype": "Identity", "cast": "Identity",
+                       "cosh": "Cosh", "logical_not": "Not", "astype": "Identity",
+                       "cast": "Identity",
                        "matmul": "MatMul"}.items():
     FORMS[_ours] = _same(_theirs)
 

@@ -125,7 +125,8 @@ pow_scalar = primitive(
 
 power = primitive(
     "pow_tensor", np.power, _pow_vjp_base, _pow_vjp_exponent,
-    doc="a ** b elementwise; the gradient for b is b's log(a) * a ** b: 0 where a == 0, nan where a < 0.",
+    doc="a ** b elementwise; b's gradient is log(a) * a ** b: 0 where a == 0, nan where a < 0 "
+        "(no real derivative; torch, JAX and HIPS autograd give nan too).",
     display="{a} ** {b}",
     source="{a} ** {b}",
     elementwise=True, number_param=("exponent", pow_scalar), public="power",
