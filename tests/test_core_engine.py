@@ -357,3 +357,47 @@ def test_a_python_number_is_one_shared_read_only_constant_per_value_and_dtype():
     assert np.isnan((x * float("nan")).data).all()
     assert (x - 1).parents[1] is (x + 1).parents[1]  # one constant 1.0, two ops
     np.testing.assert_array_equal((x - 1).data, [0, 0])
+
+
+def test_sigmoid_eager_form_is_bit_identical_to_the_compiled_form():
+    """The eager sigmoid (copysign, 0-d constants) gives the numbers of the self-contained form
+    ag.compile writes, bit for bit, on every float dtype, special values and 0-d inputs."""
+    from autograd_nn.core.ops.activations import _sigmoid_eager, _sigmoid_forward
+
+    rng = np.random.default_rng(1)
+    for dtype, raw in ((np.float16, np.uint16), (np.float32, np.uint32), (np.float64, np.uint64)):
+        info = np.finfo(dtype)
+        x = np.concatenate([
+            (rng.normal(size=4000) * 50).astype(dtype),
+            rng.integers(0, np.iinfo(raw).max, size=20000, dtype=raw).view(dtype),
+            np.array([0.0, -0.0, np.inf, -np.inf, np.nan, info.max, -info.max, info.tiny,
+                      -info.smallest_subnormal], dtype=dtype)])
+        with np.errstate(all="ignore"):
+            want, got = _sigmoid_forward(x), _sigmoid_eager(x)
+        assert got.dtype == want.dtype
+        assert np.array_equal(got.view(raw), want.view(raw)), dtype
+        for shape in ((), (2, 0)):
+            x = np.asarray(rng.normal(size=shape), dtype=dtype)
+            want, got = _sigmoid_forward(x), _sigmoid_eager(x)
+            assert type(got) is type(want) and np.array_equal(got, want)
+    ints = np.array([-3, 0, 5], dtype=np.int8)  # not a float: the compiled form itself runs
+    assert np.array_equal(_sigmoid_eager(ints), _sigmoid_forward(ints))
+
+
+@pytest.mark.parametrize("needs", [(True, False), (False, True), (True, True), (False, False)])
+def test_record_keeps_what_the_rules_that_will_run_read(needs):
+    """The save plan looked up when an op records: mul by a constant keeps one copy, mul of two
+    tensors that need grad keeps both, and a write into a kept array is still caught."""
+    from autograd_nn.core.saved import ModifiedInPlaceError
+
+    a, b = np.arange(1.0, 4.0), np.arange(4.0, 7.0)
+    x, y = ag.Tensor(a, requires_grad=needs[0]), ag.Tensor(b, requires_grad=needs[1])
+    out = x * y
+    if not any(needs):
+        assert out._saved is None and not out.requires_grad
+        return
+    assert len(out._saved) == 3 + 2 * sum(needs)  # arrays, result, hold, then (index, copy)s
+    kept = a if needs[1] else b  # x's rule reads y and y's reads x
+    kept[0] += 1.0
+    with pytest.raises(ModifiedInPlaceError, match="mul"):
+        out.sum().backward()

@@ -241,15 +241,16 @@ def backward(roots: Sequence[Any], seeds: Sequence[Any], wanted: Sequence[Any] |
             node = ready.pop()
             nid = id(node)
             g = grads.pop(nid, None)
+            op = node._op
             if g is not None:
                 if hooks and node._hooks:
                     g = _run_hooks(node, g)
                 if layers is not None:
                     for entry in layers:
                         entry.backward_gradient(node, g)
-                if every_node or (node._op is None if stop is None else nid in stop):
+                if every_node or (op is None if stop is None else nid in stop):
                     found[nid] = (node, g)
-            if node._op is None or (stop is not None and nid in stop):
+            if op is None or (stop is not None and nid in stop):
                 continue
             saved, parents = node._saved, node._parents  # in this order: see release below
             if parents is None:  # another backward (maybe in another thread) released it
@@ -257,10 +258,12 @@ def backward(roots: Sequence[Any], seeds: Sequence[Any], wanted: Sequence[Any] |
             sent = None if g is None else pullback(node, g, values_as_tensors, saved, parents,
                                                    layers)
             for i, p in enumerate(parents):
+                if not p._needs_grad:
+                    continue
                 pid = id(p)
-                c = counts.get(pid) if p._needs_grad else None
+                c = counts.get(pid)
                 if c is None or (useful is not None and pid not in useful):
-                    continue  # needs no gradient, or leads to no wanted tensor
+                    continue  # leads to no wanted tensor
                 counts[pid] = c - 1
                 if sent is not None and (gi := sent[i]) is not None:
                     prev = grads.get(pid)
@@ -304,8 +307,11 @@ def pullback(node: Any, g: Any, values_as_tensors: bool = False, saved: Any = No
         ins = parents
         ans = node
     elif saved is not None:
-        check_saved(saved, node)  # nothing it reads was overwritten since
         ins = saved[0]  # the arrays the forward saw
+        # nothing it reads was overwritten since (one small copy: compared here; else `check`)
+        if len(saved) != 5 or (saved[1] if saved[3] < 0 else ins[saved[3]]).tobytes() != \
+                saved[4]:
+            check_saved(saved, node)
         ans = node.data
     else:  # a row whose rules read no value (add, sum): they read only shapes
         ins = (parents[0].data, parents[1].data) if len(parents) == 2 else tuple(
@@ -314,15 +320,18 @@ def pullback(node: Any, g: Any, values_as_tensors: bool = False, saved: Any = No
     return apply_rules(node._op, node._params, parents, g, ans, ins, None, node, layers)
 
 
+_ACTIVE = ()  # apply_rules' default layers: the active ones (None: none)
+
+
 def apply_rules(prim: Any, params: dict | None, parents: Sequence[Any], g: Any, ans: Any,
                 ins: Sequence[Any], which: Sequence[int] | None = None,
-                node: Any = None, layers: Any = ()) -> list:
+                node: Any = None, layers: Any = _ACTIVE) -> list:
     """Rule i of `prim`'s row on (g, ans, *ins) for each input i that needs a gradient (or
     each i in `which`), fitted to `parents[i]`; None elsewhere. Every caller of a rule (the
     backward pass, vmap, forward mode, the graph tools) comes through here."""
     rules = prim.vjps
     variadic = prim.variadic
-    if layers == ():  # not given: the active ones
+    if layers is _ACTIVE:  # not given: the active ones
         layers = thread.modes.layers
     sent = []
     for i, p in enumerate(parents):

@@ -58,6 +58,9 @@ def _public_function(prim: Primitive) -> Callable[..., Tensor]:
                 return apply(prim, (x if x.__class__ is Tensor else lift(x, None, name),), None)
         elif n_inputs == 2:
             def function(a, b):
+                if a.__class__ is Tensor:  # the common case, one call less
+                    return apply(prim, (a, b if b.__class__ is Tensor else lift(b, a, name)),
+                                 None)
                 return apply(prim, _pair(a, b, name), None)
         else:
             def function(*inputs):

@@ -1,7 +1,7 @@
 """Lifting arguments to Tensors, and the one path that records an op.
 
 `apply` runs a row on Tensor inputs through the active layers (jvp, compile, anomaly checks);
-under them `_evaluate` runs the row's NumPy forward and `record` makes the result a Tensor that
+under them (`core=True`) it runs the row's NumPy forward and `record` makes the result a Tensor that
 remembers its op, inputs and what backward will read (saved.py), when it needs a gradient.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .ops.registry import Primitive
-from .saved import save
+from .saved import KEEPS_NOTHING, SMALL, save
 from .state import Batching, thread
 from .tensor import Tensor
 
@@ -142,27 +142,17 @@ def describe(arrays: Sequence[Any]) -> str:
     return ", ".join(f"{a.shape} {a.dtype}" for a in arrays)
 
 
-def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None) -> Tensor:
+def apply(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None = None,
+          core: bool = False) -> Tensor:
     """Run `prim` on Tensor `inputs` through the active layers (jvp, compile, anomaly checks),
-    and record the result in the graph when it needs grad."""
+    and record the result in the graph when it needs grad. With `core`, skip the layers (the
+    last one passes the op on this way: `apply_below`)."""
     m = thread.modes
     layers = m.layers
-    if layers is None:
-        return _evaluate(prim, inputs, params, m)
-    return layers[-1].process(prim, inputs, params, len(layers) - 1)
-
-
-def apply_below(depth: int, prim: Primitive, inputs: tuple, params: dict | None) -> Tensor:
-    """Pass an op on from the layer at `depth` to the ones under it, then to the core."""
-    m = thread.modes
-    if depth == 0:
-        return _evaluate(prim, inputs, params, m)
-    return m.layers[depth - 1].process(prim, inputs, params, depth - 1)
-
-
-def _evaluate(prim: Primitive, inputs: tuple, params: dict | None, m: Any) -> Tensor:
-    """The core of every op: its NumPy forward on the inputs' arrays (on the batch, inside
-    vmap), recorded."""
+    if layers is not None and not core:
+        return layers[-1].process(prim, inputs, params, len(layers) - 1)
+    # the core of every op: its NumPy forward on the inputs' arrays (on the batch, inside
+    # vmap), recorded
     n = len(inputs)
     if inputs[0]._levels is not None or (n > 1 and (inputs[1]._levels is not None or (
             n > 2 and any(x._levels is not None for x in inputs)))):
@@ -180,6 +170,13 @@ def _evaluate(prim: Primitive, inputs: tuple, params: dict | None, m: Any) -> Te
     return record(prim, inputs, params, arrays, out, None, m)
 
 
+def apply_below(depth: int, prim: Primitive, inputs: tuple, params: dict | None) -> Tensor:
+    """Pass an op on from the layer at `depth` to the ones under it, then to the core."""
+    if depth == 0:
+        return apply(prim, inputs, params, True)
+    return thread.modes.layers[depth - 1].process(prim, inputs, params, depth - 1)
+
+
 def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arrays: tuple,
            out: Any, levels: tuple | None = None, m: Any = None) -> Tensor:
     """The result of `prim` as a Tensor, recorded in the graph when it needs grad (`levels`:
@@ -190,44 +187,57 @@ def record(prim: Primitive, inputs: tuple[Tensor, ...], params: dict | None, arr
     t.data = out
     t.grad = t.name = t._hooks = t._where = None
     t._levels = levels
-    n = len(inputs)
     if m is None:
         m = thread.modes
-    if not m.grad_enabled:
-        needs_grad = False
-    elif prim.grad_inputs is None:  # every input can carry a gradient (nearly every op)
-        needs_grad = inputs[0]._needs_grad or (n > 1 and (
-            inputs[1]._needs_grad or any(x._needs_grad for x in inputs[2:])))
-    else:  # some inputs carry no gradient (where's condition, comparisons)
-        needs_grad = any(inputs[i]._needs_grad for i in prim.grad_inputs)
-    if needs_grad:
-        t._needs_grad = True
-        t._op = prim
-        t._parents = inputs
-        t._params = params
-        t._scope = m.scope
-        saves = prim.saves
-        if saves is None:
-            saves = prim.find_reads()
-        if not saves:
-            t._saved = None
-        elif prim.reads_by_rule is None:
-            t._saved = save(arrays, prim.read_inputs, out, prim.reads_ans)
-        else:  # only the rules of the inputs that need a gradient will run
-            reads_ans, read = prim.reads_by_rule[
-                (inputs[0]._needs_grad, inputs[1]._needs_grad) if n == 2 else
-                tuple(x._needs_grad for x in inputs)]
-            t._saved = save(arrays, read, out, reads_ans)
-        if out.dtype.kind == "c":
-            raise TypeError(
-                f"{prim.name}: complex result from inputs ({describe(inputs)}) in a graph "
-                "that needs gradients; autograd_nn differentiates real floating-point values only"
-            )
-    else:
+    plan = None
+    if m.grad_enabled:  # what to keep, by which inputs need a gradient (saved.save_plans)
+        plans = prim.save_plans
+        n = len(inputs)
+        if n == 2 and plans:
+            plan = plans[inputs[0]._needs_grad + 2 * inputs[1]._needs_grad]
+        elif n == 1 and plans:
+            plan = plans[inputs[0]._needs_grad]
+        else:
+            plan = _plan_of(prim, inputs)
+    if plan is None:
         t._needs_grad = False
         t._op = t._params = t._scope = t._saved = None
         t._parents = ()
+        return t
+    t._needs_grad = True
+    t._op = prim
+    t._parents = inputs
+    t._params = params
+    t._scope = m.scope
+    reads_ans, read, one = plan
+    if one is None:  # several arrays
+        t._saved = save(arrays, read, out, reads_ans)
+    elif one == KEEPS_NOTHING:  # rules that read only shapes (add, sum)
+        t._saved = None
+    else:  # the common case: one array, copied when small (saved.save's layout)
+        a = out if one < 0 else arrays[one]
+        t._saved = ((arrays, out if reads_ans else None, None, one, a.tobytes())
+                    if a.nbytes <= SMALL else save(arrays, read, out, reads_ans))
+    if out.dtype.kind == "c":
+        raise TypeError(
+            f"{prim.name}: complex result from inputs ({describe(inputs)}) in a graph "
+            "that needs gradients; autograd_nn differentiates real floating-point values only"
+        )
     return t
+
+
+def _plan_of(prim: Primitive, inputs: tuple[Tensor, ...]) -> tuple | None:
+    """`record`'s save plan where the row has no table (variadic, over 4 inputs) or has not
+    recorded yet."""
+    if prim.save_plans is None:
+        prim.find_reads()
+    plans = prim.save_plans
+    if plans:
+        return plans[sum(x._needs_grad << i for i, x in enumerate(inputs))]
+    which = range(len(inputs)) if prim.grad_inputs is None else prim.grad_inputs
+    if not any(inputs[i]._needs_grad for i in which):
+        return None
+    return prim.reads_ans, prim.read_inputs, None
 
 
 def _apply_primitive(self: Tensor, prim: Primitive, inputs: Sequence[Any], params: dict) -> Tensor:

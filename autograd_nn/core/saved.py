@@ -128,6 +128,32 @@ def reads_by_mask(by_rule: tuple) -> dict[tuple[bool, ...], tuple[bool, tuple[in
     return table
 
 
+KEEPS_NOTHING = -2  # a save plan's index when the op keeps no array
+
+
+def save_plans(reads_ans: bool, read_inputs: tuple[int, ...] | None, by_mask: dict | None,
+               n_inputs: int | None, grad_inputs: tuple[int, ...] | None) -> tuple:
+    """What an op of a row with 1-4 inputs keeps, indexed by which inputs need a gradient (bit
+    i: input i), so that recording decides it with one lookup: None when no input that can
+    carry a gradient needs one, else (reads the result?, which inputs are read, the one array
+    to copy: its index, -1 for the result, `KEEPS_NOTHING`, or None for several). Empty for
+    a variadic row or one with more inputs (recording then works it out per op)."""
+    if n_inputs is None or not 1 <= n_inputs <= 4 or (n_inputs > 1 and by_mask is None):
+        return ()
+    plans = []
+    for bits in range(2 ** n_inputs):
+        mask = tuple(bool(bits >> i & 1) for i in range(n_inputs))
+        if not any(mask[i] for i in (range(n_inputs) if grad_inputs is None else grad_inputs)):
+            plans.append(None)
+            continue
+        uses_ans, read = (reads_ans, read_inputs) if n_inputs == 1 else by_mask[mask]
+        count = len(read) + uses_ans
+        one = (KEEPS_NOTHING if count == 0 else None if count > 1 else
+               read[0] if read else -1)
+        plans.append((uses_ans, read, one))
+    return tuple(plans)
+
+
 class ModifiedInPlaceError(RuntimeError):
     """Backward found that an array the forward pass saved was written in place since."""
 
@@ -137,12 +163,8 @@ def save(arrays: tuple, read: tuple[int, ...] | None, out: np.ndarray,
     """What one recorded op keeps for backward, as one flat tuple (the cyclic garbage collector
     then ignores it): every input array as the forward saw it, the result if a rule reads it, a
     `Hold` keeping the large arrays its rules read read-only (or None), then an index and a
-    bytes copy for each small one (index -1 is the result)."""
-    if read is not None and len(read) + reads_out == 1:  # the common case: one small array
-        i = read[0] if read else -1
-        a = out if i < 0 else arrays[i]
-        if a.nbytes <= SMALL:
-            return arrays, out if reads_out else None, None, i, a.tobytes()
+    bytes copy for each small one (index -1 is the result). (Recording builds the common
+    case, one small array, itself: `recording.record`.)"""
     copies = []
     large = None
     for i in (range(len(arrays)) if read is None else read):

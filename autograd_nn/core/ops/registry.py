@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..saved import row_reads
+from ..saved import row_reads, save_plans
 
 __all__ = [
     "COMPOSITES", "Api", "Call", "Code", "Composite", "Modes", "PRIMITIVES", "Primitive", "Text",
@@ -120,7 +120,7 @@ class Primitive:
     __slots__ = (
         "name", "forward", "vjps", "inputs", "variadic", "grad_inputs", "elementwise",
         "api", "text", "code", "modes",
-        "reads_ans", "read_inputs", "saves", "reads_by_rule",
+        "reads_ans", "read_inputs", "saves", "reads_by_rule", "save_plans",
     )
 
     def __init__(self, name: str, forward: Callable, vjps: Sequence[Callable | None], *,
@@ -157,6 +157,7 @@ class Primitive:
         # what backward reads (the result? which inputs?), found from the rules' code when the
         # row first records (autograd_nn/saved.py); None until then
         self.reads_ans = self.read_inputs = self.saves = self.reads_by_rule = None
+        self.save_plans = None  # what an op keeps, by which inputs need a gradient (saved.py)
         self.api = Api(name if public == "" else public, method, prepare, number_param,
                        operator, doc)
         self.text = Text(display, formula, notes, kink, activation, commutative)
@@ -173,10 +174,13 @@ class Primitive:
         return self.forward(*inputs, **params)
 
     def find_reads(self) -> bool:
-        """Fill `reads_ans`, `read_inputs`, `reads_by_rule` and `saves` (whether backward reads
-        any value)."""
+        """Fill `reads_ans`, `read_inputs`, `reads_by_rule`, `save_plans` and `saves` (whether
+        backward reads any value)."""
         self.reads_ans, self.read_inputs, self.reads_by_rule = row_reads(
             self.vjps, self.inputs, self.variadic)
+        self.save_plans = save_plans(self.reads_ans, self.read_inputs, self.reads_by_rule,
+                                     None if self.variadic else len(self.vjps),
+                                     self.grad_inputs)
         self.saves = self.reads_ans or self.read_inputs != ()
         return self.saves
 
