@@ -1131,3 +1131,145 @@ def test_new_ops_through_numpy_names():
     assert len(g) == 2
     for a, b in zip(g, ref):
         close(a, b)
+
+
+def test_one_hot_compile_default_num_classes_follows_indices():
+    # BUG (silently wrong): ag.compile(lambda i: ag.one_hot(i)) bakes num_classes = max + 1 of the
+    # first call. cf([0, 1]) then cf([0, 3]) returned [[1, 0], [0, 0]] (shape (2, 2), 3 dropped);
+    # torch's F.one_hot(tensor([0, 3])) is [[1, 0, 0, 0], [0, 0, 0, 1]]. Retrace or refuse.
+    cf = ag.compile(lambda i: ag.one_hot(i))
+    for idx in [np.array([0, 1]), np.array([0, 3]), np.array([2, 2])]:
+        np.testing.assert_array_equal(_arr(cf(idx)), F.one_hot(torch.tensor(idx)).numpy())
+    cf4 = ag.compile(lambda i: ag.one_hot(i, num_classes=4))
+    for idx in [np.array([0, 1]), np.array([3, 2])]:
+        np.testing.assert_array_equal(_arr(cf4(idx)), F.one_hot(torch.tensor(idx), 4).numpy())
+
+
+def test_masked_select_compile_same_count_other_positions():
+    # BUG (silently wrong gradient), same as test_masked_select_compile_changing_mask but with the
+    # same number of True: cf(x, [0,0,0,1,1]) after cf(x, [1,0,1,0,0]) gave the first mask's grad
+    # [2x0, 0, 2x2, 0, 0]; expected [0, 0, 0, 2x3, 2x4] (torch.masked_select agrees).
+    x = RNG.normal(size=5)
+    cf = ag.compile(ag.grad(lambda a, m: ag.sum(ag.masked_select(a, m) ** 2)))
+    for m in [np.array([1, 0, 1, 0, 0], bool), np.array([0, 0, 0, 1, 1], bool)]:
+        tg = tgrad(lambda a: (torch.masked_select(a, torch.tensor(m)) ** 2).sum(), x)[0]
+        close(cf(x, m), tg)
+
+
+def test_masked_fill_and_where_compile_changing_mask():
+    x = RNG.normal(size=5)
+    cf = ag.compile(ag.grad(lambda a, m: ag.sum(ag.masked_fill(a, m, 0.0) ** 2)))
+    cw = ag.compile(ag.grad(lambda a, c: np.sum(np.where(c, a**2, a))))
+    for m in [np.array([1, 0, 1, 0, 0], bool), np.array([0, 1, 1, 1, 0], bool)]:
+        close(cf(x, m), np.where(m, 0.0, 2 * x))
+        close(cw(x, m), np.where(m, 2 * x, 1.0))
+
+
+def test_scatter_negative_index_as_torch():
+    # BUG? (torch's semantics, as the README says for scatter): torch.scatter and
+    # torch.scatter_reduce refuse index -1 ("index -1 is out of bounds"); ag.scatter and
+    # ag.scatter_reduce silently wrap it to the last position (ag.scatter(zeros(3), 0, [-1], [1])
+    # gave [0, 0, 1]), while ag.one_hot refuses -1. An index that torch rejects should be refused.
+    with pytest.raises(RuntimeError):
+        torch.scatter(torch.zeros(3), 0, torch.tensor([-1]), torch.ones(1))
+    with pytest.raises((IndexError, ValueError), match="scatter"):
+        ag.scatter(np.zeros(3), 0, np.array([-1]), np.ones(1))
+    with pytest.raises((IndexError, ValueError), match="scatter_reduce"):
+        ag.scatter_reduce(np.zeros(3), 0, np.array([-1]), np.ones(1), "sum")
+
+
+def test_scatter_index_smaller_than_src_and_int_dtypes_as_torch():
+    x = RNG.normal(size=(3, 4))
+    src = RNG.normal(size=(2, 3))
+    idx = np.array([[2, 0]])
+    # values vs torch; gradients vs finite differences (torch's scatter backward fails for an index
+    # smaller than src: "ScatterBackward0 returned an invalid gradient")
+    close(
+        ag.scatter(x, 0, idx, src),
+        torch.scatter(torch.tensor(x), 0, torch.tensor(idx), torch.tensor(src)),
+    )
+    ct = RNG.normal(size=(3, 4))
+    gx, gs = ag.grad(lambda a, s: ag.sum(ag.scatter(a, 0, idx, s) * ct), argnums=(0, 1))(x, src)
+    close(gx, fd_grad(lambda a: np.sum(_arr(ag.scatter(a, 0, idx, src)) * ct), x), 1e-6)
+    close(gs, fd_grad(lambda s: np.sum(_arr(ag.scatter(x, 0, idx, s)) * ct), src), 1e-6)
+    close(
+        ag.scatter_reduce(x, 1, idx, src, "amax"),
+        torch.scatter_reduce(torch.tensor(x), 1, torch.tensor(idx), torch.tensor(src), "amax"),
+    )
+    gx, gs = ag.grad(
+        lambda a, s: ag.sum(ag.scatter_reduce(a, 1, idx, s, "amax") * ct), argnums=(0, 1)
+    )(x, src)
+    close(
+        gx, fd_grad(lambda a: np.sum(_arr(ag.scatter_reduce(a, 1, idx, src, "amax")) * ct), x), 1e-6
+    )
+    close(
+        gs, fd_grad(lambda s: np.sum(_arr(ag.scatter_reduce(x, 1, idx, s, "amax")) * ct), src), 1e-6
+    )
+    xi, si, ii = np.array([1, 2, 3]), np.array([4, 5, 6]), np.array([0, 0, 2])
+    for red in ["sum", "prod", "mean", "amax", "amin"]:
+        for inc in [True, False]:
+            got = ag.scatter_reduce(xi, 0, ii, si, red, include_self=inc)
+            ref = torch.scatter_reduce(
+                torch.tensor(xi), 0, torch.tensor(ii), torch.tensor(si), red, include_self=inc
+            )
+            np.testing.assert_array_equal(_arr(got), ref.numpy())
+            assert _arr(got).dtype == np.int64
+    got = ag.scatter_reduce(np.zeros(3, np.float32), 0, ii, np.ones(3, np.float32), "mean")
+    assert _arr(got).dtype == np.float32
+
+
+def test_pad_constant_values_per_side_mapped_or_refused_by_name():
+    # BUG (message): np.pad's constant_values=(1, 2) (per side) on a Tensor fails with
+    # "pad: float() argument must be a string or a real number, not 'tuple'": it should either pad
+    # as np.pad does or refuse naming constant_values.
+    x = RNG.normal(size=(2, 3))
+    t = ag.Tensor(x, requires_grad=True)
+    try:
+        out = np.pad(t, 1, constant_values=(1.0, 2.0))
+    except (TypeError, ValueError) as e:
+        assert "constant_values" in str(e), str(e)
+    else:
+        close(out, np.pad(x, 1, constant_values=(1.0, 2.0)))
+
+
+def test_partition_and_topk_jvp_vs_reverse_mode():
+    x = RNG.normal(size=(3, 6))
+    v = RNG.normal(size=(3, 6))
+    for f in [
+        lambda a: ag.partition(a, [1, 4]),
+        lambda a: ag.topk(a, 3, axis=0)[0],
+        lambda a: ag.sort(a, axis=0, descending=True),
+        lambda a: ag.masked_select(a, x > 0),
+        lambda a: ag.scatter_reduce(
+            a, 1, np.array([[0, 0, 1], [2, 2, 2], [5, 4, 5]]), a[:, :3], "prod"
+        ),
+    ]:
+        _, tan = ag.jvp(f, (x,), (v,))
+        J = ag.jacrev(f)(x)
+        close(tan, np.tensordot(_arr(J), v, axes=2))
+        Jf = ag.jacfwd(f)(x)
+        close(Jf, J)
+
+
+def test_numpy_dispatch_jacobians_and_hvp_vs_torch():
+    x = RNG.normal(size=4)
+    v = RNG.normal(size=4)
+
+    def f(a):
+        s = np.sort(a)
+        return np.concatenate(
+            [np.cumsum(np.exp(s)), np.diff(np.tanh(a)), np.atleast_1d(np.dot(a, a))]
+        )
+
+    def tf(a):
+        s = torch.sort(a, stable=True).values
+        return torch.cat([torch.cumsum(s.exp(), 0), torch.diff(a.tanh()), (a @ a)[None]])
+
+    tJ = torch.autograd.functional.jacobian(tf, torch.tensor(x))
+    close(ag.jacrev(f)(x), tJ)
+    close(ag.jacfwd(f)(x), tJ)
+    hv = ag.hvp(lambda a: np.sum(f(a) ** 2), x, v)
+    thv = torch.autograd.functional.hvp(
+        lambda a: (tf(a) ** 2).sum(), torch.tensor(x), torch.tensor(v)
+    )[1]
+    close(hv, thv)
