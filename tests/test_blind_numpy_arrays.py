@@ -1214,8 +1214,21 @@ def test_scatter_index_smaller_than_src_and_int_dtypes_as_torch():
             )
             np.testing.assert_array_equal(_arr(got), ref.numpy())
             assert _arr(got).dtype == np.int64
-    got = ag.scatter_reduce(np.zeros(3, np.float32), 0, ii, np.ones(3, np.float32), "mean")
-    assert _arr(got).dtype == np.float32
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+def test_scatter_reduce_float32_keeps_dtype(reduce):
+    # BUG (dtype): reduce='mean' on float32 x and src returns float64 (torch and the other
+    # reductions keep float32); its gradient is float32.
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    src = np.array([4.0, 5.0, 7.0], np.float32)
+    ii = np.array([0, 0, 2])
+    got = ag.scatter_reduce(x, 0, ii, src, reduce)
+    ref = torch.scatter_reduce(torch.tensor(x), 0, torch.tensor(ii), torch.tensor(src), reduce)
+    assert _arr(got).dtype == np.float32, _arr(got).dtype
+    close(got, ref, 1e-6)
+    g = ag.grad(lambda s: ag.sum(ag.scatter_reduce(x, 0, ii, s, reduce)))(src)
+    assert _arr(g).dtype == np.float32
 
 
 def test_pad_constant_values_per_side_mapped_or_refused_by_name():
