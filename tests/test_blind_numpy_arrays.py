@@ -1286,3 +1286,53 @@ def test_numpy_dispatch_jacobians_and_hvp_vs_torch():
         lambda a: (tf(a) ** 2).sum(), torch.tensor(x), torch.tensor(v)
     )[1]
     close(hv, thv)
+
+
+@pytest.mark.parametrize(
+    "call, fname, arg",
+    [
+        # BUG: fractional sizes are silently truncated or rounded, not refused (README: "fractional
+        # sizes" are refused, naming the function and argument). NumPy's np.pad refuses
+        # ("`pad_width` must be of integral type"); torch refuses a float k / num_classes.
+        (lambda: ag.pad(np.ones((2, 3)), 1.5), "pad", "pad_width"),  # padded by 1
+        (lambda: ag.pad(np.ones(3), (0.5, 1)), "pad", "pad_width"),  # padded (0, 1)
+        (lambda: ag.pad(np.ones((3, 2)), ((-1.5, 0), (0, 0))), "pad", "pad_width"),  # cropped 1
+        (lambda: np.pad(ag.Tensor(np.ones(3), requires_grad=True), 1.5), "pad", "pad_width"),
+        (lambda: ag.rot90(np.ones((2, 3)), 1.5), "rot90", "k"),  # rotated once (NumPy: 3 times)
+        (lambda: np.rot90(ag.Tensor(np.ones((2, 3)), requires_grad=True), 2.5), "rot90", "k"),
+        (lambda: ag.one_hot(np.array([0, 1]), 3.5), "one_hot", "num_classes"),  # 4 classes
+        # message only: these are refused but the message does not name the argument
+        (lambda: ag.partition(np.ones(3), 1.0), "partition", "kth"),
+        (lambda: ag.argpartition(np.ones(3), 1.0), "argpartition", "kth"),
+        # already right (kept as guards)
+        (lambda: ag.topk(np.ones(3), 2.0), "topk", "k"),
+        (lambda: ag.dsplit(np.ones((1, 1, 4)), 2.0), "dsplit", "indices"),
+        (lambda: ag.scatter(np.ones(3), 0, np.zeros(1), 1.0), "scatter", "index"),
+    ],
+)
+def test_fractional_sizes_refused_naming_function_and_argument(call, fname, arg):
+    with pytest.raises((TypeError, ValueError)) as ei:
+        call()
+    msg = str(ei.value)
+    assert fname in msg and arg in msg, msg
+
+
+def test_sort_like_ops_noncontiguous_and_batch_one():
+    x = RNG.normal(size=(4, 6))
+    v = x[:, ::2].T  # non-contiguous (3, 4)
+    check_vs_torch(
+        lambda a: ag.sort(a[:, ::2].T, axis=0),
+        lambda a: torch.sort(a[:, ::2].T, dim=0, stable=True).values,
+        x,
+    )
+    check_vs_torch(
+        lambda a: ag.topk(a.T[::-1], 2, axis=0)[0],
+        lambda a: torch.topk(a.T.flip(0), 2, dim=0).values,
+        x,
+    )
+    close(ag.vmap(lambda a: ag.sort(a))(v[:1]), np.sort(v[:1], axis=1))
+    close(ag.vmap(lambda a: ag.partition(a, 1))(v[:1]), np.partition(v[:1], 1, axis=1))
+    g = ag.vmap(ag.grad(lambda a: ag.sum(ag.topk(a, 1)[0])))(v[:1])
+    ref = np.zeros((1, 4))
+    ref[0, np.argmax(v[0])] = 1.0
+    close(g, ref)
