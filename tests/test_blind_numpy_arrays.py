@@ -1336,3 +1336,44 @@ def test_sort_like_ops_noncontiguous_and_batch_one():
     ref = np.zeros((1, 4))
     ref[0, np.argmax(v[0])] = 1.0
     close(g, ref)
+
+
+def test_numpy_keyword_tensors_lists_and_checkpoint_second_order():
+    x = RNG.normal(size=3)
+    close(ag.grad(lambda v: np.sum(a=v**2, axis=0))(x), 2 * x)
+    close(ag.grad(lambda v: np.dot(a=v, b=v))(x), 2 * x)
+    close(ag.grad(lambda v: np.sum(np.linspace(start=0.0, stop=v, num=3)))(x), np.full(3, 1.5))
+    close(ag.grad(lambda v: np.sum(np.concatenate(arrays=[v, v])))(x), np.full(3, 2.0))
+    t = ag.Tensor(x, requires_grad=True)
+    # a list of Tensors that need grad, handed to NumPy, is refused (never summed as plain values)
+    for call in [lambda: np.sum([t, t]), lambda: np.array([t, t]), lambda: np.max((t[0], t[1]))]:
+        with pytest.raises(TypeError, match="grad"):
+            call()
+    # second order through checkpoint around NumPy code, vs torch
+    H = ag.hessian(ag.checkpoint(lambda v: np.sum(np.tanh(np.outer(v, v)))))(x)
+    tH = torch.autograd.functional.hessian(
+        lambda v: torch.tanh(torch.outer(v, v)).sum(), torch.tensor(x)
+    )
+    close(H, tH)
+    pe = ag.vmap(ag.grad(ag.checkpoint(lambda v: np.sum(np.sort(v) ** 3 * np.arange(3.0)))))(
+        RNG.normal(size=(4, 3))
+    )
+    assert pe.shape == (4, 3)
+
+
+def test_compile_jax_backend_sort_and_scatter():
+    x = RNG.normal(size=3)
+    cg = ag.compile(ag.grad(lambda v: np.sum(np.sort(v) * np.arange(3.0))), backend="jax")
+    for v in [x, -x]:
+        ref = np.zeros(3)
+        ref[np.argsort(v, kind="stable")] = np.arange(3.0)
+        close(cg(v), ref)
+    f = ag.grad(lambda v, i: ag.sum(ag.scatter_reduce(np.zeros(3), 0, i, v, "amax")))
+    try:
+        cs = ag.compile(f, backend="jax")
+        out = cs(x, np.array([0, 0, 1]))
+    except RuntimeError as e:  # documented: a CompileError (a RuntimeError) naming the op
+        assert type(e).__name__ == "CompileError"
+        assert "scatter_reduce" in str(e)
+    else:
+        close(out, f(x, np.array([0, 0, 1])))
