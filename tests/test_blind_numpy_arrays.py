@@ -1377,3 +1377,30 @@ def test_compile_jax_backend_sort_and_scatter():
         assert "scatter_reduce" in str(e)
     else:
         close(out, f(x, np.array([0, 0, 1])))
+
+
+@pytest.mark.parametrize(
+    "np_f, t_f",
+    [
+        (lambda v: np.maximum(v, v), lambda t: torch.maximum(t, t)),
+        (lambda v: np.abs(v), lambda t: t.abs()),
+        (lambda v: np.clip(v, 0.0, 1.0), lambda t: t.clamp(0.0, 1.0)),
+        (
+            lambda v: np.maximum(v, 0.5),
+            lambda t: torch.maximum(t, torch.tensor(0.5, dtype=t.dtype)),
+        ),
+        (
+            lambda v: np.minimum(0.5, v),
+            lambda t: torch.minimum(torch.tensor(0.5, dtype=t.dtype), t),
+        ),
+        (
+            lambda v: np.max(np.stack([v, v[::-1]]), axis=0),
+            lambda t: torch.stack([t, t.flip(0)]).amax(0),
+        ),
+        (lambda v: np.sign(v) * v, lambda t: torch.sign(t) * t),
+        (lambda v: np.max(v) + np.min(np.tile(v, 2)), lambda t: t.amax() + t.repeat(2).amin()),
+    ],
+)
+def test_numpy_kink_gradients_match_torch(np_f, t_f):
+    x = np.array([0.0, 0.5, 1.0, -1.0, 1.0, 0.5])
+    close(ag.grad(lambda v: ag.sum(np_f(v)))(x), tgrad(lambda t: t_f(t).sum(), x)[0])
