@@ -594,3 +594,16 @@ def test_dispatched_calls_keep_the_ops_dtypes_and_weak_python_numbers():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.argmax(f32).dtype == np.intp and not np.argmax(f32).requires_grad
+
+
+def test_np_cross_axis_keywords_map_when_they_agree():
+    """np.cross with axisa = axisb = axisc is ag.cross along that axis (value and gradient);
+    different axes are refused by name for a Tensor that requires grad."""
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    got = np.cross(ag.Tensor(a, requires_grad=True), b, axisa=0, axisb=0, axisc=0)
+    np.testing.assert_allclose(got.data, np.cross(a, b, axisa=0, axisb=0, axisc=0), rtol=1e-12)
+    g = ag.grad(lambda x: ag.sum(np.cross(x, b, axisa=0, axisb=0, axisc=0)))(a)
+    np.testing.assert_allclose(g, ag.grad(lambda x: ag.sum(ag.cross(x, b, axis=0)))(a), rtol=1e-12)
+    with pytest.raises(TypeError, match="axisa=0"):
+        np.cross(ag.Tensor(a, requires_grad=True), b.T, axisa=0)

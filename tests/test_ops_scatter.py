@@ -373,3 +373,44 @@ def test_compiled_vmap_of_scatter_reduce_equals_eager(reduce, rng):
     with pytest.raises(CompileError, match="of take_index at backward of scatter_reduce"):
         ag.compile(ag.vmap(ag.grad(lambda x, i, s: (f(x, i, s) ** 2).sum(), (0, 2))))(xs, idx,
                                                                                        ss)
+
+
+def test_compiled_masked_select_reads_a_broadcast_mask_each_call():
+    """A (3, 1) mask passed in broadcasts against x (3, 4); each call's mask decides, in value
+    and gradient (torch.masked_select is the reference)."""
+    torch = pytest.importorskip("torch")
+    x = _R.normal(size=(3, 4))
+    cf = ag.compile(ag.value_and_grad(lambda a, m: ag.sum(ag.masked_select(a, m) ** 3)))
+    for m in [np.array([[True], [False], [True]]), np.array([[False], [True], [False]])]:
+        value, g = cf(x, m)
+        tx = torch.tensor(x, requires_grad=True)
+        ref = (torch.masked_select(tx, torch.tensor(m)) ** 3).sum()
+        ref.backward()
+        np.testing.assert_allclose(np.asarray(value.data), ref.item(), rtol=1e-12)
+        np.testing.assert_allclose(g.data, tx.grad.numpy(), rtol=1e-12)
+
+
+def test_compiled_index_checks_run_again_for_new_values():
+    """Range checks read at trace time are guarded: a later call with a bad index is refused."""
+    cs = ag.compile(lambda i: ag.scatter(np.zeros(3), 0, i, np.ones(1)))
+    np.testing.assert_array_equal(cs(np.array([1])).data, [0.0, 1.0, 0.0])
+    with pytest.raises(IndexError, match="scatter: an index is out of range"):
+        cs(np.array([-1]))
+    co = ag.compile(lambda i: ag.one_hot(i, 3))
+    np.testing.assert_array_equal(co(np.array([2])).data, [[0, 0, 1]])
+    with pytest.raises(ValueError, match=r"one_hot: indices must lie in \[0, 3\)"):
+        co(np.array([3]))
+
+
+def test_pad_per_side_constant_values_gradient_is_the_inner_slice():
+    """np.pad's per-side constant_values: values as NumPy's (corners from the last axis), and
+    the gradient of x is the inner slice of the upstream gradient."""
+    x = _R.normal(size=(2, 3))
+    values = ((1.0, 2.0), (3.0, 4.0))
+    out = ag.pad(x, ((1, 2), (2, 1)), constant_values=values)
+    np.testing.assert_array_equal(out.data, np.pad(x, ((1, 2), (2, 1)), constant_values=values))
+    ct = _R.normal(size=out.shape)
+    g = ag.grad(lambda a: ag.sum(ag.pad(a, ((1, 2), (2, 1)), constant_values=values) * ct))(x)
+    np.testing.assert_array_equal(g, ct[1:3, 2:5])
+    with pytest.raises(TypeError, match="pad: pad_width must hold integers"):
+        ag.pad(x, ((1, 0), (True, 0)))

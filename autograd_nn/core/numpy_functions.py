@@ -267,6 +267,20 @@ SPECIAL = {np.zeros_like: _like(np.zeros_like), np.ones_like: _like(np.ones_like
            np.shape: _shape_of, np.ndim: _ndim_of, np.size: _size_of}
 
 
+def _cross_axes(kwargs: dict) -> dict | str:
+    """np.cross's axisa/axisb/axisc as ag.cross's one `axis` when all three agree; else why
+    not (ag.cross takes one axis for a, b and the result)."""
+    names = ("axisa", "axisb", "axisc")
+    given = {n: kwargs.pop(n) for n in names if n in kwargs}
+    if not given:
+        return kwargs
+    axes = {given.get(n, -1) for n in names}
+    if len(axes) != 1 or kwargs.get("axis") is not None:
+        return (f"{', '.join(f'{n}={v!r}' for n, v in given.items())}: different axes for a, b "
+                "and the result (or with axis=); ag.cross takes one axis for all three")
+    return {**kwargs, "axis": axes.pop()}
+
+
 def _array_function(self: Tensor, func: Callable, types: tuple, args: tuple,
                     kwargs: dict) -> Any:
     """NumPy's array functions on Tensors: the autograd_nn function of the same name, a
@@ -275,6 +289,11 @@ def _array_function(self: Tensor, func: Callable, types: tuple, args: tuple,
     for kind in types:
         if not issubclass(kind, (Tensor, np.ndarray)):
             return NotImplemented
+    if func is np.cross and kwargs:
+        mapped = _cross_axes(dict(kwargs))
+        if isinstance(mapped, str):
+            return _unmapped(func, args, kwargs, mapped, "ag.moveaxis, then ag.cross(a, b, axis)")
+        kwargs = mapped
     adapter = ADAPTERS.get(func)
     if adapter is not None:
         if len(args) in adapter.plain and (not kwargs or adapter.same_keywords.issuperset(kwargs)):

@@ -26,9 +26,61 @@ def _ints(value: Any, what: str) -> tuple[int, ...]:
 _INDEX_MODES = ("edge", "reflect", "symmetric", "wrap")
 
 
-def _pad_params(x, pad_width: Any, mode: str = "constant", constant_values: float = 0) -> Any:
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=object), (x.ndim, 2)).tolist()
-    widths = tuple((int(a), int(b)) for a, b in widths)
+def _is_whole(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _pad_widths(x, pad_width: Any) -> tuple:
+    """pad_width as NumPy reads it ((before, after) per axis), integers only: a fractional width
+    is refused, as np.pad does, not rounded."""
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=object), (x.ndim, 2)).tolist()
+    except ValueError:
+        raise ValueError(f"pad_width {pad_width!r} does not fit a tensor with {x.ndim} dims "
+                         "(one int, (before, after), or one such pair per axis)") from None
+    if not all(_is_whole(v) for pair in widths for v in pair):
+        raise TypeError(f"pad_width must hold integers (not float or bool), got {pad_width!r}")
+    return tuple((int(a), int(b)) for a, b in widths)
+
+
+def _side_values(x, constant_values: Any) -> Any:
+    """constant_values as one number, or (before, after) per axis when the sides differ."""
+    if isinstance(constant_values, (int, float, np.number)) and not isinstance(
+            constant_values, (bool, np.bool_)):
+        return float(constant_values)
+    try:
+        values = np.broadcast_to(np.asarray(constant_values, dtype=float), (x.ndim, 2))
+    except (ValueError, TypeError):
+        raise ValueError(f"constant_values must be a number, (before, after), or one such pair "
+                         f"per axis of a tensor with {x.ndim} dims, got "
+                         f"{constant_values!r}") from None
+    if (values == values.flat[0]).all():
+        return float(values.flat[0])
+    return tuple((float(a), float(b)) for a, b in values)
+
+
+def _pad_sides(x, widths: tuple, values: tuple) -> Any:
+    """Constant padding with its own value on each side: axis by axis, before then after, as
+    np.pad fills (a corner takes the value of the last axis padded)."""
+    for axis, ((a, b), (va, vb)) in enumerate(zip(widths, values, strict=True)):
+        for width, value, before in ((a, va, True), (b, vb, False)):
+            if width:
+                side = tuple(((width, 0) if before else (0, width)) if k == axis else (0, 0)
+                             for k in range(x.ndim))
+                x = prims.pad(x, pad_width=side, value=value)
+    return x
+
+
+def _pad_params(x, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Any:
+    widths = _pad_widths(x, pad_width)
+    constant_values = _side_values(x, constant_values)
+    if isinstance(constant_values, tuple):
+        if mode != "constant":
+            raise ValueError(f"constant_values is for mode 'constant', got mode {mode!r}")
+        if any(a < 0 or b < 0 for a, b in widths):
+            x = _crop(x, widths)
+            widths = tuple((max(a, 0), max(b, 0)) for a, b in widths)
+        return _pad_sides(x, widths, constant_values)
     if any(a < 0 or b < 0 for a, b in widths):
         if mode != "constant":
             raise ValueError(f"negative pad widths (cropping) need mode 'constant', got "

@@ -42,11 +42,11 @@ def _at_least(ndim: int, x):
     if x.ndim >= ndim:
         return x
     if ndim == 3 and x.ndim == 2:
-        shape = x.shape + (1,)
+        shape = tuple(x.shape) + (1,)
     elif ndim == 3:  # 0-d and 1-D: (1, n, 1)
         shape = (1, int(x.size), 1)
     else:
-        shape = (1,) * (ndim - x.ndim) + x.shape
+        shape = (1,) * (ndim - x.ndim) + tuple(x.shape)
     return prims.reshape(x, shape=shape)
 
 

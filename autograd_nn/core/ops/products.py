@@ -11,9 +11,12 @@ def _component(x, axis: int, k: int):
     return prims.getitem(x, index=(slice(None),) * axis + (slice(k, k + 1),))
 
 
-def _cross(a, b, axis: int = -1):
+def _cross(a, b, axis: int | None = -1):
     """The cross product of 3-vectors along `axis` of a and b (broadcast against each other), as
-    np.cross(a, b, axis=axis) and torch.linalg.cross(a, b, dim=axis)."""
+    np.cross(a, b, axis=axis) and torch.linalg.cross(a, b, dim=axis); None (NumPy's default):
+    -1."""
+    if axis is None:
+        axis = -1
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"cross needs vectors, got shapes {a.shape} and {b.shape}")
     ndim = max(a.ndim, b.ndim)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .arrange import _flip, _gather
 from .registry import check_flag, composite, normalize_axis, primitive, prims, value_of
+from .shape import pick
 
 _REDUCES = ("sum", "prod", "mean", "amax", "amin")
 
@@ -28,11 +29,11 @@ def _array(x: Any) -> Any:
     return x if _is_tensor(x) else np.asarray(x)
 
 
-def _refuse_if(flag: Any, message: str) -> None:
-    """Raise `message` when `flag` (a boolean array or Tensor) holds a True anywhere (in any
+def _refuse_if(flag: Any, message: str, error: type[Exception] = ValueError) -> None:
+    """Raise `error(message)` when `flag` (a boolean array or Tensor) holds a True anywhere (in any
     example under vmap); else read it as a Python bool, so that ag.compile guards it."""
     if np.any(value_of(flag)):
-        raise ValueError(message)
+        raise error(message)
     if hasattr(flag, "_concrete"):  # a Tensor (not explain's symbols)
         bool(prims.any(flag, axis=None, keepdims=False))
 
@@ -59,7 +60,7 @@ def _scatter_reduce_forward(x, src, index, dim, reduce, include_self):
         written = count > 0
         count = count + (1 if include_self else 0)
         count[~written] = 1
-        out = out // count if out.dtype.kind in "iu" else out / count
+        out = out // count if out.dtype.kind in "iu" else (out / count).astype(out.dtype)
     return out
 
 
@@ -179,10 +180,12 @@ def _scatter_args(x, dim: int, index: Any, src: Any, where: str):
         if a != dim and index.shape[a] > x.shape[a]:
             raise ValueError(f"{where}: index of shape {index.shape} is larger than x "
                              f"{x.shape} in dim {a}")
-    values = np.asarray(value_of(index))
     n = x.shape[dim]
-    if values.size and (values.min() < -n or values.max() >= n):
-        raise IndexError(f"{where}: an index is out of range for dim {dim} of size {n}")
+    # torch refuses negative indices here (no wrapping), so they are refused too; read through
+    # _refuse_if so that a compiled call checks a new index again
+    _refuse_if((index < 0) | (index >= n), f"{where}: an index is out of range for dim {dim} "
+               f"of size {n} (indices must lie in [0, {n}), as in torch: no negative indices)",
+               IndexError)
     if isinstance(src, (int, float, bool, np.number)):
         return dim, index, np.full(index.shape, src, dtype=x.dtype)
     src = _array(src)
@@ -245,14 +248,21 @@ def _masked_select(x, mask: Any):
         raise ValueError("masked_select of a mask that differs per example of a vmap: each "
                          "example would keep a different number of elements; use "
                          "ag.masked_fill or ag.where instead")
-    mask = np.asarray(value_of(mask))
+    mask = _array(mask)
     if mask.dtype != np.bool_:
         raise TypeError(f"mask must be boolean, got dtype {mask.dtype}")
     shape = np.broadcast_shapes(mask.shape, x.shape)
     if x.shape != shape:
         x = prims.broadcast_to(x, shape=shape)
     flat = prims.reshape(x, shape=(-1,))  # integer positions: compiled kernels index so too
-    return prims.getitem(flat, index=np.flatnonzero(np.broadcast_to(mask, shape)))
+    if not _is_tensor(mask):
+        return prims.getitem(flat, index=np.flatnonzero(np.broadcast_to(mask, shape)))
+    # a Tensor mask is an input: its positions are computed (argwhere), not read at trace time,
+    # so a compiled call with another mask (another count, or other places) selects by it
+    if mask.shape != shape:
+        mask = prims.broadcast_to(mask, shape=shape)
+    rows = prims.argwhere(prims.reshape(mask, shape=(-1,)))
+    return pick(flat, prims.getitem(rows, index=(slice(None), 0)))
 
 
 argwhere = primitive(
@@ -265,6 +275,10 @@ argwhere = primitive(
 def _nonzero(x) -> tuple:
     """The positions of x's nonzero elements as one integer tensor per axis (np.nonzero), for
     indexing: x[ag.nonzero(x > 0)]."""
+    if getattr(x, "_levels", None) is not None:
+        raise ValueError("nonzero is refused inside vmap: each example has its own count of "
+                         "nonzero elements, so the results cannot be stacked; use ag.where or "
+                         "ag.masked_fill instead, or call it outside vmap")
     if x.ndim == 0:
         raise ValueError("nonzero of a 0-d tensor is not allowed (as in NumPy): use "
                          "atleast_1d first")
@@ -278,14 +292,21 @@ def _one_hot(indices, num_classes: int = -1):
     values = np.asarray(value_of(indices))
     if values.dtype.kind not in "iu":
         raise TypeError(f"indices must be integers, got dtype {values.dtype}")
+    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool):
+        raise TypeError(f"one_hot: num_classes must be an int (-1: max + 1), got "
+                        f"{num_classes!r}")
     if num_classes == -1:
         if getattr(indices, "_levels", None) is not None:
             raise ValueError("one_hot under vmap needs num_classes (with -1 each example "
                              "could get its own number of classes)")
-        num_classes = int(values.max()) + 1 if values.size else 0
-    if values.size and (values.min() < 0 or values.max() >= num_classes):
-        raise ValueError(f"indices must lie in [0, {num_classes}), got values from "
-                         f"{values.min()} to {values.max()}")
+        # read through int() of a Tensor, so that ag.compile guards it (a new max retraces)
+        top = prims.max(indices, axis=None, keepdims=False) if values.size else None
+        num_classes = (int(top) if _is_tensor(top) else int(values.max())) + 1 if values.size \
+            else 0
+    _refuse_if((indices < 0) | (indices >= num_classes),
+               f"one_hot: indices must lie in [0, {num_classes}), got values from "
+               f"{values.min() if values.size else None} to "
+               f"{values.max() if values.size else None}")
     hit = prims.expand_dims(indices, axis=-1) == np.arange(num_classes)
     return prims.where(hit, np.int64(1), np.int64(0))
 
@@ -317,6 +338,8 @@ def _rot90(x, k: int = 1, axes: Any = (0, 1)):
     a, b = (normalize_axis(ax, x.ndim)[0] for ax in axes)
     if a == b:
         raise ValueError(f"axes must differ, got {axes!r}")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, (bool, np.bool_)):
+        raise TypeError(f"rot90: k must be an int (quarter turns), got {k!r}")
     k = int(k) % 4
     if k == 0:
         return x

@@ -445,6 +445,13 @@ def _index_call(x: Any, index: Any, shape: Any = None) -> Any:
     return Call(put_add, (x, *tensors), {"template": template, "shape": tuple(shape)})
 
 
+def _concatenate_params(xs: tuple, axis: Any) -> Any:
+    """The axis checked; axis=None joins the flattened inputs, as np.concatenate."""
+    if axis is None:
+        return Call(concatenate, tuple(prims.reshape(x, shape=(-1,)) for x in xs), {"axis": 0})
+    return {"axis": normalize_axis(axis, xs[0].ndim)[0]}
+
+
 def _concatenate_vjp(i, g, ans, *xs, axis):
     start = 0
     for k in range(i):
@@ -459,7 +466,7 @@ def _stack_vjp(i, g, ans, *xs, axis):
 
 concatenate = primitive(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concatenate_vjp,
-    variadic=True, prepare=lambda xs, axis=0: {"axis": normalize_axis(axis, xs[0].ndim)[0]},
+    variadic=True, prepare=lambda xs, axis=0: _concatenate_params(xs, axis),
     source="np.concatenate([{xs}], axis={axis})",
     batch=shift_axis(False),
     linear=True, doc="Join tensors along an existing axis.",

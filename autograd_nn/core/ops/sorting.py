@@ -49,7 +49,7 @@ argsort = primitive(
 
 
 def _kth_tuple(kth: Any, n: int) -> tuple[int, ...]:
-    items = (kth,) if isinstance(kth, (int, np.integer)) else tuple(kth)
+    items = (kth,) if isinstance(kth, (int, np.integer)) or not np.iterable(kth) else tuple(kth)
     if not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in items):
         raise TypeError(f"kth must be an int or a sequence of ints, got {kth!r}")
     for k in items:
