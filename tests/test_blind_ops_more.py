@@ -1157,3 +1157,102 @@ def test_jacrev_jacfwd_on_new_ops():
         tj = torch.autograd.functional.jacobian(tf, torch.tensor(x))
         close(ag.jacrev(f)(x), tj)
         close(ag.jacfwd(f)(x), tj)
+
+
+# ------------------------------------------------------------------- NumPy's own names on Tensors
+
+NP_CASES = {
+    "diff": (
+        lambda m, a: m.diff(a, axis=1, prepend=0.0),
+        lambda a: torch.diff(a, dim=1, prepend=torch.zeros(a.shape[0], 1)),
+    ),
+    "gradient": (
+        lambda m, a: m.gradient(a, 0.5, axis=1, edge_order=2),
+        lambda a: torch.gradient(a, spacing=0.5, dim=1, edge_order=2)[0],
+    ),
+    "cross": (
+        lambda m, a: m.cross(a[:, :3], a[:, 1:]),
+        lambda a: torch.linalg.cross(a[:, :3], a[:, 1:]),
+    ),
+    "kron": (lambda m, a: m.kron(a, a[:2, :2]), lambda a: torch.kron(a, a[:2, :2])),
+    "inner": (lambda m, a: m.inner(a, a), lambda a: torch.inner(a, a)),
+    "einsum": (
+        lambda m, a: m.einsum("...i,...i->...", a, a),
+        lambda a: torch.einsum("...i,...i->...", a, a),
+    ),
+    "linspace": (lambda m, a: m.linspace(a[0], a[1], 5), None),
+    "prod_dtype": (
+        lambda m, a: m.prod(a, axis=0, dtype=np.float64),
+        lambda a: torch.prod(a, dim=0, dtype=torch.float64),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NP_CASES))
+def test_numpy_function_on_tensor_records_new_ops(name):
+    # README: "every other NumPy function or ufunc that has an op here ... runs that op"
+    # BUG (cross): np.cross(t_a, t_b) on Tensors fails with "TypeError: cross: cannot unpack
+    # non-iterable NoneType object", while ag.cross(t_a, t_b) works.
+    f, tf = NP_CASES[name]
+    x = W((3, 4))
+    ref = arr(f(ag, x))
+    out = f(np, ag.Tensor(x))
+    assert isinstance(out, ag.Tensor)
+    close(out, ref)
+    w = W(ref.shape)
+    g = ag.grad(lambda a: (f(np, a) * w).sum())(x)
+    close(g, ag.grad(lambda a: (f(ag, a) * w).sum())(x))
+    if tf is not None:
+        (tg,) = tgrad(lambda a: (tf(a) * torch.tensor(w)).sum(), x)
+        close(g, tg)
+
+
+# ------------------------------------------------------------------- more edges
+
+
+def test_sdpa_gqa_refused_by_name_and_head_mismatch_named():
+    q, k, v = W((2, 4, 3, 5)), W((2, 2, 6, 5)), W((2, 2, 6, 5))
+    with pytest.raises(NotImplementedError, match=r"scaled_dot_product_attention") as e:
+        F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+    assert "enable_gqa" in str(e.value)
+
+
+def test_size_and_view_under_vmap_see_the_example():
+    x = W((2, 3, 4))
+    out = ag.vmap(lambda a: a.reshape(a.size(0) * a.size(1)))(x)
+    close(out, x.reshape(2, 12))
+    out = ag.vmap(lambda a: a.view(a.size()[::-1]))(x)
+    close(out, x.reshape(2, 4, 3))
+    close(ag.Tensor(x).transpose(1, 0), torch.tensor(x).transpose(1, 0))
+
+
+def test_sum_dtype_under_transforms():
+    x = W((3, 4)).astype(np.float32)
+    assert arr(ag.vmap(lambda a: ag.sum(a, dtype=np.float64))(x)).dtype == np.float64
+    assert arr(ag.compile(lambda a: ag.sum(a, axis=1, dtype=np.float64))(x)).dtype == np.float64
+    p, t = ag.jvp(lambda a: ag.sum(a, dtype=np.float64), (x,), (x,))
+    assert arr(p).dtype == np.float64 and arr(t).dtype == np.float64
+    close(p, np.sum(x, dtype=np.float64))
+    close(t, np.sum(x, dtype=np.float64))
+    assert arr(ag.Tensor(x).sum(dtype=np.float64)).dtype == np.float64
+    # an integer dtype truncates as NumPy does, and grad refuses the integer result by name
+    xf = np.array([1.7, 2.6])
+    assert int(arr(ag.sum(xf, dtype=np.int64))) == np.sum(xf, dtype=np.int64)
+    with pytest.raises(TypeError, match=r"grad"):
+        ag.grad(lambda a: ag.sum(a, dtype=np.int64))(xf)
+
+
+def test_split_error_points_to_torch_meaning():
+    with pytest.raises(ValueError, match=r"split") as e:
+        ag.split(W((10,)), 4)
+    msg = str(e.value)
+    assert "[4, 8]" in msg and "torch" in msg.lower()
+
+
+def test_cross_int_kron_inner_0d():
+    out = ag.cross(np.array([1, 2, 3]), np.array([4, 5, 6]))
+    np.testing.assert_array_equal(arr(out), np.cross([1, 2, 3], [4, 5, 6]))
+    assert arr(out).dtype == np.cross([1, 2, 3], [4, 5, 6]).dtype
+    close(ag.kron(np.array(2.0), np.array(3.0)), np.kron(2.0, 3.0))
+    close(ag.inner(np.array(2.0), np.array(3.0)), np.inner(2.0, 3.0))
+    assert arr(ag.kron(W((2,)).astype(np.float32), W((2,)).astype(np.float32))).dtype == np.float32
