@@ -1256,3 +1256,27 @@ def test_cross_int_kron_inner_0d():
     close(ag.kron(np.array(2.0), np.array(3.0)), np.kron(2.0, 3.0))
     close(ag.inner(np.array(2.0), np.array(3.0)), np.inner(2.0, 3.0))
     assert arr(ag.kron(W((2,)).astype(np.float32), W((2,)).astype(np.float32))).dtype == np.float32
+
+
+def test_power_constant_exponent_grad_at_zero_no_runtime_warning():
+    # lead's addition: the x ** c row (a Python exponent) had the same escaping warning.
+    x = np.array([0.0, 4.0])
+    g = ag.grad(lambda v: (v ** 0.5).sum())(x)
+    t = torch.tensor(x, requires_grad=True)
+    (t ** 0.5).sum().backward()
+    np.testing.assert_array_equal(g, t.grad.numpy())
+    g2 = ag.grad(lambda v: ag.grad(lambda w: (w ** 0.5).sum())(v).sum())(x)
+    t = torch.tensor(x, requires_grad=True)
+    (gt,) = torch.autograd.grad((t ** 0.5).sum(), t, create_graph=True)
+    gt.sum().backward()
+    np.testing.assert_array_equal(g2, t.grad.numpy())
+
+
+def test_power_tensor_exponent_second_order_at_zero_like_torch():
+    # lead's addition: the silenced base rule keeps its second derivative (-inf at 0 for 0.5).
+    x, y = np.array([0.0, 4.0]), np.array([0.5, 0.5])
+    g2 = ag.grad(lambda v: ag.grad(lambda w: ag.power(w, y).sum())(v).sum())(x)
+    t = torch.tensor(x, requires_grad=True)
+    (gt,) = torch.autograd.grad(torch.pow(t, torch.tensor(y)).sum(), t, create_graph=True)
+    gt.sum().backward()
+    np.testing.assert_array_equal(g2, t.grad.numpy())

@@ -112,7 +112,8 @@ def _pow_scalar_vjp(g, ans, x, exponent):
         return g * 0
     if exponent == 1:
         return g
-    return g * (exponent * x ** (exponent - 1))
+    with np.errstate(divide="ignore"):  # inf at x == 0 for c < 1, as torch: see the base rule
+        return g * (exponent * x ** (exponent - 1))
 
 
 pow_scalar = primitive(
