@@ -35,6 +35,7 @@ from . import backends
 from .codegen import CompileError, Program, entry_name, generate
 from .errors import RetraceWarning
 from .loop import history_kinds, plan
+from .number_args import input_positions, numbers_as_arrays
 from .saving import combine
 from .trace import Outside, is_array_leaf, run
 
@@ -153,6 +154,8 @@ class Compiled:
         self.fn = fn
         # what is traced: an iterate's step (the loop is written around it), else fn itself
         self._traced_fn = fn.step if isinstance(fn, Iterate) else fn
+        # grad(f) and the like: a Python number there is an input, traced as a 0-d array
+        self._number_inputs = input_positions(fn)
         self.name = getattr(fn, "__name__", "function")
         self.cache_size = cache_size
         # signature key -> its specialisations (several when guards differ), least recently
@@ -170,6 +173,8 @@ class Compiled:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the generated code for these arguments (tracing first for a new signature)."""
         modes = state.thread.modes
+        if self._number_inputs is not None:
+            args = numbers_as_arrays(args, self._number_inputs)
         if modes.tracing is not None:  # inside another compiled function's trace:
             return self.fn(*args, **kwargs)  # its ops become part of that trace
         entry = self._latest  # the fast path: the generated code checks its own arguments

@@ -22,13 +22,23 @@ def _tensor(x: Any, what: str) -> Tensor:
     return t
 
 
-def _mask_values(attn_mask: Any) -> tuple[Any, bool]:
+def _mask_values(attn_mask: Any, scores_shape: tuple) -> tuple[Any, bool]:
     """The mask as given (a Tensor stays one: a float mask may carry a gradient), and whether
-    it is boolean (True: take part) rather than added to the scores."""
-    if isinstance(attn_mask, Tensor):
-        return attn_mask, attn_mask.dtype == np.bool_
-    arr = np.asarray(attn_mask)
-    return arr, arr.dtype == np.bool_
+    it is boolean (True: take part) rather than added to the scores. An integer mask is
+    refused, as torch does: a 0/1 mask added to the scores would silently mask nothing."""
+    mask = attn_mask if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+    where = "scaled_dot_product_attention"
+    kind = np.dtype(mask.dtype).kind
+    if kind not in "bf":
+        raise TypeError(f"{where}: attn_mask must be bool (True takes part) or float (added to "
+                        f"the scores), as torch's, got dtype {mask.dtype}; for a 0/1 mask pass "
+                        "mask.astype(bool)")
+    try:
+        np.broadcast_shapes(mask.shape, scores_shape)
+    except ValueError:
+        raise ValueError(f"{where}: attn_mask of shape {mask.shape} does not broadcast to the "
+                         f"scores' shape {scores_shape} (..., query length, key length)") from None
+    return mask, kind == "b"
 
 
 def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None,
@@ -56,14 +66,15 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
         raise ValueError(f"{where}: dropout_p={dropout_p} needs rng= (a seed or Generator), so "
                          "that the dropped weights can be drawn again; torch draws them from "
                          "its global generator, whose numbers these would not match anyway")
-    factor = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
+    # a Python float (weak under NumPy's promotion), so float32 inputs give float32, as torch
+    factor = 1.0 / float(np.sqrt(q.shape[-1])) if scale is None else float(scale)
     scores = (q @ ag.swapaxes(k, -2, -1)) * factor
     length, keys = q.shape[-2], k.shape[-2]
     masked = is_causal or attn_mask is not None
     if is_causal:
         scores = ag.where(np.tril(np.ones((length, keys), dtype=bool)), scores, -np.inf)
     elif attn_mask is not None:
-        mask, boolean = _mask_values(attn_mask)
+        mask, boolean = _mask_values(attn_mask, scores.shape)
         scores = ag.where(mask, scores, -np.inf) if boolean else scores + mask
     if masked:  # a row with every key masked: softmax of -inf alone is nan; torch gives 0
         dead = ag.all(scores == -np.inf, axis=-1, keepdims=True)

@@ -22,6 +22,7 @@ from ..core.recording import constant
 from ..core.state import thread
 from ..core.tensor import Tensor
 from .batching import vmap
+from .differentiated import mark_differentiated
 from .forward import ForwardLevel
 from .grad import _argnums, _as_input, grad
 
@@ -221,7 +222,7 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
                        for r, i in zip(rows, nums, strict=True))
         return blocks[0] if isinstance(argnums, int) else blocks
 
-    return jacobian_fn
+    return mark_differentiated(jacobian_fn, argnums)
 
 
 def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:

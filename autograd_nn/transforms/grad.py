@@ -23,6 +23,7 @@ from ..core.readonly import explained, is_read_only_write
 from ..core.recording import constant
 from ..core.state import thread
 from ..core.tensor import Tensor
+from .differentiated import mark_differentiated
 from .forward import carry_tangents
 
 reshape = FUNCTIONS["reshape"]
@@ -174,7 +175,7 @@ def value_and_grad(
             entry.grad_returned((value, aux, grads_out), depth)
         return ((value, aux) if has_aux else value), grads_out
 
-    return wrapped
+    return mark_differentiated(wrapped, argnums)
 
 
 def _gradients(out: Any, inputs: list[Tensor], nested: bool, where: str,
@@ -232,4 +233,4 @@ def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False)
         value, grads = vg(*args, **kwargs)
         return (grads, value[1]) if has_aux else grads
 
-    return wrapped
+    return mark_differentiated(wrapped, argnums)

@@ -7,11 +7,13 @@ from typing import Any
 from .registry import composite, normalize_axis, prims
 
 
-def _normalize(x, p: float = 2.0, axis: int = 1, eps: float = 1e-12, *, dim: Any = None):
-    """x divided by its p-norm along `axis` (PyTorch's default dim=1; `dim=` is accepted too),
-    the norm kept at least `eps` so that zero vectors stay zero, as F.normalize."""
-    if dim is not None:
-        axis = dim
+def _normalize(x, p: float = 2.0, axis: int | None = None, eps: float = 1e-12, *,
+               dim: Any = None):
+    """x divided by its p-norm along `axis` (PyTorch's default dim=1; `dim=` is accepted too,
+    not both), the norm kept at least `eps` so that zero vectors stay zero, as F.normalize."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"give axis= or PyTorch's dim=, not both (axis={axis!r}, dim={dim!r})")
+    axis = 1 if axis is None and dim is None else (axis if dim is None else dim)
     if x.ndim == 0:
         raise ValueError("normalize needs at least 1 dim, got a 0-d tensor")
     (ax,) = normalize_axis(axis, x.ndim)

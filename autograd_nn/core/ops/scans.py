@@ -152,9 +152,13 @@ def _edge(x, value: Any, axis: int, what: str):
     return value
 
 
+def _subtract(later, earlier):
+    return later - earlier
+
+
 def _diff(x, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None):
     """The n-th difference along `axis`, as np.diff: out[i] = x[i + 1] - x[i], n times, after
-    joining `prepend` and `append`."""
+    joining `prepend` and `append`; of booleans, x[i + 1] != x[i] (as np.diff)."""
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
         raise ValueError(f"order n must be a non-negative int, got {n!r}")
     if x.ndim == 0:
@@ -166,8 +170,9 @@ def _diff(x, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None
     parts += [x] + ([_edge(x, append, axis, "append")] if append is not None else [])
     if len(parts) > 1:
         x = prims.concatenate(*parts, axis=axis)
+    step = prims.not_equal if x.dtype == np.bool_ else _subtract
     for _ in range(n):
-        x = _along(x, axis, slice(1, None)) - _along(x, axis, slice(None, -1))
+        x = step(_along(x, axis, slice(1, None)), _along(x, axis, slice(None, -1)))
     return x
 
 
