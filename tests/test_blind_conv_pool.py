@@ -1193,3 +1193,91 @@ def test_vmap_grad_conv_weight_per_example_vs_torch_func():
     ours = ag.vmap(ag.grad(loss), in_axes=(None, 0))(w, x)
     ref = torch.func.vmap(torch.func.grad(tloss), in_dims=(None, 0))(T(w), T(x))
     close(ours, ref)
+
+
+@pytest.mark.parametrize("pad", [(1, 0, 0, 1), (0, 1, 1, 0), (1, 1, 0, 0)])
+def test_max_pool2d_per_side_padding_return_indices_index_the_unpadded_plane(pad):
+    # torch's indices are flat positions in the (unpadded) input plane; with per-side padding
+    # the same must hold. Reference: pool the -inf padded input in torch, map padded (r, c) back.
+    x = rnd(2, 2, 5, 6)
+    out, idx = ag.max_pool2d(x, 2, stride=2, padding=pad, return_indices=True)
+    l, r, t, b = pad
+    tout, tidx = tF.max_pool2d(tF.pad(T(x), pad, value=-np.inf), 2, return_indices=True)
+    wp = 6 + l + r
+    rows, cols = tidx.numpy() // wp - t, tidx.numpy() % wp - l
+    close(out, tout)
+    np.testing.assert_array_equal(A(idx), rows * 6 + cols)
+
+
+@pytest.mark.parametrize("mode", ["circular", "reflect"])
+def test_compile_functional_call_conv1d_layer(mode):
+    tm = torch.nn.Conv1d(2, 3, 3, padding="same", padding_mode=mode).double()
+    m = ag.nn.Conv1d(2, 3, 3, padding="same", padding_mode=mode)
+    params = {k: v.detach().numpy().copy() for k, v in tm.state_dict().items()}
+
+    def loss(p, x):
+        return (ag.nn.functional_call(m, p, x) ** 2).sum()
+
+    cg = ag.compile(ag.grad(loss))
+    for _ in range(2):
+        x = rnd(2, 2, 7)
+        g = cg(params, x)
+        tm.zero_grad()
+        (tm(T(x)) ** 2).sum().backward()
+        close(g["weight"], tm.weight.grad)
+        close(g["bias"], tm.bias.grad)
+
+
+def test_hessian_of_vmapped_conv_loss():
+    w = rnd(2, 1, 3)
+
+    def f(x):
+        return ag.vmap(lambda xi: (ag.sin(ag.conv1d(xi[None], w, padding=1)) ** 2).sum())(x).sum()
+
+    def tf(x):
+        return (torch.sin(tF.conv1d(x, T(w), padding=1)) ** 2).sum()
+
+    x = rnd(3, 1, 4)
+    close(ag.hessian(f)(x), torch.autograd.functional.hessian(tf, T(x)))
+
+
+F32 = {
+    "avg_pool2d_div": (
+        lambda a: ag.avg_pool2d(a, 2, divisor_override=3),
+        lambda a: tF.avg_pool2d(a, 2, divisor_override=3),
+    ),
+    "avg_pool3d": (lambda a: ag.avg_pool3d(a[:, :, None].repeat(2, axis=2), 2), None),
+    "interp_bilinear": (
+        lambda a: ag.interpolate(a, size=(7, 3), mode="bilinear"),
+        lambda a: tF.interpolate(a, size=(7, 3), mode="bilinear"),
+    ),
+    "interp_nearest": (
+        lambda a: ag.interpolate(a, scale_factor=2),
+        lambda a: tF.interpolate(a, scale_factor=2),
+    ),
+    "adaptive_avg_pool2d": (
+        lambda a: ag.adaptive_avg_pool2d(a, 3),
+        lambda a: tF.adaptive_avg_pool2d(a, 3),
+    ),
+    "adaptive_max_pool2d": (
+        lambda a: ag.adaptive_max_pool2d(a, 3),
+        lambda a: tF.adaptive_max_pool2d(a, 3),
+    ),
+    "unfold": (lambda a: ag.unfold(a, 2), lambda a: tF.unfold(a, 2)),
+    "max_pool2d": (
+        lambda a: ag.max_pool2d(a, 2, ceil_mode=True),
+        lambda a: tF.max_pool2d(a, 2, ceil_mode=True),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(F32))
+def test_float32_stays_float32_with_float32_gradient(name):
+    f, tf = F32[name]
+    x = rnd(1, 2, 5, 4).astype(np.float32)
+    out = f(x)
+    assert A(out).dtype == np.float32, A(out).dtype
+    g = ag.grad(lambda a: (f(a) ** 2).sum())(x)
+    assert A(g).dtype == np.float32, A(g).dtype
+    if tf is not None:
+        np.testing.assert_allclose(A(out), tf(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-6)
