@@ -1111,9 +1111,11 @@ NESTED = {
     "inner,outer", [((0, None), (0, 0)), ((0, 0), (0, None)), ((None, 0), (0, 0))]
 )
 def test_nested_vmap_conv_per_example_weights(name, inner, outer):
-    # BUG (found here): vmap(vmap(conv, in_axes=(0, None)), in_axes=(0, 0)) -- weights per outer
-    # example, shared by the inner examples -- fails inside the batching rule with
-    # "cannot reshape array of size 32 into shape (6,1,2,2)"; the loop computes it
+    # BUG (found here): nested vmap of a convolution fails whenever one argument is batched at only
+    # one of the two levels, e.g. vmap(vmap(conv, in_axes=(0, None)), in_axes=(0, 0)) (weights per
+    # outer example, shared by the inner ones): "conv1d (inside vmap, per example: ...): cannot
+    # reshape array of size 32 into shape (6,1,2,2)". Same for conv2d/3d and conv_transpose1d/3d.
+    # The loop over both levels computes it; vmap(vmap(f)) with both arguments at both levels works.
     f, xs, ws = NESTED[name]
     B1, B2 = 2, 3
 
