@@ -1103,12 +1103,29 @@ NESTED = {
     "conv3d": (lambda a, b: ag.conv3d(a, b), (1, 2, 3, 3, 3), (4, 2, 2, 2, 2)),
     "conv_transpose1d": (lambda a, b: ag.conv_transpose1d(a, b, stride=2), (1, 2, 4), (2, 3, 2)),
     "conv_transpose3d": (lambda a, b: ag.conv_transpose3d(a, b), (1, 2, 2, 2, 2), (2, 3, 2, 2, 2)),
+    # fix-conv's additions: the 2-D transpose and the weight-gradient row (conv2d_weight) too
+    "conv_transpose2d": (
+        lambda a, b: ag.conv_transpose2d(a, b, stride=2),
+        (1, 2, 3, 3),
+        (2, 3, 2, 2),
+    ),
+    "conv2d_grad_w": (
+        lambda a, b: ag.grad(lambda v: ag.sum(ag.conv2d(a, v) ** 2))(b),
+        (1, 2, 4, 4),
+        (3, 2, 2, 2),
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(NESTED))
 @pytest.mark.parametrize(
-    "inner,outer", [((0, None), (0, 0)), ((0, 0), (0, None)), ((None, 0), (0, 0))]
+    "inner,outer",
+    [
+        ((0, None), (0, 0)),
+        ((0, 0), (0, None)),
+        ((None, 0), (0, 0)),
+        ((0, None), (None, 0)),  # fix-conv's addition: each argument batched at one level only
+    ],
 )
 def test_nested_vmap_conv_per_example_weights(name, inner, outer):
     # BUG (found here): nested vmap of a convolution fails whenever one argument is batched at only
