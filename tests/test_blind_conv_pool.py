@@ -675,15 +675,11 @@ def test_vmap_pool_vs_loop_and_jvp_vs_torch_func(name):
 
 
 def test_vmap_max_pool_return_indices_vs_loop():
-    # indices are per (H, W) plane now, so they could batch like the values; the README documents
-    # the refusal of max_pool2d_indices inside vmap (its reason, "flat indices into the whole
-    # input", is stale), so the documented refusal naming the op is accepted
+    # indices are per (H, W) plane, so they batch like the values
+    # (fix-conv's edit: max_pool2d_indices has a batch rule now, so the refusal this test used
+    # to accept is gone; the computed indices must match the loop)
     x = tied(3, 2, 2, 5, 6)
-    try:
-        out, idx = ag.vmap(lambda a: ag.max_pool2d(a, 2, ceil_mode=True, return_indices=True))(x)
-    except NotImplementedError as e:
-        assert "vmap" in str(e) and "max_pool2d_indices" in str(e)
-        return
+    out, idx = ag.vmap(lambda a: ag.max_pool2d(a, 2, ceil_mode=True, return_indices=True))(x)
     for i in range(3):
         ro, ri = tF.max_pool2d(T(x[i]), 2, ceil_mode=True, return_indices=True)
         close(out[i] if not isinstance(out, ag.Tensor) else A(out)[i], ro)

@@ -393,8 +393,6 @@ def test_compiled_cnn_in_three_dims_equals_eager(rng):
      r"max_unpool2d: indices must lie in \[0, 16\) for output size \(4, 4\), got \[0, 27\]"),
     (lambda: ag.unfold(np.ones((1, 1, 2, 2)), 3),
      r"unfold: input of shape \(1, 1, 2, 2\) is too small for kernel \(3, 3\)"),
-    (lambda: ag.adaptive_max_pool2d(np.ones((1, 1, 4, 4)), 2, return_indices=True),
-     r"adaptive_max_pool2d: return_indices=True is not supported"),
     (lambda: ag.nn.Conv3d(2, 4, (3, 3)), r"Conv3d: kernel_size must be an int or 3 ints"),
     (lambda: ag.nn.Conv1d(2, 4, 3, padding_mode="mirror"), r"Conv1d: padding_mode must be"),
     (lambda: ag.nn.MaxPool3d(2.5), r"MaxPool3d: kernel_size must be an int or a tuple of ints"),
