@@ -1571,6 +1571,6 @@ class TestBadInput:
         )
 
     def test_vmap_argmax_per_example(self):
-        # README: every op has a batching rule except max_pool2d_indices
+        # README: every op has a batching rule except argwhere/nonzero
         X = RNG.normal(size=(4, 5))
         close(ag.vmap(lambda x: ag.argmax(x))(X), X.argmax(axis=1), atol=0)

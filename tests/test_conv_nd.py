@@ -393,8 +393,6 @@ def test_compiled_cnn_in_three_dims_equals_eager(rng):
      r"max_unpool2d: indices must lie in \[0, 16\) for output size \(4, 4\), got \[0, 27\]"),
     (lambda: ag.unfold(np.ones((1, 1, 2, 2)), 3),
      r"unfold: input of shape \(1, 1, 2, 2\) is too small for kernel \(3, 3\)"),
-    (lambda: ag.adaptive_max_pool2d(np.ones((1, 1, 4, 4)), 2, return_indices=True),
-     r"adaptive_max_pool2d: return_indices=True is not supported"),
     (lambda: ag.nn.Conv3d(2, 4, (3, 3)), r"Conv3d: kernel_size must be an int or 3 ints"),
     (lambda: ag.nn.Conv1d(2, 4, 3, padding_mode="mirror"), r"Conv1d: padding_mode must be"),
     (lambda: ag.nn.MaxPool3d(2.5), r"MaxPool3d: kernel_size must be an int or a tuple of ints"),
@@ -402,3 +400,23 @@ def test_compiled_cnn_in_three_dims_equals_eager(rng):
 def test_bad_arguments_are_named(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+@pytest.mark.parametrize("name,shape,size", [("adaptive_max_pool1d", (3, 2, 4, 11), 4),
+                                             ("adaptive_max_pool2d", (3, 1, 2, 7, 9), (3, 4))])
+def test_adaptive_max_pool_indices_under_vmap_equal_torch_per_example(name, shape, size, rng):
+    # integer-valued input: ties, where the first maximum in scan order must be the one named
+    x = rng.integers(-3, 3, size=shape).astype(np.float64)
+    out, where = ag.vmap(lambda a: getattr(ag, name)(a, size, return_indices=True))(x)
+    for i in range(shape[0]):
+        t_out, t_where = getattr(F, name)(torch.tensor(x[i]), size, return_indices=True)
+        np.testing.assert_array_equal(np.asarray(out)[i], t_out.numpy())
+        np.testing.assert_array_equal(np.asarray(where)[i], t_where.numpy())
+
+
+def test_max_pool3d_indices_under_nested_vmap_equal_torch(rng):
+    x = rng.normal(size=(2, 3, 1, 2, 4, 5, 4))
+    _, where = ag.vmap(ag.vmap(lambda a: ag.max_pool3d(a, 2, 1, return_indices=True)))(x)
+    for i, j in itertools.product(range(2), range(3)):
+        t_where = F.max_pool3d(torch.tensor(x[i, j]), 2, 1, return_indices=True)[1]
+        np.testing.assert_array_equal(np.asarray(where)[i, j], t_where.numpy())

@@ -392,8 +392,8 @@ def test_hooks_observe_replace_and_refuse(rng):
 
 
 # --- every row under vmap: the batched run equals a loop over the examples ----------------------
-NOT_BATCHED = {"max_pool2d_indices",  # flat indices into the whole input: not per example
-               "argwhere"}  # each example has its own number of nonzero elements
+NOT_BATCHED = {"argwhere"}  # each example has its own number of nonzero elements
+# (max_pool2d_indices batches now: each folded flat index is taken back into its own example)
 
 
 def test_rows_without_a_batching_rule_are_the_known_ones():

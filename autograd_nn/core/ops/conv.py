@@ -279,11 +279,16 @@ def fold(a: np.ndarray, n: int) -> np.ndarray:
     return a.reshape((-1,) + a.shape[n + 1:])
 
 
+def full_prefix(a: np.ndarray, n: int, batched: bool, prefix: tuple) -> np.ndarray:
+    """`a` with every batch dim at its full size: an input batched at only some vmap levels
+    (size 1 at the others) or at none is repeated for the examples it is shared by."""
+    return np.broadcast_to(a, prefix + (a.shape[n:] if batched else a.shape))
+
+
 def _into_channels(a: np.ndarray, n: int, batched: bool, prefix: tuple) -> np.ndarray:
     """A batch of image stacks as one stack with the batch in the channels:
-    (P..., N, C, *S) -> (N, P*C, *S); an unbatched stack is repeated for every example."""
-    if not batched:
-        a = np.broadcast_to(a, prefix + a.shape)
+    (P..., N, C, *S) -> (N, P*C, *S); an input shared by some or all examples is repeated."""
+    a = full_prefix(a, n, batched, prefix)
     b = int(np.prod(prefix))
     a = a.reshape((b,) + a.shape[n:])
     return np.swapaxes(a, 0, 1).reshape((a.shape[1], b * a.shape[2]) + a.shape[3:])
@@ -305,7 +310,7 @@ def _batch_conv(forward, arrays, batched, params, n, prefix):
         return out.reshape(x.shape[:n + 1] + out.shape[1:])
     b = int(np.prod(prefix))
     grouped = {**params, "groups": params["groups"] * b}
-    w = w.reshape((-1,) + w.shape[n + 1:])
+    w = full_prefix(w, n, True, prefix).reshape((-1,) + w.shape[n + 1:])
     out = forward(_into_channels(x, n, batched[0], prefix), w, **grouped)
     return _out_of_channels(out, prefix)
 

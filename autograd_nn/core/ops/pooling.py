@@ -133,6 +133,14 @@ def _batch_route(forward, arrays, batched, params, n, prefix):
     return forward(fold(g, n), fold(x, n), **params).reshape(x.shape)
 
 
+def _batch_indices(forward, arrays, batched, params, n, prefix):
+    """Indices of examples: the batch folded into N, then each flat index taken back into its
+    own example's x (the folded index less the examples before it)."""
+    x = arrays[0]
+    out = forward(fold(x, n), **params)
+    return out.reshape(x.shape[:n + 1] + out.shape[1:]) % int(np.prod(x.shape[n:]))
+
+
 def _max_pool_kink(inputs, params):
     x = np.asarray(inputs[0], dtype=np.float64)
     win = conv_windows(x, params["kernel"], params["stride"], params["padding"],
@@ -175,6 +183,7 @@ def _indices_params(x, kernel_size: Any, stride: Any = None, padding: Any = 0,
 
 max_pool2d_indices_row = primitive(
     "max_pool2d_indices", max_pool_indices, None, prepare=_indices_params,
+    batch=_batch_indices,
     source="max_pool_indices(" + _POOL_SOURCE,
     helper={"conv_windows": conv_windows, "max_pool_indices": max_pool_indices},
     doc="Flat indices into x of each window's first maximum (what max_pool2d's gradient uses).",

@@ -173,9 +173,6 @@ def _adaptive_avg_pool(x, output_size: Any, d: int):
 
 
 def _adaptive_max_pool(x, output_size: Any, d: int, return_indices: bool):
-    if return_indices:
-        raise ValueError("return_indices=True is not supported for adaptive max pooling; "
-                         "max_pool2d(..., return_indices=True) gives them for fixed windows")
     out, bins = _adaptive(x, output_size, d, -np.inf)
     fill = -np.inf if x.dtype.kind == "f" else float(np.iinfo(x.dtype).min)
     widths = ((0, 0), (0, 0)) + ((0, 1),) * d
@@ -186,9 +183,26 @@ def _adaptive_max_pool(x, output_size: Any, d: int, return_indices: bool):
     if d == 1:
         padded = prims.reshape(padded, shape=padded.shape[:2] + (1,) + padded.shape[2:])
         kernel = (1,) + kernel
-    pooled = prims.max_pool2d(padded, kernel=kernel, stride=kernel, padding=(0, 0),
-                              dilation=(1, 1))
-    return prims.reshape(pooled, shape=x.shape[:2] + out)
+    params = {"kernel": kernel, "stride": kernel, "padding": (0, 0), "dilation": (1, 1)}
+    pooled = prims.reshape(prims.max_pool2d(padded, **params), shape=x.shape[:2] + out)
+    if not return_indices:
+        return pooled
+    where = prims.max_pool2d_indices(padded, **params) % int(np.prod(padded.shape[2:]))
+    return pooled, prims.reshape(_bin_places_to_input(where, x.shape[2:], out, kernel[-d:]),
+                                 shape=pooled.shape)
+
+
+def _bin_places_to_input(where, size: tuple, out: tuple, widest: tuple):
+    """Flat places in the gathered bins (each bin `widest` wide) as flat places in x's plane,
+    as torch's indices: a bin's k-th place is its start floor(i*n/o) plus k. A fill place is
+    never picked (each bin's first place is real and ties go to the first in scan order)."""
+    d, flat = len(size), 0
+    for i in range(d):
+        stride = int(np.prod([out[j] * widest[j] for j in range(i + 1, d)]))
+        place = where // stride % (out[i] * widest[i])
+        start = place // widest[i] * size[i] // out[i]
+        flat = flat * size[i] + start + place % widest[i]
+    return flat
 
 
 def adaptive_avg_pool1d(x, output_size: Any):
@@ -204,13 +218,14 @@ def adaptive_avg_pool2d(x, output_size: Any):
 
 def adaptive_max_pool1d(x, output_size: Any, return_indices: bool = False):
     """Maximum over PyTorch's adaptive bins of x (N, C, L) (the gradient to the first
-    maximum, as in PyTorch)."""
+    maximum, as in PyTorch); return_indices=True also gives each maximum's place in L."""
     return _adaptive_max_pool(x, output_size, 1, return_indices)
 
 
 def adaptive_max_pool2d(x, output_size: Any, return_indices: bool = False):
     """Maximum over PyTorch's adaptive bins of x (N, C, H, W) (the gradient to the first
-    maximum in scan order, as in PyTorch)."""
+    maximum in scan order, as in PyTorch); return_indices=True also gives each maximum's
+    flat index per (H, W) plane, as torch's."""
     return _adaptive_max_pool(x, output_size, 2, return_indices)
 
 
