@@ -898,7 +898,8 @@ def test_onnx_numpy_scalar_example_is_an_input_or_refused(tmp_path):
     # BUG (found): a NumPy scalar example argument (np.float32(1.0)) silently becomes a constant:
     # the ONNX model has only the input 'v', so running it with another scale gives the example's.
     # Expected: a 0-d float32 input 's' (its shape () and dtype are known), or export refusing it
-    # by name. Got: inputs ['v'] and no error.
+    # by name. Got: inputs ['v'] and no error. (ag.compile retraces per NumPy-scalar value, so
+    # it is right there; a single ONNX graph cannot retrace.)
     def f(s, v):
         return s * v
 
@@ -1176,3 +1177,87 @@ def test_interchange_mlp_modulelist_and_nested_sequential_inside_a_module():
     fresh = _TDeep().double()
     fresh.load_state_dict(ag.io.to_torch(ours), strict=True)
     np.testing.assert_allclose(fresh(torch.from_numpy(x)).detach().numpy(), want, atol=1e-12)
+
+
+def test_safetensors_deeply_nested_json_header_refused_by_name(tmp_path):
+    # BUG (found): a 200 kB header of nested brackets (well under the 100 MB header limit)
+    # escapes as RecursionError from json.loads instead of a SerializationError naming the file.
+    for name, hb in {
+        "arrays": b"[" * 100_000 + b"]" * 100_000,
+        "objects": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    }.items():
+        p = tmp_path / f"deep_{name}.safetensors"
+        _write_raw(p, hb)
+        with pytest.raises(SerializationError, match=p.name):
+            ag.load(p)
+
+
+def test_safetensors_shape_beyond_int64_refused_by_name(tmp_path):
+    # BUG (found): shape [2**70, 0] (0 bytes, offsets [0, 0]) escapes as numpy's bare
+    # "ValueError: Maximum allowed dimension exceeded", not a SerializationError naming the
+    # file and entry.
+    p = tmp_path / "dims.safetensors"
+    _write_raw(p, {"a": {"dtype": "U8", "shape": [2**70, 0], "data_offsets": [0, 0]}})
+    with pytest.raises(SerializationError, match="dims.safetensors") as info:
+        ag.load(p)
+    assert "'a'" in str(info.value) or "shape" in str(info.value), info.value
+
+
+MORE_PY = """
+import numpy as np
+import autograd_nn as ag
+from autograd_nn import nn
+
+def fn():
+    w = np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2)
+    return (lambda x: ag.tanh(x @ w)), (np.zeros((3, 4), np.float32),)
+
+def odd():
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(np.ones(3, np.float32))
+
+        def forward(self, x):
+            return x * self.scale
+    return Odd()
+
+def gelu():
+    model = nn.Sequential(nn.Linear(4, 4, rng=0, dtype=np.float32), nn.GELU())
+    return model, (np.zeros((2, 4), np.float32),)
+"""
+
+
+def test_cli_function_export_onnx_new_inputs(tmp_path):
+    (tmp_path / "more.py").write_text(MORE_PY)
+    r = _cli(tmp_path, "more.py:fn", "--to", "onnx", "--out", "f.onnx")
+    assert r.returncode == 0, r.stderr
+    x = np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32)
+    w = np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2)
+    (got,) = _run(tmp_path / "f.onnx", x)
+    np.testing.assert_allclose(got, np.tanh(x @ w), atol=1e-6)
+
+
+def test_cli_unmappable_to_torch_refused_by_name(tmp_path):
+    (tmp_path / "more.py").write_text(MORE_PY)
+    r = _cli(tmp_path, "more.py:odd", "--to", "torch", "--out", "o.pt")
+    assert r.returncode != 0
+    assert "scale" in r.stderr and "Odd" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "o.pt").exists()
+
+
+def test_cli_onnx_refusal_names_a_real_place(tmp_path):
+    # BUG (found): `export more.py:gelu --to onnx` is refused naming op erfc (good) but the place it
+    # gives is "at <frozen runpy>:88 in _run_code", which is no line of the user's or the library's.
+    (tmp_path / "more.py").write_text(MORE_PY)
+    r = _cli(tmp_path, "more.py:gelu", "--to", "onnx", "--out", "g.onnx")
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "erf" in r.stderr, r.stderr
+    assert "<frozen" not in r.stderr, r.stderr
+    assert not (tmp_path / "g.onnx").exists()
+
+
+def test_cli_missing_output_folder_refused(tmp_path):
+    (tmp_path / "more.py").write_text(MORE_PY)
+    r = _cli(tmp_path, "more.py:fn", "--to", "onnx", "--out", str(tmp_path / "nope" / "x.onnx"))
+    assert r.returncode != 0 and "nope" in r.stderr and "Traceback" not in r.stderr, r.stderr
