@@ -1261,3 +1261,71 @@ def test_cli_missing_output_folder_refused(tmp_path):
     (tmp_path / "more.py").write_text(MORE_PY)
     r = _cli(tmp_path, "more.py:fn", "--to", "onnx", "--out", str(tmp_path / "nope" / "x.onnx"))
     assert r.returncode != 0 and "nope" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_onnx_cnn_training_step_with_integer_labels_100_steps(tmp_path):
+    rng = np.random.default_rng(0)
+    K = (rng.standard_normal((3, 1, 3, 3)) * 0.3).astype(np.float32)
+    b = np.zeros(3, np.float32)
+    W = (rng.standard_normal((27, 4)) * 0.3).astype(np.float32)
+
+    def loss(K, b, W, x, y):
+        h = ag.relu(ag.conv2d(x, K, b, padding=1))
+        h = ag.max_pool2d(h, 2).reshape(x.shape[0], -1)
+        lp = ag.log_softmax(h @ W, axis=-1)
+        return -lp[np.arange(x.shape[0]), y].mean()
+
+    def step(K, b, W, x, y):
+        g = ag.grad(loss, argnums=(0, 1, 2))(K, b, W, x, y)
+        return tuple(p - 0.1 * gi for p, gi in zip((K, b, W), g))
+
+    X = rng.standard_normal((5, 1, 6, 6)).astype(np.float32)
+    Y = rng.integers(0, 4, 5)
+    ag.onnx.export(step, (K, b, W, X, Y), tmp_path / "step.onnx")
+    sess = _session(tmp_path / "step.onnx")
+    names = [i.name for i in sess.get_inputs()]
+    X2 = rng.standard_normal((5, 1, 6, 6)).astype(np.float32)
+    Y2 = (Y + 1) % 4
+    po = pe = (K, b, W)
+    for _ in range(100):
+        po = tuple(sess.run(None, dict(zip(names, (*po, X2, Y2)))))
+        pe = tuple(_val(p) for p in step(*pe, X2, Y2))
+    for a, c in zip(po, pe):
+        np.testing.assert_allclose(a, c, atol=1e-5)
+    # one step of the eager gradient agrees with PyTorch
+    Kt, bt, Wt = (torch.from_numpy(p.astype(np.float64)).requires_grad_() for p in (K, b, W))
+    h = torch.relu(
+        torch.nn.functional.conv2d(torch.from_numpy(X2.astype(np.float64)), Kt, bt, padding=1)
+    )
+    h = torch.nn.functional.max_pool2d(h, 2).reshape(5, -1)
+    torch.nn.functional.cross_entropy(h @ Wt, torch.from_numpy(Y2)).backward()
+    g = ag.grad(loss, argnums=(0, 1, 2))(
+        *(p.astype(np.float64) for p in (K, b, W)), X2.astype(np.float64), Y2
+    )
+    for gi, t in zip(g, (Kt, bt, Wt)):
+        np.testing.assert_allclose(_val(gi), t.grad.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("stride,padding,kernel", [(2, 1, 2), (1, 0, 3)])
+def test_onnx_max_pool_gradient_with_ties_matches_eager_and_torch(
+    tmp_path, stride, padding, kernel
+):
+    rng = np.random.default_rng(0)
+    shape = (1, 2, 5, 5)
+    out = torch.nn.functional.max_pool2d(torch.zeros(shape), kernel, stride, padding).shape
+    Wt = rng.standard_normal(tuple(out)).astype(np.float32)
+
+    def g(x):
+        return ag.grad(
+            lambda z: (ag.max_pool2d(z, kernel, stride=stride, padding=padding) * Wt).sum()
+        )(x)
+
+    ag.onnx.export(g, (np.zeros(shape, np.float32),), tmp_path / "mp.onnx")
+    x = rng.integers(0, 2, shape).astype(np.float32)  # many ties
+    (got,) = _run(tmp_path / "mp.onnx", x)
+    xt = torch.from_numpy(x).requires_grad_()
+    (
+        torch.nn.functional.max_pool2d(xt, kernel, stride, padding) * torch.from_numpy(Wt)
+    ).sum().backward()
+    np.testing.assert_allclose(_val(g(x)), xt.grad.numpy(), atol=1e-6)
+    np.testing.assert_allclose(got, xt.grad.numpy(), atol=1e-6)
