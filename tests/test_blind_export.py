@@ -1329,3 +1329,57 @@ def test_onnx_max_pool_gradient_with_ties_matches_eager_and_torch(
     ).sum().backward()
     np.testing.assert_allclose(_val(g(x)), xt.grad.numpy(), atol=1e-6)
     np.testing.assert_allclose(got, xt.grad.numpy(), atol=1e-6)
+
+
+def test_onnx_constant_array_output_exported_or_refused_truthfully(tmp_path):
+    # BUG (found): returning (x * 2.0, np.ones(2, np.float32)) is refused: "it must return Tensors
+    # or arrays (a tree of them); a Python number or None has no ONNX output" although the second
+    # output IS an array. Expected: a constant output (ONNX Constant node), or a refusal saying the
+    # output is a constant not computed from the inputs.
+    def f(x):
+        return x * 2.0, np.ones(2, np.float32)
+
+    try:
+        ag.onnx.export(f, np.zeros(2, np.float32), tmp_path / "c.onnx")
+    except OnnxExportError as e:
+        assert "Python number" not in str(e) and "constant" in str(e), e
+        return
+    got = _run(tmp_path / "c.onnx", np.array([1.0, 2.0], np.float32))
+    np.testing.assert_allclose(got[0], [2.0, 4.0])
+    np.testing.assert_allclose(got[1], [1.0, 1.0])
+
+
+def test_onnx_dropout_in_training_mode_refused_and_eval_exports(tmp_path):
+    m = nn.Sequential(nn.Linear(3, 3, rng=0, dtype=np.float32), nn.Dropout(0.5))
+    with pytest.raises((OnnxExportError, RuntimeError), match="dropout|Dropout"):
+        ag.onnx.export(m, np.zeros((2, 3), np.float32), tmp_path / "d.onnx")
+    m.eval()
+    ag.onnx.export(m, np.zeros((2, 3), np.float32), tmp_path / "d.onnx")
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    (got,) = _run(tmp_path / "d.onnx", x)
+    np.testing.assert_allclose(got, _val(m(x)), atol=1e-6)
+
+
+def test_same_layout_maps_conv1d_both_ways():
+    ours = nn.Conv1d(2, 3, 3, rng=0)
+    theirs = torch.nn.Conv1d(2, 3, 3).double()
+    with pytest.raises(InterchangeError, match="Conv1d"):
+        ag.io.from_torch(theirs.state_dict(), ours)
+    _perturb_torch(theirs, np.float64)
+    ours.load_state_dict(
+        ag.io.from_torch(theirs.state_dict(), ours, same_layout=(nn.Conv1d,)), strict=True
+    )
+    x = np.random.default_rng(0).standard_normal((2, 2, 7))
+    np.testing.assert_allclose(
+        _val(ours(x)), theirs(torch.from_numpy(x)).detach().numpy(), atol=1e-12
+    )
+    fresh = torch.nn.Conv1d(2, 3, 3).double()
+    fresh.load_state_dict(ag.io.to_torch(ours, same_layout=(nn.Conv1d,)), strict=True)
+    np.testing.assert_allclose(
+        fresh(torch.from_numpy(x)).detach().numpy(), _val(ours(x)), atol=1e-12
+    )
+
+
+def test_npz_metadata_refused_by_name(tmp_path):
+    with pytest.raises(SerializationError, match="metadata"):
+        ag.save(tmp_path / "m.npz", {"a": np.ones(2)}, metadata={"k": "v"})
