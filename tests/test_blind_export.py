@@ -1383,3 +1383,41 @@ def test_same_layout_maps_conv1d_both_ways():
 def test_npz_metadata_refused_by_name(tmp_path):
     with pytest.raises(SerializationError, match="metadata"):
         ag.save(tmp_path / "m.npz", {"a": np.ones(2)}, metadata={"k": "v"})
+
+
+def test_onnx_detach_follows_the_input(tmp_path):
+    # BUG (found): x * x.detach().sum() exported with example ones(2) and run on [3, 1] gives
+    # [6, 2] (the example's sum 2 baked in as a constant); eager gives [12, 4]. Expected: detach
+    # exported as Identity (it is a value, only its gradient stops), or refused by name like .data.
+    def f(x):
+        return x * x.detach().sum()
+
+    try:
+        ag.onnx.export(f, np.ones(2, np.float32), tmp_path / "d.onnx")
+    except OnnxExportError as e:
+        assert "detach" in str(e), e
+        return
+    x = np.array([3.0, 1.0], np.float32)
+    (got,) = _run(tmp_path / "d.onnx", x)
+    np.testing.assert_allclose(_val(f(ag.Tensor(x))), [12.0, 4.0], atol=1e-6)
+    np.testing.assert_allclose(got, [12.0, 4.0], atol=1e-6)
+
+
+def test_onnx_detach_inside_training_step_gradient(tmp_path):
+    # a stop-gradient target (as in TD learning): loss = (w*x - detach(w*x + 1))**2, so the
+    # gradient is -2x and the step w + 0.2x. BUG (found): the ONNX step bakes the example's target
+    # (2 everywhere): w=[.5,-1,2], x=[2,3,-1] gives [0.9, 2.0, 1.2]; eager/by hand [0.9, -0.4, 1.8].
+    def step(w, x):
+        g = ag.grad(lambda w: ((w * x - (w * x + 1.0).detach()) ** 2).sum())(w)
+        return w - 0.1 * g
+
+    try:
+        ag.onnx.export(step, (np.ones(3, np.float32), np.ones(3, np.float32)), tmp_path / "s.onnx")
+    except OnnxExportError as e:
+        assert "detach" in str(e), e
+        return
+    w = np.array([0.5, -1.0, 2.0], np.float32)
+    x = np.array([2.0, 3.0, -1.0], np.float32)
+    (got,) = _run(tmp_path / "s.onnx", w, x)
+    np.testing.assert_allclose(_val(step(w, x)), w + 0.2 * x, atol=1e-6)
+    np.testing.assert_allclose(got, w + 0.2 * x, atol=1e-6)
