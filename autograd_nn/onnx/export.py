@@ -175,9 +175,9 @@ class GraphBuilder:
 
     def refuse(self, t: Tensor, why: str) -> None:
         raise OnnxExportError(
-            f"onnx.export of {self.fn_name}: the op {t._op.name} ({why}){_place(t, ', at ')}, "
-            "has no ONNX form here; write it with other ops, or export "
-            "the part of the function before it")
+            f"onnx.export of {self.fn_name}: the op {t._op.name} ({why})"
+            f"{_place(t, ', at ')}{',' if _place(t) else ''} has no ONNX form here; write it "
+            "with other ops, or export the part of the function before it")
 
     # --- the walk ---------------------------------------------------------------------------
     def emit(self, *roots: Tensor) -> None:
