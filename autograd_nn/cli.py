@@ -411,12 +411,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CommandError(f"{title} returned {type(model).__name__}; for --to {args.to} it "
                            "returns a Module" + (" or a state dict" if args.to == "safetensors"
                                                  else ""))
+    suffix = path.suffix.lower()
+    allowed = {"safetensors": (".safetensors",), "torch": (".pt", ".pth", ".safetensors")}
+    if suffix not in allowed[args.to]:
+        given = suffix or "a name without a suffix"
+        raise CommandError(f"--out {path}: --to {args.to} writes " +
+                           " or ".join(allowed[args.to]) + f" files, not {given}")
     if args.to == "safetensors":
         state = model.state_dict() if isinstance(model, Module) else model
         ag.save(path, state, metadata={"producer": "autograd_nn"})
     else:
-        state = ag.io.to_torch(model, tensors=path.suffix != ".safetensors")
-        if path.suffix == ".safetensors":  # PyTorch's names and layouts, without torch
+        state = ag.io.to_torch(model, tensors=suffix != ".safetensors")
+        if suffix == ".safetensors":  # PyTorch's names and layouts, without torch
             ag.save(path, state, metadata={"format": "pt"})
         else:
             import torch

@@ -14,7 +14,7 @@ __all__ = ["load", "save"]
 
 
 def _is_safetensors(path: Any) -> bool:
-    return isinstance(path, (str, os.PathLike)) and os.fspath(path).endswith(".safetensors")
+    return isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(".safetensors")
 
 
 def save(path: str | os.PathLike, state_dict: Mapping[str, Any],

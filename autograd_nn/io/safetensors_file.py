@@ -20,6 +20,8 @@ from .npz import SerializationError, _arrays, _check_target
 __all__ = ["load", "save"]
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the limit the safetensors package itself applies
+INT64_MAX = 2 ** 63 - 1
+MAX_DIMS = 64  # NumPy 2's limit on an array's dimensions
 
 # safetensors dtype name -> NumPy dtype (always little-endian in the file)
 DTYPES: dict[str, np.dtype] = {
@@ -101,6 +103,23 @@ def _is_count(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
+def _check_fits(bad: str, shape: list[int], dtype: np.dtype) -> None:
+    """Refuse a shape NumPy cannot hold (too many dimensions, a dimension or a byte size past
+    int64) before NumPy sees it."""
+    if len(shape) > MAX_DIMS:
+        raise SerializationError(f"{bad} has {len(shape)} dimensions; NumPy holds at most "
+                                 f"{MAX_DIMS}")
+    nbytes = dtype.itemsize
+    for n in shape:
+        if n > INT64_MAX:
+            raise SerializationError(f"{bad} has shape {shape!r:.100}: the dimension {n} does "
+                                     "not fit in int64 (a damaged or hostile file)")
+        nbytes *= max(n, 1)
+    if nbytes > INT64_MAX:
+        raise SerializationError(f"{bad} has shape {shape!r:.100}: its byte size (zero dimensions "
+                                 "aside) does not fit in int64 (a damaged or hostile file)")
+
+
 def _entry(name: str, spec: Any, path: str) -> tuple[np.dtype, tuple[int, ...], int, int]:
     """One header entry, checked: (dtype, shape, begin, end) with end - begin its exact size."""
     bad = f"load {path!r}: the header's entry {name!r}"
@@ -127,6 +146,7 @@ def _entry(name: str, spec: Any, path: str) -> tuple[np.dtype, tuple[int, ...], 
         raise SerializationError(
             f"{bad} has shape {shape} {code} ({size} bytes) but data_offsets [{begin}, {end}] "
             f"span {end - begin} bytes (a damaged or hostile file)")
+    _check_fits(bad, shape, dtype)
     return dtype, tuple(shape), begin, end
 
 
@@ -152,6 +172,9 @@ def read_header(f: Any, path: str, file_size: int
     except (UnicodeDecodeError, ValueError) as err:
         raise SerializationError(f"load {path!r}: the header is not valid JSON ({err}); not a "
                                  "safetensors file, or a damaged one") from None
+    except RecursionError:
+        raise SerializationError(f"load {path!r}: the header nests JSON too deeply to read "
+                                 "(not a safetensors file, or a hostile one)") from None
     if not isinstance(header, dict):
         raise SerializationError(f"load {path!r}: the header is a JSON "
                                  f"{type(header).__name__}, not an object")

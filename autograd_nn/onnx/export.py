@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from ..compiler import Compiled
-from ..compiler.trace import _leaf_names, run
+from ..compiler.trace import _DATA, _leaf_names, run
 from ..core import engine
+from ..core.pytree import tree_flatten
 from ..core.tensor import Tensor
 from ..transforms.iterate import Iterate
 from .ops import FORMS
@@ -49,6 +51,20 @@ def _identifier(text: str, taken: set[str]) -> str:
         name, k = f"{base}_{k}", k + 1
     taken.add(name)
     return name
+
+
+def _site(site: str | None, prefix: str) -> str:
+    """`prefix + site` for a place in a real file; '' for none or a pseudo-file such as
+    `<frozen runpy>` (a Module's forward called by the library under `python -m`): no place
+    beats a wrong one."""
+    if not site or re.search(r"<[^>]*>:\d+", site):
+        return ""
+    return prefix + site
+
+
+def _place(t: Tensor, prefix: str = " at ") -> str:
+    """Where the op `t` was recorded, as `prefix` + file:line, or ''."""
+    return _site(t._where, prefix)
 
 
 class GraphBuilder:
@@ -139,8 +155,8 @@ class GraphBuilder:
         if node is None:
             if self.trace.holds_input(arr):
                 raise OnnxExportError(
-                    f"onnx.export of {self.fn_name}: the op {self.current._op.name} at "
-                    f"{self.current._where or '?'} holds an index computed from the arguments "
+                    f"onnx.export of {self.fn_name}: the op {self.current._op.name} "
+                    f"{_place(self.current)} holds an index computed from the arguments "
                     "in a form the export cannot follow; pass the index as an argument")
             return None
         self.emit(node)
@@ -152,22 +168,25 @@ class GraphBuilder:
             arr.__array_interface__["data"][0] == node.data.__array_interface__["data"][0]
         if not same_memory:
             raise OnnxExportError(
-                f"onnx.export of {self.fn_name}: the op {self.current._op.name} at "
-                f"{self.current._where or '?'} holds a strided view of a traced value as an "
+                f"onnx.export of {self.fn_name}: the op {self.current._op.name}"
+                f"{_place(self.current)} holds a strided view of a traced value as an "
                 "index; pass the index as an argument")
         return self.reshape(name, arr.shape)
 
     def refuse(self, t: Tensor, why: str) -> None:
         raise OnnxExportError(
-            f"onnx.export of {self.fn_name}: the op {t._op.name} ({why}), at "
-            f"{t._where or '?'}, has no ONNX form here; write it with other ops, or export "
-            "the part of the function before it")
+            f"onnx.export of {self.fn_name}: the op {t._op.name} ({why})"
+            f"{_place(t, ', at ')}{',' if _place(t) else ''} has no ONNX form here; write it "
+            "with other ops, or export the part of the function before it")
 
     # --- the walk ---------------------------------------------------------------------------
     def emit(self, *roots: Tensor) -> None:
         """ONNX nodes for every op `roots` need that depends on an argument (inputs first)."""
         for t in engine.walk(list(roots)):
-            if t._op is None or id(t) in self.names:
+            if id(t) in self.names:
+                continue
+            if t._op is None:
+                self.follow_alias(t)
                 continue
             holds = t._params is not None and self.trace.holds_input(t._params)
             if not holds and not any(self.depends(p) for p in t._parents):
@@ -181,6 +200,35 @@ class GraphBuilder:
             self.names[id(t)] = form(self, t)
             self.current = outer
 
+    def output_tensor(self, leaf: Any) -> Tensor:
+        """One returned leaf as a Tensor: an array not computed from the arguments is a
+        constant output (an initializer); a number or None is refused by name."""
+        if isinstance(leaf, Tensor):
+            return leaf
+        if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "biuf":
+            node = self.trace.value_of(leaf)
+            if node is not None:
+                return node
+            if self.trace.holds_input(leaf):
+                raise OnnxExportError(
+                    f"onnx.export of {self.fn_name}: it returns an array that views an "
+                    "argument's values outside ag ops; return a Tensor computed with ag ops")
+            return Tensor(leaf)  # a constant output, not computed from the inputs
+        raise OnnxExportError(
+            f"onnx.export of {self.fn_name}: it must return Tensors or arrays (a tree of them); "
+            f"it returns a {type(leaf).__name__} ({leaf!r:.40}), which has no ONNX output")
+
+    def follow_alias(self, t: Tensor) -> None:
+        """A leaf holding a traced value's very array (`x.detach()`, a gradient a grad handed
+        back, a value computed under no_grad) is that value: an Identity of it, not a constant
+        (only its gradient stopped)."""
+        alias = self.trace.value_of(_DATA.__get__(t, Tensor))
+        if alias is None or alias is t:
+            return
+        self.emit(alias)
+        if id(alias) in self.names:
+            self.names[id(t)] = self.node("Identity", [self.names[id(alias)]])
+
     def build(self, opset: int) -> Any:
         onnx, helper = self.onnx, self.onnx.helper
         traced = self.traced
@@ -189,11 +237,10 @@ class GraphBuilder:
             self.names[id(t)] = _identifier(name, self.taken)
             graph_inputs.append(helper.make_tensor_value_info(
                 self.names[id(t)], self.onnx_type(t.dtype), list(t.shape)))
-        roots = [x for x in traced.output_leaves if isinstance(x, Tensor)]
-        if len(roots) != len(traced.output_leaves) or not roots:
-            raise OnnxExportError(f"onnx.export of {self.fn_name}: it must return Tensors or "
-                                  "arrays (a tree of them); a Python number or None has no "
-                                  "ONNX output")
+        roots = [self.output_tensor(x) for x in traced.output_leaves]
+        if not roots:
+            raise OnnxExportError(f"onnx.export of {self.fn_name}: it returns no Tensor or "
+                                  "array, so the ONNX graph would have no output")
         self.emit(*roots)
         outputs = []
         names = _leaf_names(traced.outputs, "output")
@@ -233,6 +280,28 @@ def _target(fn: Any) -> tuple[Callable, str, list[str]]:
     return fn, name, arg_names
 
 
+def _example_inputs(args: tuple, names: list[str], fn_name: str) -> tuple:
+    """The example arguments as the trace takes them: a NumPy scalar (np.float32(1.0)) becomes
+    a 0-d input of its dtype; a Python number is refused by name, as one graph cannot follow
+    its value and baking it in silently would ignore a different one."""
+    out = []
+    for arg, name in zip(args, names, strict=True):
+        leaves, rebuild = tree_flatten(arg)
+        fixed = []
+        for leaf in leaves:
+            if isinstance(leaf, np.generic) and leaf.dtype.kind in "biufc":
+                leaf = np.asarray(leaf)
+            elif isinstance(leaf, (bool, int, float, complex)):
+                raise OnnxExportError(
+                    f"onnx.export of {fn_name}: the example argument {name} holds a Python "
+                    f"{type(leaf).__name__} ({leaf!r}); an ONNX graph would bake it in as a "
+                    f"constant. Pass np.asarray({leaf!r}, dtype) to make it a 0-d input, or "
+                    "close over it (a lambda or functools.partial) to make it a constant")
+            fixed.append(leaf)
+        out.append(rebuild(fixed))
+    return tuple(out)
+
+
 def export(fn: Any, example_args: Any, path: str | os.PathLike | None = None, *,
            opset: int = DEFAULT_OPSET) -> Any:
     """Trace `fn` (a function, a Module or an `ag.compile`d function) on `example_args` (a tuple
@@ -243,14 +312,16 @@ def export(fn: Any, example_args: Any, path: str | os.PathLike | None = None, *,
     args = tuple(example_args) if isinstance(example_args, (tuple, list)) else (example_args,)
     fn, name, arg_names = _target(fn)
     names = arg_names + [f"arg{i}" for i in range(len(arg_names), len(args))]
+    args = _example_inputs(args, names[:len(args)], name)
     from ..compiler import _TRACING
     with _TRACING:
         traced = run(fn, args, {}, names)
     if traced.trace.guards:
         guard = traced.trace.guards[0]
         raise OnnxExportError(
-            f"onnx.export of {name}: the function reads a traced value ({guard.how}) at "
-            f"{guard.site}; an ONNX graph cannot branch on it. Compute it with ag ops")
+            f"onnx.export of {name}: the function reads a traced value ({guard.how})"
+            f"{_site(guard.site, ' at ')}; an ONNX graph cannot branch on it. Compute it with "
+            "ag ops")
     model = GraphBuilder(onnx, traced, name).build(opset)
     if path is not None:
         onnx.save(model, os.fspath(path))
