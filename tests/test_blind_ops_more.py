@@ -16,8 +16,17 @@ import autograd_nn.nn.functional as F
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-torch.set_default_dtype(torch.float64)
 RNG = np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _torch_float64():
+    """torch's default dtype float64 for these tests only (lead's edit: set at import, it
+    leaked into every later test of the same worker, where torch models became float64)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
 
 
 def arr(x):
