@@ -197,10 +197,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_loss_and_gradients(spec: str) -> tuple[Any, dict[str, Any]]:
-    """What `compare FILE.py:FUNCTION` runs: FUNCTION() returns (loss, your gradients), the
-    gradients a dict node name -> array, named as `explain` names the nodes."""
-    from .core.tensor import Tensor
+def _call_user_function(spec: str) -> tuple[Any, str, str]:
+    """FUNCTION() of `FILE.py:FUNCTION`, with the file's path and the function's name; a file
+    that does not load or a call that fails is a CommandError naming them."""
     from .userfile import UserFileError, load_function, parse_spec
 
     try:
@@ -209,9 +208,17 @@ def _user_loss_and_gradients(spec: str) -> tuple[Any, dict[str, Any]]:
     except UserFileError as err:
         raise CommandError(str(err)) from err
     try:
-        out = function()
+        return function(), path, name
     except Exception as err:
         raise CommandError(f"{path}:{name} failed: {type(err).__name__}: {err}") from err
+
+
+def _user_loss_and_gradients(spec: str) -> tuple[Any, dict[str, Any]]:
+    """What `compare FILE.py:FUNCTION` runs: FUNCTION() returns (loss, your gradients), the
+    gradients a dict node name -> array, named as `explain` names the nodes."""
+    from .core.tensor import Tensor
+
+    out, path, name = _call_user_function(spec)
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Tensor)
             and isinstance(out[1], dict)):
         raise CommandError(
@@ -370,17 +377,7 @@ EXPORT_FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors", "torch": ".pt"
 def _export_target(spec: str) -> tuple[Any, tuple | None, str]:
     """What `export FILE.py:FUNCTION` exports: FUNCTION() returns a Module (or a state dict), or
     (a Module or function, its example arguments); -> (model, example args or None, name)."""
-    from .userfile import UserFileError, load_function, parse_spec
-
-    try:
-        function = load_function(spec)
-        path, name = parse_spec(spec)
-    except UserFileError as err:
-        raise CommandError(str(err)) from err
-    try:
-        out = function()
-    except Exception as err:
-        raise CommandError(f"{path}:{name} failed: {type(err).__name__}: {err}") from err
+    out, path, name = _call_user_function(spec)
     if isinstance(out, tuple) and len(out) == 2 and callable(out[0]):
         args = out[1] if isinstance(out[1], (tuple, list)) else (out[1],)
         return out[0], tuple(args), f"{path.name}:{name}"

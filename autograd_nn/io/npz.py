@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -60,17 +60,28 @@ def save(path: str | os.PathLike, state_dict: Mapping[str, Any]) -> None:
     reads the file too; `load` strips exactly that suffix, so keys ending in ".npy" survive."""
     path = os.fspath(path)
     arrays = _arrays(state_dict, path)
+
+    def write(f: Any) -> None:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
+            for key, arr in arrays.items():
+                with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+
+    write_atomically(path, ".npz", write)
+
+
+def write_atomically(path: str, suffix: str, write: Callable[[Any], None]) -> None:
+    """`write(file)` into a temporary file beside `path`, then moved onto it: a failed save
+    never leaves half a file where the old one was."""
     folder = _check_target(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     except OSError as err:
         raise SerializationError(f"save {path!r}: cannot write in {folder!r} ({err.strerror})"
                                  ) from None
     try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
-            for key, arr in arrays.items():
-                with archive.open(key + ".npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
         os.replace(tmp, path)
     except OSError as err:
         raise SerializationError(f"save {path!r}: {err.strerror or err}") from None

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from .npz import SerializationError, _arrays, _check_target
+from .npz import SerializationError, _arrays, write_atomically
 
 __all__ = ["load", "save"]
 
@@ -70,24 +69,14 @@ def save(path: str | os.PathLike, state_dict: Mapping[str, Any],
         offset += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the package writes it
-    folder = _check_target(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
-    except OSError as err:
-        raise SerializationError(f"save {path!r}: cannot write in {folder!r} ({err.strerror})"
-                                 ) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(len(text).to_bytes(8, "little"))
-            f.write(text)
-            for blob in blobs:
-                f.write(blob)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise SerializationError(f"save {path!r}: {err.strerror or err}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    def write(f: Any) -> None:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+    write_atomically(path, ".safetensors", write)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
