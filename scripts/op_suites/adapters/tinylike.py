@@ -101,7 +101,7 @@ def _unwrap(x: Any) -> Any:
     if isinstance(x, Tensor):
         return x.t
     if isinstance(x, (list, tuple)):
-        return type(x)(_unwrap(e) for e in x)
+        return _same_kind(x, [_unwrap(e) for e in x])
     if isinstance(x, dict):
         return {k: _unwrap(v) for k, v in x.items()}
     return x
@@ -111,8 +111,13 @@ def _wrap(x: Any) -> Any:
     if isinstance(x, ag.Tensor):
         return Tensor(x)
     if isinstance(x, (list, tuple)):
-        return type(x)(_wrap(e) for e in x)
+        return _same_kind(x, [_wrap(e) for e in x])
     return x
+
+
+def _same_kind(x: list | tuple, items: list) -> Any:
+    """`items` in x's container type; a named tuple (cummax's values, indices) by position."""
+    return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
 
 
 def _shape_args(args: tuple) -> tuple:
