@@ -6,27 +6,7 @@ or write a pure function `model(params, x)` over a dict of arrays and differenti
 """
 
 from . import functional, init, utils
-from .conv import (
-    AdaptiveAvgPool1d,
-    AdaptiveAvgPool2d,
-    AdaptiveMaxPool1d,
-    AdaptiveMaxPool2d,
-    AvgPool1d,
-    AvgPool2d,
-    AvgPool3d,
-    Conv1d,
-    Conv2d,
-    Conv3d,
-    ConvTranspose1d,
-    ConvTranspose2d,
-    ConvTranspose3d,
-    MaxPool1d,
-    MaxPool2d,
-    MaxPool3d,
-    MaxUnpool2d,
-    Unfold,
-    Upsample,
-)
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .layers import (
     GELU,
     MLP,
@@ -44,6 +24,21 @@ from .layers import (
 )
 from .module import IncompatibleKeys, Module, Parameter, RemovableHandle, functional_call
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from .pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+    MaxUnpool2d,
+    Unfold,
+    Upsample,
+)
 from .sparse import Dropout, Embedding, Flatten
 
 __all__ = [

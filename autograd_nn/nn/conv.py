@@ -11,7 +11,9 @@ from ..core.ops.conv import padding_pairs, same_padding, tuple_of
 from ..core.tensor import Tensor
 from . import init as I
 from .module import Module, Parameter
-from .pooling import (
+
+# the pooling layers lived here before nn/pooling.py: still importable from nn.conv
+from .pooling import (  # noqa: F401
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool1d,
